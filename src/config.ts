@@ -1,0 +1,194 @@
+// Environment → one typed, validated Config. Nothing else in Maestro reads process.env.
+import path from 'node:path';
+import { z } from 'zod';
+
+export const PROVIDER_IDS = ['anthropic', 'openai', 'gemini'] as const;
+export type ProviderId = (typeof PROVIDER_IDS)[number];
+
+/** A startup problem the operator can fix; the message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface EncryptionKey {
+  id: string;
+  key: Buffer;
+}
+
+/** Per-provider overrides; anything unset falls back to the provider's public values. */
+export interface ProviderOverrides {
+  baseUrl?: string;
+  oauthTokenUrl?: string;
+  oauthAuthorizeUrl?: string;
+  oauthClientId?: string;
+  oauthClientSecret?: string;
+  oauthRedirectUri?: string;
+  oauthScopes?: string;
+  userAgent?: string;
+}
+
+export interface Config {
+  mode: 'development' | 'production' | 'test';
+  /** Where development state lives: embedded Postgres data, Temporal db, generated keys, binaries. */
+  dataDir: string;
+  databaseUrl?: string;
+  temporal: {
+    /** Unset: Maestro starts an embedded dev server (development only). */
+    address?: string;
+    namespace: string;
+    taskQueue: string;
+    cliPath?: string;
+    testServerPath?: string;
+  };
+  host: string;
+  port: number;
+  /** Empty in development until resolved by ensureDevSecrets. */
+  apiKeys: string[];
+  /** First key seals; all keys open. Empty in development until resolved by ensureDevSecrets. */
+  encryptionKeys: EncryptionKey[];
+  providers: Record<ProviderId, ProviderOverrides>;
+  /** Proxy falls back to a provider's API key when its OAuth credential needs a new login. */
+  apiKeyFallback: boolean;
+  webhook: { url?: string; secret?: string };
+  logLevel: string;
+  /** Largest request body the API accepts, in bytes. */
+  bodyLimitBytes: number;
+}
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const optionalUrl = (name: string) =>
+  optionalString.refine((v) => v === undefined || URL.canParse(v), { message: `${name} must be an absolute URL` });
+
+const envSchema = z.object({
+  NODE_ENV: optionalString,
+  MAESTRO_ENV: z.enum(['development', 'production', 'test']).optional(),
+  MAESTRO_DATA_DIR: optionalString,
+  DATABASE_URL: optionalString.refine(
+    (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
+    'DATABASE_URL must be a postgres:// or postgresql:// URL',
+  ),
+  TEMPORAL_ADDRESS: optionalString.refine(
+    (v) => v === undefined || /^[^\s:/]+:\d{1,5}$/.test(v),
+    'TEMPORAL_ADDRESS must be host:port, for example localhost:7233',
+  ),
+  TEMPORAL_NAMESPACE: optionalString,
+  MAESTRO_TASK_QUEUE: optionalString,
+  MAESTRO_TEMPORAL_CLI_PATH: optionalString,
+  MAESTRO_TEMPORAL_TEST_SERVER_PATH: optionalString,
+  HOST: optionalString,
+  PORT: optionalString.refine(
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) < 65536),
+    'PORT must be a port number (0-65535)',
+  ),
+  MAESTRO_API_KEYS: optionalString,
+  MAESTRO_ENCRYPTION_KEYS: optionalString,
+  MAESTRO_API_KEY_FALLBACK: z.enum(['true', 'false', '1', '0']).optional(),
+  MAESTRO_WEBHOOK_URL: optionalUrl('MAESTRO_WEBHOOK_URL'),
+  MAESTRO_WEBHOOK_SECRET: optionalString,
+  MAESTRO_BODY_LIMIT_BYTES: optionalString.refine(
+    (v) => v === undefined || /^\d+$/.test(v),
+    'MAESTRO_BODY_LIMIT_BYTES must be a whole number of bytes',
+  ),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+});
+
+const PROVIDER_FIELDS: Record<keyof ProviderOverrides, string> = {
+  baseUrl: 'BASE_URL',
+  oauthTokenUrl: 'OAUTH_TOKEN_URL',
+  oauthAuthorizeUrl: 'OAUTH_AUTHORIZE_URL',
+  oauthClientId: 'OAUTH_CLIENT_ID',
+  oauthClientSecret: 'OAUTH_CLIENT_SECRET',
+  oauthRedirectUri: 'OAUTH_REDIRECT_URI',
+  oauthScopes: 'OAUTH_SCOPES',
+  userAgent: 'USER_AGENT',
+};
+const URL_FIELDS = new Set<keyof ProviderOverrides>(['baseUrl', 'oauthTokenUrl', 'oauthAuthorizeUrl', 'oauthRedirectUri']);
+
+/** `id:base64,…`; every key must decode to exactly 32 bytes. The key material never appears in an error. */
+export function parseEncryptionKeys(value: string, variable = 'MAESTRO_ENCRYPTION_KEYS'): EncryptionKey[] {
+  const keys = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part, index) => {
+      const colon = part.indexOf(':');
+      const id = colon > 0 ? part.slice(0, colon) : '';
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) {
+        throw new ConfigError(`${variable}: entry ${index + 1} must look like id:base64key (id of letters, digits, . _ -)`);
+      }
+      const material = part.slice(colon + 1);
+      const key = Buffer.from(material, 'base64');
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(material) || key.length !== 32) {
+        throw new ConfigError(`${variable}: key "${id}" must be 32 bytes, base64-encoded (openssl rand -base64 32)`);
+      }
+      return { id, key };
+    });
+  if (keys.length === 0) throw new ConfigError(`${variable} is set but holds no key`);
+  const ids = new Set(keys.map((k) => k.id));
+  if (ids.size !== keys.length) throw new ConfigError(`${variable}: key ids must be unique`);
+  return keys;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(issue.message.includes(variable) ? issue.message : `${variable}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const mode = e.MAESTRO_ENV ?? (e.NODE_ENV === 'production' ? 'production' : e.NODE_ENV === 'test' ? 'test' : 'development');
+
+  const providers = {} as Record<ProviderId, ProviderOverrides>;
+  for (const provider of PROVIDER_IDS) {
+    const overrides: ProviderOverrides = {};
+    for (const [field, suffix] of Object.entries(PROVIDER_FIELDS) as [keyof ProviderOverrides, string][]) {
+      const variable = `MAESTRO_${provider.toUpperCase()}_${suffix}`;
+      const value = env[variable]?.trim();
+      if (!value) continue;
+      if (URL_FIELDS.has(field) && !/^https?:\/\//.test(value)) {
+        throw new ConfigError(`${variable} must be an absolute http(s) URL`);
+      }
+      overrides[field] = value;
+    }
+    providers[provider] = overrides;
+  }
+
+  const apiKeys = (e.MAESTRO_API_KEYS ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  if (apiKeys.some((k) => k.length < 16)) {
+    throw new ConfigError('MAESTRO_API_KEYS: every key must be at least 16 characters');
+  }
+  if (e.MAESTRO_WEBHOOK_URL && !e.MAESTRO_WEBHOOK_SECRET) {
+    throw new ConfigError('MAESTRO_WEBHOOK_SECRET is required when MAESTRO_WEBHOOK_URL is set');
+  }
+
+  return {
+    mode,
+    dataDir: path.resolve(cwd, e.MAESTRO_DATA_DIR ?? '.maestro'),
+    databaseUrl: e.DATABASE_URL,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE ?? 'default',
+      taskQueue: e.MAESTRO_TASK_QUEUE ?? 'maestro',
+      cliPath: e.MAESTRO_TEMPORAL_CLI_PATH,
+      testServerPath: e.MAESTRO_TEMPORAL_TEST_SERVER_PATH,
+    },
+    host: e.HOST ?? '0.0.0.0',
+    port: e.PORT === undefined ? 3000 : Number(e.PORT),
+    apiKeys,
+    encryptionKeys: e.MAESTRO_ENCRYPTION_KEYS ? parseEncryptionKeys(e.MAESTRO_ENCRYPTION_KEYS) : [],
+    providers,
+    apiKeyFallback: e.MAESTRO_API_KEY_FALLBACK === 'true' || e.MAESTRO_API_KEY_FALLBACK === '1',
+    webhook: { url: e.MAESTRO_WEBHOOK_URL, secret: e.MAESTRO_WEBHOOK_SECRET },
+    logLevel: e.LOG_LEVEL ?? (mode === 'test' ? 'silent' : 'info'),
+    bodyLimitBytes: e.MAESTRO_BODY_LIMIT_BYTES === undefined ? 10 * 1024 * 1024 : Number(e.MAESTRO_BODY_LIMIT_BYTES),
+  };
+}

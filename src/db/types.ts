@@ -1,0 +1,55 @@
+// Kysely's view of the schema in migrations/.
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ProviderId } from '../config.js';
+
+export type AuthType = 'oauth' | 'api_key';
+export type CredentialStatus = 'active' | 'reauth_required' | 'disabled';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface SavedAuthenticationsTable {
+  id: Generated<string>;
+  name: Generated<string>;
+  provider: ProviderId;
+  auth_type: AuthType;
+  secret: Buffer;
+  key_id: string;
+  expires_at: Timestamp | null;
+  token_obtained_at: Timestamp | null;
+  status: Generated<CredentialStatus>;
+  version: Generated<number>;
+  refresh_count: Generated<number>;
+  last_refreshed_at: Timestamp | null;
+  last_error: string | null;
+  created_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface OAuthSessionsTable {
+  id: Generated<string>;
+  provider: ProviderId;
+  name: Generated<string>;
+  sealed: Buffer;
+  key_id: string;
+  redirect_uri: string;
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+}
+
+export interface CredentialEventsTable {
+  id: Generated<string>;
+  credential_id: string;
+  type: string;
+  details: ColumnType<Record<string, unknown>, string, string>;
+  created_at: Generated<Timestamp>;
+}
+
+export interface Database {
+  saved_authentications: SavedAuthenticationsTable;
+  oauth_sessions: OAuthSessionsTable;
+  credential_events: CredentialEventsTable;
+}
+
+export type CredentialRow = Selectable<SavedAuthenticationsTable>;
+export type NewCredentialRow = Insertable<SavedAuthenticationsTable>;
+export type CredentialEventRow = Selectable<CredentialEventsTable>;

@@ -1,0 +1,57 @@
+// One error type per failure a caller can act on; src/api/errors.ts maps each to an HTTP status.
+// Messages are written for the caller and never carry a secret.
+
+export class MaestroError extends Error {
+  /** Stable machine-readable type, returned as error.type. */
+  readonly type: string = 'internal_error';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends MaestroError {
+  override readonly type = 'invalid_request';
+}
+export class NotFoundError extends MaestroError {
+  override readonly type = 'not_found';
+}
+export class ConflictError extends MaestroError {
+  override readonly type = 'conflict';
+}
+/** A write lost the optimistic-concurrency race: the row's version moved on. */
+export class VersionConflictError extends ConflictError {
+  constructor(
+    readonly credentialId: string,
+    readonly expectedVersion: number,
+  ) {
+    super(`credential ${credentialId} changed since version ${expectedVersion}`);
+  }
+}
+/** The refresh token is dead (invalid_grant, revoked, reused): only a new login helps. */
+export class ReauthRequiredError extends MaestroError {
+  override readonly type = 'reauth_required';
+}
+/** Provider configuration is unusable (missing client id, unknown provider, …). */
+export class MisconfiguredError extends MaestroError {
+  override readonly type = 'misconfigured';
+}
+/** The provider (or its token endpoint) could not be reached or answered 5xx/429. */
+export class ProviderUnavailableError extends MaestroError {
+  override readonly type = 'provider_unavailable';
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+/** A dependency of Maestro itself (Postgres, Temporal) is down; the caller should retry later. */
+export class ServiceUnavailableError extends MaestroError {
+  override readonly type = 'service_unavailable';
+}
+/** A sealed secret failed to open: tampered bytes, unknown key id, or moved to another row. */
+export class SealError extends MaestroError {
+  override readonly type = 'seal_error';
+}
