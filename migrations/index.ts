@@ -1,7 +1,9 @@
 // Every migration, by name; kysely applies them in name order. Add new files here.
 import type { Migration } from 'kysely';
 import * as initial from './0001_initial.js';
+import * as credentialChangeNotify from './0002_credential_change_notify.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_credential_change_notify': credentialChangeNotify,
 };

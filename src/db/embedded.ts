@@ -52,8 +52,8 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { port?: numb
     persistent: true,
     createPostgresUser: isRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: opts.log ?? (() => {}),
-    onError: opts.log ?? (() => {}),
+    onLog: (message: string) => opts.log?.(message),
+    onError: (message: unknown) => opts.log?.(String(message)),
   });
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await server.initialise();
   try {

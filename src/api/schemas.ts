@@ -1,0 +1,96 @@
+// Request bodies and parameters, validated with zod; the same schemas feed /openapi.json.
+import { z } from 'zod';
+import { PROVIDER_IDS } from '../config.js';
+
+const MAX_TOKEN = 16_384;
+const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
+
+export const providerSchema = z.enum(PROVIDER_IDS, { error: `provider must be one of ${PROVIDER_IDS.join(', ')}` });
+export const nameSchema = z
+  .string()
+  .trim()
+  .min(1, 'name must not be empty')
+  .max(100, 'name must be at most 100 characters')
+  .regex(/^[A-Za-z0-9._@-]+$/, 'name may contain letters, digits and . _ @ - only');
+const secretString = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .min(8, `${what} is too short`)
+    .max(MAX_TOKEN, `${what} is too long`)
+    .regex(/^[\x21-\x7e]+$/, `${what} must be printable ASCII without spaces`);
+
+const expiry = {
+  expiresAt: z.iso.datetime({ offset: true, error: 'expiresAt must be an ISO 8601 date-time' }).optional(),
+  expiresIn: z
+    .number({ error: 'expiresIn must be a number of seconds' })
+    .int('expiresIn must be a whole number of seconds')
+    .positive('expiresIn must be positive')
+    .max(TEN_YEARS_SECONDS, 'expiresIn is too large')
+    .optional(),
+};
+const oauthTokens = {
+  accessToken: secretString('accessToken'),
+  refreshToken: secretString('refreshToken').optional(),
+  idToken: z.string().max(MAX_TOKEN).optional(),
+  accountId: z.string().max(200).optional(),
+  ...expiry,
+};
+const oneExpiry = (v: { expiresAt?: string; expiresIn?: number }) => !(v.expiresAt !== undefined && v.expiresIn !== undefined);
+const oneExpiryMessage = { message: 'give expiresAt or expiresIn, not both', path: ['expiresIn'] };
+
+export const createCredentialSchema = z.discriminatedUnion(
+  'authType',
+  [
+    z.strictObject({
+      provider: providerSchema,
+      authType: z.literal('api_key'),
+      name: nameSchema.optional(),
+      apiKey: secretString('apiKey'),
+    }),
+    z.strictObject({ provider: providerSchema, authType: z.literal('oauth'), name: nameSchema.optional(), ...oauthTokens }).refine(oneExpiry, oneExpiryMessage),
+  ],
+  { error: 'authType must be "oauth" or "api_key"' },
+);
+export type CreateCredentialBody = z.infer<typeof createCredentialSchema>;
+
+export const replaceCredentialSchema = z.union(
+  [z.strictObject({ apiKey: secretString('apiKey') }), z.strictObject(oauthTokens).refine(oneExpiry, oneExpiryMessage)],
+  { error: 'send {apiKey} for an API-key credential or {accessToken, refreshToken?, expiresAt?|expiresIn?} for an OAuth one' },
+);
+export type ReplaceCredentialBody = z.infer<typeof replaceCredentialSchema>;
+
+export const listQuerySchema = z.strictObject({
+  provider: providerSchema.optional(),
+  status: z.enum(['active', 'reauth_required', 'disabled']).optional(),
+  authType: z.enum(['oauth', 'api_key']).optional(),
+});
+
+export const idParamSchema = z.uuid({ error: 'credential id must be a UUID' });
+
+export const oauthStartSchema = z.strictObject({ name: nameSchema.optional() });
+export const oauthCompleteSchema = z.strictObject({
+  sessionId: z.uuid({ error: 'sessionId must be the UUID returned by /start' }),
+  code: z.string({ error: 'code must be a string' }).trim().min(1, 'code must not be empty').max(4096, 'code is too long'),
+});
+
+export const messageSchema = z.strictObject({
+  path: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~\-/:]*$/, 'path must be an absolute provider API path like /v1/messages')
+    .default('/v1/messages'),
+  method: z.enum(['POST', 'GET']).default('POST'),
+  headers: z.record(z.string().regex(/^[a-z0-9-]+$/, 'header names must be lowercase tokens'), z.string().max(4096).regex(/^[^\r\n]*$/, 'header values must not contain line breaks')).optional(),
+  body: z.unknown().optional(),
+});
+
+/** A readable one-line summary of zod's issues: "field: problem; field: problem". */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => {
+      const where = issue.path.length ? issue.path.join('.') : 'body';
+      if (issue.code === 'unrecognized_keys') return `${where}: unknown field(s) ${issue.keys.join(', ')}`;
+      return `${where}: ${issue.message}`;
+    })
+    .join('; ');
+}

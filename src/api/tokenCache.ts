@@ -1,0 +1,114 @@
+// In-memory credentials for the proxy: a steady stream of proxied requests makes no database
+// query. Entries are dropped when Postgres notifies a change (any process, any instance), and a
+// refresh through the workflow is shared by every request waiting on the same credential.
+import type { ProviderId } from '../config.js';
+import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
+import { NotFoundError, ReauthRequiredError } from '../errors.js';
+import type { CallAuth } from '../providers/types.js';
+import { callAuth } from '../auth/credentialAuth.js';
+
+export interface CachedCredential {
+  metadata: CredentialMetadata;
+  auth: CallAuth;
+  /** ms since epoch, or null when the token has no known expiry. */
+  expiresAtMs: number | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface TokenCacheOptions {
+  store: CredentialStore;
+  /** Refreshes through the credential's workflow (the refreshNow update). */
+  refresh: (credentialId: string) => Promise<unknown>;
+  /** Fall back to the provider's API key when its OAuth credential needs a new login. */
+  apiKeyFallback: boolean;
+}
+
+export class TokenCache {
+  private readonly byId = new Map<string, Promise<CachedCredential>>();
+  private readonly bySelector = new Map<string, string>();
+  private readonly refreshing = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: TokenCacheOptions) {}
+
+  /** The credential a proxied request uses: by id or name when given, else the provider's default. */
+  async resolve(provider: ProviderId, selector: string | undefined): Promise<CachedCredential> {
+    const key = `${provider}\u0000${selector ?? ''}`;
+    const id = this.bySelector.get(key) ?? (await this.pick(provider, selector));
+    this.bySelector.set(key, id);
+    return this.load(id);
+  }
+
+  /** Refresh once for everyone waiting on this credential, then reload it. */
+  async refresh(credentialId: string): Promise<CachedCredential> {
+    let pending = this.refreshing.get(credentialId);
+    if (!pending) {
+      pending = this.options
+        .refresh(credentialId)
+        .then(() => this.invalidate(credentialId))
+        .finally(() => this.refreshing.delete(credentialId));
+      this.refreshing.set(credentialId, pending);
+    }
+    await pending;
+    return this.load(credentialId);
+  }
+
+  /** Drops one credential (or everything); selectors are re-resolved since defaults may change. */
+  invalidate(credentialId?: string): void {
+    if (credentialId) this.byId.delete(credentialId);
+    else this.byId.clear();
+    this.bySelector.clear();
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  private load(id: string): Promise<CachedCredential> {
+    let entry = this.byId.get(id);
+    if (!entry) {
+      entry = this.options.store.getWithSecret(id).then(({ metadata, secret }) => ({
+        metadata,
+        auth: callAuth(metadata, secret),
+        expiresAtMs: metadata.expiresAt ? Date.parse(metadata.expiresAt) : null,
+      }));
+      this.byId.set(id, entry);
+      // A failed load is not cached: the next request tries again.
+      entry.catch(() => {
+        if (this.byId.get(id) === entry) this.byId.delete(id);
+      });
+    }
+    return entry;
+  }
+
+  private async pick(provider: ProviderId, selector: string | undefined): Promise<string> {
+    const { store } = this.options;
+    if (selector && UUID.test(selector)) {
+      const metadata = await store.get(selector.toLowerCase());
+      if (metadata.provider !== provider) throw new NotFoundError(`credential ${selector} not found for provider ${provider}`);
+      return metadata.id;
+    }
+    const name = selector ?? 'default';
+    const [oauth, apiKey] = await Promise.all([store.find(provider, name, 'oauth'), store.find(provider, name, 'api_key')]);
+    // An OAuth credential that needs a login and has no API key beside it: the proxy answers 409.
+    if (oauth && (oauth.status === 'active' || !apiKey)) return oauth.id;
+    if (oauth && apiKey) {
+      if (this.options.apiKeyFallback) return apiKey.id;
+      throw new ReauthRequiredError(
+        `${provider} credential "${name}" needs a new login (POST /v1/oauth/${provider}/start); set MAESTRO_API_KEY_FALLBACK=true to use its API key meanwhile`,
+      );
+    }
+    if (apiKey) return apiKey.id;
+    if (!selector) {
+      // No credential named "default": a provider with exactly one credential uses it.
+      const all = await store.list({ provider });
+      if (all.length === 1) return all[0]!.id;
+      if (all.length > 1) {
+        throw new NotFoundError(`${provider} has several credentials and none named "default": send x-maestro-credential: <id or name>`);
+      }
+    }
+    throw new NotFoundError(
+      selector ? `no ${provider} credential named "${selector}"` : `no ${provider} credential: add one with POST /v1/credentials`,
+    );
+  }
+}

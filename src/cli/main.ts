@@ -1,0 +1,223 @@
+// The `maestro` command: dev (whole local stack), api, worker, migrate, keys rotate, login, credentials.
+import { createInterface } from 'node:readline/promises';
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { KeyRing } from '../crypto/keyRing.js';
+import { rotateKeys } from '../crypto/rotate.js';
+import { createLogger, type Logger } from '../logger.js';
+import { ensureDevSecrets } from './devSecrets.js';
+import { createCore, startApi, startWorker } from './services.js';
+import { openDatabase, openTemporal } from './stack.js';
+
+type Cleanup = () => Promise<void>;
+
+async function runCleanups(log: Logger, cleanups: Cleanup[]): Promise<void> {
+  for (const cleanup of [...cleanups].reverse()) {
+    await cleanup().catch((error: Error) => log.warn({ error: error.message }, 'cleanup step failed'));
+  }
+}
+
+/**
+ * Starts a long-running service. Whatever it brought up is stopped in reverse order on
+ * Ctrl-C / SIGTERM, and also when start-up fails half-way (no orphaned PostgreSQL).
+ */
+async function service(log: Logger, start: (cleanups: Cleanup[]) => Promise<void>): Promise<void> {
+  const cleanups: Cleanup[] = [];
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await runCleanups(log, cleanups);
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  try {
+    await start(cleanups);
+  } catch (error) {
+    stopping = true;
+    await runCleanups(log, cleanups);
+    throw error;
+  }
+}
+
+function setup(): { config: Config; log: Logger } {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  return { config: ensureDevSecrets(config, log), log };
+}
+
+async function dev(): Promise<void> {
+  const { config, log } = setup();
+  await service(log, async (cleanups) => {
+  const database = await openDatabase(config, log);
+  cleanups.push(database.stop);
+  const temporal = await openTemporal(config, log);
+  cleanups.push(temporal.stop);
+  const core = createCore(config, database.db, temporal.client);
+  const { worker, done } = await startWorker(config, log, temporal.workerConnection, core);
+  cleanups.push(async () => {
+    worker.shutdown();
+    await done;
+  });
+  const api = await startApi(config, log, database.db, database.url, temporal.client, core);
+  cleanups.push(api.close);
+  const lines = [
+    '',
+    'Maestro is running.',
+    `  API:          ${api.url}   (try: curl ${api.url}/healthz)`,
+    `  Temporal UI:  ${temporal.uiUrl ?? `(external Temporal at ${temporal.address})`}`,
+    `  Task queue:   ${config.temporal.taskQueue}`,
+    `  API key:      ${config.apiKeys[0]}   (send as Authorization: Bearer <key>)`,
+    `  Data:         ${config.dataDir}`,
+    'Press Ctrl-C to stop.',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  });
+}
+
+async function api(): Promise<void> {
+  const { config, log } = setup();
+  await service(log, async (cleanups) => {
+  const database = await openDatabase(config, log);
+  cleanups.push(database.stop);
+  const temporal = await openTemporal(config, log);
+  cleanups.push(temporal.stop);
+  const core = createCore(config, database.db, temporal.client);
+  const running = await startApi(config, log, database.db, database.url, temporal.client, core);
+  cleanups.push(running.close);
+  log.info({ url: running.url }, 'API listening');
+  });
+}
+
+async function worker(): Promise<void> {
+  const { config, log } = setup();
+  await service(log, async (cleanups) => {
+  const database = await openDatabase(config, log);
+  cleanups.push(database.stop);
+  const temporal = await openTemporal(config, log);
+  cleanups.push(temporal.stop);
+  const core = createCore(config, database.db, temporal.client);
+  const { worker: w, done } = await startWorker(config, log, temporal.workerConnection, core);
+  cleanups.push(async () => {
+    w.shutdown();
+    await done;
+  });
+  });
+}
+
+async function migrate(): Promise<void> {
+  const { config, log } = setup();
+  const database = await openDatabase(config, log, { migrate: false });
+  try {
+    const { migrateToLatest } = await import('../db/migrate.js');
+    const applied = await migrateToLatest(database.db);
+    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+  } finally {
+    await database.stop();
+  }
+}
+
+async function keysRotate(opts: { batchSize: string }): Promise<void> {
+  const { config, log } = setup();
+  const database = await openDatabase(config, log);
+  try {
+    const keys = new KeyRing(config.encryptionKeys);
+    const result = await rotateKeys(database.db, keys, {
+      batchSize: Number(opts.batchSize),
+      onBatch: (done) => {
+        process.stdout.write(`re-sealed ${done} rows so far\n`);
+      },
+    });
+    process.stdout.write(
+      `rotation done: ${result.rotated} rows re-sealed under key "${keys.sealingKeyId}", ${result.alreadyCurrent} already current. Older keys can now be removed from MAESTRO_ENCRYPTION_KEYS.\n`,
+    );
+  } finally {
+    await database.stop();
+  }
+}
+
+/** `login` and `credentials` talk to a running Maestro over HTTP, like any other client. */
+function apiTarget(opts: { url?: string; key?: string }): { url: string; key: string } {
+  const config = loadConfig();
+  const url = (opts.url ?? process.env.MAESTRO_URL ?? `http://localhost:${config.port}`).replace(/\/$/, '');
+  const devKeyFile = path.join(config.dataDir, 'api-key');
+  const key = opts.key ?? process.env.MAESTRO_API_KEY ?? config.apiKeys[0] ?? (existsSync(devKeyFile) ? readFileSync(devKeyFile, 'utf8').trim() : undefined);
+  if (!key) throw new ConfigError('no Maestro API key: pass --key, or set MAESTRO_API_KEY');
+  return { url, key };
+}
+
+async function call(target: { url: string; key: string }, method: string, route: string, body?: unknown): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(`${target.url}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${target.key}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ConfigError(`cannot reach Maestro at ${target.url} (is \`npm run dev\` running? set MAESTRO_URL)`);
+  }
+  const payload = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
+  if (!res.ok) throw new Error(payload.error?.message ?? `Maestro answered ${res.status}`);
+  return payload;
+}
+
+async function login(provider: string, opts: { name?: string; url?: string; key?: string }): Promise<void> {
+  const target = apiTarget(opts);
+  const started = (await call(target, 'POST', `/v1/oauth/${encodeURIComponent(provider)}/start`, opts.name ? { name: opts.name } : {})) as {
+    sessionId: string;
+    authorizeUrl: string;
+  };
+  process.stdout.write(`Open this URL in a browser and sign in:\n\n  ${started.authorizeUrl}\n\n`);
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  const code = (await rl.question('Paste the code (or the whole redirect URL) here: ')).trim();
+  rl.close();
+  const credential = (await call(target, 'POST', `/v1/oauth/${encodeURIComponent(provider)}/complete`, { sessionId: started.sessionId, code })) as {
+    id: string;
+    name: string;
+    expiresAt: string | null;
+  };
+  process.stdout.write(`Stored ${provider} credential "${credential.name}" (${credential.id}), expires ${credential.expiresAt ?? 'never'}.\n`);
+}
+
+async function credentials(opts: { url?: string; key?: string }): Promise<void> {
+  const { credentials: list } = (await call(apiTarget(opts), 'GET', '/v1/credentials')) as {
+    credentials: { id: string; provider: string; authType: string; name: string; status: string; expiresAt: string | null }[];
+  };
+  if (list.length === 0) {
+    process.stdout.write('no credentials yet: `maestro login anthropic` or POST /v1/credentials\n');
+    return;
+  }
+  for (const c of list) {
+    process.stdout.write(`${c.id}  ${c.provider.padEnd(9)} ${c.authType.padEnd(7)} ${c.name.padEnd(16)} ${c.status.padEnd(15)} ${c.expiresAt ?? '-'}\n`);
+  }
+}
+
+const program = new Command('maestro').description('LLM-provider credentials kept fresh by Temporal, and an authenticated proxy');
+program.command('dev').description('run the whole local stack: PostgreSQL, Temporal + Web UI, worker, API').action(dev);
+program.command('api').description('run the HTTP API (production: DATABASE_URL and TEMPORAL_ADDRESS)').action(api);
+program.command('worker').description('run the Temporal worker').action(worker);
+program.command('migrate').description('apply database migrations').action(migrate);
+program
+  .command('keys')
+  .description('encryption keys')
+  .command('rotate')
+  .description('re-seal every secret under the first key of MAESTRO_ENCRYPTION_KEYS')
+  .option('--batch-size <n>', 'rows per batch', '100')
+  .action(keysRotate);
+const remote = (cmd: Command) =>
+  cmd.option('--url <url>', 'Maestro base URL (default MAESTRO_URL or http://localhost:PORT)').option('--key <key>', 'Maestro API key (default MAESTRO_API_KEY)');
+remote(program.command('login <provider>').description('sign in to a provider (PKCE) and store the credential').option('--name <name>', 'credential name')).action(login);
+remote(program.command('credentials').description('list stored credentials')).action(credentials);
+
+program.parseAsync().catch((error: unknown) => {
+  // One clear line, no stack trace: the message says what to fix.
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`maestro: ${message}\n`);
+  process.exit(1);
+});

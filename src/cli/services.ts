@@ -1,0 +1,110 @@
+// Wires Maestro's parts from a Config: the store, providers, workflows client, token cache,
+// the API app and the worker. Shared by `dev`, `api` and `worker` so each runs the same code.
+import type { Server } from 'node:http';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { Config } from '../config.js';
+import { KeyRing } from '../crypto/keyRing.js';
+import { CredentialStore } from '../db/credentials.js';
+import { listenForCredentialChanges, type ChangeListener } from '../db/changes.js';
+import { OAuthSessionStore } from '../db/oauthSessions.js';
+import type { Db } from '../db/pool.js';
+import type { Logger } from '../logger.js';
+import { ProviderRegistry } from '../providers/registry.js';
+import { CredentialWorkflows } from '../temporal/credentialWorkflows.js';
+import { createMaestroWorker } from '../temporal/worker.js';
+import { createApp } from '../api/app.js';
+import { createMetrics } from '../api/metrics.js';
+import { TokenCache } from '../api/tokenCache.js';
+
+export interface Core {
+  store: CredentialStore;
+  sessions: OAuthSessionStore;
+  providers: ProviderRegistry;
+  workflows: CredentialWorkflows;
+}
+
+export function createCore(config: Config, db: Db, client: Client, opts: { maxHistoryEvents?: number } = {}): Core {
+  const keys = new KeyRing(config.encryptionKeys);
+  return {
+    store: new CredentialStore(db, keys),
+    sessions: new OAuthSessionStore(db, keys),
+    providers: new ProviderRegistry(config),
+    workflows: new CredentialWorkflows({ client, taskQueue: config.temporal.taskQueue, maxHistoryEvents: opts.maxHistoryEvents }),
+  };
+}
+
+export interface RunningApi {
+  server: Server;
+  url: string;
+  cache: TokenCache;
+  close(): Promise<void>;
+}
+
+export async function startApi(config: Config, log: Logger, db: Db, databaseUrl: string, client: Client, core: Core): Promise<RunningApi> {
+  const cache = new TokenCache({
+    store: core.store,
+    refresh: (id) => core.workflows.refreshNow(id),
+    apiKeyFallback: config.apiKeyFallback,
+  });
+  const listener: ChangeListener = listenForCredentialChanges(databaseUrl, (id) => cache.invalidate(id), {
+    log,
+    onReconnect: () => cache.invalidate(),
+  });
+  const app = createApp({
+    config,
+    log,
+    ...core,
+    cache,
+    metrics: createMetrics(db),
+    checkReady: async () => {
+      await db.selectNoFrom((eb) => eb.val(1).as('ok')).execute().catch(() => {
+        throw new Error('PostgreSQL is unreachable');
+      });
+      await client.workflowService.getSystemInfo({}).catch(() => {
+        throw new Error('Temporal is unreachable');
+      });
+    },
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new Error(`PORT ${config.port} is already in use; set PORT to another port`) : error),
+    );
+  });
+  server.keepAliveTimeout = 65_000; // longer than typical load-balancer idle timeouts
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  return {
+    server,
+    url: `http://localhost:${port}`,
+    cache,
+    close: async () => {
+      await listener.close();
+      server.closeIdleConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export async function startWorker(config: Config, log: Logger, connection: NativeConnection, core: Core): Promise<{ worker: Worker; done: Promise<void> }> {
+  const worker = await createMaestroWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    deps: {
+      store: core.store,
+      providers: core.providers,
+      requestRefresh: async (id) => {
+        await core.workflows.refreshNow(id);
+      },
+      webhook: config.webhook,
+      log,
+    },
+  });
+  const done = worker.run();
+  // Every OAuth credential gets its workflow (after a restore, say).
+  const { checked } = await core.workflows.reconcile(core.store);
+  log.info({ taskQueue: config.temporal.taskQueue, credentials: checked }, 'worker polling; refresh workflows reconciled');
+  return { worker, done };
+}

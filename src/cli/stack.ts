@@ -1,0 +1,112 @@
+// Brings up what Maestro depends on: PostgreSQL (embedded unless DATABASE_URL) with migrations
+// applied, and Temporal (an embedded dev server unless TEMPORAL_ADDRESS). Each returns a stop().
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ConfigError, type Config } from '../config.js';
+import { startEmbeddedPostgres } from '../db/embedded.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { checkDatabase, createDb, type Db } from '../db/pool.js';
+import type { Logger } from '../logger.js';
+import { locateTemporalCli } from '../temporal/binaries.js';
+import { connectClient, connectWorker } from '../temporal/connection.js';
+import { MAESTRO_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes.js';
+
+export interface DatabaseHandle {
+  db: Db;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function openDatabase(config: Config, log: Logger, opts: { migrate?: boolean } = {}): Promise<DatabaseHandle> {
+  let url = config.databaseUrl;
+  let stopServer = async () => {};
+  if (!url) {
+    if (config.mode === 'production') throw new ConfigError('DATABASE_URL is required in production');
+    const dir = path.join(config.dataDir, 'postgres');
+    const server = await startEmbeddedPostgres(dir, { port: 5433 });
+    url = server.url;
+    stopServer = () => server.stop();
+    log.info({ dataDir: dir }, 'embedded PostgreSQL started');
+  }
+  const db = createDb(url);
+  try {
+    await checkDatabase(db);
+    if (opts.migrate !== false) {
+      const applied = await migrateToLatest(db);
+      if (applied.length) log.info({ applied }, 'migrations applied');
+    }
+  } catch (error) {
+    await db.destroy().catch(() => {});
+    await stopServer();
+    throw error;
+  }
+  return {
+    db,
+    url,
+    stop: async () => {
+      await db.destroy();
+      await stopServer();
+    },
+  };
+}
+
+export interface TemporalHandle {
+  client: Client;
+  workerConnection: NativeConnection;
+  address: string;
+  uiUrl?: string;
+  stop(): Promise<void>;
+}
+
+export const DEV_TEMPORAL_PORT = 7233;
+export const DEV_UI_PORT = 8233;
+
+export async function openTemporal(config: Config, log: Logger): Promise<TemporalHandle> {
+  const { address, namespace } = config.temporal;
+  if (address) {
+    const client = await connectClient(address, namespace);
+    const workerConnection = await connectWorker(address);
+    return {
+      client,
+      workerConnection,
+      address,
+      stop: async () => {
+        await workerConnection.close();
+        await client.connection.close();
+      },
+    };
+  }
+  if (config.mode === 'production') throw new ConfigError('TEMPORAL_ADDRESS is required in production');
+  const executable = await locateTemporalCli({
+    explicitPath: config.temporal.cliPath,
+    dataDir: config.dataDir,
+    log: (message) => log.info(message),
+  });
+  // The dev server keeps its state in a file so workflows survive a restart, and registers
+  // Maestro's search attributes so the Web UI can filter on them.
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable,
+      namespace,
+      ip: '127.0.0.1',
+      port: DEV_TEMPORAL_PORT,
+      ui: true,
+      uiPort: DEV_UI_PORT,
+      dbFilename: path.join(config.dataDir, 'temporal.db'),
+      searchAttributes: MAESTRO_SEARCH_ATTRIBUTES,
+    },
+  }).catch((error: unknown) => {
+    throw new ConfigError(
+      `the embedded Temporal dev server did not start on port ${DEV_TEMPORAL_PORT} (is another one running?): ${error instanceof Error ? error.message.split('\n')[0] : String(error)}; or set TEMPORAL_ADDRESS`,
+    );
+  });
+  return {
+    client: env.client,
+    workerConnection: env.nativeConnection,
+    address: `127.0.0.1:${DEV_TEMPORAL_PORT}`,
+    uiUrl: `http://localhost:${DEV_UI_PORT}`,
+    stop: () => env.teardown(),
+  };
+}

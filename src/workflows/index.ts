@@ -1,0 +1,3 @@
+// The workflow bundle's entry point: every workflow the worker runs.
+export { credentialRefreshWorkflow } from './credentialRefresh.js';
+export { sendMessageWorkflow } from './sendMessage.js';
