@@ -6,6 +6,8 @@ export type AuthType = 'oauth' | 'api_key';
 export type CredentialStatus = 'active' | 'reauth_required' | 'disabled';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
+// Generated<Timestamp> would nest two ColumnTypes (selects come out typed as ColumnType, not Date): spell it out.
+type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
 export interface SavedAuthenticationsTable {
   id: Generated<string>;
@@ -21,8 +23,8 @@ export interface SavedAuthenticationsTable {
   refresh_count: Generated<number>;
   last_refreshed_at: Timestamp | null;
   last_error: string | null;
-  created_at: Generated<Timestamp>;
-  updated_at: Generated<Timestamp>;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
 }
 
 export interface OAuthSessionsTable {
@@ -32,7 +34,7 @@ export interface OAuthSessionsTable {
   sealed: Buffer;
   key_id: string;
   redirect_uri: string;
-  created_at: Generated<Timestamp>;
+  created_at: GeneratedTimestamp;
   expires_at: Timestamp;
 }
 
@@ -41,7 +43,7 @@ export interface CredentialEventsTable {
   credential_id: string;
   type: string;
   details: ColumnType<Record<string, unknown>, string, string>;
-  created_at: Generated<Timestamp>;
+  created_at: GeneratedTimestamp;
 }
 
 export interface Database {

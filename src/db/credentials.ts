@@ -1,0 +1,447 @@
+// The credential store: saved_authentications with sealed secrets, optimistic versioning and an
+// append-only history. Every write and its history row commit in one transaction, so the history
+// never claims a change that did not happen (or misses one that did).
+import { randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import { z } from 'zod';
+import type { ProviderId } from '../config.js';
+import { credentialAad, type KeyRing } from '../crypto/keyRing.js';
+import { ConflictError, NotFoundError, SealError, ValidationError, VersionConflictError } from '../errors.js';
+import { redactSecrets } from '../logger.js';
+import type { Db } from './pool.js';
+import type { AuthType, CredentialStatus, Database, SavedAuthenticationsTable } from './types.js';
+
+export interface CredentialSecret {
+  accessToken?: string;
+  refreshToken?: string;
+  apiKey?: string;
+  idToken?: string;
+  accountId?: string;
+}
+
+export interface CredentialMetadata {
+  id: string;
+  name: string;
+  provider: ProviderId;
+  authType: AuthType;
+  status: CredentialStatus;
+  expiresAt: string | null;
+  tokenObtainedAt: string | null;
+  version: number;
+  refreshCount: number;
+  lastRefreshedAt: string | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type CredentialEventType =
+  | 'created'
+  | 'refreshed'
+  | 'tokens_replaced'
+  | 'reauth_required'
+  | 'refresh_failed'
+  | 'status_changed'
+  | 'deleted';
+
+export interface CredentialEvent {
+  id: string;
+  credentialId: string;
+  type: string;
+  details: Record<string, unknown>;
+  createdAt: string;
+}
+
+export type TokenLookup =
+  | { status: 'ok'; accessToken: string; expiresAt: string | null; version: number }
+  | { status: 'not_found' }
+  | { status: 'expired'; expiresAt: string };
+
+/** Inside this margin before expiry a token still works but is due for refresh. */
+export const REFRESH_MARGIN_MS = 5 * 60_000;
+
+/**
+ * `expired` when now >= expiresAt; `expiring_soon` when now >= expiresAt - margin; else `valid`.
+ * No expiry (API keys, tokens without a lifetime) is `valid`. An unparseable expiry is treated as
+ * `expired`: forcing a refresh is safer than trusting a token whose lifetime we cannot read.
+ */
+export function validateTokenExpiry(
+  expiresAt: Date | string | null,
+  now: Date,
+  marginMs = REFRESH_MARGIN_MS,
+): 'valid' | 'expiring_soon' | 'expired' {
+  if (expiresAt === null) return 'valid';
+  const expiry = (typeof expiresAt === 'string' ? new Date(expiresAt) : expiresAt).getTime();
+  if (Number.isNaN(expiry)) return 'expired';
+  const t = now.getTime();
+  if (t >= expiry) return 'expired';
+  if (t >= expiry - marginMs) return 'expiring_soon';
+  return 'valid';
+}
+
+const MAX_REASON_LENGTH = 500;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// Long opaque runs (base64/base64url/hex with letters and digits) look like tokens; uuids are ids, not secrets.
+const OPAQUE_RUN = /[A-Za-z0-9_\-+/=]{32,}/g;
+const JWT = /\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*)?/g;
+
+/**
+ * Text safe to store in last_error or event details: exact known secret values removed, then the
+ * logger's secret patterns, JWTs and long opaque strings redacted; control characters flattened; capped.
+ */
+export function sanitizeReason(text: string, knownSecrets: readonly (string | undefined)[] = []): string {
+  let out = text;
+  for (const secret of knownSecrets) {
+    // Very short values would redact ordinary words; real secrets are long.
+    if (secret && secret.length >= 8) out = out.split(secret).join('[REDACTED]');
+  }
+  out = redactSecrets(out)
+    .replace(JWT, '[REDACTED]')
+    .replace(OPAQUE_RUN, (run) => (UUID.test(run) || !/\d/.test(run) || !/[A-Za-z]/.test(run) ? run : '[REDACTED]'))
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .trim();
+  return out.length > MAX_REASON_LENGTH ? `${out.slice(0, MAX_REASON_LENGTH - 1)}…` : out;
+}
+
+const secretSchema = z.object({
+  accessToken: z.string().optional(),
+  refreshToken: z.string().optional(),
+  apiKey: z.string().optional(),
+  idToken: z.string().optional(),
+  accountId: z.string().optional(),
+});
+
+// Every column but the secret: metadata reads never load (or risk returning) sealed bytes.
+const METADATA_COLUMNS = [
+  'id',
+  'name',
+  'provider',
+  'auth_type',
+  'status',
+  'expires_at',
+  'token_obtained_at',
+  'version',
+  'refresh_count',
+  'last_refreshed_at',
+  'last_error',
+  'created_at',
+  'updated_at',
+] as const;
+
+type Row = Selectable<SavedAuthenticationsTable>;
+type MetadataRow = Pick<Row, (typeof METADATA_COLUMNS)[number]>;
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+function toMetadata(row: MetadataRow): CredentialMetadata {
+  return {
+    id: row.id,
+    name: row.name,
+    provider: row.provider,
+    authType: row.auth_type,
+    status: row.status,
+    expiresAt: iso(row.expires_at),
+    tokenObtainedAt: iso(row.token_obtained_at),
+    version: row.version,
+    refreshCount: row.refresh_count,
+    lastRefreshedAt: iso(row.last_refreshed_at),
+    lastError: row.last_error,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+function notFound(id: string): NotFoundError {
+  // The id is echoed only when it is a well-formed uuid: arbitrary caller text stays out of messages.
+  return new NotFoundError(UUID.test(id) ? `credential ${id} not found` : 'credential not found');
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === '23505';
+}
+
+function checkSecret(authType: AuthType, secret: CredentialSecret): void {
+  if (authType === 'api_key' && !secret.apiKey) throw new ValidationError('an api_key credential needs an apiKey');
+  if (authType === 'oauth' && !secret.accessToken) throw new ValidationError('an oauth credential needs an accessToken');
+}
+
+function checkDate(value: Date | null | undefined, field: string): Date | null {
+  if (value === undefined || value === null) return null;
+  if (Number.isNaN(value.getTime())) throw new ValidationError(`${field} is not a valid date`);
+  return value;
+}
+
+type Executor = Kysely<Database>;
+
+async function appendEvent(db: Executor, credentialId: string, type: CredentialEventType, details: Record<string, unknown>) {
+  await db.insertInto('credential_events').values({ credential_id: credentialId, type, details: JSON.stringify(details) }).execute();
+}
+
+export class CredentialStore {
+  constructor(
+    private readonly db: Db,
+    private readonly keys: KeyRing,
+  ) {}
+
+  async create(input: {
+    provider: ProviderId;
+    authType: AuthType;
+    name?: string;
+    secret: CredentialSecret;
+    expiresAt?: Date | null;
+  }): Promise<CredentialMetadata> {
+    const name = (input.name ?? 'default').trim();
+    if (name.length < 1 || name.length > 100) throw new ValidationError('name must be 1 to 100 characters');
+    checkSecret(input.authType, input.secret);
+    const expiresAt = checkDate(input.expiresAt, 'expiresAt');
+    // The id is part of the AAD, so it must exist before sealing: generate it here, not in Postgres.
+    const id = randomUUID();
+    const sealed = this.seal(id, input.provider, input.secret);
+    const now = new Date();
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const row = await trx
+          .insertInto('saved_authentications')
+          .values({
+            id,
+            name,
+            provider: input.provider,
+            auth_type: input.authType,
+            secret: sealed.ciphertext,
+            key_id: sealed.keyId,
+            expires_at: expiresAt,
+            token_obtained_at: input.authType === 'oauth' ? now : null,
+            created_at: now,
+            updated_at: now,
+          })
+          .returning(METADATA_COLUMNS)
+          .executeTakeFirstOrThrow();
+        await appendEvent(trx, id, 'created', {
+          provider: input.provider,
+          authType: input.authType,
+          name,
+          expiresAt: iso(expiresAt),
+          version: row.version,
+        });
+        return toMetadata(row);
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new ConflictError(
+          `a ${input.authType} credential named "${name}" already exists for ${input.provider}; ` +
+            'pick another name, or replace its tokens instead',
+        );
+      }
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<CredentialMetadata> {
+    if (!UUID.test(id)) throw notFound(id);
+    const row = await this.db.selectFrom('saved_authentications').select(METADATA_COLUMNS).where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound(id);
+    return toMetadata(row);
+  }
+
+  /** By provider + name. Without an auth type, an OAuth credential wins over an API key of the same name. */
+  async find(provider: ProviderId, name: string, authType?: AuthType): Promise<CredentialMetadata | undefined> {
+    let query = this.db.selectFrom('saved_authentications').select(METADATA_COLUMNS).where('provider', '=', provider).where('name', '=', name);
+    if (authType) query = query.where('auth_type', '=', authType);
+    const row = await query.orderBy(sql`auth_type = 'oauth'`, 'desc').limit(1).executeTakeFirst();
+    return row && toMetadata(row);
+  }
+
+  async list(filter: { provider?: ProviderId; authType?: AuthType; status?: CredentialStatus } = {}): Promise<CredentialMetadata[]> {
+    let query = this.db.selectFrom('saved_authentications').select(METADATA_COLUMNS);
+    if (filter.provider) query = query.where('provider', '=', filter.provider);
+    if (filter.authType) query = query.where('auth_type', '=', filter.authType);
+    if (filter.status) query = query.where('status', '=', filter.status);
+    const rows = await query.orderBy('created_at').orderBy('id').execute();
+    return rows.map(toMetadata);
+  }
+
+  /** Internal callers only (activities, proxy): the opened secret never leaves Maestro. */
+  async getWithSecret(id: string): Promise<{ metadata: CredentialMetadata; secret: CredentialSecret }> {
+    if (!UUID.test(id)) throw notFound(id);
+    const row = await this.db.selectFrom('saved_authentications').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw notFound(id);
+    return { metadata: toMetadata(row), secret: this.open(row) };
+  }
+
+  /**
+   * The access token of an OAuth credential, or why there is none. API-key and disabled
+   * credentials are `not_found`: an operator-disabled credential must not be used.
+   */
+  async getOAuthToken(id: string, now = new Date()): Promise<TokenLookup> {
+    if (!UUID.test(id)) return { status: 'not_found' };
+    const row = await this.db.selectFrom('saved_authentications').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row || row.auth_type !== 'oauth' || row.status === 'disabled') return { status: 'not_found' };
+    if (row.expires_at && validateTokenExpiry(row.expires_at, now) === 'expired') {
+      return { status: 'expired', expiresAt: row.expires_at.toISOString() };
+    }
+    const { accessToken } = this.open(row);
+    if (!accessToken) return { status: 'not_found' };
+    return { status: 'ok', accessToken, expiresAt: iso(row.expires_at), version: row.version };
+  }
+
+  /**
+   * Writes new tokens only if the row is still at `expectedVersion` (the refresh workflow's
+   * concurrency token); otherwise VersionConflictError and nothing changes. For a refresh whose
+   * response carried no refresh token, the stored one is kept (providers that do not rotate it).
+   */
+  async updateTokens(
+    id: string,
+    expectedVersion: number,
+    update: { secret: CredentialSecret; expiresAt: Date | null; reason: 'refreshed' | 'replaced' },
+  ): Promise<CredentialMetadata> {
+    if (!UUID.test(id)) throw notFound(id);
+    const expiresAt = checkDate(update.expiresAt, 'expiresAt');
+    return this.db.transaction().execute(async (trx) => {
+      // The row lock serialises writers: the loser waits, then sees the moved version.
+      const current = await trx.selectFrom('saved_authentications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!current) throw notFound(id);
+      if (current.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion);
+      checkSecret(current.auth_type, update.secret);
+      let secret = update.secret;
+      if (update.reason === 'refreshed' && !secret.refreshToken) {
+        const previous = this.tryOpen(current);
+        if (previous?.refreshToken) secret = { ...secret, refreshToken: previous.refreshToken };
+      }
+      const sealed = this.seal(id, current.provider, secret);
+      const now = new Date();
+      const refreshed = update.reason === 'refreshed';
+      const row = await trx
+        .updateTable('saved_authentications')
+        .set({
+          secret: sealed.ciphertext,
+          key_id: sealed.keyId,
+          expires_at: expiresAt,
+          token_obtained_at: current.auth_type === 'oauth' ? now : null,
+          status: 'active',
+          last_error: null,
+          version: sql`version + 1`,
+          updated_at: now,
+          ...(refreshed ? { refresh_count: sql`refresh_count + 1`, last_refreshed_at: now } : {}),
+        })
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion)
+        .returning(METADATA_COLUMNS)
+        .executeTakeFirst();
+      // Unreachable under the row lock; kept so the guard is explicit in the statement itself.
+      if (!row) throw new VersionConflictError(id, expectedVersion);
+      await appendEvent(trx, id, refreshed ? 'refreshed' : 'tokens_replaced', { version: row.version, expiresAt: iso(expiresAt) });
+      return toMetadata(row);
+    });
+  }
+
+  /** The refresh token is dead: only a new login helps. Bumps the version so in-flight refreshes stop. */
+  async markReauthRequired(id: string, reason: string): Promise<CredentialMetadata> {
+    return this.changeWithReason(id, reason, async (trx, current, clean) => {
+      const row = await trx
+        .updateTable('saved_authentications')
+        .set({ status: 'reauth_required', last_error: clean, version: sql`version + 1`, updated_at: new Date() })
+        .where('id', '=', id)
+        .returning(METADATA_COLUMNS)
+        .executeTakeFirstOrThrow();
+      await appendEvent(trx, id, 'reauth_required', { reason: clean, version: row.version, previousStatus: current.status });
+      return toMetadata(row);
+    });
+  }
+
+  /** A refresh attempt failed but may succeed later: recorded, version unchanged (the workflow retries against it). */
+  async recordRefreshFailure(id: string, reason: string): Promise<void> {
+    await this.changeWithReason(id, reason, async (trx, _current, clean) => {
+      await trx.updateTable('saved_authentications').set({ last_error: clean, updated_at: new Date() }).where('id', '=', id).execute();
+      await appendEvent(trx, id, 'refresh_failed', { reason: clean });
+    });
+  }
+
+  async setStatus(id: string, status: CredentialStatus): Promise<CredentialMetadata> {
+    if (!UUID.test(id)) throw notFound(id);
+    return this.db.transaction().execute(async (trx) => {
+      const current = await trx.selectFrom('saved_authentications').select(METADATA_COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!current) throw notFound(id);
+      if (current.status === status) return toMetadata(current);
+      const row = await trx
+        .updateTable('saved_authentications')
+        .set({ status, version: sql`version + 1`, updated_at: new Date() })
+        .where('id', '=', id)
+        .returning(METADATA_COLUMNS)
+        .executeTakeFirstOrThrow();
+      await appendEvent(trx, id, 'status_changed', { from: current.status, to: status, version: row.version });
+      return toMetadata(row);
+    });
+  }
+
+  /** Removes the row and with it the sealed secret; the history (no FK) stays, with a 'deleted' entry. */
+  async delete(id: string): Promise<void> {
+    if (!UUID.test(id)) throw notFound(id);
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .deleteFrom('saved_authentications')
+        .where('id', '=', id)
+        .returning(['provider', 'auth_type', 'name', 'version'])
+        .executeTakeFirst();
+      if (!row) throw notFound(id);
+      await appendEvent(trx, id, 'deleted', { provider: row.provider, authType: row.auth_type, name: row.name, version: row.version });
+    });
+  }
+
+  /** Newest first. Works for deleted credentials too (that is the point of keeping history). */
+  async listEvents(id: string, opts: { limit?: number } = {}): Promise<CredentialEvent[]> {
+    if (!UUID.test(id)) return [];
+    const limit = Math.min(Math.max(Math.trunc(opts.limit ?? 100), 1), 1000);
+    const rows = await this.db
+      .selectFrom('credential_events')
+      .selectAll()
+      .where('credential_id', '=', id)
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ id: String(r.id), credentialId: r.credential_id, type: r.type, details: r.details, createdAt: r.created_at.toISOString() }));
+  }
+
+  // --- internals -------------------------------------------------------------------------
+
+  private seal(id: string, provider: ProviderId, secret: CredentialSecret) {
+    return this.keys.seal(JSON.stringify(secretSchema.parse(secret)), credentialAad(id, provider));
+  }
+
+  private open(row: Pick<Row, 'id' | 'provider' | 'secret' | 'key_id'>): CredentialSecret {
+    const plaintext = this.keys.open(row.secret, row.key_id, credentialAad(row.id, row.provider));
+    // Authenticated bytes that are not our JSON mean a bug, not an attacker; still never echo them.
+    let json: unknown;
+    try {
+      json = JSON.parse(plaintext.toString('utf8'));
+    } catch {
+      json = undefined;
+    }
+    const parsed = secretSchema.safeParse(json);
+    if (!parsed.success) throw new SealError(`sealed secret of credential ${row.id} is not a credential secret`);
+    return parsed.data;
+  }
+
+  private tryOpen(row: Row): CredentialSecret | undefined {
+    try {
+      return this.open(row);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Locks the row, sanitises `reason` against its own secret values too, then runs `write`. */
+  private async changeWithReason<T>(
+    id: string,
+    reason: string,
+    write: (trx: Executor, current: Row, clean: string) => Promise<T>,
+  ): Promise<T> {
+    if (!UUID.test(id)) throw notFound(id);
+    return this.db.transaction().execute(async (trx) => {
+      const current = await trx.selectFrom('saved_authentications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!current) throw notFound(id);
+      const secret = this.tryOpen(current);
+      const clean = sanitizeReason(reason, secret ? Object.values(secret) : []) || 'unknown error';
+      return write(trx, current, clean);
+    });
+  }
+}
