@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { KeyRing } from '../crypto/keyRing.js';
 import { rotateKeys } from '../crypto/rotate.js';
@@ -47,6 +48,8 @@ async function service(log: Logger, start: (cleanups: Cleanup[]) => Promise<void
 function setup(): { config: Config; log: Logger } {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
+  // Maestro owns shutdown order (API, worker, Temporal, Postgres); the SDK logs warnings only.
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
   return { config: ensureDevSecrets(config, log), log };
 }
 
@@ -133,9 +136,14 @@ async function keysRotate(opts: { batchSize: string }): Promise<void> {
         process.stdout.write(`re-sealed ${done} rows so far\n`);
       },
     });
+    const failed = result.failed.length ? `, ${result.failed.length} failed to open (${result.failed.map((f) => `${f.table} ${f.id}: ${f.reason}`).join('; ')})` : '';
     process.stdout.write(
-      `rotation done: ${result.rotated} rows re-sealed under key "${keys.sealingKeyId}", ${result.alreadyCurrent} already current. Older keys can now be removed from MAESTRO_ENCRYPTION_KEYS.\n`,
+      `rotation: ${result.rotated} rows re-sealed under key "${keys.sealingKeyId}", ${result.alreadyCurrent} already current${failed}, ${result.remaining} remaining.\n`,
     );
+    if (result.remaining > 0 || result.failed.length > 0) {
+      throw new Error('rotation incomplete: keep the old keys in MAESTRO_ENCRYPTION_KEYS and run it again');
+    }
+    process.stdout.write('Every row is sealed under the first key; older keys can now be removed from MAESTRO_ENCRYPTION_KEYS.\n');
   } finally {
     await database.stop();
   }
