@@ -1,0 +1,249 @@
+// The one place where the URL, headers and body rewrite of a provider call are decided. The
+// proxy, the durable message activity and the tests all call buildProviderCall.
+import { ValidationError } from '../errors.js';
+import type { BodyTransformRule, CallAuth, HeaderSet, ProviderDefinition } from '../providers/types.js';
+
+export interface ProviderCall {
+  url: URL;
+  /** Lowercase names. No content-length: the caller sets it for the body it actually sends. */
+  headers: Record<string, string>;
+  /** Set when this call's body must be rewritten (e.g. Anthropic OAuth /v1/messages); returns the input when nothing changes. */
+  transformBody: ((body: Buffer) => Buffer) | undefined;
+}
+
+export interface ProviderCallInput {
+  auth: CallAuth;
+  method: string;
+  /** Path under the provider's base URL, e.g. `/v1/messages`. */
+  path: string;
+  /** `?a=b` or ''. */
+  search?: string;
+  /** Node's IncomingHttpHeaders (lowercase names). */
+  clientHeaders: Record<string, string | string[] | undefined>;
+}
+
+/** Client headers that never reach a provider. */
+const DROPPED_HEADERS = new Set([
+  // Client credentials (the Maestro key) and client state.
+  'authorization',
+  'x-api-key',
+  'x-goog-api-key',
+  'cookie',
+  // Recomputed or owned by the HTTP client.
+  'host',
+  'content-length',
+  'expect',
+  // Hop-by-hop (RFC 9110 §7.6.1) and friends.
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+  // Where the client is: none of the provider's business.
+  'forwarded',
+  'x-real-ip',
+]);
+const DROPPED_PREFIXES = ['x-maestro-', 'proxy-', 'x-forwarded-', ':'];
+
+export function buildProviderCall(def: ProviderDefinition, input: ProviderCallInput): ProviderCall {
+  const url = buildUrl(def, input.path, input.search ?? '');
+  const headerSet = def.headers[input.auth.type];
+  const headers = buildHeaders(def, headerSet, input.auth, input.clientHeaders);
+  const rule = def.bodyTransforms.find(
+    (r) => r.auth === input.auth.type && r.method === input.method.toUpperCase() && r.path === input.path,
+  );
+  return { url, headers, transformBody: rule ? (body: Buffer) => applyBodyTransform(rule, body) : undefined };
+}
+
+// --- URL ---------------------------------------------------------------------------------------
+
+/**
+ * def.baseUrl + path, guaranteed to stay on the provider's origin and under its base path.
+ * Rejects (ValidationError) anything that could walk out: relative or absolute URLs, `..`/`.`
+ * segments (also percent-encoded, once or repeatedly), encoded slashes, backslashes, `//`,
+ * control characters and whitespace.
+ */
+export function buildUrl(def: Pick<ProviderDefinition, 'baseUrl' | 'dropQueryParams'>, path: string, search: string): URL {
+  validatePath(path);
+  const base = new URL(def.baseUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const url = new URL(base.origin);
+  url.pathname = basePath + path;
+  if (url.origin !== base.origin || !url.pathname.startsWith(`${basePath}/`)) {
+    throw new ValidationError('the request path leaves the provider base URL');
+  }
+  url.search = filterSearch(search, def.dropQueryParams);
+  return url;
+}
+
+function validatePath(path: string): void {
+  const bad = (why: string) => new ValidationError(`invalid provider path: ${why}`);
+  if (typeof path !== 'string' || !path.startsWith('/')) throw bad('it must start with /');
+  if (path.length > 8192) throw bad('it is too long');
+  if (path.includes('//')) throw bad('empty segments (//) are not allowed');
+  if (path.includes('\\')) throw bad('backslashes are not allowed');
+  if (/[\s\u0000-\u001f\u007f]/.test(path)) throw bad('whitespace and control characters are not allowed');
+  if (/[?#]/.test(path)) throw bad('query and fragment belong in search');
+  for (const segment of path.slice(1).split('/')) {
+    const decoded = decodeRepeatedly(segment);
+    if (decoded === null) throw bad('malformed percent-encoding');
+    if (decoded === '.' || decoded === '..') throw bad('dot segments are not allowed');
+    if (decoded !== segment && /[/\\?#]/.test(decoded)) throw bad('encoded separators are not allowed');
+  }
+}
+
+function decodeRepeatedly(segment: string): string | null {
+  let current = segment;
+  for (let i = 0; i < 5 && current.includes('%'); i++) {
+    let next: string;
+    try {
+      next = decodeURIComponent(current);
+    } catch {
+      return i === 0 ? null : current;
+    }
+    if (next === current) break;
+    current = next;
+  }
+  return current;
+}
+
+function filterSearch(search: string, drop: string[]): string {
+  if (search === '' || search === '?') return '';
+  if (!search.startsWith('?')) throw new ValidationError('invalid provider query: it must start with ?');
+  if (search.includes('#')) throw new ValidationError('invalid provider query: fragments are not allowed');
+  if (drop.length === 0) return search;
+  const kept = search
+    .slice(1)
+    .split('&')
+    .filter((pair) => {
+      if (pair === '') return false;
+      const rawName = pair.split('=', 1)[0]!;
+      let name = rawName;
+      try {
+        name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+      } catch {
+        /* keep the raw name */
+      }
+      return !drop.includes(name);
+    });
+  return kept.length ? `?${kept.join('&')}` : '';
+}
+
+// --- headers -----------------------------------------------------------------------------------
+
+function buildHeaders(
+  def: ProviderDefinition,
+  set: HeaderSet,
+  auth: CallAuth,
+  client: Record<string, string | string[] | undefined>,
+): Record<string, string> {
+  const connectionTokens = new Set(
+    headerList(client.connection).map((token) => token.toLowerCase()),
+  );
+  const providerDrops = new Set(def.dropHeaders.map((h) => h.toLowerCase()));
+  const owned = new Set(Object.keys(set.set));
+  const headers: Record<string, string> = {};
+
+  for (const [rawName, value] of Object.entries(client)) {
+    if (value === undefined) continue;
+    const name = rawName.toLowerCase();
+    if (
+      DROPPED_HEADERS.has(name) ||
+      DROPPED_PREFIXES.some((prefix) => name.startsWith(prefix)) ||
+      connectionTokens.has(name) ||
+      providerDrops.has(name) ||
+      owned.has(name)
+    ) {
+      continue;
+    }
+    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+
+  const vars: Record<string, string | undefined> =
+    auth.type === 'api_key' ? { apiKey: auth.apiKey } : { accessToken: auth.accessToken, accountId: auth.accountId };
+  for (const value of Object.values(vars)) {
+    if (value !== undefined && /[^\u0020-\u007e]/.test(value)) {
+      throw new ValidationError('the credential holds characters that cannot be sent in a header');
+    }
+  }
+
+  for (const [name, template] of Object.entries(set.defaults)) {
+    if (headers[name] !== undefined) continue;
+    const value = fill(template, vars);
+    if (value !== undefined) headers[name] = value;
+  }
+  for (const [name, ours] of Object.entries(set.merge)) {
+    const merged = [...new Set([...ours, ...headerList(headers[name])])];
+    headers[name] = merged.join(',');
+  }
+  for (const [name, template] of Object.entries(set.set)) {
+    const value = fill(template, vars);
+    if (value === undefined) delete headers[name];
+    else headers[name] = value;
+  }
+  return headers;
+}
+
+/** `{name}` placeholders filled from vars; undefined when any placeholder has no value. */
+function fill(template: string, vars: Record<string, string | undefined>): string | undefined {
+  let missing = false;
+  const out = template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    const value = vars[key];
+    if (value === undefined || value === '') missing = true;
+    return value ?? '';
+  });
+  return missing ? undefined : out;
+}
+
+function headerList(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value.join(',') : value)
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+}
+
+// --- body --------------------------------------------------------------------------------------
+
+function applyBodyTransform(rule: BodyTransformRule, body: Buffer): Buffer {
+  switch (rule.kind) {
+    case 'prepend-system-block':
+      return prependSystemBlock(body, rule.text);
+  }
+}
+
+/**
+ * Makes `text` the first system block, exactly once: added when missing (a string `system`
+ * becomes an array of text blocks), moved to the front when present later, untouched when
+ * already first. A body that is not a JSON object, or a `system` of an unknown shape, is
+ * returned unchanged (the provider will answer it).
+ */
+export function prependSystemBlock(body: Buffer, text: string): Buffer {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    return body;
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return body;
+  const request = json as Record<string, unknown>;
+  const block = { type: 'text', text };
+  const system = request.system;
+  let next: unknown[];
+  if (system === undefined || system === null || system === '') {
+    next = [block];
+  } else if (typeof system === 'string') {
+    next = system === text ? [block] : [block, { type: 'text', text: system }];
+  } else if (Array.isArray(system)) {
+    const isOurs = (b: unknown) =>
+      b !== null && typeof b === 'object' && (b as Record<string, unknown>).type === 'text' && (b as Record<string, unknown>).text === text;
+    if (isOurs(system[0])) return body;
+    const at = system.findIndex(isOurs);
+    next = at === -1 ? [block, ...system] : [system[at], ...system.filter((_, i) => i !== at)];
+  } else {
+    return body;
+  }
+  return Buffer.from(JSON.stringify({ ...request, system: next }), 'utf8');
+}

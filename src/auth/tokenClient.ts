@@ -1,0 +1,298 @@
+// Token-endpoint calls (code exchange and refresh), driven by each provider's data, with
+// failures classified into the errors the refresh workflow acts on:
+//   ReauthRequiredError          the grant is dead (invalid_grant, reused/expired/revoked refresh token)
+//   MisconfiguredError           Maestro's OAuth client configuration is wrong
+//   ProviderUnavailableError     429 (retryAfterMs from Retry-After), 5xx, other 4xx, timeouts, network errors
+//   MalformedTokenResponseError  a 2xx answer that is not a usable token response (retry, bounded by the caller)
+// Messages carry the provider's error code and a sanitised description only: never a token,
+// a code, a verifier, a client secret or the raw body.
+import { request } from 'undici';
+import { z } from 'zod';
+import { MaestroError, MisconfiguredError, ProviderUnavailableError, ReauthRequiredError } from '../errors.js';
+import { redactSecrets } from '../logger.js';
+import type { AccountIdSource, ParamList, ProviderDefinition, TokenBodyFormat, TokenSet } from '../providers/types.js';
+import { readBody } from './http.js';
+import { assertOAuthConfigured, fillParams } from './pkce.js';
+
+export const DEFAULT_TOKEN_TIMEOUT_MS = 15_000;
+/** Token answers are small; anything bigger is not one. */
+const TOKEN_BODY_LIMIT_BYTES = 256 * 1024;
+
+/** A 2xx token answer Maestro cannot use. Retryable, but the caller should bound the retries. */
+export class MalformedTokenResponseError extends ProviderUnavailableError {}
+
+export interface TokenCallOptions {
+  signal?: AbortSignal;
+  /** Whole-call timeout (connect, headers and body); default 15 s. */
+  timeoutMs?: number;
+}
+
+export async function exchangeCode(
+  def: ProviderDefinition,
+  input: { code: string; verifier: string; state: string; redirectUri: string },
+  opts: TokenCallOptions = {},
+): Promise<TokenSet> {
+  const { clientId, clientSecret } = assertOAuthConfigured(def);
+  return tokenCall(
+    def,
+    'code exchange',
+    def.oauth.exchange,
+    {
+      clientId,
+      clientSecret,
+      code: input.code,
+      verifier: input.verifier,
+      state: input.state,
+      redirectUri: input.redirectUri,
+      scopes: def.oauth.scopes,
+    },
+    [input.code, input.verifier, clientSecret],
+    opts,
+  );
+}
+
+/** A provider that sends no new refresh token → TokenSet.refreshToken is undefined (keep the old one). */
+export async function refreshAccessToken(def: ProviderDefinition, refreshToken: string, opts: TokenCallOptions = {}): Promise<TokenSet> {
+  const { clientId, clientSecret } = assertOAuthConfigured(def);
+  if (!refreshToken) throw new ReauthRequiredError(`${def.displayName} credential has no refresh token; sign in again`);
+  return tokenCall(
+    def,
+    'refresh',
+    def.oauth.refresh,
+    { clientId, clientSecret, refreshToken, scopes: def.oauth.scopes },
+    [refreshToken, clientSecret],
+    opts,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const tokenResponseSchema = z.object({
+  access_token: z.string().min(1),
+  refresh_token: z.string().min(1).optional().nullable(),
+  id_token: z.string().min(1).optional().nullable(),
+  expires_in: z.union([z.number(), z.string().regex(/^\d+(\.\d+)?$/)]).optional().nullable(),
+  token_type: z.string().optional().nullable(),
+  scope: z.string().optional().nullable(),
+});
+
+async function tokenCall(
+  def: ProviderDefinition,
+  what: 'code exchange' | 'refresh',
+  spec: { format: TokenBodyFormat; params: ParamList },
+  values: Record<string, string | undefined>,
+  secrets: Array<string | undefined>,
+  opts: TokenCallOptions,
+): Promise<TokenSet> {
+  const label = `${def.displayName} token ${what}`;
+  const params = fillParams(spec.params, values);
+  const body = spec.format === 'json' ? JSON.stringify(Object.fromEntries(params)) : new URLSearchParams(params).toString();
+  const headers: Record<string, string> = {
+    ...def.oauth.tokenHeaders,
+    'content-type': spec.format === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+    'accept-encoding': 'gzip, deflate, br',
+  };
+
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new Error('timeout')), timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout.signal]) : timeout.signal;
+  const startedAt = Date.now();
+
+  try {
+    let status: number;
+    let responseHeaders: Record<string, string | string[] | undefined>;
+    let raw: Buffer;
+    try {
+      const res = await request(def.oauth.tokenUrl, { method: 'POST', headers, body, signal });
+      status = res.statusCode;
+      responseHeaders = res.headers;
+      try {
+        raw = await readBody(res.body, res.headers['content-encoding'], TOKEN_BODY_LIMIT_BYTES);
+      } catch (err) {
+        if (err instanceof MaestroError) {
+          if (status >= 200 && status < 300) throw new MalformedTokenResponseError(`${label}: the answer could not be read (${err.message})`);
+          raw = Buffer.alloc(0);
+        } else {
+          throw err;
+        }
+      }
+    } catch (err) {
+      if (err instanceof MaestroError) throw err;
+      if (opts.signal?.aborted) throw opts.signal.reason ?? err;
+      if (timeout.signal.aborted) {
+        throw new ProviderUnavailableError(`${label} timed out after ${timeoutMs} ms`, undefined, { cause: err });
+      }
+      throw new ProviderUnavailableError(`${label} failed: ${networkErrorCode(err)}`, undefined, { cause: err });
+    }
+
+    if (status >= 200 && status < 300) return parseTokenResponse(def, label, raw, startedAt);
+    throw classifyFailure(def, label, status, responseHeaders, raw, secrets);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function parseTokenResponse(def: ProviderDefinition, label: string, raw: Buffer, startedAt: number): TokenSet {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new MalformedTokenResponseError(`${label}: the answer is not JSON`);
+  }
+  const parsed = tokenResponseSchema.safeParse(json);
+  if (!parsed.success) {
+    const field = parsed.error.issues[0]?.path.join('.') || 'body';
+    throw new MalformedTokenResponseError(`${label}: the answer has no usable ${field}`);
+  }
+  const t = parsed.data;
+  const expiresIn = t.expires_in === undefined || t.expires_in === null ? undefined : Number(t.expires_in);
+  let expiresAt: Date | null = null;
+  if (expiresIn !== undefined && Number.isFinite(expiresIn) && expiresIn >= 0) {
+    // Counted from when the request left: never later than the provider meant.
+    expiresAt = new Date(startedAt + Math.round(expiresIn * 1000));
+  } else {
+    const exp = jwtClaims(t.access_token)?.exp;
+    if (typeof exp === 'number' && Number.isFinite(exp)) expiresAt = new Date(exp * 1000);
+  }
+
+  const tokens: TokenSet = { accessToken: t.access_token, expiresAt };
+  if (t.refresh_token) tokens.refreshToken = t.refresh_token;
+  if (t.id_token) tokens.idToken = t.id_token;
+  if (t.scope) tokens.scope = t.scope;
+  const accountId = findAccountId(def.oauth.accountId, json, t.access_token, t.id_token ?? undefined);
+  if (accountId) tokens.accountId = accountId;
+  return tokens;
+}
+
+function findAccountId(sources: AccountIdSource[], response: unknown, accessToken: string, idToken: string | undefined): string | undefined {
+  for (const source of sources) {
+    const root =
+      source.from === 'response' ? response : source.from === 'id_token_claims' ? (idToken ? jwtClaims(idToken) : undefined) : jwtClaims(accessToken);
+    let value: unknown = root;
+    for (const key of source.path) {
+      value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+    }
+    if (typeof value === 'string' && value !== '') return value;
+  }
+  return undefined;
+}
+
+/** The claims of a JWT, unverified (only ever used for metadata: account id and expiry). */
+export function jwtClaims(token: string): Record<string, unknown> | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts[1]) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    return claims !== null && typeof claims === 'object' && !Array.isArray(claims) ? (claims as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface ProviderErrorInfo {
+  code?: string;
+  description?: string;
+}
+
+/** OAuth errors come as {error, error_description}, {error: {code|type, message}}, or {code, message}. */
+function readErrorInfo(raw: Buffer): ProviderErrorInfo {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return {};
+  }
+  if (json === null || typeof json !== 'object') return {};
+  const o = json as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  if (typeof o.error === 'string') return { code: o.error, description: str(o.error_description) ?? str(o.message) };
+  if (o.error !== null && typeof o.error === 'object') {
+    const e = o.error as Record<string, unknown>;
+    return { code: str(e.code) ?? str(e.type), description: str(e.message) ?? str(e.description) };
+  }
+  return { code: str(o.code), description: str(o.message) ?? str(o.error_description) };
+}
+
+function classifyFailure(
+  def: ProviderDefinition,
+  label: string,
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  raw: Buffer,
+  secrets: Array<string | undefined>,
+): MaestroError {
+  const rules = def.oauth.errors;
+  const info = readErrorInfo(raw);
+  const code = info.code ? (/^[A-Za-z0-9_.-]{1,64}$/.test(info.code) ? sanitize(info.code, secrets, 64) : 'unrecognised_error') : undefined;
+  const description = info.description ? sanitize(info.description, secrets, 200) : undefined;
+  const detail = `${status}${code ? ` ${code}` : ''}${description ? `: ${description}` : ''}`;
+  const lowerCode = info.code?.toLowerCase();
+
+  if (status === 429 || status === 408 || status === 425 || status >= 500) {
+    return new ProviderUnavailableError(`${label} failed (${detail})`, parseRetryAfter(headers['retry-after']));
+  }
+  if (lowerCode && rules.reauthCodes.includes(lowerCode)) {
+    return new ReauthRequiredError(`${label} refused the grant (${detail}); sign in again`);
+  }
+  if (lowerCode && rules.misconfiguredCodes.includes(lowerCode)) {
+    return new MisconfiguredError(`${label} rejected Maestro's OAuth client (${detail}); check the ${def.id} OAuth settings`);
+  }
+  if ((status === 400 || status === 401) && info.description && rules.reauthDescriptions.some((re) => re.test(info.description!))) {
+    return new ReauthRequiredError(`${label} refused the grant (${detail}); sign in again`);
+  }
+  if (status === 401) {
+    return rules.unauthorizedWithoutCode === 'reauth'
+      ? new ReauthRequiredError(`${label} refused the grant (${detail}); sign in again`)
+      : new MisconfiguredError(`${label} rejected Maestro's OAuth client (${detail}); check the ${def.id} OAuth settings`);
+  }
+  if (status === 400) {
+    // A request the provider calls malformed will not get better by retrying: the wire format
+    // or the client configuration needs fixing.
+    return new MisconfiguredError(`${label} rejected the request (${detail})`);
+  }
+  // 403/404/other: often a gateway or firewall in front of the endpoint; retry later.
+  return new ProviderUnavailableError(`${label} failed (${detail})`, parseRetryAfter(headers['retry-after']));
+}
+
+/** Retry-After as delta-seconds or an HTTP date → milliseconds from now (never negative). */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!v) return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/** Provider text made safe for an error message: printable, short, and without anything secret-shaped. */
+function sanitize(text: string, secrets: Array<string | undefined>, max: number): string {
+  let out = text;
+  for (const secret of secrets) if (secret && secret.length >= 4) out = out.split(secret).join('[REDACTED]');
+  out = redactSecrets(out)
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    // Long opaque runs look like tokens, codes or verifiers whatever the provider meant.
+    .replace(/[A-Za-z0-9._~+/=-]{24,}/g, (run) => (looksOpaque(run) ? '[REDACTED]' : run));
+  return out.length > max ? `${out.slice(0, max)}…` : out;
+}
+
+/** Mixed letters and digits, or mixed case: a random string rather than a word like refresh_token_invalidated. */
+function looksOpaque(run: string): boolean {
+  const letters = /[A-Za-z]/.test(run);
+  return (letters && /\d/.test(run)) || (/[a-z]/.test(run) && /[A-Z]/.test(run));
+}
+
+function networkErrorCode(err: unknown): string {
+  const seen = new Set<unknown>();
+  let e: unknown = err;
+  while (e && typeof e === 'object' && !seen.has(e)) {
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return 'network error';
+}

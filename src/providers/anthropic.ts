@@ -1,0 +1,94 @@
+// Anthropic: API keys (x-api-key) and Claude subscription sign-in (OAuth, as Claude Code does it).
+import type { ProviderOverrides } from '../config.js';
+import type { ProviderDefinition } from './types.js';
+
+/** The system block Anthropic expects first on OAuth calls to /v1/messages. */
+export const CLAUDE_CODE_SYSTEM_PROMPT = "You are Claude Code, Anthropic's official CLI for Claude.";
+/** The beta that enables OAuth bearer tokens on the Messages API. */
+export const ANTHROPIC_OAUTH_BETA = 'oauth-2025-04-20';
+
+export const ANTHROPIC_DEFAULTS = {
+  baseUrl: 'https://api.anthropic.com',
+  authorizeUrl: 'https://claude.ai/oauth/authorize',
+  // The older console.anthropic.com host stopped answering in 2026.
+  tokenUrl: 'https://platform.claude.com/v1/oauth/token',
+  clientId: '9d1c250a-e61b-44d9-88ed-5944d1962f5e',
+  redirectUri: 'https://platform.claude.com/oauth/code/callback',
+  scopes: 'org:create_api_key user:profile user:inference',
+  anthropicVersion: '2023-06-01',
+  userAgent: 'claude-cli/2.0.0 (external, cli)',
+  xApp: 'cli',
+} as const;
+
+export function defineAnthropic(o: ProviderOverrides = {}): ProviderDefinition {
+  const userAgent = o.userAgent ?? ANTHROPIC_DEFAULTS.userAgent;
+  return {
+    id: 'anthropic',
+    displayName: 'Anthropic',
+    baseUrl: o.baseUrl ?? ANTHROPIC_DEFAULTS.baseUrl,
+    headers: {
+      api_key: {
+        set: { 'x-api-key': '{apiKey}', ...(o.userAgent ? { 'user-agent': o.userAgent } : {}) },
+        defaults: { 'anthropic-version': ANTHROPIC_DEFAULTS.anthropicVersion },
+        merge: {},
+      },
+      oauth: {
+        set: { authorization: 'Bearer {accessToken}', 'user-agent': userAgent, 'x-app': ANTHROPIC_DEFAULTS.xApp },
+        defaults: { 'anthropic-version': ANTHROPIC_DEFAULTS.anthropicVersion },
+        merge: { 'anthropic-beta': [ANTHROPIC_OAUTH_BETA] },
+      },
+    },
+    dropHeaders: [],
+    dropQueryParams: [],
+    bodyTransforms: [
+      { kind: 'prepend-system-block', auth: 'oauth', method: 'POST', path: '/v1/messages', text: CLAUDE_CODE_SYSTEM_PROMPT },
+    ],
+    oauth: {
+      authorizeUrl: o.oauthAuthorizeUrl ?? ANTHROPIC_DEFAULTS.authorizeUrl,
+      tokenUrl: o.oauthTokenUrl ?? ANTHROPIC_DEFAULTS.tokenUrl,
+      clientId: o.oauthClientId ?? ANTHROPIC_DEFAULTS.clientId,
+      clientSecret: o.oauthClientSecret,
+      requiresClientSecret: false,
+      redirectUri: o.oauthRedirectUri ?? ANTHROPIC_DEFAULTS.redirectUri,
+      scopes: o.oauthScopes ?? ANTHROPIC_DEFAULTS.scopes,
+      authorizeParams: [
+        ['code', 'true'],
+        ['client_id', '{clientId}'],
+        ['response_type', 'code'],
+        ['redirect_uri', '{redirectUri}'],
+        ['scope', '{scopes}'],
+        ['code_challenge', '{challenge}'],
+        ['code_challenge_method', 'S256'],
+        ['state', '{state}'],
+      ],
+      exchange: {
+        format: 'json',
+        params: [
+          ['grant_type', 'authorization_code'],
+          ['code', '{code}'],
+          ['state', '{state}'],
+          ['client_id', '{clientId}'],
+          ['redirect_uri', '{redirectUri}'],
+          ['code_verifier', '{verifier}'],
+        ],
+      },
+      refresh: {
+        format: 'json',
+        params: [
+          ['grant_type', 'refresh_token'],
+          ['refresh_token', '{refreshToken}'],
+          ['client_id', '{clientId}'],
+        ],
+      },
+      tokenHeaders: { 'user-agent': userAgent },
+      rotatesRefreshTokens: true,
+      accountId: [{ from: 'response', path: ['account', 'uuid'] }],
+      errors: {
+        reauthCodes: ['invalid_grant'],
+        misconfiguredCodes: ['invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'],
+        reauthDescriptions: [/refresh[ _]token/i, /\bgrant\b/i, /revoked/i, /expired/i],
+        unauthorizedWithoutCode: 'reauth',
+      },
+    },
+  };
+}

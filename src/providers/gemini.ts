@@ -1,0 +1,87 @@
+// Gemini: API keys (x-goog-api-key) and Google OAuth (installed-app client with a client
+// secret, form-encoded, refresh tokens that do not rotate).
+import type { ProviderOverrides } from '../config.js';
+import type { ProviderDefinition } from './types.js';
+
+export const GEMINI_DEFAULTS = {
+  baseUrl: 'https://generativelanguage.googleapis.com',
+  authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
+  tokenUrl: 'https://oauth2.googleapis.com/token',
+  // The Gemini CLI's installed-app client. Google documents that an installed app's client
+  // secret is not treated as a secret; both are published in the Gemini CLI's source.
+  clientId: '681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com',
+  clientSecret: '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',
+  // Google's page that shows the code for pasting (the Gemini CLI's no-browser flow).
+  redirectUri: 'https://codeassist.google.com/authcode',
+  scopes:
+    'https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile',
+} as const;
+
+export function defineGemini(o: ProviderOverrides = {}): ProviderDefinition {
+  const ua: Record<string, string> = o.userAgent ? { 'user-agent': o.userAgent } : {};
+  // A configured client id without its secret must not silently pair with the default secret.
+  const clientSecret = o.oauthClientSecret ?? (o.oauthClientId ? undefined : GEMINI_DEFAULTS.clientSecret);
+  return {
+    id: 'gemini',
+    displayName: 'Gemini',
+    baseUrl: o.baseUrl ?? GEMINI_DEFAULTS.baseUrl,
+    headers: {
+      api_key: { set: { 'x-goog-api-key': '{apiKey}', ...ua }, defaults: {}, merge: {} },
+      oauth: { set: { authorization: 'Bearer {accessToken}', ...ua }, defaults: {}, merge: {} },
+    },
+    dropHeaders: [],
+    // `?key=` is how some Gemini clients send their key: here it would be the Maestro key.
+    dropQueryParams: ['key'],
+    bodyTransforms: [],
+    oauth: {
+      authorizeUrl: o.oauthAuthorizeUrl ?? GEMINI_DEFAULTS.authorizeUrl,
+      tokenUrl: o.oauthTokenUrl ?? GEMINI_DEFAULTS.tokenUrl,
+      clientId: o.oauthClientId ?? GEMINI_DEFAULTS.clientId,
+      clientSecret,
+      requiresClientSecret: true,
+      redirectUri: o.oauthRedirectUri ?? GEMINI_DEFAULTS.redirectUri,
+      scopes: o.oauthScopes ?? GEMINI_DEFAULTS.scopes,
+      authorizeParams: [
+        ['response_type', 'code'],
+        ['client_id', '{clientId}'],
+        ['redirect_uri', '{redirectUri}'],
+        ['scope', '{scopes}'],
+        ['code_challenge', '{challenge}'],
+        ['code_challenge_method', 'S256'],
+        ['state', '{state}'],
+        // Without these Google returns no refresh token.
+        ['access_type', 'offline'],
+        ['prompt', 'consent'],
+      ],
+      exchange: {
+        format: 'form',
+        params: [
+          ['grant_type', 'authorization_code'],
+          ['code', '{code}'],
+          ['redirect_uri', '{redirectUri}'],
+          ['client_id', '{clientId}'],
+          ['client_secret', '{clientSecret}'],
+          ['code_verifier', '{verifier}'],
+        ],
+      },
+      refresh: {
+        format: 'form',
+        params: [
+          ['grant_type', 'refresh_token'],
+          ['refresh_token', '{refreshToken}'],
+          ['client_id', '{clientId}'],
+          ['client_secret', '{clientSecret}'],
+        ],
+      },
+      tokenHeaders: { ...ua },
+      rotatesRefreshTokens: false,
+      accountId: [],
+      errors: {
+        reauthCodes: ['invalid_grant'],
+        misconfiguredCodes: ['invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'],
+        reauthDescriptions: [/expired or revoked/i, /\bgrant\b/i, /refresh[ _]token/i],
+        unauthorizedWithoutCode: 'misconfigured',
+      },
+    },
+  };
+}

@@ -1,0 +1,89 @@
+// OpenAI: API keys (Authorization: Bearer) and ChatGPT sign-in as the Codex CLI does it
+// (public client, PKCE, form-encoded code exchange, JSON refresh, rotating refresh tokens).
+import type { ProviderOverrides } from '../config.js';
+import type { ProviderDefinition } from './types.js';
+
+/** The id-token claim that holds the ChatGPT account id: claims[OPENAI_AUTH_CLAIM].chatgpt_account_id. */
+export const OPENAI_AUTH_CLAIM = 'https://api.openai.com/auth';
+
+export const OPENAI_DEFAULTS = {
+  baseUrl: 'https://api.openai.com',
+  authorizeUrl: 'https://auth.openai.com/oauth/authorize',
+  tokenUrl: 'https://auth.openai.com/oauth/token',
+  // The Codex CLI's public client id.
+  clientId: 'app_EMoamEEZ73f0CkXaXp7hrann',
+  redirectUri: 'http://localhost:1455/auth/callback',
+  scopes: 'openid profile email offline_access',
+} as const;
+
+export function defineOpenAI(o: ProviderOverrides = {}): ProviderDefinition {
+  const ua: Record<string, string> = o.userAgent ? { 'user-agent': o.userAgent } : {};
+  return {
+    id: 'openai',
+    displayName: 'OpenAI',
+    baseUrl: o.baseUrl ?? OPENAI_DEFAULTS.baseUrl,
+    headers: {
+      api_key: { set: { authorization: 'Bearer {apiKey}', ...ua }, defaults: {}, merge: {} },
+      oauth: {
+        set: { authorization: 'Bearer {accessToken}', 'chatgpt-account-id': '{accountId}', ...ua },
+        defaults: {},
+        merge: {},
+      },
+    },
+    // Maestro decides the account header; a client's own value never passes through.
+    dropHeaders: ['chatgpt-account-id'],
+    dropQueryParams: [],
+    bodyTransforms: [],
+    oauth: {
+      authorizeUrl: o.oauthAuthorizeUrl ?? OPENAI_DEFAULTS.authorizeUrl,
+      tokenUrl: o.oauthTokenUrl ?? OPENAI_DEFAULTS.tokenUrl,
+      clientId: o.oauthClientId ?? OPENAI_DEFAULTS.clientId,
+      clientSecret: o.oauthClientSecret,
+      requiresClientSecret: false,
+      redirectUri: o.oauthRedirectUri ?? OPENAI_DEFAULTS.redirectUri,
+      scopes: o.oauthScopes ?? OPENAI_DEFAULTS.scopes,
+      authorizeParams: [
+        ['response_type', 'code'],
+        ['client_id', '{clientId}'],
+        ['redirect_uri', '{redirectUri}'],
+        ['scope', '{scopes}'],
+        ['code_challenge', '{challenge}'],
+        ['code_challenge_method', 'S256'],
+        ['id_token_add_organizations', 'true'],
+        ['codex_cli_simplified_flow', 'true'],
+        ['state', '{state}'],
+      ],
+      exchange: {
+        format: 'form',
+        params: [
+          ['grant_type', 'authorization_code'],
+          ['code', '{code}'],
+          ['redirect_uri', '{redirectUri}'],
+          ['client_id', '{clientId}'],
+          ['code_verifier', '{verifier}'],
+        ],
+      },
+      refresh: {
+        format: 'json',
+        params: [
+          ['client_id', '{clientId}'],
+          ['grant_type', 'refresh_token'],
+          ['refresh_token', '{refreshToken}'],
+        ],
+      },
+      tokenHeaders: { ...ua },
+      rotatesRefreshTokens: true,
+      accountId: [
+        { from: 'id_token_claims', path: [OPENAI_AUTH_CLAIM, 'chatgpt_account_id'] },
+        { from: 'access_token_claims', path: [OPENAI_AUTH_CLAIM, 'chatgpt_account_id'] },
+      ],
+      errors: {
+        // The codes the Codex CLI treats as a dead login (expired, already used, revoked).
+        reauthCodes: ['invalid_grant', 'refresh_token_expired', 'refresh_token_reused', 'refresh_token_invalidated'],
+        misconfiguredCodes: ['invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'],
+        reauthDescriptions: [/refresh[ _]token/i, /\bgrant\b/i, /revoked/i, /expired/i],
+        unauthorizedWithoutCode: 'reauth',
+      },
+    },
+  };
+}

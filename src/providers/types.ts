@@ -1,0 +1,124 @@
+// Providers are data (a small catalogue in the style of Nango's providers.yaml): endpoints,
+// client ids, header sets, body formats and token-error rules. The code that reads this data
+// lives in src/auth/ and never branches on a provider id.
+import type { ProviderId } from '../config.js';
+
+export type { ProviderId };
+
+/** What a single provider call authenticates with. */
+export type CallAuth =
+  | { type: 'api_key'; apiKey: string }
+  | { type: 'oauth'; accessToken: string; accountId?: string };
+
+export type AuthType = CallAuth['type'];
+
+/** The result of a code exchange or a refresh. */
+export interface TokenSet {
+  accessToken: string;
+  /** Undefined when the provider did not send a new one: the caller keeps the old refresh token. */
+  refreshToken?: string;
+  /** Null when neither `expires_in` nor a JWT `exp` claim says when the token expires. */
+  expiresAt: Date | null;
+  idToken?: string;
+  /** Provider account id (OpenAI: the ChatGPT account id from the id token; Anthropic: account uuid). */
+  accountId?: string;
+  /** Granted scopes, when the provider says. */
+  scope?: string;
+}
+
+/**
+ * Headers Maestro adds for one kind of auth. Values may hold placeholders: `{apiKey}`,
+ * `{accessToken}`, `{accountId}`. Header names are lowercase.
+ */
+export interface HeaderSet {
+  /** Maestro owns these: the client's value is dropped; a value whose placeholder has no value leaves the header out. */
+  set: Record<string, string>;
+  /** Used only when the client sent none. */
+  defaults: Record<string, string>;
+  /** Comma-separated list headers: these values first, then the client's, without duplicates, order kept. */
+  merge: Record<string, string[]>;
+}
+
+/** A body rewrite applied to matching calls (see src/auth/clientBuilder.ts for each kind). */
+export interface BodyTransformRule {
+  kind: 'prepend-system-block';
+  auth: AuthType;
+  method: string;
+  /** Exact request path, e.g. `/v1/messages`. */
+  path: string;
+  /** The system block text that must come first. */
+  text: string;
+}
+
+/** Body encoding of a token-endpoint request. */
+export type TokenBodyFormat = 'json' | 'form';
+
+/** Value template for token and authorize parameters. */
+export type ParamTemplate =
+  | '{clientId}'
+  | '{clientSecret}'
+  | '{redirectUri}'
+  | '{scopes}'
+  | '{code}'
+  | '{state}'
+  | '{verifier}'
+  | '{challenge}'
+  | '{refreshToken}'
+  | (string & {});
+
+/** An ordered list of request parameters; `{…}` values are filled in at call time. */
+export type ParamList = ReadonlyArray<readonly [name: string, value: ParamTemplate]>;
+
+/** How to read a token-endpoint error answer, per provider. */
+export interface TokenErrorRules {
+  /** Error codes meaning the grant is dead and only a new login helps. */
+  reauthCodes: string[];
+  /** Error codes meaning Maestro's OAuth configuration is wrong (client id/secret, scopes). */
+  misconfiguredCodes: string[];
+  /** For a 400/401 without a known code: descriptions that say the grant is bad. */
+  reauthDescriptions: RegExp[];
+  /** A 401 without a recognisable code: the presented grant was refused (reauth) or the client was (misconfigured). */
+  unauthorizedWithoutCode: 'reauth' | 'misconfigured';
+}
+
+/** Where a provider puts the account id (path of object keys). */
+export interface AccountIdSource {
+  from: 'id_token_claims' | 'access_token_claims' | 'response';
+  path: string[];
+}
+
+export interface OAuthDefinition {
+  authorizeUrl: string;
+  tokenUrl: string;
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+  /** Calls fail with MisconfiguredError when this is true and no client secret is configured. */
+  requiresClientSecret: boolean;
+  redirectUri: string;
+  /** Space-separated. */
+  scopes: string;
+  /** Authorize URL query, in order. */
+  authorizeParams: ParamList;
+  exchange: { format: TokenBodyFormat; params: ParamList };
+  refresh: { format: TokenBodyFormat; params: ParamList };
+  /** Extra headers on token-endpoint requests (content-type and accept are set from the format). */
+  tokenHeaders: Record<string, string>;
+  /** True when every refresh answer carries a new, single-use refresh token. */
+  rotatesRefreshTokens: boolean;
+  accountId: AccountIdSource[];
+  errors: TokenErrorRules;
+}
+
+export interface ProviderDefinition {
+  id: ProviderId;
+  displayName: string;
+  /** Origin plus optional base path, no trailing slash. Every proxied call stays on this origin. */
+  baseUrl: string;
+  headers: Record<AuthType, HeaderSet>;
+  /** Client headers never forwarded to this provider (on top of the builder's global list). */
+  dropHeaders: string[];
+  /** Query parameters never forwarded (e.g. Gemini's `key`, which would carry the client's Maestro key). */
+  dropQueryParams: string[];
+  bodyTransforms: BodyTransformRule[];
+  oauth: OAuthDefinition;
+}

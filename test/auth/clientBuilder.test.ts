@@ -1,0 +1,416 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProviderCall, prependSystemBlock } from '../../src/auth/clientBuilder.js';
+import { ValidationError } from '../../src/errors.js';
+import { ANTHROPIC_DEFAULTS, CLAUDE_CODE_SYSTEM_PROMPT } from '../../src/providers/anthropic.js';
+import { defineProvider } from '../../src/providers/registry.js';
+import type { ProviderDefinition } from '../../src/providers/types.js';
+import { sendProviderCall, startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
+
+const CC = CLAUDE_CODE_SYSTEM_PROMPT;
+
+/** Everything a client might send that must never reach a provider, plus a few that must. */
+const hostileClientHeaders = {
+  host: 'maestro.local:3000',
+  authorization: 'Bearer msk_client_maestro_key_1234567890',
+  'x-api-key': 'msk_client_maestro_key_1234567890',
+  'x-goog-api-key': 'msk_client_maestro_key_1234567890',
+  cookie: 'session=abc',
+  connection: 'keep-alive, X-Custom-Hop',
+  'x-custom-hop': 'hop-value',
+  'keep-alive': 'timeout=5',
+  'proxy-authorization': 'Basic Zm9vOmJhcg==',
+  'proxy-connection': 'keep-alive',
+  te: 'trailers',
+  trailer: 'x-checksum',
+  'transfer-encoding': 'chunked',
+  upgrade: 'h2c',
+  'content-length': '999',
+  expect: '100-continue',
+  'x-maestro-credential': 'default',
+  'x-maestro-anything': 'x',
+  'x-forwarded-for': '10.0.0.1',
+  forwarded: 'for=10.0.0.1',
+  'content-type': 'application/json',
+  accept: 'application/json',
+  'accept-encoding': 'gzip, br',
+  'x-stainless-lang': 'js',
+  'x-request-id': ['a', 'b'],
+  'x-undefined': undefined,
+} satisfies Record<string, string | string[] | undefined>;
+
+/** What survives from hostileClientHeaders (before provider-specific headers). */
+const keptClientHeaders = {
+  'content-type': 'application/json',
+  accept: 'application/json',
+  'accept-encoding': 'gzip, br',
+  'x-stainless-lang': 'js',
+  'x-request-id': 'a, b',
+};
+
+describe('buildProviderCall: Anthropic', () => {
+  let fake: FakeProvider;
+  let def: ProviderDefinition;
+  let accessToken: string;
+  beforeAll(async () => {
+    fake = await startFakeProvider({ provider: 'anthropic' });
+    def = defineProvider('anthropic', fake.overrides);
+    accessToken = 'sk-ant-oat01-seeded-access-token';
+    fake.seedTokens('sk-ant-ort01-seeded', accessToken);
+  });
+  afterAll(() => fake.close());
+
+  it('API key: x-api-key and anthropic-version, client headers filtered, client betas kept as sent', async () => {
+    const call = buildProviderCall(def, {
+      auth: { type: 'api_key', apiKey: fake.apiKey },
+      method: 'POST',
+      path: '/v1/messages',
+      search: '',
+      clientHeaders: { ...hostileClientHeaders, 'anthropic-beta': 'tools-2024-04-04', 'user-agent': 'my-sdk/1.0' },
+    });
+    expect(call.url.toString()).toBe(`${fake.url}/v1/messages`);
+    expect(call.headers).toEqual({
+      ...keptClientHeaders,
+      'anthropic-beta': 'tools-2024-04-04',
+      'user-agent': 'my-sdk/1.0',
+      'anthropic-version': '2023-06-01',
+      'x-api-key': fake.apiKey,
+    });
+    expect(call.transformBody).toBeUndefined();
+
+    const res = await sendProviderCall(call, { body: { model: 'claude-x', max_tokens: 5, messages: [] } });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-fake-auth']).toBe('api_key');
+    const seen = fake.apiRequests().at(-1)!;
+    expect(seen.method).toBe('POST');
+    expect(seen.path).toBe('/v1/messages');
+    expect(seen.headers['x-api-key']).toBe(fake.apiKey);
+    expect(seen.headers.authorization).toBeUndefined();
+    expect(seen.headers['anthropic-version']).toBe('2023-06-01');
+    expect(seen.headers.cookie).toBeUndefined();
+    expect(seen.headers['x-maestro-credential']).toBeUndefined();
+    expect(seen.headers['x-custom-hop']).toBeUndefined();
+    expect(seen.json).toEqual({ model: 'claude-x', max_tokens: 5, messages: [] });
+  });
+
+  it("keeps the client's anthropic-version when it sent one", () => {
+    const call = buildProviderCall(def, {
+      auth: { type: 'api_key', apiKey: 'k' },
+      method: 'POST',
+      path: '/v1/messages',
+      clientHeaders: { 'anthropic-version': '2099-01-01' },
+    });
+    expect(call.headers['anthropic-version']).toBe('2099-01-01');
+  });
+
+  it('OAuth: bearer, no x-api-key, oauth beta merged first with the client betas (deduplicated, order kept), user-agent and x-app', async () => {
+    const call = buildProviderCall(def, {
+      auth: { type: 'oauth', accessToken },
+      method: 'POST',
+      path: '/v1/messages',
+      search: '?beta=true',
+      clientHeaders: {
+        ...hostileClientHeaders,
+        'anthropic-beta': 'tools-2024-04-04, oauth-2025-04-20,prompt-caching-2024-07-31,tools-2024-04-04',
+        'user-agent': 'my-sdk/1.0',
+        'x-app': 'someone-else',
+      },
+    });
+    expect(call.url.toString()).toBe(`${fake.url}/v1/messages?beta=true`);
+    expect(call.headers).toEqual({
+      ...keptClientHeaders,
+      'anthropic-beta': 'oauth-2025-04-20,tools-2024-04-04,prompt-caching-2024-07-31',
+      'anthropic-version': '2023-06-01',
+      authorization: `Bearer ${accessToken}`,
+      'user-agent': ANTHROPIC_DEFAULTS.userAgent,
+      'x-app': 'cli',
+    });
+    expect(call.headers['x-api-key']).toBeUndefined();
+    expect(call.transformBody).toBeTypeOf('function');
+
+    const res = await sendProviderCall(call, { body: { model: 'claude-x', system: 'Be terse.', messages: [] } });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-fake-auth']).toBe('oauth');
+    const seen = fake.apiRequests().at(-1)!;
+    expect(seen.search).toBe('?beta=true');
+    expect(seen.headers.authorization).toBe(`Bearer ${accessToken}`);
+    expect(seen.headers['x-api-key']).toBeUndefined();
+    expect(seen.headers['anthropic-beta']).toBe('oauth-2025-04-20,tools-2024-04-04,prompt-caching-2024-07-31');
+    expect(seen.headers['user-agent']).toBe(ANTHROPIC_DEFAULTS.userAgent);
+    expect(seen.headers['x-app']).toBe('cli');
+    expect(seen.json).toEqual({
+      model: 'claude-x',
+      system: [
+        { type: 'text', text: CC },
+        { type: 'text', text: 'Be terse.' },
+      ],
+      messages: [],
+    });
+  });
+
+  it('OAuth with no client betas still carries the oauth beta', () => {
+    const call = buildProviderCall(def, { auth: { type: 'oauth', accessToken }, method: 'GET', path: '/v1/models', clientHeaders: {} });
+    expect(call.headers).toEqual({
+      'anthropic-beta': 'oauth-2025-04-20',
+      'anthropic-version': '2023-06-01',
+      authorization: `Bearer ${accessToken}`,
+      'user-agent': ANTHROPIC_DEFAULTS.userAgent,
+      'x-app': 'cli',
+    });
+    expect(call.transformBody).toBeUndefined();
+  });
+
+  it('user-agent is configurable', () => {
+    const custom = defineProvider('anthropic', { ...fake.overrides, userAgent: 'claude-cli/9.9.9 (external, cli)' });
+    const call = buildProviderCall(custom, { auth: { type: 'oauth', accessToken }, method: 'POST', path: '/v1/messages', clientHeaders: {} });
+    expect(call.headers['user-agent']).toBe('claude-cli/9.9.9 (external, cli)');
+  });
+
+  it('the fake refuses OAuth calls without the Claude Code block, so the transform is what makes them pass', async () => {
+    const call = buildProviderCall(def, { auth: { type: 'oauth', accessToken }, method: 'POST', path: '/v1/messages', clientHeaders: {} });
+    const untransformed = await sendProviderCall({ ...call, transformBody: undefined }, { body: { messages: [] } });
+    expect(untransformed.status).toBe(400);
+    const transformed = await sendProviderCall(call, { body: { messages: [] } });
+    expect(transformed.status).toBe(200);
+  });
+
+  it('only POST /v1/messages with OAuth gets the body transform', () => {
+    const base = { clientHeaders: {}, auth: { type: 'oauth' as const, accessToken } };
+    expect(buildProviderCall(def, { ...base, method: 'post', path: '/v1/messages' }).transformBody).toBeTypeOf('function');
+    expect(buildProviderCall(def, { ...base, method: 'POST', path: '/v1/messages/count_tokens' }).transformBody).toBeUndefined();
+    expect(buildProviderCall(def, { ...base, method: 'GET', path: '/v1/messages' }).transformBody).toBeUndefined();
+    expect(
+      buildProviderCall(def, { clientHeaders: {}, auth: { type: 'api_key', apiKey: 'k' }, method: 'POST', path: '/v1/messages' }).transformBody,
+    ).toBeUndefined();
+  });
+});
+
+describe('the Claude Code system block rule', () => {
+  const run = (body: unknown) => JSON.parse(prependSystemBlock(Buffer.from(JSON.stringify(body)), CC).toString('utf8'));
+
+  it('missing system → a single block', () => {
+    expect(run({ model: 'm', messages: [] })).toEqual({ model: 'm', messages: [], system: [{ type: 'text', text: CC }] });
+  });
+
+  it('string system → array with the block first, then the string as its own block', () => {
+    expect(run({ system: 'You are a pirate.' }).system).toEqual([
+      { type: 'text', text: CC },
+      { type: 'text', text: 'You are a pirate.' },
+    ]);
+  });
+
+  it('string system equal to the block → one block, not two', () => {
+    expect(run({ system: CC }).system).toEqual([{ type: 'text', text: CC }]);
+  });
+
+  it('already first → body returned byte for byte', () => {
+    const raw = Buffer.from(
+      JSON.stringify({ system: [{ type: 'text', text: CC, cache_control: { type: 'ephemeral' } }, { type: 'text', text: 'x' }] }),
+    );
+    expect(prependSystemBlock(raw, CC)).toBe(raw);
+  });
+
+  it('array without it → prepended', () => {
+    expect(run({ system: [{ type: 'text', text: 'a' }] }).system).toEqual([
+      { type: 'text', text: CC },
+      { type: 'text', text: 'a' },
+    ]);
+  });
+
+  it('present but not first → moved first, exactly once, attributes kept', () => {
+    const out = run({
+      system: [
+        { type: 'text', text: 'a' },
+        { type: 'text', text: CC, cache_control: { type: 'ephemeral' } },
+        { type: 'text', text: 'b' },
+      ],
+    }).system as Array<{ text: string }>;
+    expect(out).toEqual([
+      { type: 'text', text: CC, cache_control: { type: 'ephemeral' } },
+      { type: 'text', text: 'a' },
+      { type: 'text', text: 'b' },
+    ]);
+    expect(out.filter((b) => b.text === CC)).toHaveLength(1);
+  });
+
+  it('applying it twice changes nothing the second time', () => {
+    const once = prependSystemBlock(Buffer.from(JSON.stringify({ system: 'x' })), CC);
+    expect(prependSystemBlock(once, CC)).toBe(once);
+  });
+
+  it('leaves non-JSON and non-object bodies unchanged', () => {
+    for (const text of ['not json', '[1,2]', '"str"', 'null', '']) {
+      const raw = Buffer.from(text);
+      expect(prependSystemBlock(raw, CC)).toBe(raw);
+    }
+    const gz = Buffer.from([0x1f, 0x8b, 0x08, 0x00]);
+    expect(prependSystemBlock(gz, CC)).toBe(gz);
+  });
+});
+
+describe('buildProviderCall: OpenAI', () => {
+  let fake: FakeProvider;
+  let def: ProviderDefinition;
+  beforeAll(async () => {
+    fake = await startFakeProvider({ provider: 'openai' });
+    def = defineProvider('openai', fake.overrides);
+  });
+  afterAll(() => fake.close());
+
+  it('API key: Authorization Bearer <key>, client account header dropped', async () => {
+    const call = buildProviderCall(def, {
+      auth: { type: 'api_key', apiKey: fake.apiKey },
+      method: 'POST',
+      path: '/v1/chat/completions',
+      clientHeaders: { ...hostileClientHeaders, 'chatgpt-account-id': 'acct_from_client', 'openai-organization': 'org-1' },
+    });
+    expect(call.headers).toEqual({ ...keptClientHeaders, 'openai-organization': 'org-1', authorization: `Bearer ${fake.apiKey}` });
+    const res = await sendProviderCall(call, { body: { model: 'gpt', messages: [] } });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-fake-auth']).toBe('api_key');
+    const seen = fake.apiRequests().at(-1)!;
+    expect(seen.headers.authorization).toBe(`Bearer ${fake.apiKey}`);
+    expect(seen.headers['chatgpt-account-id']).toBeUndefined();
+  });
+
+  it('OAuth: Bearer <access token> and ChatGPT-Account-ID from the credential', async () => {
+    const accessToken = 'oai-seeded-access';
+    fake.seedTokens('rt_seed', accessToken);
+    const call = buildProviderCall(def, {
+      auth: { type: 'oauth', accessToken, accountId: fake.accountId },
+      method: 'POST',
+      path: '/v1/chat/completions',
+      clientHeaders: { 'content-type': 'application/json', 'chatgpt-account-id': 'acct_from_client' },
+    });
+    expect(call.headers).toEqual({
+      'content-type': 'application/json',
+      authorization: `Bearer ${accessToken}`,
+      'chatgpt-account-id': fake.accountId,
+    });
+    const res = await sendProviderCall(call, { body: { model: 'gpt', messages: [] } });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-fake-auth']).toBe('oauth');
+    expect(fake.apiRequests().at(-1)!.headers['chatgpt-account-id']).toBe(fake.accountId);
+  });
+
+  it('OAuth without an account id: no account header at all (not the client one)', () => {
+    const call = buildProviderCall(def, {
+      auth: { type: 'oauth', accessToken: 't' },
+      method: 'POST',
+      path: '/v1/chat/completions',
+      clientHeaders: { 'chatgpt-account-id': 'acct_from_client' },
+    });
+    expect(call.headers).toEqual({ authorization: 'Bearer t' });
+  });
+
+  it('a configured user-agent replaces the client one', () => {
+    const custom = defineProvider('openai', { ...fake.overrides, userAgent: 'codex_cli_rs/0.1' });
+    const call = buildProviderCall(custom, {
+      auth: { type: 'api_key', apiKey: 'k' },
+      method: 'POST',
+      path: '/v1/chat/completions',
+      clientHeaders: { 'user-agent': 'sdk/1' },
+    });
+    expect(call.headers['user-agent']).toBe('codex_cli_rs/0.1');
+  });
+});
+
+describe('buildProviderCall: Gemini', () => {
+  let fake: FakeProvider;
+  let def: ProviderDefinition;
+  beforeAll(async () => {
+    fake = await startFakeProvider({ provider: 'gemini' });
+    def = defineProvider('gemini', fake.overrides);
+  });
+  afterAll(() => fake.close());
+
+  it('API key: x-goog-api-key; a ?key= from the client is removed, other parameters kept', async () => {
+    const call = buildProviderCall(def, {
+      auth: { type: 'api_key', apiKey: fake.apiKey },
+      method: 'POST',
+      path: '/v1beta/models/gemini-2.5-flash:generateContent',
+      search: '?alt=json&key=msk_client_key&x=1',
+      clientHeaders: hostileClientHeaders,
+    });
+    expect(call.url.toString()).toBe(`${fake.url}/v1beta/models/gemini-2.5-flash:generateContent?alt=json&x=1`);
+    expect(call.headers).toEqual({ ...keptClientHeaders, 'x-goog-api-key': fake.apiKey });
+    const res = await sendProviderCall(call, { body: { contents: [] } });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-fake-auth']).toBe('api_key');
+    const seen = fake.apiRequests().at(-1)!;
+    expect(seen.path).toBe('/v1beta/models/gemini-2.5-flash:generateContent');
+    expect(seen.search).toBe('?alt=json&x=1');
+    expect(seen.headers['x-goog-api-key']).toBe(fake.apiKey);
+    expect(seen.headers.authorization).toBeUndefined();
+  });
+
+  it('OAuth: Authorization Bearer, no x-goog-api-key', async () => {
+    fake.seedTokens('1//seed', 'ya29.seeded');
+    const call = buildProviderCall(def, {
+      auth: { type: 'oauth', accessToken: 'ya29.seeded' },
+      method: 'POST',
+      path: '/v1beta/models/gemini-2.5-flash:generateContent',
+      search: '?key=only',
+      clientHeaders: { 'x-goog-api-key': 'msk_client', 'content-type': 'application/json' },
+    });
+    expect(call.url.search).toBe('');
+    expect(call.headers).toEqual({ 'content-type': 'application/json', authorization: 'Bearer ya29.seeded' });
+    const res = await sendProviderCall(call, { body: { contents: [] } });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-fake-auth']).toBe('oauth');
+  });
+});
+
+describe('buildProviderCall: URLs stay on the provider origin', () => {
+  const def = defineProvider('anthropic', { baseUrl: 'https://api.example.test/base/' });
+  const build = (path: string, search = '') =>
+    buildProviderCall(def, { auth: { type: 'api_key', apiKey: 'k' }, method: 'POST', path, search, clientHeaders: {} });
+
+  it('joins base path and path', () => {
+    expect(build('/v1/messages', '?a=b').url.toString()).toBe('https://api.example.test/base/v1/messages?a=b');
+    expect(build('/v1beta/models/x:generateContent').url.toString()).toBe('https://api.example.test/base/v1beta/models/x:generateContent');
+  });
+
+  it.each([
+    ['dot-dot segment', '/v1/../../admin'],
+    ['trailing dot-dot', '/v1/..'],
+    ['dot segment', '/v1/./messages'],
+    ['encoded dot-dot', '/v1/%2e%2e/admin'],
+    ['mixed encoded dot-dot', '/v1/.%2E/admin'],
+    ['double-encoded dot-dot', '/v1/%252e%252e/admin'],
+    ['encoded slash', '/v1%2f..%2fadmin'],
+    ['encoded backslash', '/v1/%5c..%5cadmin'],
+    ['backslash', '/v1\\..\\admin'],
+    ['protocol-relative', '//evil.example/v1/messages'],
+    ['double slash inside', '/v1//messages'],
+    ['absolute URL', 'https://evil.example/v1/messages'],
+    ['no leading slash', 'v1/messages'],
+    ['userinfo trick', '@evil.example/v1'],
+    ['query in path', '/v1/messages?x=1'],
+    ['fragment in path', '/v1/messages#x'],
+    ['whitespace', '/v1/mess ages'],
+    ['control character', '/v1/\nmessages'],
+    ['bad percent-encoding', '/v1/%zz'],
+    ['empty', ''],
+  ])('rejects %s', (_name, path) => {
+    expect(() => build(path)).toThrow(ValidationError);
+  });
+
+  it('rejects a search that is not a query', () => {
+    expect(() => build('/v1/messages', 'a=b')).toThrow(ValidationError);
+    expect(() => build('/v1/messages', '?a=b#frag')).toThrow(ValidationError);
+  });
+
+  it('every accepted URL stays on the configured origin and base path', () => {
+    for (const path of ['/v1/messages', '/a/b/c', '/%41bc', '/v1/models/claude@latest', '/x:y']) {
+      const url = build(path).url;
+      expect(url.origin).toBe('https://api.example.test');
+      expect(url.pathname.startsWith('/base/')).toBe(true);
+    }
+  });
+
+  it('refuses credentials that cannot be header values', () => {
+    expect(() =>
+      buildProviderCall(def, { auth: { type: 'api_key', apiKey: 'k\r\nx-evil: 1' }, method: 'POST', path: '/v1/messages', clientHeaders: {} }),
+    ).toThrow(ValidationError);
+  });
+});
