@@ -35,6 +35,13 @@ export interface CredentialView {
   tokenObtainedAt: string | null;
   version: number;
   refreshable: boolean;
+  /**
+   * Remaining lifetime and age of the token, measured when this view was made. The workflow
+   * anchors them on its own clock, so a skew between worker hosts and the Temporal server (or
+   * a time-skipping test server) never shifts the schedule.
+   */
+  expiresInMs: number | null;
+  ageMs: number | null;
 }
 
 export interface RefreshResult {
@@ -67,6 +74,8 @@ export interface WebhookEvent {
 /** A malformed token answer is retried this many times before the workflow backs off for longer. */
 const MALFORMED_ATTEMPTS = 5;
 
+const msFromNow = (iso: string | null, sign: 1 | -1) => (iso === null ? null : sign * (Date.parse(iso) - Date.now()));
+
 const toView = (metadata: CredentialMetadata, secret: CredentialSecret): CredentialView => ({
   id: metadata.id,
   name: metadata.name,
@@ -77,6 +86,8 @@ const toView = (metadata: CredentialMetadata, secret: CredentialSecret): Credent
   tokenObtainedAt: metadata.tokenObtainedAt,
   version: metadata.version,
   refreshable: metadata.authType === 'oauth' && Boolean(secret.refreshToken),
+  expiresInMs: msFromNow(metadata.expiresAt, 1),
+  ageMs: msFromNow(metadata.tokenObtainedAt, -1),
 });
 
 /** Maps Maestro's errors onto Temporal failures: what a retry cannot fix is non-retryable. */

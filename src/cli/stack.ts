@@ -11,6 +11,7 @@ import { checkDatabase, createDb, type Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import { locateTemporalCli } from '../temporal/binaries.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
+import { registerSearchAttributes } from '../temporal/registerSearchAttributes.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes.js';
 
 export interface DatabaseHandle {
@@ -68,6 +69,10 @@ export async function openTemporal(config: Config, log: Logger): Promise<Tempora
   if (address) {
     const client = await connectClient(address, namespace);
     const workerConnection = await connectWorker(address);
+    // Best effort: without operator rights the operator registers them (see README).
+    await registerSearchAttributes(client.connection, namespace)
+      .then((added) => added.length && log.info({ added }, 'search attributes registered'))
+      .catch((error: Error) => log.warn({ error: error.message }, 'could not register search attributes; see README'));
     return {
       client,
       workerConnection,

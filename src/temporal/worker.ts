@@ -16,13 +16,16 @@ export interface WorkerOptions {
   taskQueue: string;
   deps: ActivityDeps;
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** 0 disables the sticky workflow cache (tests that restart workers on the time-skipping server). */
+  maxCachedWorkflows?: number;
 }
 
-export async function createMaestroWorker({ connection, namespace, taskQueue, deps, workflowBundle }: WorkerOptions): Promise<Worker> {
+export async function createMaestroWorker({ connection, namespace, taskQueue, deps, workflowBundle, maxCachedWorkflows }: WorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
     namespace,
     taskQueue,
+    maxCachedWorkflows,
     activities: createActivities(deps),
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
   });

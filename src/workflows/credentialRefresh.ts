@@ -53,6 +53,8 @@ export interface CarriedState {
   refreshes: number;
   lastResult?: LastResult;
   refreshRequested: boolean;
+  /** The current token version's lifetime on workflow time (ms since epoch). */
+  anchor?: { version: number; obtainedAt: number; expiresAt: number };
 }
 
 export interface RefreshWorkflowInput {
@@ -177,7 +179,7 @@ export async function credentialRefreshWorkflow(input: RefreshWorkflowInput): Pr
       await park(view.status);
       continue;
     }
-    if (!view.refreshable || !view.expiresAt) {
+    if (!view.refreshable || view.expiresInMs === null) {
       phase = 'sleeping';
       nextDue = null;
       setCurrentDetails('Token has no refresh token or no expiry; nothing to schedule until it is replaced.');
@@ -189,9 +191,12 @@ export async function credentialRefreshWorkflow(input: RefreshWorkflowInput): Pr
       continue;
     }
 
-    const expiresAt = Date.parse(view.expiresAt);
-    const obtainedAt = view.tokenObtainedAt ? Date.parse(view.tokenObtainedAt) : Date.now();
-    nextDue = nextRefreshAt({ obtainedAt, expiresAt, lastRefreshAt: state.lastRefreshAt });
+    // Anchor each token version's lifetime on workflow time once (see CredentialView.expiresInMs).
+    if (state.anchor?.version !== view.version) {
+      const now = Date.now();
+      state.anchor = { version: view.version, obtainedAt: now - Math.max(0, view.ageMs ?? 0), expiresAt: now + view.expiresInMs };
+    }
+    nextDue = nextRefreshAt({ obtainedAt: state.anchor.obtainedAt, expiresAt: state.anchor.expiresAt, lastRefreshAt: state.lastRefreshAt });
     if (state.lastResult?.outcome === 'failed' && state.lastResult.error === FailureTypes.malformed) {
       nextDue = Math.max(nextDue, Date.parse(state.lastResult.at) + MALFORMED_BACKOFF_MS);
     }

@@ -1,0 +1,124 @@
+// Real Temporal for tests: the time-skipping test server (or the dev server), a worker running
+// Maestro's bundled workflows and activities, a real database and a fake provider.
+import { randomBytes } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { loadConfig, type Config, type ProviderId } from '../../src/config.js';
+import { createCore, type Core } from '../../src/cli/services.js';
+import { createMaestroWorker, bundleWorkflows } from '../../src/temporal/worker.js';
+import { createLogger } from '../../src/logger.js';
+import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from './fakeProvider.js';
+
+let runtimeInstalled = false;
+function quietRuntime() {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
+  } catch {
+    // already installed by another helper in this process
+  }
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundle the workflows once per test file. */
+export const workflowBundle = () => (bundle ??= bundleWorkflows());
+
+export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: inject('temporalTestServerPath') } },
+  });
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+  return env;
+}
+
+export const TEST_ENCRYPTION_KEYS = `test1:${Buffer.alloc(32, 7).toString('base64')}`;
+export const TEST_API_KEY = 'msk_test_0123456789abcdef';
+
+export function testConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessEnv = {}): Config {
+  return {
+    ...loadConfig({ MAESTRO_ENV: 'test', MAESTRO_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, MAESTRO_API_KEYS: TEST_API_KEY, ...env }),
+    ...overrides,
+  };
+}
+
+export interface Harness {
+  env: TestWorkflowEnvironment;
+  db: TestDatabase;
+  fake: FakeProvider;
+  config: Config;
+  core: Core;
+  worker: Worker;
+  taskQueue: string;
+  close(): Promise<void>;
+}
+
+/** A running worker on a fresh task queue, wired to a fresh database and one fake provider. */
+export async function startHarness(
+  env: TestWorkflowEnvironment,
+  opts: {
+    provider?: ProviderId;
+    fake?: Omit<FakeProviderOptions, 'provider'>;
+    maxHistoryEvents?: number;
+    webhook?: Config['webhook'];
+    maxCachedWorkflows?: number;
+  } = {},
+): Promise<Harness> {
+  const provider = opts.provider ?? 'anthropic';
+  const [db, fake, workflowBundleCode] = await Promise.all([
+    createTestDatabase(),
+    startFakeProvider({ provider, ...opts.fake }),
+    workflowBundle(),
+  ]);
+  const taskQueue = `test-${randomBytes(4).toString('hex')}`;
+  const base = testConfig();
+  const config: Config = {
+    ...base,
+    temporal: { ...base.temporal, taskQueue },
+    providers: { ...base.providers, [provider]: fake.overrides },
+    webhook: opts.webhook ?? {},
+  };
+  const core = createCore(config, db.db, env.client, { maxHistoryEvents: opts.maxHistoryEvents });
+  const worker = await createMaestroWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    workflowBundle: workflowBundleCode,
+    maxCachedWorkflows: opts.maxCachedWorkflows,
+    deps: {
+      store: core.store,
+      providers: core.providers,
+      requestRefresh: async (id) => {
+        await core.workflows.refreshNow(id);
+      },
+      webhook: config.webhook,
+      log: createLogger('silent'),
+      httpTimeoutMs: 5_000,
+    },
+  });
+  const running = worker.run();
+  return {
+    env,
+    db,
+    fake,
+    config,
+    core,
+    worker,
+    taskQueue,
+    close: async () => {
+      // End this harness's workflows: on the time-skipping server a workflow task nobody polls
+      // would hold the clock for every later test.
+      for (const c of await core.store.list().catch(() => [])) {
+        await env.client.workflow.getHandle(`credential:${c.id}`).terminate('test finished').catch(() => {});
+      }
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await fake.close();
+      await db.close();
+    },
+  };
+}
