@@ -1,7 +1,7 @@
 // Brings up what Maestro depends on: PostgreSQL (embedded unless DATABASE_URL) with migrations
 // applied, and Temporal (an embedded dev server unless TEMPORAL_ADDRESS). Each returns a stop().
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ConfigError, type Config } from '../config.js';
@@ -70,7 +70,7 @@ export async function openTemporal(config: Config, log: Logger): Promise<Tempora
     const client = await connectClient(address, namespace);
     const workerConnection = await connectWorker(address);
     // Best effort: without operator rights the operator registers them (see README).
-    await registerSearchAttributes(client.connection, namespace)
+    await registerSearchAttributes(client.connection as Connection, namespace)
       .then((added) => added.length && log.info({ added }, 'search attributes registered'))
       .catch((error: Error) => log.warn({ error: error.message }, 'could not register search attributes; see README'));
     return {

@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../src/activities/index.js';
+import { createActivities, type RefreshResult } from '../../src/activities/index.js';
 import { ReauthRequiredError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { createMaestroWorker } from '../../src/temporal/worker.js';
@@ -241,9 +241,9 @@ describe('credentialRefreshWorkflow', () => {
       log: createLogger('silent'),
     });
     const input = { credentialId: credential.id, expectedVersion: credential.version };
-    const first = await new MockActivityEnvironment({ attempt: 1 }).run(activities.refreshCredential, input);
+    const first = (await new MockActivityEnvironment({ attempt: 1 }).run(activities.refreshCredential, input)) as RefreshResult;
     // The worker "crashed" before reporting success: Temporal retries with the same input.
-    const retried = await new MockActivityEnvironment({ attempt: 2 }).run(activities.refreshCredential, input);
+    const retried = (await new MockActivityEnvironment({ attempt: 2 }).run(activities.refreshCredential, input)) as RefreshResult;
     expect(first.outcome).toBe('refreshed');
     expect(retried).toMatchObject({ outcome: 'already_current', attempts: 2 });
     expect(retried.credential.version).toBe(first.credential.version);
