@@ -16,8 +16,8 @@ import { MalformedTokenResponseError, refreshAccessToken } from '../auth/tokenCl
 export interface ActivityDeps {
   store: CredentialStore;
   providers: ProviderRegistry;
-  /** Asks the credential's refresh workflow to refresh now (the refreshNow update) and waits for it. */
-  requestRefresh(credentialId: string): Promise<void>;
+  /** Asks the credential's refresh workflow to refresh now (the refreshNow update) and waits for it; ifVersion = the version whose token failed. */
+  requestRefresh(credentialId: string, ifVersion: number): Promise<void>;
   webhook: { url?: string; secret?: string };
   log: Logger;
   /** Timeout for one provider HTTP call. */
@@ -219,7 +219,7 @@ export function createActivities(deps: ActivityDeps) {
           }
           const raw = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
           if (res.statusCode === 401 && metadata.authType === 'oauth' && !refreshed) {
-            await deps.requestRefresh(credentialId);
+            await deps.requestRefresh(credentialId, metadata.version);
             continue;
           }
           if (res.statusCode === 429 || res.statusCode >= 500) {

@@ -100,7 +100,7 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
       let entry = await deps.cache.resolve(provider, selector);
       usable(entry);
       if (entry.auth.type === 'oauth' && entry.expiresAtMs !== null && entry.expiresAtMs - Date.now() < EXPIRY_SKEW_MS) {
-        entry = await deps.cache.refresh(entry.metadata.id);
+        entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version);
         usable(entry);
       }
 
@@ -150,7 +150,7 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
         upstream = await send(entry);
         if (upstream.statusCode === 401 && entry.auth.type === 'oauth' && replayable) {
           await upstream.body.dump();
-          entry = await deps.cache.refresh(entry.metadata.id);
+          entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version);
           usable(entry);
           upstream = await send(entry);
         }

@@ -18,8 +18,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface TokenCacheOptions {
   store: CredentialStore;
-  /** Refreshes through the credential's workflow (the refreshNow update). */
-  refresh: (credentialId: string) => Promise<unknown>;
+  /** Refreshes through the credential's workflow (the refreshNow update); ifVersion = the version that failed. */
+  refresh: (credentialId: string, ifVersion: number) => Promise<unknown>;
   /** Fall back to the provider's API key when its OAuth credential needs a new login. */
   apiKeyFallback: boolean;
 }
@@ -40,11 +40,11 @@ export class TokenCache {
   }
 
   /** Refresh once for everyone waiting on this credential, then reload it. */
-  async refresh(credentialId: string): Promise<CachedCredential> {
+  async refresh(credentialId: string, failedVersion: number): Promise<CachedCredential> {
     let pending = this.refreshing.get(credentialId);
     if (!pending) {
       pending = this.options
-        .refresh(credentialId)
+        .refresh(credentialId, failedVersion)
         .then(() => this.invalidate(credentialId))
         .finally(() => this.refreshing.delete(credentialId));
       this.refreshing.set(credentialId, pending);

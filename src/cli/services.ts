@@ -44,7 +44,7 @@ export interface RunningApi {
 export async function startApi(config: Config, log: Logger, db: Db, databaseUrl: string, client: Client, core: Core): Promise<RunningApi> {
   const cache = new TokenCache({
     store: core.store,
-    refresh: (id) => core.workflows.refreshNow(id),
+    refresh: (id, ifVersion) => core.workflows.refreshNow(id, ifVersion),
     apiKeyFallback: config.apiKeyFallback,
   });
   const listener: ChangeListener = listenForCredentialChanges(databaseUrl, (id) => cache.invalidate(id), {
@@ -95,8 +95,8 @@ export async function startWorker(config: Config, log: Logger, connection: Nativ
     deps: {
       store: core.store,
       providers: core.providers,
-      requestRefresh: async (id) => {
-        await core.workflows.refreshNow(id);
+      requestRefresh: async (id, ifVersion) => {
+        await core.workflows.refreshNow(id, ifVersion);
       },
       webhook: config.webhook,
       log,

@@ -86,10 +86,13 @@ export class CredentialWorkflows {
     }
   }
 
-  /** Refresh through the workflow's update; concurrent callers share one token-endpoint call. */
-  async refreshNow(credentialId: string): Promise<CredentialView> {
+  /**
+   * Refresh through the workflow's update; concurrent callers share one token-endpoint call.
+   * `ifVersion` is the version whose token failed: if a newer one is stored, no refresh happens.
+   */
+  async refreshNow(credentialId: string, ifVersion?: number): Promise<CredentialView> {
     try {
-      return await this.client.workflow.getHandle(credentialWorkflowId(credentialId)).executeUpdate(refreshNowUpdate);
+      return await this.client.workflow.getHandle(credentialWorkflowId(credentialId)).executeUpdate(refreshNowUpdate, { args: [{ ifVersion }] });
     } catch (error) {
       throw toMaestroError(error, credentialId);
     }

@@ -23,7 +23,12 @@ import type { createActivities, CredentialView } from '../activities/index.js';
 import { nextRefreshAt, sleepDuration } from './schedule.js';
 import { AuthStatusKey, CredentialIdKey, ExpiresAtKey, ProviderKey } from './searchAttributes.js';
 
-export const refreshNowUpdate = defineUpdate<CredentialView>('refreshNow');
+/** `ifVersion`: the token version the caller saw fail; a newer stored version is returned without a refresh. */
+export const refreshNowUpdate = defineUpdate<CredentialView, [RefreshNowInput]>('refreshNow');
+
+export interface RefreshNowInput {
+  ifVersion?: number;
+}
 export const credentialUpdatedSignal = defineSignal('credentialUpdated');
 export const stopSignal = defineSignal('stop');
 export const statusQuery = defineQuery<RefreshStatus>('status');
@@ -74,10 +79,19 @@ export interface RefreshStatus {
   credentialStatus: string | null;
 }
 
-const { describeCredential, notifyWebhook } = proxyActivities<ReturnType<typeof createActivities>>({
+const { describeCredential } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+
+// Notifications are retried for about an hour, then given up; they never hold up a refresh.
+const { notifyWebhook } = proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 12 },
+});
+const notify = (event: Parameters<typeof notifyWebhook>[0]) => {
+  notifyWebhook(event).catch((error: unknown) => log.warn('webhook notification given up', { event: event.event, error: String(error) }));
+};
 
 // Token endpoint calls: exponential backoff capped at 5 minutes, so an hour-long outage costs
 // about 20 attempts, not a storm; Retry-After from the provider overrides the next delay.
@@ -127,9 +141,13 @@ export async function credentialRefreshWorkflow(input: RefreshWorkflowInput): Pr
     refreshScope?.cancel();
   });
   // Concurrent callers share one refresh: whoever arrives while one is pending or running waits for it.
-  setHandler(refreshNowUpdate, async () => {
+  setHandler(refreshNowUpdate, async (input: RefreshNowInput = {}) => {
     if (phase === 'parked') {
       throw ApplicationFailure.nonRetryable('credential needs a new login before it can be refreshed', FailureTypes.reauthRequired);
+    }
+    // The caller's token is already superseded: hand back the current one, no token call.
+    if (phase !== 'refreshing' && credential && input.ifVersion !== undefined && credential.version > input.ifVersion) {
+      return credential;
     }
     const seen = generation;
     if (phase !== 'refreshing') state.refreshRequested = true;
@@ -207,13 +225,6 @@ export async function credentialRefreshWorkflow(input: RefreshWorkflowInput): Pr
     if (changed && !state.refreshRequested) continue;
     if (!woke && Date.now() < nextDue) continue; // the 24-hour cap: re-read and sleep again
 
-    // A requested refresh right after one completed is served by that one (tokens are fresh).
-    if (state.refreshRequested && state.lastRefreshAt !== undefined && Date.now() - state.lastRefreshAt < 10_000 && generation > 0) {
-      state.refreshRequested = false;
-      finishGeneration({ credential: view });
-      continue;
-    }
-
     phase = 'refreshing';
     state.refreshRequested = false;
     setCurrentDetails(`Refreshing (token expires ${view.expiresAt}).`);
@@ -232,7 +243,7 @@ export async function credentialRefreshWorkflow(input: RefreshWorkflowInput): Pr
       publish(result.credential);
       finishGeneration({ credential: result.credential });
       if (wasFailing && state.lastResult.outcome === 'refreshed') {
-        await notifyWebhook({ event: 'credential.recovered', credentialId, provider: view.provider, name: view.name });
+        notify({ event: 'credential.recovered', credentialId, provider: view.provider, name: view.name });
       }
     } catch (error) {
       if (stopping && isCancellation(error)) break;
@@ -242,7 +253,7 @@ export async function credentialRefreshWorkflow(input: RefreshWorkflowInput): Pr
       if (type === FailureTypes.reauthRequired) {
         state.lastResult = { outcome: 'reauth_required', at, attempts: 1, error: type };
         finishGeneration({ failure: ApplicationFailure.nonRetryable('credential needs a new login', FailureTypes.reauthRequired) });
-        await notifyWebhook({ event: 'credential.reauth_required', credentialId, provider: view.provider, name: view.name });
+        notify({ event: 'credential.reauth_required', credentialId, provider: view.provider, name: view.name });
         continue; // describe shows reauth_required → parked
       }
       if (type === FailureTypes.notFound) {

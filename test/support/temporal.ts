@@ -54,6 +54,8 @@ export interface Harness {
   core: Core;
   worker: Worker;
   taskQueue: string;
+  /** Shuts the worker down and waits until it has fully stopped polling. */
+  stopWorker(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -92,8 +94,8 @@ export async function startHarness(
     deps: {
       store: core.store,
       providers: core.providers,
-      requestRefresh: async (id) => {
-        await core.workflows.refreshNow(id);
+      requestRefresh: async (id, ifVersion) => {
+        await core.workflows.refreshNow(id, ifVersion);
       },
       webhook: config.webhook,
       log: createLogger('silent'),
@@ -109,6 +111,10 @@ export async function startHarness(
     core,
     worker,
     taskQueue,
+    stopWorker: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    },
     close: async () => {
       // End this harness's workflows: on the time-skipping server a workflow task nobody polls
       // would hold the clock for every later test.

@@ -199,37 +199,6 @@ describe('credentialRefreshWorkflow', () => {
     expect(h.fake.tokenRequests()).toHaveLength(0);
   });
 
-  it('resumes on time after its worker is restarted in the middle of a sleep', async () => {
-    // No sticky cache: the test server would otherwise hold a task for the dead worker's queue.
-    h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, maxCachedWorkflows: 0 });
-    const { credential } = await oauthCredential(h, 3600_000); // due at 48 min
-    await env.sleep('10 minutes');
-    h.worker.shutdown();
-    await new Promise((r) => setTimeout(r, 200));
-    await env.sleep('20 minutes'); // nothing runs the workflow now
-    const worker = await createMaestroWorker({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue: h.taskQueue,
-      workflowBundle: await workflowBundle(),
-      maxCachedWorkflows: 0,
-      deps: {
-        store: h.core.store,
-        providers: h.core.providers,
-        requestRefresh: async () => {},
-        webhook: {},
-        log: createLogger('silent'),
-      },
-    });
-    await worker.runUntil(async () => {
-      await env.sleep('17 minutes'); // t = 47 min
-      expect(h!.fake.tokenRequests()).toHaveLength(0);
-      await env.sleep('2 minutes'); // t = 49 min
-      expect(h!.fake.tokenRequests()).toHaveLength(1);
-      expect((await h!.core.store.get(credential.id)).version).toBe(2);
-    });
-  });
-
   it('does not spend a refresh token twice when refreshCredential is retried after its database write', async () => {
     h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 } });
     const { credential } = await oauthCredential(h, 3600_000, false);
@@ -252,4 +221,43 @@ describe('credentialRefreshWorkflow', () => {
     const { secret } = await h.core.store.getWithSecret(credential.id);
     expect(secret.refreshToken).toBe(h.fake.issued.refreshTokens.at(-1));
   });
+  it('resumes on time after its worker is restarted in the middle of a sleep', async () => {
+    // Its own server: the test server's clock can stay locked by update requests of earlier tests.
+    // No sticky cache: the test server would otherwise hold a task for the dead worker's queue.
+    const ownEnv = await createTimeSkippingEnv();
+    const env = ownEnv;
+    try {
+      h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, maxCachedWorkflows: 0 });
+      const { credential } = await oauthCredential(h, 3600_000); // due at 48 min
+      await env.sleep('10 minutes');
+      await h.stopWorker();
+      await env.sleep('20 minutes'); // nothing runs the workflow now
+      const worker = await createMaestroWorker({
+        connection: env.nativeConnection,
+        namespace: 'default',
+        taskQueue: h.taskQueue,
+        workflowBundle: await workflowBundle(),
+        maxCachedWorkflows: 0,
+        deps: {
+          store: h.core.store,
+          providers: h.core.providers,
+          requestRefresh: async () => {},
+          webhook: {},
+          log: createLogger('silent'),
+        },
+      });
+      await worker.runUntil(async () => {
+        await env.sleep('17 minutes'); // t = 47 min
+        expect(h!.fake.tokenRequests()).toHaveLength(0);
+        await env.sleep('2 minutes'); // t = 49 min
+        expect(h!.fake.tokenRequests()).toHaveLength(1);
+        expect((await h!.core.store.get(credential.id)).version).toBe(2);
+      });
+      await h.close();
+      h = undefined;
+    } finally {
+      await ownEnv.teardown();
+    }
+  });
+
 });

@@ -1,0 +1,51 @@
+// CPU seconds of this process's child processes (the Temporal server, PostgreSQL) from /proc,
+// children of theirs that already exited included (cutime/cstime).
+import { readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+
+const TICK = 100; // USER_HZ on Linux
+
+function stat(pid: number): { ppid: number; comm: string; cpuSec: number; rssMb: number } | undefined {
+  try {
+    const raw = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = raw.lastIndexOf(')');
+    const comm = raw.slice(raw.indexOf('(') + 1, close);
+    const f = raw.slice(close + 2).split(' ');
+    // fields after comm: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14) ... rss(21)
+    const cpu = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    return { ppid: Number(f[1]), comm, cpuSec: cpu / TICK, rssMb: (Number(f[21]) * 4096) / 1e6 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds and RSS per direct child command name (postgres counts its whole tree through cutime and live backends). */
+export function childrenUsage(): Record<string, { cpuSec: number; rssMb: number }> {
+  const all = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => ({ pid: Number(d), s: stat(Number(d)) }))
+    .filter((p): p is { pid: number; s: NonNullable<ReturnType<typeof stat>> } => p.s !== undefined);
+  const byParent = new Map<number, typeof all>();
+  for (const p of all) byParent.set(p.s.ppid, [...(byParent.get(p.s.ppid) ?? []), p]);
+  const out: Record<string, { cpuSec: number; rssMb: number }> = {};
+  const tree = (pid: number): { cpuSec: number; rssMb: number } => {
+    const self = all.find((p) => p.pid === pid)!.s;
+    let cpuSec = self.cpuSec;
+    let rssMb = self.rssMb;
+    for (const c of byParent.get(pid) ?? []) {
+      const t = tree(c.pid);
+      cpuSec += t.cpuSec;
+      rssMb += t.rssMb;
+    }
+    return { cpuSec, rssMb };
+  };
+  for (const c of byParent.get(process.pid) ?? []) {
+    const name = c.s.comm.startsWith('temporal') ? c.s.comm : c.s.comm.includes('postgres') ? 'postgres' : c.s.comm;
+    const t = tree(c.pid);
+    const prev = out[name] ?? { cpuSec: 0, rssMb: 0 };
+    out[name] = { cpuSec: prev.cpuSec + t.cpuSec, rssMb: prev.rssMb + t.rssMb };
+  }
+  return out;
+}
+
+export const machine = () => ({ cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', node: process.version, loadavg: os.loadavg() });

@@ -1,0 +1,104 @@
+// What both benchmarks stand on: a throwaway embedded PostgreSQL (temp dir, free port, migrated)
+// and a throwaway Temporal server — the dev server (`temporal server start-dev`, the binary
+// src/temporal/binaries.ts locates or installs) or the time-skipping test server — plus a
+// Maestro Config pointing at them. Nothing touches the developer's .maestro/ state except the
+// shared binary directory .maestro/bin.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { loadConfig, type Config } from '../../src/config.js';
+import { startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { createDb, type Db } from '../../src/db/pool.js';
+import { locateTemporalCli, locateTestServer } from '../../src/temporal/binaries.js';
+import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
+
+export const BENCH_API_KEY = 'msk_bench_0123456789abcdef0123';
+export const BENCH_ENCRYPTION_KEYS = `bench1:${Buffer.alloc(32, 11).toString('base64')}`;
+
+export interface BenchStack {
+  config: Config;
+  db: Db;
+  databaseUrl: string;
+  env: TestWorkflowEnvironment;
+  stop(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+
+/**
+ * Same as src/temporal/registerSearchAttributes.ts, which cannot be loaded under plain Node ESM
+ * (tsx): `import { temporal } from '@temporalio/proto'` is a named import from a CommonJS
+ * module Node cannot analyse (vitest hides this). The default import works everywhere.
+ */
+async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  const { KEYWORD, DATETIME } = {
+    KEYWORD: proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    DATETIME: proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+  };
+  const searchAttributes: Record<string, number> = {};
+  for (const key of MAESTRO_SEARCH_ATTRIBUTES) searchAttributes[key.name] = key.type === 'DATETIME' ? DATETIME : KEYWORD;
+  await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
+}
+
+export async function startBenchStack(opts: {
+  temporal: 'dev' | 'time-skipping';
+  env?: Record<string, string>;
+  dbPoolSize?: number;
+  log?: (line: string) => void;
+}): Promise<BenchStack> {
+  const log = opts.log ?? (() => {});
+  if (!runtimeInstalled) {
+    runtimeInstalled = true;
+    Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
+  }
+  const dataDir = path.resolve('.maestro');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'maestro-bench-'));
+  const [pg, env] = await Promise.all([
+    startEmbeddedPostgres(path.join(dir, 'pg'), { port: 0 }),
+    (async () => {
+      if (opts.temporal === 'dev') {
+        const executable = await locateTemporalCli({ dataDir, log, explicitPath: process.env.MAESTRO_TEMPORAL_CLI_PATH });
+        return TestWorkflowEnvironment.createLocal({
+          server: { executable, ip: '127.0.0.1', ui: false, searchAttributes: MAESTRO_SEARCH_ATTRIBUTES, namespace: 'default' },
+        });
+      }
+      const executable = await locateTestServer({ dataDir, log, explicitPath: process.env.MAESTRO_TEMPORAL_TEST_SERVER_PATH });
+      const ts = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable } });
+      await registerSearchAttributes(ts.connection, ts.namespace ?? 'default');
+      return ts;
+    })(),
+  ]);
+  const databaseUrl = pg.url;
+  const db = createDb(databaseUrl, opts.dbPoolSize);
+  await migrateToLatest(db);
+  const config: Config = loadConfig({
+    MAESTRO_ENV: 'development',
+    MAESTRO_DATA_DIR: dir,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: '127.0.0.1:7233', // not used to connect: the bench passes env's client and connection
+    MAESTRO_TASK_QUEUE: 'maestro-bench',
+    MAESTRO_API_KEYS: BENCH_API_KEY,
+    MAESTRO_ENCRYPTION_KEYS: BENCH_ENCRYPTION_KEYS,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    ...opts.env,
+  });
+  return {
+    config,
+    db,
+    databaseUrl,
+    env,
+    stop: async () => {
+      await db.destroy().catch(() => {});
+      await env.teardown().catch(() => {});
+      await pg.stop().catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

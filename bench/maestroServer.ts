@@ -1,0 +1,89 @@
+// Child process: the real Maestro app as `maestro dev` wires it (createCore + startWorker +
+// startApi in one process, real embedded PostgreSQL, real Temporal dev server), with the
+// anthropic provider pointed at the bench upstream. Every query any pg client in this process
+// sends is counted (pg.Client.prototype.query is wrapped before anything connects), and
+// pg_stat_database.xact_commit is read as a cross-check that covers every process.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { pino } from 'pino';
+import { request } from 'undici';
+import { createCore, startApi, startWorker } from '../src/cli/services.js';
+import { createLogger } from '../src/logger.js';
+import { serve } from './lib/ipc.js';
+import { profileStart, profileStop } from './lib/profiler.js';
+import { BENCH_API_KEY, startBenchStack } from './lib/stack.js';
+
+let queries = 0;
+const originalQuery = pg.Client.prototype.query;
+pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+  queries++;
+  return (originalQuery as (...a: unknown[]) => unknown).apply(this, args);
+} as typeof pg.Client.prototype.query;
+
+const upstreamUrl = process.env.BENCH_UPSTREAM_URL!;
+const logLevel = process.env.BENCH_LOG_LEVEL ?? 'silent';
+
+const stack = await startBenchStack({
+  temporal: 'dev',
+  env: { MAESTRO_ANTHROPIC_BASE_URL: upstreamUrl, LOG_LEVEL: logLevel },
+});
+const { config, db, databaseUrl, env } = stack;
+// Production logs at info, one line per request (pino-http), synchronously like pino's default
+// stdout; here into a file so the bench's own output stays readable.
+const logFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'maestro-bench-log-')), 'maestro.log');
+const log = logLevel === 'silent' ? createLogger('silent') : createLogger(logLevel, pino.destination({ dest: logFile, sync: true }));
+const core = createCore(config, db, env.client);
+const { worker, done } = await startWorker(config, log, env.nativeConnection, core);
+const api = await startApi(config, log, db, databaseUrl, env.client, core);
+
+const auth = { authorization: `Bearer ${BENCH_API_KEY}`, 'content-type': 'application/json' };
+async function addCredential(body: Record<string, unknown>) {
+  const res = await request(`${api.url}/v1/credentials`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+  const json = (await res.body.json()) as { id?: string };
+  if (res.statusCode !== 201) throw new Error(`POST /v1/credentials → ${res.statusCode} ${JSON.stringify(json)}`);
+  return json.id!;
+}
+const apiKeyId = await addCredential({ provider: 'anthropic', authType: 'api_key', apiKey: process.env.BENCH_UPSTREAM_KEY });
+const oauthId = await addCredential({
+  provider: 'anthropic',
+  authType: 'oauth',
+  name: 'oauth',
+  accessToken: process.env.BENCH_UPSTREAM_TOKEN,
+  refreshToken: 'sk-ant-ort01-benchRefreshToken0123456789',
+  expiresIn: 8 * 3600,
+});
+
+const statsClient = new pg.Client({ connectionString: databaseUrl });
+await statsClient.connect();
+async function xactCommit(): Promise<number> {
+  // Through the unwrapped query so the cross-check does not count itself in `queries`.
+  const run = originalQuery as unknown as (this: pg.Client, text: string) => Promise<pg.QueryResult<{ xact_commit: string }>>;
+  const r = await run.call(statsClient, 'select xact_commit from pg_stat_database where datname = current_database()');
+  return Number(r.rows[0]!.xact_commit);
+}
+
+serve(
+  {
+    profileStart,
+    profileStop,
+    counters: async () => ({
+      queries,
+      xactCommit: await xactCommit(),
+      cacheSize: api.cache.size,
+      rss: process.memoryUsage().rss,
+      cpu: process.cpuUsage(),
+    }),
+    shutdown: async () => {
+      await api.close();
+      worker.shutdown();
+      await done;
+      await statsClient.end();
+      await stack.stop();
+      setImmediate(() => process.exit(0));
+      return true;
+    },
+  },
+  { url: api.url, apiKeyId, oauthId, logFile: logLevel === 'silent' ? null : logFile },
+);

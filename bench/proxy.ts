@@ -1,0 +1,277 @@
+// npm run bench:proxy — what Maestro's proxy adds over calling the provider directly, against
+// the limit a Node pass-through reaches. Five processes, all on 127.0.0.1:
+//   upstream.ts       fake provider (node:http keep-alive): ~1 KB JSON, or 64 SSE events 20 ms apart
+//   maestroServer.ts  the real app (API + worker, embedded PostgreSQL, Temporal dev server)
+//   forwarder.ts      the thinnest undici pass-through we could write (no framework)
+//   loadgen.ts        undici load generator, on its own event loop
+//   this file         orchestration only (idle while a case runs)
+// Cases alternate inside every round (the order rotates) and results are medians over rounds,
+// because this 2-core machine is shared and noisy: differences within one run, never absolutes
+// across runs.
+//
+// Options: --rounds 7  --n 1000 (requests per case per round)  --stream-rounds 5  --streams 16
+//          --step-ms 3000 (one rate step)  --log-level silent|info  --profile (CPU profiles of
+//          Maestro and the forwarder under the same load)  --quick (small everything)
+//          --out file.json
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnChild, type Child } from './lib/ipc.js';
+import { summarizeCpuProfile } from './lib/cpuprofile.js';
+import { argFlag, argNumber, argValue, median, percentile, round, table } from './lib/stats.js';
+import { BENCH_API_KEY } from './lib/stack.js';
+import type { Target } from './loadgen.js';
+
+const quick = argFlag('quick');
+const ROUNDS = argNumber('rounds', quick ? 3 : 7);
+const N = argNumber('n', quick ? 300 : 1000);
+const STREAM_ROUNDS = argNumber('stream-rounds', quick ? 2 : 5);
+const STREAMS = argNumber('streams', quick ? 8 : 16);
+const STEP_MS = argNumber('step-ms', quick ? 1500 : 3000);
+const LOG_LEVEL = argValue('log-level') ?? 'silent';
+const PROFILE = argFlag('profile');
+const P99_LIMIT_MS = 50;
+
+const log = (...parts: unknown[]) => console.error(`[bench:proxy ${new Date().toISOString().slice(11, 19)}]`, ...parts);
+
+const upstreamKey = 'sk-ant-api03-benchUpstreamKey0123456789';
+const upstreamToken = 'sk-ant-oat01-benchUpstreamToken0123456789';
+const childEnv = { BENCH_UPSTREAM_KEY: upstreamKey, BENCH_UPSTREAM_TOKEN: upstreamToken, BENCH_EVENTS: '64', BENCH_EVENT_INTERVAL_MS: '20' };
+
+const REQUEST = {
+  model: 'claude-sonnet-4-5',
+  max_tokens: 512,
+  messages: [{ role: 'user', content: 'Write one sentence about benchmarks. Keep it short, please; this is a latency test.' }],
+};
+
+type CaseName = 'direct' | 'maestro' | 'forwarder' | 'maestro-oauth';
+
+async function main() {
+  const started = Date.now();
+  const children: Child[] = [];
+  const stopAll = async () => {
+    await Promise.allSettled(children.reverse().map((c) => c.stop()));
+  };
+  process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  try {
+    log('starting upstream, forwarder, load generator and Maestro (embedded PostgreSQL + Temporal dev server)');
+    const upstream = await spawnChild<{ url: string; messageBytes: number }>(new URL('./upstream.ts', import.meta.url), { env: childEnv });
+    children.push(upstream);
+    const env = { ...childEnv, BENCH_UPSTREAM_URL: upstream.ready.url, BENCH_LOG_LEVEL: LOG_LEVEL };
+    const [forwarder, loadgen, maestro] = await Promise.all([
+      spawnChild<{ url: string }>(new URL('./forwarder.ts', import.meta.url), { env }),
+      spawnChild<Record<string, never>>(new URL('./loadgen.ts', import.meta.url), { env }),
+      spawnChild<{ url: string; logFile: string | null }>(new URL('./maestroServer.ts', import.meta.url), { env }),
+    ]);
+    children.push(forwarder, loadgen, maestro);
+    log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; upstream answers ${upstream.ready.messageBytes} B`);
+
+    const base = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
+    const targets = (stream: boolean): Record<CaseName, Target> => {
+      const body = JSON.stringify(stream ? { ...REQUEST, stream: true } : REQUEST);
+      return {
+        direct: { url: `${upstream.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': upstreamKey }, body },
+        maestro: { url: `${maestro.ready.url}/proxy/anthropic/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
+        forwarder: { url: `${forwarder.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
+        'maestro-oauth': {
+          url: `${maestro.ready.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': BENCH_API_KEY, 'x-maestro-credential': 'oauth' },
+          body,
+        },
+      };
+    };
+    const json = targets(false);
+    const sse = targets(true);
+    const MAIN: CaseName[] = ['direct', 'maestro', 'forwarder'];
+    const ALL: CaseName[] = [...MAIN, 'maestro-oauth'];
+    const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
+
+    type LatencyResult = { latencies: number[]; errors: number; lastError: string; rps: number };
+    // Correctness first: every case must get the upstream's 200 (the upstream checks the injected auth).
+    for (const name of ALL) {
+      const r = await loadgen.call<LatencyResult>('latency', { target: json[name], n: 5, concurrency: 1 });
+      if (r.errors) throw new Error(`${name}: ${r.errors} errors (${r.lastError})`);
+    }
+    log('warm-up');
+    for (const name of ALL) await loadgen.call('latency', { target: json[name], n: quick ? 500 : 2000, concurrency: 8 });
+    for (const name of ALL) await loadgen.call('stream', { target: sse[name], n: 4, concurrency: 4 });
+
+    const before = await maestro.call<{ queries: number; xactCommit: number; rss: number }>('counters');
+    let maestroRequests = 0;
+    const countMaestro = (name: CaseName, n: number) => {
+      if (name.startsWith('maestro')) maestroRequests += n;
+    };
+
+    // 1. Latency per request: closed loop, one request at a time.
+    const latency: Record<CaseName, { p50: number[]; p99: number[] }> = Object.fromEntries(ALL.map((c) => [c, { p50: [], p99: [] }])) as never;
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const name of rotate(ALL, r)) {
+        const res = await loadgen.call<LatencyResult>('latency', { target: json[name], n: N, concurrency: 1 });
+        if (res.errors) throw new Error(`${name}: ${res.errors} errors (${res.lastError})`);
+        countMaestro(name, N);
+        latency[name].p50.push(percentile(res.latencies, 50));
+        latency[name].p99.push(percentile(res.latencies, 99));
+      }
+      log(`latency round ${r + 1}/${ROUNDS}: p50 ${ALL.map((c) => `${c} ${latency[c].p50.at(-1)!.toFixed(3)}`).join(', ')} ms`);
+    }
+    const added = (name: CaseName, key: 'p50' | 'p99') => median(latency[name][key].map((v, i) => v - latency.direct[key][i]!));
+
+    // 2. Streams: time to the first complete event.
+    type StreamResult = { firstEvent: number[]; total: number[]; events: number[]; errors: number; lastError: string };
+    const ttfe: Record<CaseName, { p50: number[]; p99: number[]; total: number[] }> = Object.fromEntries(
+      ALL.map((c) => [c, { p50: [], p99: [], total: [] }]),
+    ) as never;
+    for (let r = 0; r < STREAM_ROUNDS; r++) {
+      for (const name of rotate(ALL, r)) {
+        const res = await loadgen.call<StreamResult>('stream', { target: sse[name], n: STREAMS, concurrency: 8, staggerMs: 160 });
+        if (res.errors) throw new Error(`${name} stream: ${res.errors} errors (${res.lastError})`);
+        if (res.events.some((e) => e !== 65)) throw new Error(`${name} stream: expected 65 events, got ${res.events.join(',')}`);
+        countMaestro(name, STREAMS);
+        ttfe[name].p50.push(percentile(res.firstEvent, 50));
+        ttfe[name].p99.push(percentile(res.firstEvent, 99));
+        ttfe[name].total.push(percentile(res.total, 50));
+      }
+      log(`stream round ${r + 1}/${STREAM_ROUNDS}: first event p50 ${ALL.map((c) => `${c} ${ttfe[c].p50.at(-1)!.toFixed(3)}`).join(', ')} ms`);
+    }
+    const addedTtfe = (name: CaseName, key: 'p50' | 'p99' | 'total') => median(ttfe[name][key].map((v, i) => v - ttfe.direct[key][i]!));
+
+    // 3. Throughput. Closed loop at 32 in flight (raw capacity), then an open-loop rate ladder:
+    //    the highest rate whose p99 (from each request's due time) stays under 50 ms, no errors.
+    const capacity: Record<CaseName, number[]> = Object.fromEntries(MAIN.map((c) => [c, []])) as never;
+    for (let r = 0; r < 3; r++) {
+      for (const name of rotate(MAIN, r)) {
+        const res = await loadgen.call<LatencyResult>('latency', { target: json[name], n: quick ? 3000 : 8000, concurrency: 32 });
+        if (res.errors) throw new Error(`${name}: ${res.errors} errors (${res.lastError})`);
+        countMaestro(name, quick ? 3000 : 8000);
+        capacity[name].push(res.rps);
+      }
+    }
+    log(`closed-loop capacity (32 in flight): ${MAIN.map((c) => `${c} ${Math.round(median(capacity[c]))}`).join(', ')} req/s`);
+
+    type RateResult = { rate: number; completed: number; errors: number; achieved: number; p50: number; p99: number; max: number; lastError: string };
+    const ladder: Record<CaseName, RateResult[]> = Object.fromEntries(MAIN.map((c) => [c, []])) as never;
+    const best: Record<CaseName, number> = Object.fromEntries(MAIN.map((c) => [c, 0])) as never;
+    const passes = (x: RateResult) => x.errors === 0 && x.p99 < P99_LIMIT_MS && x.achieved >= 0.95 * x.rate;
+    const lowest = Math.min(...MAIN.map((c) => median(capacity[c])));
+    let rate = Math.max(100, Math.floor((0.5 * lowest) / 100) * 100);
+    const active = new Set<CaseName>(MAIN);
+    for (let step = 0; active.size && step < 40; step++, rate = Math.round((rate * 1.15) / 50) * 50) {
+      for (const name of rotate([...active], step)) {
+        let res = await loadgen.call<RateResult>('rate', { target: json[name], rate, durationMs: STEP_MS, connections: 64 });
+        countMaestro(name, res.completed);
+        if (!passes(res)) {
+          // One retry: a neighbour's burst on this shared machine must not end the ladder.
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          res = await loadgen.call<RateResult>('rate', { target: json[name], rate, durationMs: STEP_MS, connections: 64 });
+          countMaestro(name, res.completed);
+        }
+        ladder[name].push(res);
+        if (passes(res)) best[name] = rate;
+        else active.delete(name);
+        // direct is only the reference ceiling: stop pushing it once the proxies are done.
+        if (![...active].some((c) => c !== 'direct')) active.delete('direct');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      log(`rate ${rate}/s: ${MAIN.map((c) => {
+        const last = ladder[c].at(-1);
+        return last?.rate === rate ? `${c} p99 ${last.p99.toFixed(1)} ms${passes(last) ? '' : ' ✗'}` : `${c} –`;
+      }).join(', ')}`);
+    }
+
+    // Database queries: a warm cache must make none.
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // pg_stat flushes about once a second
+    const after = await maestro.call<{ queries: number; xactCommit: number; rss: number; cacheSize: number }>('counters');
+
+    // 4. Profiles under the same load (optional).
+    let profiles: Record<string, ReturnType<typeof summarizeCpuProfile>> | undefined;
+    if (PROFILE) {
+      const dir = path.join(os.tmpdir(), `maestro-bench-prof-${Date.now()}`);
+      mkdirSync(dir, { recursive: true });
+      profiles = {};
+      for (const [name, child] of [['maestro', maestro], ['forwarder', forwarder]] as const) {
+        await child.call('profileStart');
+        await loadgen.call('latency', { target: json[name], n: quick ? 5000 : 20000, concurrency: 32 });
+        const file = await child.call<string>('profileStop', { file: path.join(dir, `${name}.cpuprofile`) });
+        profiles[name] = summarizeCpuProfile(file, 25);
+        log(`profile written: ${file}`);
+      }
+    }
+
+    // Report.
+    const ms = (v: number) => round(v, 3);
+    const capDirect = median(capacity.direct);
+    const lines: string[] = [];
+    lines.push(`## bench:proxy — ${new Date().toISOString()} (log level ${LOG_LEVEL})`);
+    lines.push(`${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+    lines.push('');
+    lines.push(`Latency per request, one at a time, ${N} requests per case per round, ${ROUNDS} rounds (medians over rounds; "added" = case − direct within each round):`);
+    lines.push(
+      table(
+        ['case', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms'],
+        ALL.map((c) => [c, ms(median(latency[c].p50)), ms(median(latency[c].p99)), c === 'direct' ? '–' : ms(added(c, 'p50')), c === 'direct' ? '–' : ms(added(c, 'p99'))]),
+      ),
+    );
+    lines.push('');
+    lines.push(`Streams (64 SSE events 20 ms apart, then message_stop), ${STREAMS} per case per round, 8 concurrent with starts staggered by 160 ms, ${STREAM_ROUNDS} rounds; time to the first complete event:`);
+    lines.push(
+      table(
+        ['case', 'first event p50 ms', 'added first event p50 ms', 'added first event p99 ms'],
+        ALL.map((c) => [c, ms(median(ttfe[c].p50)), c === 'direct' ? '–' : ms(addedTtfe(c, 'p50')), c === 'direct' ? '–' : ms(addedTtfe(c, 'p99'))]),
+      ),
+    );
+    lines.push('');
+    lines.push(`Throughput: closed loop at 32 in flight (median of 3), and the highest open-loop rate (steps of ~15 %, ${STEP_MS / 1000} s each, 64 connections) with p99 < ${P99_LIMIT_MS} ms and no errors:`);
+    lines.push(
+      table(
+        ['case', 'closed-loop req/s', 'max rate with p99 < 50 ms', '% of forwarder (rate)', '% of forwarder (closed loop)'],
+        MAIN.map((c) => [
+          c,
+          Math.round(median(capacity[c])),
+          best[c],
+          `${Math.round((100 * best[c]) / best.forwarder)} %`,
+          `${Math.round((100 * median(capacity[c])) / median(capacity.forwarder))} %`,
+        ]),
+      ),
+    );
+    lines.push(`(direct is the load generator + upstream ceiling: closed loop ${Math.round(capDirect)} req/s; its ladder stops with the last proxy, so its rate is a lower bound.)`);
+    lines.push('');
+    const dq = after.queries - before.queries;
+    const dx = after.xactCommit - before.xactCommit;
+    lines.push(
+      `Database during the measured run (${maestroRequests} proxied requests, after warm-up): ${dq} queries from the Maestro process ` +
+        `(pg.Client.prototype.query wrapper), ${dx} committed transactions in pg_stat_database (includes the 1 read-back) — ` +
+        `${(dq / maestroRequests).toFixed(4)} queries per proxied request. Token cache entries: ${after.cacheSize}. Maestro RSS ${Math.round(after.rss / 1e6)} MB.`,
+    );
+    if (profiles) {
+      for (const [name, p] of Object.entries(profiles)) {
+        lines.push('');
+        lines.push(`CPU profile, ${name} (busy ${Math.round(p.busyMs)} ms of ${Math.round(p.totalMs)} ms), self time by origin:`);
+        lines.push(table(['origin', 'ms', '% busy'], p.byOrigin.map((o) => [o.origin, o.ms, o.pct])));
+        lines.push('');
+        lines.push(`Top functions by self time, ${name}:`);
+        lines.push(table(['function', 'where', 'ms', '% busy'], p.topFunctions.map((f) => [f.fn, f.where, f.ms, f.pct])));
+      }
+    }
+    if (maestro.ready.logFile) lines.push(`\nInfo-level request log written: ${Math.round(statSync(maestro.ready.logFile).size / 1e6)} MB`);
+    const report = lines.join('\n');
+    console.log(report);
+    const out = argValue('out');
+    if (out) {
+      writeFileSync(
+        out,
+        JSON.stringify({ when: new Date().toISOString(), logLevel: LOG_LEVEL, latency, ttfe, capacity, ladder, best, db: { before, after, maestroRequests }, profiles }, null, 1),
+      );
+    }
+    log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    await stopAll();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

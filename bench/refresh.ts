@@ -1,0 +1,266 @@
+// npm run bench:refresh — N OAuth credentials with short-lived tokens against the real worker,
+// the Temporal dev server and a fake token endpoint; how many tokens expire before they are
+// refreshed, how late refreshes run against their schedule, what the worker costs per refresh,
+// and how long histories get. With --time-skipping: a simulated week on the time-skipping
+// test server, reporting wall time.
+//
+//   npm run bench:refresh                              # N=1000, 2-minute tokens, 10 minutes
+//   npm run bench:refresh -- --n 10000 --minutes 5
+//   npm run bench:refresh -- --time-skipping           # N=1000, 8-hour tokens, one simulated week
+// Options: --n  --minutes  --ttl-sec (token lifetime; 120, or 28800 with --time-skipping)
+//          --days (simulated, with --time-skipping; 7)  --max-history (continue-as-new threshold
+//          passed to the workflows; 100 here so it happens inside the window, 10000 in production)
+//          --burst (all tokens share one expiry instead of a spread)  --max-cached (worker sticky cache)
+//          --out file.json
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { sql } from 'kysely';
+import { createCore, startWorker } from '../src/cli/services.js';
+import { createMaestroWorker } from '../src/temporal/worker.js';
+import { createLogger } from '../src/logger.js';
+import { refreshDelayForLifetime } from '../src/workflows/schedule.js';
+import { credentialWorkflowId, statusQuery, type RefreshStatus } from '../src/workflows/credentialRefresh.js';
+import type { ProviderOverrides } from '../src/config.js';
+import { spawnChild } from './lib/ipc.js';
+import { childrenUsage, machine } from './lib/procstat.js';
+import { argFlag, argNumber, argValue, percentile, round, table } from './lib/stats.js';
+import { startBenchStack } from './lib/stack.js';
+
+const timeSkipping = argFlag('time-skipping');
+const N = argNumber('n', 1000);
+const MINUTES = argNumber('minutes', 10);
+const DAYS = argNumber('days', 7);
+const TTL_SEC = argNumber('ttl-sec', timeSkipping ? 8 * 3600 : 120);
+const MAX_HISTORY = argNumber('max-history', 100);
+const BURST = argFlag('burst');
+const MAX_CACHED = argValue('max-cached') === undefined ? undefined : argNumber('max-cached', 0);
+const SAMPLE_MS = 5_000;
+
+const log = (...parts: unknown[]) => console.error(`[bench:refresh ${new Date().toISOString().slice(11, 19)}]`, ...parts);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
+}
+
+async function main() {
+  const t0 = performance.now();
+  log(`${timeSkipping ? 'time-skipping' : 'dev server'}: N=${N}, token lifetime ${TTL_SEC} s, ${timeSkipping ? `${DAYS} simulated days` : `${MINUTES} min window`}, continue-as-new after ${MAX_HISTORY} events`);
+  const tokens = await spawnChild<{ overrides: ProviderOverrides }>(new URL('./tokenServer.ts', import.meta.url), { env: { BENCH_TTL_SEC: String(TTL_SEC) } });
+  const o = tokens.ready.overrides;
+  const stack = await startBenchStack({
+    temporal: timeSkipping ? 'time-skipping' : 'dev',
+    dbPoolSize: 20,
+    env: { MAESTRO_ANTHROPIC_BASE_URL: o.baseUrl!, MAESTRO_ANTHROPIC_OAUTH_TOKEN_URL: o.oauthTokenUrl!, MAESTRO_ANTHROPIC_OAUTH_AUTHORIZE_URL: o.oauthAuthorizeUrl! },
+  });
+  const { config, db, env } = stack;
+  const wlog = createLogger('silent');
+  const core = createCore(config, db, env.client, { maxHistoryEvents: MAX_HISTORY });
+  let running: { worker: { shutdown(): void; getState(): string }; done: Promise<void> };
+  if (MAX_CACHED === undefined) {
+    running = await startWorker(config, wlog, env.nativeConnection, core);
+  } else {
+    const worker = await createMaestroWorker({
+      connection: env.nativeConnection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      maxCachedWorkflows: MAX_CACHED,
+      deps: { store: core.store, providers: core.providers, requestRefresh: async (id) => void (await core.workflows.refreshNow(id)), webhook: {}, log: wlog },
+    });
+    running = { worker, done: worker.run() };
+  }
+  log(`stack and worker up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  try {
+    // Credentials as the API imports them: row + sealed tokens, then the workflow start.
+    // Lifetimes are spread over [L/2, L] (or all L with --burst) so refreshes are not all due at once.
+    const tag = randomBytes(3).toString('hex');
+    const specs = Array.from({ length: N }, (_, i) => ({
+      i,
+      refreshToken: `sk-ant-ort01-bench${tag}${i.toString(36)}${randomBytes(12).toString('hex')}`,
+      accessToken: `sk-ant-oat01-bench${tag}${i.toString(36)}${randomBytes(12).toString('hex')}`,
+      lifetimeMs: BURST ? TTL_SEC * 1000 : Math.round(TTL_SEC * 1000 * (0.5 + (0.5 * i) / N)),
+    }));
+    for (let i = 0; i < specs.length; i += 2000) {
+      await tokens.call('seed', { pairs: specs.slice(i, i + 2000).map((s) => [s.refreshToken, s.accessToken]) });
+    }
+    const tCreate = performance.now();
+    const ids: string[] = new Array(N);
+    await pool(specs, 32, async (s) => {
+      const metadata = await core.store.create({
+        provider: 'anthropic',
+        authType: 'oauth',
+        name: `bench-${tag}-${s.i}`,
+        secret: { accessToken: s.accessToken, refreshToken: s.refreshToken },
+        expiresAt: new Date(Date.now() + s.lifetimeMs),
+      });
+      await core.workflows.start(metadata);
+      ids[s.i] = metadata.id;
+    });
+    const createSec = (performance.now() - tCreate) / 1000;
+    log(`${N} credentials imported and their workflows started in ${createSec.toFixed(1)} s (${Math.round(N / createSec)}/s)`);
+
+    const samples: { t: number; refreshes: number; expiredNow: number; rssMb: number; heapMb: number; cpuSec: number; children: ReturnType<typeof childrenUsage>; token: { tokenRequests: number; reusedRefreshTokens: number } }[] = [];
+    const sample = async () => {
+      const [row] = await sql<{ refreshes: string; expired: string }>`
+        select (select count(*) from credential_events where type = 'refreshed') as refreshes,
+               (select count(*) from saved_authentications where auth_type = 'oauth' and expires_at < now()) as expired`.execute(db).then((r) => r.rows);
+      const cpu = process.cpuUsage();
+      const s = {
+        t: performance.now(),
+        refreshes: Number(row!.refreshes),
+        expiredNow: Number(row!.expired),
+        rssMb: process.memoryUsage().rss / 1e6,
+        heapMb: process.memoryUsage().heapUsed / 1e6,
+        cpuSec: (cpu.user + cpu.system) / 1e6,
+        children: childrenUsage(),
+        token: await tokens.call<{ tokenRequests: number; reusedRefreshTokens: number }>('counters'),
+      };
+      samples.push(s);
+      return s;
+    };
+
+    const windowStart = Date.now();
+    const first = await sample();
+    let wallSec: number;
+    if (timeSkipping) {
+      const simStart = await env.currentTimeMs();
+      const tSkip = performance.now();
+      const ticker = setInterval(() => void sample().then((s) => log(`${s.refreshes} refreshes so far, worker RSS ${Math.round(s.rssMb)} MB`)), 15_000);
+      await env.sleep(`${DAYS} days`);
+      clearInterval(ticker);
+      wallSec = (performance.now() - tSkip) / 1000;
+      log(`simulated ${((Number(await env.currentTimeMs()) - Number(simStart)) / 86_400_000).toFixed(2)} days in ${wallSec.toFixed(1)} s of wall time`);
+    } else {
+      const end = performance.now() + MINUTES * 60_000;
+      while (performance.now() < end) {
+        await sleep(Math.min(SAMPLE_MS, end - performance.now()));
+        const s = await sample();
+        const prev = samples[samples.length - 2]!;
+        const dt = (s.t - prev.t) / 1000;
+        const rate = (s.refreshes - prev.refreshes) / dt;
+        log(
+          `${Math.round((s.t - first.t) / 1000)} s: ${s.refreshes} refreshes (${rate.toFixed(1)}/s), ${s.expiredNow} expired now, worker RSS ${Math.round(s.rssMb)} MB, ` +
+            `worker CPU ${Math.round((100 * (s.cpuSec - prev.cpuSec)) / dt)} %, temporal ${Math.round((100 * ((Object.entries(s.children).find(([k]) => k.startsWith('temporal'))?.[1].cpuSec ?? 0) - (Object.entries(prev.children).find(([k]) => k.startsWith('temporal'))?.[1].cpuSec ?? 0))) / dt)} %`,
+        );
+      }
+      wallSec = (performance.now() - first.t) / 1000;
+    }
+    const last = await sample();
+    const windowEnd = Date.now();
+
+    // Schedule vs reality, from the credential history (every write appends an event in the same
+    // transaction). Refresh k of a credential was due at obtained(k-1) + delay(L(k-1)).
+    const events = await db
+      .selectFrom('credential_events')
+      .select(['credential_id', 'type', 'details', 'created_at'])
+      .where('type', 'in', ['created', 'refreshed'])
+      .orderBy('credential_id')
+      .orderBy('id')
+      .execute();
+    const lateness: number[] = [];
+    const firstLateness: number[] = [];
+    let expiredBeforeRefresh = 0;
+    let refreshesInWindow = 0;
+    const perCredential = new Map<string, number>();
+    let prev: { id: string; at: number; expiresAt: number; n: number } | undefined;
+    for (const e of events) {
+      const at = new Date(e.created_at as unknown as string).getTime();
+      const details = (typeof e.details === 'string' ? JSON.parse(e.details) : e.details) as { expiresAt?: string };
+      const expiresAt = details.expiresAt ? Date.parse(details.expiresAt) : NaN;
+      if (e.type === 'refreshed' && prev && prev.id === e.credential_id) {
+        perCredential.set(e.credential_id, (perCredential.get(e.credential_id) ?? 0) + 1);
+        if (!timeSkipping) {
+          const due = prev.at + refreshDelayForLifetime(prev.expiresAt - prev.at);
+          (prev.n === 0 ? firstLateness : lateness).push(at - due);
+          if (at > prev.expiresAt) expiredBeforeRefresh++;
+          if (at >= windowStart) refreshesInWindow++;
+        }
+        prev = { id: e.credential_id, at, expiresAt, n: prev.n + 1 };
+      } else {
+        prev = { id: e.credential_id, at, expiresAt, n: 0 };
+      }
+    }
+    // Tokens that are expired at the end and were never replaced count too.
+    const expiredAtEnd = last.expiredNow;
+
+    // Histories: a sample of workflows, after continue-as-new.
+    const sampleIds = Array.from({ length: Math.min(20, N) }, (_, k) => ids[Math.floor((k * N) / Math.min(20, N))]!);
+    const described = await Promise.all(
+      sampleIds.map(async (id) => {
+        const handle = env.client.workflow.getHandle(credentialWorkflowId(id));
+        const d = await handle.describe();
+        const status = await handle.query(statusQuery).catch(() => null as RefreshStatus | null);
+        return { historyLength: d.historyLength, refreshes: status?.refreshes ?? NaN, phase: status?.phase, firstRun: d.raw.workflowExecutionInfo?.firstRunId === d.runId };
+      }),
+    );
+    const counts = [...perCredential.values()];
+    const cpuWindow = last.cpuSec - first.cpuSec;
+    const refreshed = last.refreshes - first.refreshes;
+    const child = (s: typeof last, prefix: string) => Object.entries(s.children).find(([k]) => k.startsWith(prefix))?.[1] ?? { cpuSec: 0, rssMb: 0 };
+    const temporalName = timeSkipping ? 'temporal-test' : 'temporal';
+    const m = machine();
+    const lines: string[] = [];
+    lines.push(`## bench:refresh — ${new Date().toISOString()} (${timeSkipping ? 'time-skipping test server' : 'Temporal dev server'})`);
+    lines.push(`${m.cpus} × ${m.model}, Node ${m.node}, load average ${m.loadavg.map((v) => v.toFixed(2)).join(' ')}`);
+    lines.push('');
+    lines.push(
+      table(
+        ['metric', 'value'],
+        [
+          ['credentials (N)', N],
+          ['token lifetime', `${TTL_SEC} s${BURST ? ' (all equal: burst)' : ' (first tokens spread over [L/2, L])'}`],
+          [timeSkipping ? 'simulated time' : 'window', timeSkipping ? `${DAYS} days` : `${MINUTES} min`],
+          ['import + workflow start', `${createSec.toFixed(1)} s (${Math.round(N / createSec)}/s)`],
+          ...(timeSkipping
+            ? [
+                ['wall time for the simulated span', `${wallSec.toFixed(1)} s`],
+                ['refreshes', `${refreshed} (${counts.length ? `per credential min ${Math.min(...counts)} / median ${percentile(counts, 50)} / max ${Math.max(...counts)}` : 'none'}; expected ≈ ${Math.round((DAYS * 86_400) / (refreshDelayForLifetime(TTL_SEC * 1000) / 1000))} each)`],
+              ]
+            : [
+                ['refreshes in window', `${refreshesInWindow} (${(refreshesInWindow / wallSec).toFixed(1)}/s; expected ≈ ${Math.round((N * wallSec) / (refreshDelayForLifetime(TTL_SEC * 1000) / 1000))})`],
+                ['tokens expired before their refresh', `${expiredBeforeRefresh} (and ${expiredAtEnd} expired, unreplaced, at the end)`],
+                ['lateness vs schedule, steady state (p50 / p99 / max)', `${round(percentile(lateness, 50) / 1000, 3)} / ${round(percentile(lateness, 99) / 1000, 3)} / ${round(percentile(lateness, 100) / 1000, 3)} s (${lateness.length} refreshes)`],
+                ['lateness, first refresh after import (p50 / p99 / max)', `${round(percentile(firstLateness, 50) / 1000, 3)} / ${round(percentile(firstLateness, 99) / 1000, 3)} / ${round(percentile(firstLateness, 100) / 1000, 3)} s`],
+              ]),
+          ['worker process CPU per refresh', `${((1000 * cpuWindow) / Math.max(1, refreshed)).toFixed(2)} ms (${Math.round((100 * cpuWindow) / wallSec)} % of one core on average)`],
+          [`${temporalName} server CPU per refresh`, `${((1000 * (child(last, temporalName).cpuSec - child(first, temporalName).cpuSec)) / Math.max(1, refreshed)).toFixed(2)} ms`],
+          ['PostgreSQL CPU per refresh', `${((1000 * (child(last, 'postgres').cpuSec - child(first, 'postgres').cpuSec)) / Math.max(1, refreshed)).toFixed(2)} ms`],
+          ['worker RSS start → max → end', `${Math.round(first.rssMb)} → ${Math.round(Math.max(...samples.map((s) => s.rssMb)))} → ${Math.round(last.rssMb)} MB (heap ${Math.round(last.heapMb)} MB)`],
+          [`${temporalName} server RSS at end`, `${Math.round(child(last, temporalName).rssMb)} MB`],
+          ['token endpoint calls / reused refresh tokens', `${last.token.tokenRequests} / ${last.token.reusedRefreshTokens}`],
+          [
+            `history length, ${described.length} sampled workflows (min / median / max)`,
+            `${Math.min(...described.map((d) => d.historyLength))} / ${percentile(described.map((d) => d.historyLength), 50)} / ${Math.max(...described.map((d) => d.historyLength))} events; ` +
+              `${described.filter((d) => !d.firstRun).length} of them continued-as-new at least once; refreshes carried in state median ${percentile(described.map((d) => d.refreshes), 50)}`,
+          ],
+        ],
+      ),
+    );
+    console.log(lines.join('\n'));
+    const out = argValue('out');
+    if (out) writeFileSync(out, JSON.stringify({ N, TTL_SEC, MINUTES, DAYS, timeSkipping, wallSec, createSec, samples, lateness, firstLateness, expiredBeforeRefresh, expiredAtEnd, described, windowStart, windowEnd }, null, 1));
+  } finally {
+    if (running.worker.getState() === 'RUNNING') running.worker.shutdown();
+    await running.done.catch(() => {});
+    await tokens.stop();
+    await stack.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

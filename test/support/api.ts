@@ -1,0 +1,48 @@
+// The real API (startApi, as `npm start` runs it) on a random port, over a Harness: real
+// PostgreSQL, real Temporal, a fake provider. Every log line is captured for secret checks.
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startApi, type RunningApi } from '../../src/cli/services.js';
+import { createLogger } from '../../src/logger.js';
+import { startHarness, TEST_API_KEY, type Harness } from './temporal.js';
+
+export interface ApiHarness extends Harness {
+  api: RunningApi;
+  url: string;
+  logLines: string[];
+  /** fetch against the API with the Maestro key (unless headers say otherwise). */
+  call(method: string, path: string, opts?: { body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; json: any; text: string; headers: Headers }>;
+}
+
+export async function startApiHarness(env: TestWorkflowEnvironment, opts: Parameters<typeof startHarness>[1] & { apiKeyFallback?: boolean } = {}): Promise<ApiHarness> {
+  const h = await startHarness(env, opts);
+  const logLines: string[] = [];
+  const log = createLogger('debug', { write: (line: string) => void logLines.push(line) });
+  const config = { ...h.config, port: 0, host: '127.0.0.1', apiKeyFallback: opts.apiKeyFallback ?? false };
+  const api = await startApi(config, log, h.db.db, h.db.url, env.client, h.core);
+  const url = `http://127.0.0.1:${(api.server.address() as { port: number }).port}`;
+  return {
+    ...h,
+    api,
+    url,
+    logLines,
+    async call(method, path, { body, raw, headers } = {}) {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TEST_API_KEY}`, ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+      });
+      const text = await res.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, json, text, headers: res.headers };
+    },
+    close: async () => {
+      await api.close();
+      await h.close();
+    },
+  };
+}
