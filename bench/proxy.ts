@@ -12,6 +12,7 @@
 // Options: --rounds 7  --n 1000 (requests per case per round)  --stream-rounds 5  --streams 16
 //          --step-ms 3000 (one rate step)  --log-level silent|info  --profile (CPU profiles of
 //          Maestro and the forwarder under the same load)  --quick (small everything)
+//          --compare-tree DIR (adds case `patched`: Maestro from another checkout)
 //          --out file.json  --skip-streams  --skip-ladder (quicker A/B runs of a patch)
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -46,7 +47,9 @@ const REQUEST = {
   messages: [{ role: 'user', content: 'Write one sentence about benchmarks. Keep it short, please; this is a latency test.' }],
 };
 
-type CaseName = 'direct' | 'maestro' | 'forwarder' | 'maestro-oauth';
+type CaseName = 'direct' | 'maestro' | 'forwarder' | 'maestro-oauth' | 'patched';
+/** A/B a src/ change within one run: a second Maestro from another checkout (e.g. a scratch copy with a patch applied). */
+const COMPARE_TREE = argValue('compare-tree');
 
 async function main() {
   const started = Date.now();
@@ -66,6 +69,10 @@ async function main() {
       spawnChild<{ url: string; logFile: string | null }>(new URL('./maestroServer.ts', import.meta.url), { env }),
     ]);
     children.push(forwarder, loadgen, maestro);
+    const patched = COMPARE_TREE
+      ? await spawnChild<{ url: string }>(path.resolve(COMPARE_TREE, 'bench/maestroServer.ts'), { env, cwd: path.resolve(COMPARE_TREE) })
+      : undefined;
+    if (patched) children.push(patched);
     log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; upstream answers ${upstream.ready.messageBytes} B`);
 
     const base = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
@@ -75,6 +82,7 @@ async function main() {
         direct: { url: `${upstream.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': upstreamKey }, body },
         maestro: { url: `${maestro.ready.url}/proxy/anthropic/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         forwarder: { url: `${forwarder.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
+        patched: { url: `${patched?.ready.url}/proxy/anthropic/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         'maestro-oauth': {
           url: `${maestro.ready.url}/proxy/anthropic/v1/messages`,
           headers: { ...base, 'x-api-key': BENCH_API_KEY, 'x-maestro-credential': 'oauth' },
@@ -84,8 +92,8 @@ async function main() {
     };
     const json = targets(false);
     const sse = targets(true);
-    const MAIN: CaseName[] = ['direct', 'maestro', 'forwarder'];
-    const ALL: CaseName[] = [...MAIN, 'maestro-oauth'];
+    const MAIN: CaseName[] = ['direct', 'maestro', 'forwarder', ...(patched ? (['patched'] as const) : [])];
+    const ALL: CaseName[] = [...MAIN, ...(patched ? [] : (['maestro-oauth'] as const))];
     const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
 
     type LatencyResult = { latencies: number[]; errors: number; lastError: string; rps: number };
@@ -101,7 +109,7 @@ async function main() {
     const before = await maestro.call<{ queries: number; xactCommit: number; rss: number }>('counters');
     let maestroRequests = 0;
     const countMaestro = (name: CaseName, n: number) => {
-      if (name.startsWith('maestro')) maestroRequests += n;
+      if (name.startsWith('maestro')) maestroRequests += n; // the patched instance's queries are not counted
     };
 
     // 1. Latency per request: closed loop, one request at a time.

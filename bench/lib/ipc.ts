@@ -40,12 +40,13 @@ export interface Child<R = unknown> {
 }
 
 /** Forks `file` (a .ts next to the caller) under the same tsx loader; resolves once it is ready. */
-export async function spawnChild<R = unknown>(file: string | URL, opts: { args?: string[]; execArgv?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Child<R>> {
+export async function spawnChild<R = unknown>(file: string | URL, opts: { args?: string[]; execArgv?: string[]; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Child<R>> {
   const path = file instanceof URL ? fileURLToPath(file) : file;
   const proc = fork(path, opts.args ?? [], {
     execArgv: [...process.execArgv, ...(opts.execArgv ?? [])],
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    cwd: opts.cwd,
     serialization: 'advanced',
   });
   let next = 1;

@@ -1,0 +1,564 @@
+// Real processes for fault tests: Maestro's own CLI (`api`, `worker`) as child processes that a
+// test can SIGKILL, the Temporal dev server (the CLI that src/temporal/binaries.ts locates) on a
+// fixed port with a database file so workflows survive a restart, a private embedded PostgreSQL
+// that a test can stop and start again, and a gate in front of a fake token endpoint that can
+// hold, fail or watch token calls. Everything listens on 127.0.0.1 only.
+//
+// Every child is started in its own process group and registered here; killAllChildren() (call
+// it in afterAll) kills each group, and a process 'exit' hook does the same as a last resort.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import pg from 'pg';
+import { startEmbeddedPostgres, freePort } from '../../src/db/embedded.js';
+import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
+
+export { freePort };
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls fn until it returns a truthy value (or throws the last error / a timeout). */
+export async function until<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value as NonNullable<T>;
+      last = undefined;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${opts.what ?? 'a condition'}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
+    }
+    await sleep(opts.intervalMs ?? 100);
+  }
+}
+
+// --- child processes --------------------------------------------------------------------------
+
+export interface ChildHandle {
+  name: string;
+  pid: number;
+  /** Every stdout/stderr line so far (newest last). */
+  lines: string[];
+  readonly running: boolean;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first line (already seen or future) matching re. */
+  waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Signals the whole process group and waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const children = new Set<ChildHandle & { proc: ChildProcess }>();
+
+function killGroup(pid: number, signal: NodeJS.Signals) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+process.once('exit', () => {
+  for (const c of children) if (c.running) killGroup(c.pid, 'SIGKILL');
+});
+
+export function spawnChild(name: string, command: string, args: string[], opts: { env: Record<string, string>; cwd?: string }): ChildHandle {
+  const proc = spawn(command, args, {
+    cwd: opts.cwd ?? REPO_ROOT,
+    // A clean environment: nothing from the test runner (MAESTRO_ENV=test, NODE_OPTIONS…) leaks in.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.tmpdir(), TMPDIR: os.tmpdir(), ...opts.env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters = new Set<{ re: RegExp; resolve: (line: string) => void }>();
+  let running = true;
+  const onLine = (line: string) => {
+    lines.push(line);
+    if (lines.length > 20_000) lines.splice(0, 10_000);
+    for (const w of [...waiters]) {
+      if (w.re.test(line)) {
+        waiters.delete(w);
+        w.resolve(line);
+      }
+    }
+  };
+  for (const stream of [proc.stdout!, proc.stderr!]) {
+    let buffered = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      buffered += chunk;
+      const parts = buffered.split('\n');
+      buffered = parts.pop()!;
+      for (const part of parts) if (part) onLine(part);
+    });
+    stream.on('end', () => {
+      if (buffered) onLine(buffered);
+      buffered = '';
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.once('exit', (code, signal) => {
+      running = false;
+      resolve({ code, signal });
+    });
+    proc.once('error', (error) => {
+      running = false;
+      onLine(`spawn error: ${error.message}`);
+      resolve({ code: -1, signal: null });
+    });
+  });
+  const handle = {
+    name,
+    pid: proc.pid!,
+    proc,
+    lines,
+    get running() {
+      return running;
+    },
+    exited,
+    waitForLine(re: RegExp, timeoutMs = 60_000) {
+      const seen = lines.find((l) => re.test(l));
+      if (seen) return Promise.resolve(seen);
+      return new Promise<string>((resolve, reject) => {
+        const waiter = { re, resolve: (line: string) => (clearTimeout(timer), resolve(line)) };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`${name}: no line matching ${re} within ${timeoutMs} ms; last lines:\n${lines.slice(-15).join('\n')}`));
+        }, timeoutMs);
+        waiters.add(waiter);
+        void exited.then(({ code, signal }) => {
+          if (!waiters.has(waiter)) return;
+          waiters.delete(waiter);
+          clearTimeout(timer);
+          reject(new Error(`${name} exited (code ${code}, signal ${signal}) before a line matching ${re}; last lines:\n${lines.slice(-15).join('\n')}`));
+        });
+      });
+    },
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (running) killGroup(proc.pid!, signal);
+      await exited;
+      children.delete(handle);
+    },
+  };
+  children.add(handle);
+  return handle;
+}
+
+/** Kills every child still running (SIGKILL, whole process group) and waits for them. */
+export async function killAllChildren(): Promise<void> {
+  await Promise.all([...children].map((c) => c.kill('SIGKILL')));
+}
+
+/** `node --import tsx src/cli/main.ts <command>`, exactly what `npm start` / `npm run worker` run. */
+export function spawnMaestro(command: 'api' | 'worker', env: Record<string, string>, name: string = command): ChildHandle {
+  return spawnChild(name, process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], { env });
+}
+
+/** Waits until a spawned worker has reconciled and polls its task queue. */
+export const workerReady = (child: ChildHandle, timeoutMs = 90_000) => child.waitForLine(/worker polling/, timeoutMs);
+/** Waits until a spawned API listens. */
+export const apiReady = (child: ChildHandle, timeoutMs = 90_000) => child.waitForLine(/API listening/, timeoutMs);
+
+// --- Temporal dev server ----------------------------------------------------------------------
+
+export interface DevServer {
+  address: string;
+  port: number;
+  dbFilename: string;
+  /** A client connected to the current server process (reconnected by restart()). */
+  client: Client;
+  readonly child: ChildHandle;
+  /** Starts a new server process on the same port and database file; reconnects `client`. */
+  start(): Promise<void>;
+  /** Stops the server process (SIGTERM: a clean shutdown; SIGKILL: a crash). */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** A native connection for an in-process worker (the caller closes it). */
+  nativeConnection(): Promise<NativeConnection>;
+  close(): Promise<void>;
+}
+
+/**
+ * `temporal server start-dev` on a fixed free port with a database file, as src/cli/stack.ts runs
+ * it, but as a child process of its own so a test can stop, kill and restart it.
+ */
+export async function startDevServer(cliPath: string, opts: { dir?: string } = {}): Promise<DevServer> {
+  const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'maestro-temporal-'));
+  const ownDir = opts.dir === undefined;
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const dbFilename = path.join(dir, 'temporal.db');
+  let child: ChildHandle | undefined;
+  let connection: Connection | undefined;
+  let client: Client | undefined;
+
+  const start = async () => {
+    const [httpPort, metricsPort] = [await freePort(), await freePort()];
+    child = spawnChild('temporal', cliPath, [
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--http-port',
+      String(httpPort),
+      '--metrics-port',
+      String(metricsPort),
+      '--headless',
+      '--db-filename',
+      dbFilename,
+      '--namespace',
+      'default',
+      '--log-level',
+      'error',
+      ...MAESTRO_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${key.type === 'DATETIME' ? 'Datetime' : 'Keyword'}`]),
+    ], { env: {} });
+    const c = child;
+    await until(
+      async () => {
+        if (!c.running) throw new Error(`temporal dev server exited: ${c.lines.slice(-10).join('\n')}`);
+        const conn = await Connection.connect({ address, connectTimeout: '1 second' });
+        try {
+          await conn.workflowService.describeNamespace({ namespace: 'default' });
+        } catch (error) {
+          await conn.close();
+          throw error;
+        }
+        if (connection) await connection.close().catch(() => {});
+        connection = conn;
+        client = new Client({ connection: conn, namespace: 'default' });
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, what: `the Temporal dev server on ${address}` },
+    );
+  };
+
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    await child?.kill(signal);
+  };
+
+  await start();
+  return {
+    address,
+    port,
+    dbFilename,
+    get client() {
+      return client!;
+    },
+    get child() {
+      return child!;
+    },
+    start,
+    stop,
+    nativeConnection: () => NativeConnection.connect({ address }),
+    close: async () => {
+      await connection?.close().catch(() => {});
+      await stop('SIGTERM');
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// --- PostgreSQL a test may stop -----------------------------------------------------------------
+
+export interface OwnPostgres {
+  /** postgres://…/maestro (created at start). */
+  url: string;
+  adminUrl: string;
+  port: number;
+  readonly up: boolean;
+  /** Fast shutdown of the server: every connection is cut, new ones are refused. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data directory. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A private embedded PostgreSQL (temp dir, free port) holding one database named `maestro`. */
+export async function startOwnPostgres(): Promise<OwnPostgres> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'maestro-fault-pg-'));
+  const dataDir = path.join(dir, 'data');
+  const port = await freePort();
+  let server = await startEmbeddedPostgres(dataDir, { port });
+  const adminUrl = server.url;
+  if (!adminUrl.includes(`:${port}/`)) throw new Error(`embedded PostgreSQL did not take port ${port}: ${adminUrl}`);
+  const url = await server.createDatabase('maestro');
+  let up = true;
+  return {
+    url,
+    adminUrl,
+    port,
+    get up() {
+      return up;
+    },
+    async stop() {
+      if (!up) return;
+      await server.stop();
+      up = false;
+    },
+    async start() {
+      if (up) return;
+      server = await startEmbeddedPostgres(dataDir, { port });
+      if (!server.url.includes(`:${port}/`)) throw new Error(`embedded PostgreSQL came back on another port: ${server.url}`);
+      up = true;
+    },
+    async close() {
+      if (up) await server.stop().catch(() => {});
+      up = false;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One query on a short-lived connection (for inspecting a database another process owns). */
+export async function queryOnce<T extends pg.QueryResultRow>(url: string, text: string, values?: unknown[]): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+// --- a gate in front of a token endpoint -------------------------------------------------------
+
+export interface GateCall {
+  /** The refresh_token (or code) the client presented. */
+  presented?: string;
+  status?: number;
+  /** The refresh token the upstream answered with, if any. */
+  issuedRefreshToken?: string;
+  issuedAccessToken?: string;
+  /** What happened to this call at the gate. */
+  fate: 'held' | 'forwarded' | 'answered' | 'refused' | 'dropped';
+}
+
+export interface TokenGate {
+  /** Put this in MAESTRO_<PROVIDER>_OAUTH_TOKEN_URL. */
+  url: string;
+  /**
+   * open: forward. hold: keep the request waiting at the gate (the client sees a call in flight;
+   * the provider has not seen it). down: answer 503 without asking the provider.
+   */
+  mode: 'open' | 'hold' | 'down';
+  calls: GateCall[];
+  /** Requests currently held at the gate. */
+  readonly held: number;
+  /** Requests forwarded upstream whose answer has not yet been passed back. */
+  readonly inFlight: number;
+  /**
+   * Runs after the provider answered and before the answer is passed back to the client.
+   * Whatever it awaits (a kill -9, say) happens in the window where the provider has already
+   * rotated the token and the client does not know it yet.
+   */
+  onAnswered?: (call: GateCall) => Promise<void> | void;
+  /** Called with each request as it arrives (any mode). */
+  onRequest?: (call: GateCall) => void;
+  /** Releases held requests (forwarding those whose client is still connected). */
+  release(): void;
+  close(): Promise<void>;
+}
+
+function readAll(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const field = (body: Buffer, name: string): string | undefined => {
+  const text = body.toString('utf8');
+  try {
+    const value = (JSON.parse(text) as Record<string, unknown>)[name];
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return new URLSearchParams(text).get(name) ?? undefined;
+  }
+};
+
+export async function startTokenGate(upstreamTokenUrl: string): Promise<TokenGate> {
+  const upstream = new URL(upstreamTokenUrl);
+  const heldQueue: { call: GateCall; go: () => void }[] = [];
+  let inFlight = 0;
+  const sockets = new Set<import('node:net').Socket>();
+
+  const forward = async (call: GateCall, req: IncomingMessage, body: Buffer, res: ServerResponse) => {
+    call.fate = 'forwarded';
+    inFlight++;
+    try {
+      const headers = { ...req.headers, host: upstream.host };
+      delete headers['accept-encoding']; // plain answers, so the gate can read them
+      const answer = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const up = http.request({ host: upstream.hostname, port: upstream.port, path: upstream.pathname + upstream.search, method: req.method, headers }, (r) => {
+          readAll(r).then((b) => resolve({ status: r.statusCode ?? 502, headers: r.headers, body: b }), reject);
+        });
+        up.on('error', reject);
+        up.end(body);
+      });
+      call.status = answer.status;
+      call.issuedRefreshToken = field(answer.body, 'refresh_token');
+      call.issuedAccessToken = field(answer.body, 'access_token');
+      call.fate = 'answered';
+      await gate.onAnswered?.(call);
+      if (res.destroyed) return;
+      const out = { ...answer.headers, 'content-length': String(answer.body.length) };
+      delete out['transfer-encoding'];
+      delete out.connection;
+      res.writeHead(answer.status, out);
+      res.end(answer.body);
+    } catch (error) {
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(502, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'gate_upstream_error', error_description: (error as Error).message }));
+      }
+    } finally {
+      inFlight--;
+    }
+  };
+
+  const server = http.createServer(async (req, res) => {
+    const body = await readAll(req).catch(() => Buffer.alloc(0));
+    const call: GateCall = { presented: field(body, 'refresh_token') ?? field(body, 'code'), fate: 'held' };
+    gate.calls.push(call);
+    gate.onRequest?.(call);
+    if (gate.mode === 'down') {
+      call.fate = 'refused';
+      call.status = 503;
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { type: 'overloaded_error', message: 'gate: token endpoint is down' } }));
+      return;
+    }
+    if (gate.mode === 'hold') {
+      await new Promise<void>((resolve) => {
+        const entry = { call, go: resolve };
+        heldQueue.push(entry);
+        res.once('close', () => {
+          if (call.fate === 'held') {
+            call.fate = 'dropped';
+            const i = heldQueue.indexOf(entry);
+            if (i >= 0) heldQueue.splice(i, 1);
+            resolve();
+          }
+        });
+      });
+      if (call.fate === 'dropped' || res.destroyed) {
+        call.fate = 'dropped';
+        return;
+      }
+    }
+    await forward(call, req, body, res);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  const gate: TokenGate = {
+    url: `http://127.0.0.1:${port}${upstream.pathname}`,
+    mode: 'open',
+    calls: [],
+    get held() {
+      return heldQueue.length;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    release() {
+      for (const entry of heldQueue.splice(0)) entry.go();
+    },
+    async close() {
+      gate.release();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return gate;
+}
+
+// --- raw HTTP ------------------------------------------------------------------------------------
+
+export interface RawAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  json: any;
+}
+
+/** An HTTP request sent as written (no path normalisation, any header), for hostile inputs. */
+export function rawRequest(
+  port: number,
+  opts: { method?: string; path: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer; setHost?: boolean; timeoutMs?: number },
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: opts.method ?? 'GET',
+        path: opts.path,
+        headers: opts.headers,
+        setHost: opts.setHost ?? true,
+        agent: false,
+        insecureHTTPParser: false,
+      },
+      (res) => {
+        readAll(res).then((b) => {
+          const text = b.toString('utf8');
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        }, reject);
+      },
+    );
+    req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`timeout: ${opts.method ?? 'GET'} ${opts.path}`)));
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** Bytes written straight to a socket; resolves with everything the server sent back. */
+export function rawSocket(port: number, payload: string | Buffer, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve) => {
+    import('node:net').then(({ default: net }) => {
+      let data = '';
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(payload));
+      const timer = setTimeout(() => socket.destroy(), timeoutMs);
+      socket.on('data', (d) => {
+        data += d.toString('latin1');
+        // One answer is enough: stop when a full head + declared body arrived.
+        const headEnd = data.indexOf('\r\n\r\n');
+        const length = /content-length:\s*(\d+)/i.exec(data.slice(0, headEnd))?.[1];
+        if (headEnd >= 0 && length !== undefined && data.length >= headEnd + 4 + Number(length)) socket.end();
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(data);
+      });
+      socket.on('error', () => undefined);
+    });
+  });
+}
