@@ -225,6 +225,39 @@ describe('proxy', () => {
     expect(types.filter((t) => t === 'content_block_delta')).toHaveLength(8);
   });
 
+  it('streams server-sent events through as they are sent, and cancels upstream when the client leaves', async () => {
+    const body = JSON.stringify({ model: 'm', max_tokens: 5, stream: true, messages: [{ role: 'user', content: 'x' }] });
+    const headers = { 'x-api-key': TEST_API_KEY, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
+    // Chunks arrive separately, as the provider sends them, not as one buffered answer.
+    h.fake.setEventIntervalMs(30);
+    const res = await fetch(`${h.url}/proxy/anthropic/v1/messages`, { method: 'POST', headers, body });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    let chunks = 0;
+    let text = '';
+    for await (const chunk of res.body!) {
+      chunks++;
+      text += Buffer.from(chunk).toString();
+    }
+    expect(text).toContain('event: message_stop');
+    expect(chunks).toBeGreaterThan(3);
+
+    // A client that disconnects mid-stream: the proxy closes the upstream call.
+    h.fake.setEventIntervalMs(500);
+    const abandonedBefore = h.fake.streamsAbandoned();
+    const controller = new AbortController();
+    const slow = await fetch(`${h.url}/proxy/anthropic/v1/messages`, {
+      method: 'POST',
+      headers,
+      body,
+      signal: controller.signal,
+    });
+    const reader = slow.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await vi.waitFor(() => expect(h.fake.streamsAbandoned()).toBe(abandonedBefore + 1), { timeout: 5_000 });
+    h.fake.setEventIntervalMs(0);
+  });
+
   it('picks a credential by name with x-maestro-credential', async () => {
     const other = await importOAuth({ name: 'other' });
     const before = h.fake.apiRequests().length;

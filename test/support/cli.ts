@@ -12,11 +12,11 @@ export interface Child {
   waitFor(pattern: RegExp, timeoutMs: number): Promise<void>;
 }
 
-export function runMaestro(args: string[], env: NodeJS.ProcessEnv): Child {
+export function runMaestro(args: string[], env: NodeJS.ProcessEnv, opts: { stdin?: boolean } = {}): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: REPO,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));

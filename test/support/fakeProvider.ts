@@ -155,6 +155,10 @@ export interface FakeProvider {
   isAccessTokenValid(token: string): boolean;
   setTokenDelayMs(ms: number): void;
   setApiDelayMs(ms: number): void;
+  /** Pause between streamed events from now on. */
+  setEventIntervalMs(ms: number): void;
+  /** Streamed answers cut short because the client (the proxy) closed the connection. */
+  streamsAbandoned(): number;
   close(): Promise<void>;
 }
 
@@ -213,7 +217,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     opts.apiKey ??
     (provider === 'anthropic' ? `sk-ant-api03-fake${hex(16)}` : provider === 'openai' ? `sk-proj-fake${hex(16)}` : `AIzaFake${hex(16)}`);
   const eventCount = opts.eventCount ?? 5;
-  const eventIntervalMs = opts.eventIntervalMs ?? 0;
+  let eventIntervalMs = opts.eventIntervalMs ?? 0;
   const compression: Compression | undefined = opts.compress === true ? 'gzip' : opts.compress || undefined;
   const requireClaudeCodeSystem = opts.requireClaudeCodeSystem ?? true;
 
@@ -226,6 +230,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
   const tokenScript: ScriptedResponse[] = [];
   const apiScript: ScriptedResponse[] = [];
   let tokenDelayMs = 0;
+  let streamsAbandoned = 0;
   let apiDelayMs = 0;
   let closed = false;
   const timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
@@ -636,6 +641,10 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     for (let i = 0; i < events.length; i++) {
       if (closed || res.destroyed) return;
       if (i > 0) await sleep(eventIntervalMs, res);
+      if (res.destroyed) {
+        streamsAbandoned++;
+        return;
+      }
       if (out) {
         out.write(events[i]!);
         await new Promise<void>((resolve) => out.flush(resolve));
@@ -783,6 +792,8 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     isAccessTokenValid: (token) => accessTokenProblem(token) === undefined,
     setTokenDelayMs: (ms) => void (tokenDelayMs = ms),
     setApiDelayMs: (ms) => void (apiDelayMs = ms),
+    streamsAbandoned: () => streamsAbandoned,
+    setEventIntervalMs: (ms) => void (eventIntervalMs = ms),
     close: async () => {
       closed = true;
       for (const entry of [...timers]) entry.resolve();

@@ -346,7 +346,7 @@ export interface GateCall {
   issuedRefreshToken?: string;
   issuedAccessToken?: string;
   /** What happened to this call at the gate. */
-  fate: 'held' | 'forwarded' | 'answered' | 'refused' | 'dropped';
+  fate: 'held' | 'forwarded' | 'answered' | 'delivered' | 'lost' | 'refused' | 'dropped';
 }
 
 export interface TokenGate {
@@ -372,6 +372,8 @@ export interface TokenGate {
   onRequest?: (call: GateCall) => void;
   /** Releases held requests (forwarding those whose client is still connected). */
   release(): void;
+  /** Releases the oldest held request only; false when none is held. */
+  releaseOne(): boolean;
   close(): Promise<void>;
 }
 
@@ -418,12 +420,16 @@ export async function startTokenGate(upstreamTokenUrl: string): Promise<TokenGat
       call.issuedAccessToken = field(answer.body, 'access_token');
       call.fate = 'answered';
       await gate.onAnswered?.(call);
-      if (res.destroyed) return;
+      if (res.destroyed) {
+        call.fate = 'lost'; // the provider answered, the client never got it
+        return;
+      }
       const out = { ...answer.headers, 'content-length': String(answer.body.length) };
       delete out['transfer-encoding'];
       delete out.connection;
       res.writeHead(answer.status, out);
-      res.end(answer.body);
+      await new Promise<void>((resolve) => res.end(answer.body, () => resolve()));
+      call.fate = res.destroyed && !res.writableFinished ? 'lost' : 'delivered';
     } catch (error) {
       if (!res.headersSent && !res.destroyed) {
         res.writeHead(502, { 'content-type': 'application/json' });
@@ -485,6 +491,11 @@ export async function startTokenGate(upstreamTokenUrl: string): Promise<TokenGat
     },
     release() {
       for (const entry of heldQueue.splice(0)) entry.go();
+    },
+    releaseOne() {
+      const entry = heldQueue.shift();
+      entry?.go();
+      return entry !== undefined;
     },
     async close() {
       gate.release();

@@ -1,0 +1,298 @@
+// The worker is SIGKILLed in the middle of refreshes, again and again: a real Temporal dev server,
+// real PostgreSQL, the worker as a child process (`node --import tsx src/cli/main.ts worker`), and
+// a fake Anthropic token endpoint that rotates refresh tokens and rejects a reused one. A gate in
+// front of the token endpoint sees every call (what was presented, what was issued, whether the
+// answer reached the worker), and lets the test choose the moment of each kill.
+//
+// What survives a kill -9 is decided by where it lands relative to the provider's answer:
+//   - before the provider answered (the call is in flight): nothing was spent; the retried
+//     activity presents the same refresh token again, which is still valid;
+//   - after the new tokens were committed: the retried activity sees the version moved and does
+//     not call the token endpoint again (DESIGN.md, "Why the refresh activity reads the version");
+//   - after the provider answered but before the commit: the new refresh token only ever existed
+//     in the dead process's memory. That window cannot be closed by Maestro (the provider has
+//     already spent the old token); the last test pins down what happens in it.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createCore, type Core } from '../../src/cli/services.js';
+import { CREDENTIAL_CHANGES_CHANNEL } from '../../src/db/changes.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
+import {
+  killAllChildren,
+  sleep,
+  spawnMaestro,
+  startDevServer,
+  startTokenGate,
+  until,
+  workerReady,
+  type ChildHandle,
+  type DevServer,
+  type TokenGate,
+} from '../support/processes.js';
+import { TEST_API_KEY, TEST_ENCRYPTION_KEYS, testConfig } from '../support/temporal.js';
+
+/** A small seeded PRNG, so a failing run can be replayed with FAULT_SEED. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Rig {
+  dev: DevServer;
+  db: TestDatabase;
+  fake: FakeProvider;
+  gate: TokenGate;
+  core: Core;
+  taskQueue: string;
+  workerEnv: Record<string, string>;
+  workers: ChildHandle[];
+  startWorker(): Promise<ChildHandle>;
+  close(): Promise<void>;
+}
+
+async function startRig(dev: DevServer, ttlSec: number): Promise<Rig> {
+  const [db, fake] = await Promise.all([createTestDatabase(), startFakeProvider({ provider: 'anthropic', accessTokenTtlSec: ttlSec })]);
+  const gate = await startTokenGate(fake.tokenUrl);
+  const taskQueue = `faults-${randomBytes(4).toString('hex')}`;
+  const base = testConfig();
+  const config = { ...base, temporal: { ...base.temporal, taskQueue }, providers: { ...base.providers, anthropic: { ...fake.overrides, oauthTokenUrl: gate.url } } };
+  const core = createCore(config, db.db, dev.client);
+  const workerEnv = {
+    MAESTRO_ENV: 'production',
+    DATABASE_URL: db.url,
+    TEMPORAL_ADDRESS: dev.address,
+    MAESTRO_TASK_QUEUE: taskQueue,
+    MAESTRO_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    MAESTRO_API_KEYS: TEST_API_KEY,
+    MAESTRO_ANTHROPIC_BASE_URL: fake.url,
+    MAESTRO_ANTHROPIC_OAUTH_TOKEN_URL: gate.url,
+    LOG_LEVEL: 'info',
+  };
+  const workers: ChildHandle[] = [];
+  return {
+    dev,
+    db,
+    fake,
+    gate,
+    core,
+    taskQueue,
+    workerEnv,
+    workers,
+    async startWorker() {
+      const w = spawnMaestro('worker', workerEnv, `worker-${workers.length + 1}`);
+      workers.push(w);
+      await workerReady(w);
+      return w;
+    },
+    async close() {
+      for (const w of workers) await w.kill('SIGKILL');
+      for (const c of await core.store.list().catch(() => [])) {
+        await dev.client.workflow.getHandle(`credential:${c.id}`).terminate('test finished').catch(() => {});
+      }
+      await gate.close();
+      await fake.close();
+      await db.close();
+    },
+  };
+}
+
+let seq = 0;
+async function importCredentials(rig: Rig, count: number, lifetimeSec: number) {
+  const out: { id: string; seedRefreshToken: string }[] = [];
+  for (let i = 0; i < count; i++) {
+    seq++;
+    const refreshToken = `sk-ant-ort01-kill-${seq}-${randomBytes(12).toString('hex')}`;
+    const accessToken = `sk-ant-oat01-kill-${seq}-${randomBytes(12).toString('hex')}`;
+    rig.fake.seedTokens(refreshToken, accessToken);
+    const credential = await rig.core.store.create({
+      provider: 'anthropic',
+      authType: 'oauth',
+      name: `kill-${seq}`,
+      secret: { accessToken, refreshToken },
+      // Spread the first refreshes over one refresh interval.
+      expiresAt: new Date(Date.now() + lifetimeSec * 1000 * (0.6 + (0.4 * i) / count)),
+    });
+    await rig.core.workflows.start(credential);
+    out.push({ id: credential.id, seedRefreshToken: refreshToken });
+  }
+  return out;
+}
+
+/** The refresh token each credential's chain ends in, from what the gate saw the provider answer. */
+function lastIssued(gate: TokenGate, seed: string): string {
+  const next = new Map<string, string>();
+  for (const c of gate.calls) if (c.status === 200 && c.presented && c.issuedRefreshToken && c.fate !== 'held') next.set(c.presented, c.issuedRefreshToken);
+  let rt = seed;
+  for (let guard = 0; next.has(rt) && guard < 100_000; guard++) rt = next.get(rt)!;
+  return rt;
+}
+
+async function storedRefreshTokens(rig: Rig, ids: string[]): Promise<Map<string, string | undefined>> {
+  const out = new Map<string, string | undefined>();
+  for (const id of ids) out.set(id, (await rig.core.store.getWithSecret(id)).secret.refreshToken);
+  return out;
+}
+
+/**
+ * Holds new token calls at the gate, then waits until every answer already on its way has been
+ * delivered and committed: from then on no rotation exists only in the worker's memory.
+ */
+async function quiesce(rig: Rig, ids: string[], seeds: Map<string, string>) {
+  rig.gate.mode = 'hold';
+  await until(() => rig.gate.inFlight === 0, { timeoutMs: 60_000, what: 'token calls in flight to finish' });
+  await until(
+    async () => {
+      const stored = await storedRefreshTokens(rig, ids);
+      return ids.every((id) => stored.get(id) === lastIssued(rig.gate, seeds.get(id)!));
+    },
+    { timeoutMs: 30_000, intervalMs: 50, what: 'every delivered rotation to be committed' },
+  );
+}
+
+const reopen = (gate: TokenGate) => {
+  gate.mode = 'open';
+  gate.release();
+};
+
+let dev: DevServer;
+beforeAll(async () => {
+  dev = await startDevServer(inject('temporalCliPath'));
+});
+afterAll(async () => {
+  await killAllChildren();
+  await dev?.close();
+});
+
+describe('worker killed with SIGKILL in the middle of refreshes', () => {
+  it('8 kills across 30 credentials with 20-second tokens: nothing reauth_required, every credential holds the last token issued to it, no token reused', async () => {
+    const seed = Number(process.env.FAULT_SEED ?? 20_261_125);
+    const random = prng(seed);
+    console.log(`[workerKill] FAULT_SEED=${seed}`);
+    const rig = await startRig(dev, 20);
+    const listener = new pg.Client({ connectionString: rig.db.url });
+    try {
+      rig.fake.setTokenDelayMs(300); // a call takes long enough for kills to land inside it
+      const credentials = await importCredentials(rig, 30, 20);
+      const ids = credentials.map((c) => c.id);
+      const seeds = new Map(credentials.map((c) => [c.id, c.seedRefreshToken]));
+      const ownerOf = (refreshToken: string) => ids.find((id) => lastIssued(rig.gate, seeds.get(id)!) === refreshToken)!;
+      await listener.connect();
+      await listener.query(`LISTEN ${CREDENTIAL_CHANGES_CHANNEL}`);
+
+      const kills: { kind: 'mid-call' | 'after-commit'; held: number }[] = [];
+      let worker = await rig.startWorker();
+      for (let k = 0; k < 8; k++) {
+        await sleep(2_000 + random() * 5_000); // let refreshes run (about three a second)
+        await quiesce(rig, ids, seeds);
+        if (k % 2 === 0) {
+          // Mid-call: the worker has sent refresh requests and waits for the answers.
+          await until(() => rig.gate.held >= 1, { timeoutMs: 30_000, what: 'a token call held at the gate' });
+          await sleep(random() * 400);
+          kills.push({ kind: 'mid-call', held: rig.gate.held });
+          await worker.kill('SIGKILL');
+        } else {
+          // Right after a commit: one refresh goes through; the kill follows its database write,
+          // typically before the activity's completion reaches Temporal.
+          await until(() => rig.gate.held >= 1, { timeoutMs: 30_000, what: 'a token call held at the gate' });
+          const call = rig.gate.calls.find((c) => c.fate === 'held')!;
+          const id = ownerOf(call.presented!);
+          rig.gate.releaseOne();
+          const committed = new Promise<void>((resolve) => {
+            const onNotify = async (msg: pg.Notification) => {
+              if (msg.payload !== id) return;
+              if ((await rig.core.store.getWithSecret(id)).secret.refreshToken !== call.issuedRefreshToken) return;
+              listener.off('notification', onNotify);
+              resolve();
+            };
+            listener.on('notification', onNotify);
+          });
+          await committed;
+          kills.push({ kind: 'after-commit', held: rig.gate.held });
+          await worker.kill('SIGKILL');
+        }
+        reopen(rig.gate);
+        worker = await rig.startWorker();
+      }
+      const lastRestart = new Date();
+      expect(kills).toHaveLength(8);
+      expect(rig.gate.calls.filter((c) => c.fate === 'dropped').length).toBeGreaterThanOrEqual(4); // kills really landed mid-call
+
+      // Calls of the killed workers time out (45 s, no heartbeat) and are retried; everyone
+      // must be refreshed again by the surviving worker.
+      await until(
+        async () => {
+          const rows = await rig.db.query<{ n: string }>(
+            `select count(*) as n from saved_authentications where last_refreshed_at > $1 and status = 'active'`,
+            [lastRestart],
+          );
+          return Number(rows[0]!.n) === ids.length;
+        },
+        { timeoutMs: 150_000, intervalMs: 1_000, what: 'every credential to be refreshed after the last restart' },
+      );
+
+      await quiesce(rig, ids, seeds);
+      const stored = await storedRefreshTokens(rig, ids);
+      const statuses = await rig.db.query<{ status: string; n: string }>('select status, count(*) as n from saved_authentications group by status');
+      expect(statuses).toEqual([{ status: 'active', n: String(ids.length) }]);
+      for (const id of ids) expect(stored.get(id), `credential ${id}`).toBe(lastIssued(rig.gate, seeds.get(id)!));
+      expect(rig.fake.reusedRefreshTokens).toEqual([]);
+      expect(rig.gate.calls.filter((c) => c.fate === 'lost')).toEqual([]);
+      // Every token the provider issued is accounted for: the stored one or one spent later.
+      const presented = new Set(rig.gate.calls.map((c) => c.presented));
+      const storedSet = new Set(stored.values());
+      for (const rt of rig.fake.issued.refreshTokens) expect(presented.has(rt) || storedSet.has(rt), rt.slice(0, 24)).toBe(true);
+      const refreshes = rig.gate.calls.filter((c) => c.status === 200).length;
+      console.log(`[workerKill] ${kills.map((k) => k.kind).join(', ')}; ${refreshes} refreshes, ${rig.gate.calls.filter((c) => c.fate === 'dropped').length} calls cut by kills`);
+      expect(refreshes).toBeGreaterThan(60);
+
+      // The workers' own logs never carried a token.
+      const logs = rig.workers.flatMap((w) => w.lines).join('\n');
+      for (const t of [...rig.fake.issued.accessTokens, ...rig.fake.issued.refreshTokens, ...seeds.values()]) expect(logs).not.toContain(t);
+      reopen(rig.gate);
+    } finally {
+      await listener.end().catch(() => {});
+      await rig.close();
+    }
+  });
+
+  it('KNOWN GAP, pinned: a kill after the provider rotated the token but before the write loses the rotation (credential → reauth_required)', async () => {
+    // The provider answers, the worker dies before it can store the answer. The old refresh token
+    // is spent at the provider; the new one died with the process. Temporal retries the activity,
+    // which (correctly) sees the unchanged version and presents the stored, spent token: the
+    // provider reports reuse, and the credential needs a new login. This test documents the
+    // window so a change in behaviour is noticed; see the report in issue 8.
+    const rig = await startRig(dev, 3600);
+    try {
+      const [credential] = await importCredentials(rig, 1, 3600);
+      let worker = await rig.startWorker();
+      let killed = false;
+      rig.gate.onAnswered = async (call) => {
+        if (killed || call.status !== 200) return;
+        killed = true;
+        await worker.kill('SIGKILL');
+      };
+      const refresh = rig.core.workflows.refreshNow(credential!.id).catch((error: Error) => error);
+      await until(() => killed, { timeoutMs: 30_000, what: 'the kill' });
+      rig.gate.onAnswered = undefined;
+      worker = await rig.startWorker();
+      const outcome = await refresh;
+      const after = await rig.core.store.get(credential!.id);
+
+      expect(rig.gate.calls.map((c) => c.fate)).toEqual(['lost', 'delivered']);
+      expect(rig.fake.reusedRefreshTokens).toEqual([credential!.seedRefreshToken]);
+      expect(after.status).toBe('reauth_required');
+      expect(outcome).toBeInstanceOf(Error);
+      expect(String((outcome as Error).message)).toMatch(/new login/);
+    } finally {
+      await rig.close();
+    }
+  });
+});
