@@ -204,7 +204,7 @@ describe('proxy', () => {
 
   it('serves a Claude-compatible client: plain message', async () => {
     const before = h.fake.apiRequests().length;
-    const message = await client().messages.create({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+    const message = await client().messages.create({ model: 'claude-maestro-test', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
     expect(message.type).toBe('message');
     const seen = h.fake.apiRequests().slice(before);
     expect(seen).toHaveLength(1);
@@ -217,7 +217,7 @@ describe('proxy', () => {
   });
 
   it('serves a Claude-compatible client: streamed message, event by event', async () => {
-    const stream = client().messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+    const stream = client().messages.stream({ model: 'claude-maestro-test', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
     const types: string[] = [];
     for await (const event of stream) types.push(event.type);
     expect(types[0]).toBe('message_start');
@@ -350,7 +350,7 @@ describe('proxy', () => {
 
   it('runs a durable message call through sendMessageWorkflow', async () => {
     const res = await h.call('POST', `/v1/credentials/${credential.id}/messages`, {
-      body: { body: { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hello' }] }, headers: { 'anthropic-version': '2023-06-01' } },
+      body: { body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hello' }] }, headers: { 'anthropic-version': '2023-06-01' } },
     });
     expect(res.status).toBe(200);
     expect(res.json.type).toBe('message');

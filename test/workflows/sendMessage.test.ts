@@ -15,7 +15,7 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const request = { path: '/v1/messages', body: { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }, headers: { 'anthropic-version': '2023-06-01' } };
+const request = { path: '/v1/messages', body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }, headers: { 'anthropic-version': '2023-06-01' } };
 
 describe('sendMessageWorkflow', () => {
   it('calls the provider with an API key in its own header', async () => {
