@@ -20,11 +20,21 @@ async function runCleanups(log: Logger, cleanups: Cleanup[]): Promise<void> {
   }
 }
 
+function setup(): { config: Config; log: Logger } {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  // Maestro owns shutdown order (API, worker, Temporal, Postgres); the SDK logs warnings only.
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  return { config: ensureDevSecrets(config, log), log };
+}
+
 /**
- * Starts a long-running service. Whatever it brought up is stopped in reverse order on
- * Ctrl-C / SIGTERM, and also when start-up fails half-way (no orphaned PostgreSQL).
+ * Runs PostgreSQL and Temporal (embedded in development) plus the worker and/or the API.
+ * Everything is stopped in reverse order on Ctrl-C / SIGTERM, and also when start-up fails
+ * half-way (no orphaned PostgreSQL).
  */
-async function service(log: Logger, start: (cleanups: Cleanup[]) => Promise<void>): Promise<void> {
+async function serve(parts: { worker: boolean; api: boolean }, announce: (info: { apiUrl?: string; uiUrl?: string; temporalAddress: string; config: Config }) => void): Promise<void> {
+  const { config, log } = setup();
   const cleanups: Cleanup[] = [];
   let stopping = false;
   const stop = async (signal: string) => {
@@ -41,7 +51,25 @@ async function service(log: Logger, start: (cleanups: Cleanup[]) => Promise<void
     process.once(signal, () => void stop(signal));
   }
   try {
-    await start(cleanups);
+    const database = await openDatabase(config, log);
+    cleanups.push(database.stop);
+    const temporal = await openTemporal(config, log);
+    cleanups.push(temporal.stop);
+    const core = createCore(config, database.db, temporal.client);
+    if (parts.worker) {
+      const { worker, done } = await startWorker(config, log, temporal.workerConnection, core);
+      cleanups.push(async () => {
+        worker.shutdown();
+        await done;
+      });
+    }
+    let apiUrl: string | undefined;
+    if (parts.api) {
+      const api = await startApi(config, log, database.db, database.url, temporal.client, core);
+      cleanups.push(api.close);
+      apiUrl = api.url;
+    }
+    announce({ apiUrl, uiUrl: temporal.uiUrl, temporalAddress: temporal.address, config });
   } catch (error) {
     stopping = true;
     await runCleanups(log, cleanups);
@@ -49,73 +77,27 @@ async function service(log: Logger, start: (cleanups: Cleanup[]) => Promise<void
   }
 }
 
-function setup(): { config: Config; log: Logger } {
-  const config = loadConfig();
-  const log = createLogger(config.logLevel);
-  // Maestro owns shutdown order (API, worker, Temporal, Postgres); the SDK logs warnings only.
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
-  return { config: ensureDevSecrets(config, log), log };
-}
+const dev = () =>
+  serve({ worker: true, api: true }, ({ apiUrl, uiUrl, temporalAddress, config }) => {
+    const lines = [
+      '',
+      'Maestro is running.',
+      `  API:          ${apiUrl}   (try: curl ${apiUrl}/healthz)`,
+      `  Temporal UI:  ${uiUrl ?? `(external Temporal at ${temporalAddress})`}`,
+      `  Task queue:   ${config.temporal.taskQueue}`,
+      `  API key:      ${config.apiKeys[0]}   (send as Authorization: Bearer <key>)`,
+      `  Data:         ${config.dataDir}`,
+      'Press Ctrl-C to stop.',
+      '',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  });
 
-async function dev(): Promise<void> {
-  const { config, log } = setup();
-  await service(log, async (cleanups) => {
-  const database = await openDatabase(config, log);
-  cleanups.push(database.stop);
-  const temporal = await openTemporal(config, log);
-  cleanups.push(temporal.stop);
-  const core = createCore(config, database.db, temporal.client);
-  const { worker, done } = await startWorker(config, log, temporal.workerConnection, core);
-  cleanups.push(async () => {
-    worker.shutdown();
-    await done;
-  });
-  const api = await startApi(config, log, database.db, database.url, temporal.client, core);
-  cleanups.push(api.close);
-  const lines = [
-    '',
-    'Maestro is running.',
-    `  API:          ${api.url}   (try: curl ${api.url}/healthz)`,
-    `  Temporal UI:  ${temporal.uiUrl ?? `(external Temporal at ${temporal.address})`}`,
-    `  Task queue:   ${config.temporal.taskQueue}`,
-    `  API key:      ${config.apiKeys[0]}   (send as Authorization: Bearer <key>)`,
-    `  Data:         ${config.dataDir}`,
-    'Press Ctrl-C to stop.',
-    '',
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-  });
-}
-
-async function api(): Promise<void> {
-  const { config, log } = setup();
-  await service(log, async (cleanups) => {
-  const database = await openDatabase(config, log);
-  cleanups.push(database.stop);
-  const temporal = await openTemporal(config, log);
-  cleanups.push(temporal.stop);
-  const core = createCore(config, database.db, temporal.client);
-  const running = await startApi(config, log, database.db, database.url, temporal.client, core);
-  cleanups.push(running.close);
-  log.info({ url: running.url }, 'API listening');
-  });
-}
-
-async function worker(): Promise<void> {
-  const { config, log } = setup();
-  await service(log, async (cleanups) => {
-  const database = await openDatabase(config, log);
-  cleanups.push(database.stop);
-  const temporal = await openTemporal(config, log);
-  cleanups.push(temporal.stop);
-  const core = createCore(config, database.db, temporal.client);
-  const { worker: w, done } = await startWorker(config, log, temporal.workerConnection, core);
-  cleanups.push(async () => {
-    w.shutdown();
-    await done;
-  });
-  });
-}
+const api = () => serve({ worker: false, api: true }, ({ apiUrl }) => process.stdout.write(`Maestro API listening on ${apiUrl}\n`));
+const worker = () =>
+  serve({ worker: true, api: false }, ({ config, temporalAddress }) =>
+    process.stdout.write(`Maestro worker polling task queue "${config.temporal.taskQueue}" at ${temporalAddress}\n`),
+  );
 
 async function migrate(): Promise<void> {
   const { config, log } = setup();

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { CredentialWorkflows } from '../temporal/credentialWorkflows.js';
 import { createMaestroWorker } from '../temporal/worker.js';
+import type { ActivityDeps } from '../activities/index.js';
 import { createApp } from '../api/app.js';
 import { createMetrics } from '../api/metrics.js';
 import { TokenCache } from '../api/tokenCache.js';
@@ -87,20 +88,25 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
   };
 }
 
+/** What the activities need, from the same core the API uses. */
+export function activityDeps(config: Pick<Config, 'webhook'>, log: Logger, core: Core): ActivityDeps {
+  return {
+    store: core.store,
+    providers: core.providers,
+    requestRefresh: async (id, ifVersion) => {
+      await core.workflows.refreshNow(id, ifVersion);
+    },
+    webhook: config.webhook,
+    log,
+  };
+}
+
 export async function startWorker(config: Config, log: Logger, connection: NativeConnection, core: Core): Promise<{ worker: Worker; done: Promise<void> }> {
   const worker = await createMaestroWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    deps: {
-      store: core.store,
-      providers: core.providers,
-      requestRefresh: async (id, ifVersion) => {
-        await core.workflows.refreshNow(id, ifVersion);
-      },
-      webhook: config.webhook,
-      log,
-    },
+    deps: activityDeps(config, log, core),
   });
   const done = worker.run();
   // Every OAuth credential gets its workflow (after a restore, say).

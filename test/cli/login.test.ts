@@ -4,12 +4,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startApiHarness, type ApiHarness } from '../support/api.js';
 import { runMaestro } from '../support/cli.js';
-import { createTimeSkippingEnv, TEST_API_KEY } from '../support/temporal.js';
+import { createDevServerEnv, TEST_API_KEY } from '../support/temporal.js';
 
 let env: TestWorkflowEnvironment;
 let h: ApiHarness;
 beforeAll(async () => {
-  env = await createTimeSkippingEnv();
+  env = await createDevServerEnv();
   h = await startApiHarness(env);
 });
 afterAll(async () => {

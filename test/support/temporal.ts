@@ -5,10 +5,11 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { loadConfig, type Config, type ProviderId } from '../../src/config.js';
-import { createCore, type Core } from '../../src/cli/services.js';
+import { activityDeps, createCore, type Core } from '../../src/cli/services.js';
 import { createMaestroWorker, bundleWorkflows } from '../../src/temporal/worker.js';
 import { createLogger } from '../../src/logger.js';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes.js';
+import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from './fakeProvider.js';
 
@@ -34,6 +35,14 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   });
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   return env;
+}
+
+/** The real dev server (what `npm run dev` runs): full update and visibility support, real time. */
+export async function createDevServerEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  return TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: inject('temporalCliPath') }, searchAttributes: MAESTRO_SEARCH_ATTRIBUTES },
+  });
 }
 
 export const TEST_ENCRYPTION_KEYS = `test1:${Buffer.alloc(32, 7).toString('base64')}`;
@@ -91,16 +100,7 @@ export async function startHarness(
     taskQueue,
     workflowBundle: workflowBundleCode,
     maxCachedWorkflows: opts.maxCachedWorkflows,
-    deps: {
-      store: core.store,
-      providers: core.providers,
-      requestRefresh: async (id, ifVersion) => {
-        await core.workflows.refreshNow(id, ifVersion);
-      },
-      webhook: config.webhook,
-      log: createLogger('silent'),
-      httpTimeoutMs: 5_000,
-    },
+    deps: { ...activityDeps(config, createLogger('silent'), core), httpTimeoutMs: 5_000 },
   });
   const running = worker.run();
   return {
