@@ -9,6 +9,7 @@ import { credentialAad, type KeyRing } from '../crypto/keyRing.js';
 import { ConflictError, NotFoundError, SealError, ValidationError, VersionConflictError } from '../errors.js';
 import { redactSecrets } from '../logger.js';
 import type { Db } from './pool.js';
+import { REFRESH_MARGIN_MS } from '../workflows/schedule.js';
 import type { AuthType, CredentialStatus, Database, SavedAuthenticationsTable } from './types.js';
 
 export interface CredentialSecret {
@@ -57,8 +58,8 @@ export type TokenLookup =
   | { status: 'not_found' }
   | { status: 'expired'; expiresAt: string };
 
-/** Inside this margin before expiry a token still works but is due for refresh. */
-export const REFRESH_MARGIN_MS = 5 * 60_000;
+// Inside this margin before expiry a token still works but is due for refresh (the workflow's margin).
+export { REFRESH_MARGIN_MS } from '../workflows/schedule.js';
 
 /**
  * `expired` when now >= expiresAt; `expiring_soon` when now >= expiresAt - margin; else `valid`.
