@@ -361,6 +361,19 @@ describe('proxy', () => {
   });
 });
 
+describe('login rate limit', () => {
+  it('answers 429 with a clear message after too many login attempts from one address', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 25; i++) statuses.push((await h.call('POST', '/v1/oauth/anthropic/start', { body: {} })).status);
+    expect(statuses).toContain(429);
+    const limited = await h.call('POST', '/v1/oauth/anthropic/start', { body: {} });
+    expect(limited.status).toBe(429);
+    expect(limited.json.error).toEqual({ type: 'rate_limited', message: 'too many login attempts; wait a minute' });
+    // Other routes are not limited.
+    expect((await h.call('GET', '/v1/credentials')).status).toBe(200);
+  });
+});
+
 describe('observability', () => {
   it('exposes Prometheus metrics and an OpenAPI document, without secrets', async () => {
     const metrics = await fetch(`${h.url}/metrics`);
