@@ -127,6 +127,10 @@ async function withRetries<T>(fn: () => Promise<T>, attempts: number, delayMs: n
 export function createActivities(deps: ActivityDeps) {
   const { store, providers, log } = deps;
   const timeoutMs = deps.httpTimeoutMs ?? 30_000;
+  // Tokens the provider issued that could not be stored yet (database down longer than the write
+  // retries). The old refresh token is already spent: a retried attempt stores these instead of
+  // calling the token endpoint again. Per worker process; dropped once written or superseded.
+  const unwritten = new Map<string, { expectedVersion: number; secret: CredentialSecret; expiresAt: Date | null }>();
 
   return {
     async describeCredential({ credentialId }: { credentialId: string }): Promise<CredentialView | null> {
@@ -149,7 +153,15 @@ export function createActivities(deps: ActivityDeps) {
       try {
         const { metadata, secret } = await store.getWithSecret(credentialId);
         if (metadata.version !== expectedVersion) {
+          unwritten.delete(credentialId);
           return { outcome: 'already_current', credential: toView(metadata, secret), attempts };
+        }
+        const pending = unwritten.get(credentialId);
+        if (pending?.expectedVersion === expectedVersion) {
+          const updated = await store.updateTokens(credentialId, expectedVersion, { secret: pending.secret, expiresAt: pending.expiresAt, reason: 'refreshed' });
+          unwritten.delete(credentialId);
+          log.info({ credentialId, version: updated.version, expiresAt: updated.expiresAt }, 'credential refreshed (stored after a database outage)');
+          return { outcome: 'refreshed', credential: toView(updated, pending.secret), attempts };
         }
         if (metadata.status === 'reauth_required') throw new ReauthRequiredError('credential needs a new login');
         if (!secret.refreshToken) throw new MisconfiguredError('credential has no refresh token');
@@ -178,14 +190,17 @@ export function createActivities(deps: ActivityDeps) {
           accountId: tokens.accountId ?? secret.accountId,
         };
         // The old refresh token is spent now: a brief database hiccup must not lose the new one.
+        unwritten.set(credentialId, { expectedVersion, secret: next, expiresAt: tokens.expiresAt });
         const updated = await withRetries(
           () => store.updateTokens(credentialId, expectedVersion, { secret: next, expiresAt: tokens.expiresAt, reason: 'refreshed' }),
           10,
           500,
         );
+        unwritten.delete(credentialId);
         log.info({ credentialId, version: updated.version, expiresAt: updated.expiresAt }, 'credential refreshed');
         return { outcome: 'refreshed', credential: toView(updated, next), attempts };
       } catch (error) {
+        if (error instanceof VersionConflictError || error instanceof NotFoundError) unwritten.delete(credentialId);
         if (error instanceof VersionConflictError) {
           const { metadata, secret } = await store.getWithSecret(credentialId);
           return { outcome: 'already_current', credential: toView(metadata, secret), attempts };

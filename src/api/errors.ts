@@ -13,6 +13,7 @@ import {
   ServiceUnavailableError,
   ValidationError,
 } from '../errors.js';
+import { isDatabaseUnavailable } from '../db/pool.js';
 import { describeIssues } from './schemas.js';
 
 export class HttpError extends MaestroError {
@@ -40,7 +41,9 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path.slice(0, 200)}`));
 };
 
-export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
+export const errorHandler: ErrorRequestHandler = (caught, req, res, _next) => {
+  // PostgreSQL down or restarting: the caller should retry (503 + Retry-After), not report a bug.
+  const error = isDatabaseUnavailable(caught) ? new ServiceUnavailableError('the database is unavailable; retry shortly') : caught;
   // Body-parser and other http-errors carry their own status (400 bad JSON, 413 too large, 415).
   const httpStatus = typeof error?.status === 'number' && typeof error?.type === 'string' && error.expose ? error.status : undefined;
   let status = httpStatus ?? statusFor(error);
