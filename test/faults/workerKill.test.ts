@@ -12,26 +12,12 @@
 //   - after the provider answered but before the commit: the new refresh token only ever existed
 //     in the dead process's memory. That window cannot be closed by Maestro (the provider has
 //     already spent the old token); the last test pins down what happens in it.
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createCore, type Core } from '../../src/cli/services.js';
 import { CREDENTIAL_CHANGES_CHANNEL } from '../../src/db/changes.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
-import {
-  killAllChildren,
-  sleep,
-  spawnMaestro,
-  startDevServer,
-  startTokenGate,
-  until,
-  workerReady,
-  type ChildHandle,
-  type DevServer,
-  type TokenGate,
-} from '../support/processes.js';
-import { TEST_API_KEY, TEST_ENCRYPTION_KEYS, testConfig } from '../support/temporal.js';
+import { killAllChildren, sleep, startDevServer, until, type DevServer, type TokenGate } from '../support/processes.js';
+import { startRig, type Rig } from './rig.js';
 
 /** A small seeded PRNG, so a failing run can be replayed with FAULT_SEED. */
 function prng(seed: number) {
@@ -45,83 +31,25 @@ function prng(seed: number) {
   };
 }
 
-interface Rig {
-  dev: DevServer;
-  db: TestDatabase;
-  fake: FakeProvider;
-  gate: TokenGate;
-  core: Core;
-  taskQueue: string;
-  workerEnv: Record<string, string>;
-  workers: ChildHandle[];
-  startWorker(): Promise<ChildHandle>;
-  close(): Promise<void>;
-}
-
-async function startRig(dev: DevServer, ttlSec: number): Promise<Rig> {
-  const [db, fake] = await Promise.all([createTestDatabase(), startFakeProvider({ provider: 'anthropic', accessTokenTtlSec: ttlSec })]);
-  const gate = await startTokenGate(fake.tokenUrl);
-  const taskQueue = `faults-${randomBytes(4).toString('hex')}`;
-  const base = testConfig();
-  const config = { ...base, temporal: { ...base.temporal, taskQueue }, providers: { ...base.providers, anthropic: { ...fake.overrides, oauthTokenUrl: gate.url } } };
-  const core = createCore(config, db.db, dev.client);
-  const workerEnv = {
-    MAESTRO_ENV: 'production',
-    DATABASE_URL: db.url,
-    TEMPORAL_ADDRESS: dev.address,
-    MAESTRO_TASK_QUEUE: taskQueue,
-    MAESTRO_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-    MAESTRO_API_KEYS: TEST_API_KEY,
-    MAESTRO_ANTHROPIC_BASE_URL: fake.url,
-    MAESTRO_ANTHROPIC_OAUTH_TOKEN_URL: gate.url,
-    LOG_LEVEL: 'info',
-  };
-  const workers: ChildHandle[] = [];
+async function newRig(dev: DevServer, ttlSec: number): Promise<Rig & { testDb: TestDatabase }> {
+  const testDb = await createTestDatabase({ migrate: false });
+  const rig = await startRig({ dev, dbUrl: testDb.url, fake: { accessTokenTtlSec: ttlSec } });
   return {
-    dev,
-    db,
-    fake,
-    gate,
-    core,
-    taskQueue,
-    workerEnv,
-    workers,
-    async startWorker() {
-      const w = spawnMaestro('worker', workerEnv, `worker-${workers.length + 1}`);
-      workers.push(w);
-      await workerReady(w);
-      return w;
-    },
-    async close() {
-      for (const w of workers) await w.kill('SIGKILL');
-      for (const c of await core.store.list().catch(() => [])) {
-        await dev.client.workflow.getHandle(`credential:${c.id}`).terminate('test finished').catch(() => {});
-      }
-      await gate.close();
-      await fake.close();
-      await db.close();
+    ...rig,
+    testDb,
+    close: async () => {
+      await rig.close();
+      await testDb.close();
     },
   };
 }
 
-let seq = 0;
+/** count credentials spread their first refreshes over one refresh interval. */
 async function importCredentials(rig: Rig, count: number, lifetimeSec: number) {
   const out: { id: string; seedRefreshToken: string }[] = [];
   for (let i = 0; i < count; i++) {
-    seq++;
-    const refreshToken = `sk-ant-ort01-kill-${seq}-${randomBytes(12).toString('hex')}`;
-    const accessToken = `sk-ant-oat01-kill-${seq}-${randomBytes(12).toString('hex')}`;
-    rig.fake.seedTokens(refreshToken, accessToken);
-    const credential = await rig.core.store.create({
-      provider: 'anthropic',
-      authType: 'oauth',
-      name: `kill-${seq}`,
-      secret: { accessToken, refreshToken },
-      // Spread the first refreshes over one refresh interval.
-      expiresAt: new Date(Date.now() + lifetimeSec * 1000 * (0.6 + (0.4 * i) / count)),
-    });
-    await rig.core.workflows.start(credential);
-    out.push({ id: credential.id, seedRefreshToken: refreshToken });
+    const c = await rig.importOAuth({ lifetimeMs: lifetimeSec * 1000 * (0.6 + (0.4 * i) / count) });
+    out.push({ id: c.id, seedRefreshToken: c.refreshToken });
   }
   return out;
 }
@@ -167,8 +95,8 @@ beforeAll(async () => {
   dev = await startDevServer(inject('temporalCliPath'));
 });
 afterAll(async () => {
-  await killAllChildren();
   await dev?.close();
+  await killAllChildren();
 });
 
 describe('worker killed with SIGKILL in the middle of refreshes', () => {
@@ -176,8 +104,8 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
     const seed = Number(process.env.FAULT_SEED ?? 20_261_125);
     const random = prng(seed);
     console.log(`[workerKill] FAULT_SEED=${seed}`);
-    const rig = await startRig(dev, 20);
-    const listener = new pg.Client({ connectionString: rig.db.url });
+    const rig = await newRig(dev, 20);
+    const listener = new pg.Client({ connectionString: rig.dbUrl });
     try {
       rig.fake.setTokenDelayMs(300); // a call takes long enough for kills to land inside it
       const credentials = await importCredentials(rig, 30, 20);
@@ -229,7 +157,7 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
       // must be refreshed again by the surviving worker.
       await until(
         async () => {
-          const rows = await rig.db.query<{ n: string }>(
+          const rows = await rig.testDb.query<{ n: string }>(
             `select count(*) as n from saved_authentications where last_refreshed_at > $1 and status = 'active'`,
             [lastRestart],
           );
@@ -240,7 +168,7 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
 
       await quiesce(rig, ids, seeds);
       const stored = await storedRefreshTokens(rig, ids);
-      const statuses = await rig.db.query<{ status: string; n: string }>('select status, count(*) as n from saved_authentications group by status');
+      const statuses = await rig.testDb.query<{ status: string; n: string }>('select status, count(*) as n from saved_authentications group by status');
       expect(statuses).toEqual([{ status: 'active', n: String(ids.length) }]);
       for (const id of ids) expect(stored.get(id), `credential ${id}`).toBe(lastIssued(rig.gate, seeds.get(id)!));
       expect(rig.fake.reusedRefreshTokens).toEqual([]);
@@ -269,7 +197,7 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
     // which (correctly) sees the unchanged version and presents the stored, spent token: the
     // provider reports reuse, and the credential needs a new login. This test documents the
     // window so a change in behaviour is noticed; see the report in issue 8.
-    const rig = await startRig(dev, 3600);
+    const rig = await newRig(dev, 3600);
     try {
       const [credential] = await importCredentials(rig, 1, 3600);
       let worker = await rig.startWorker();

@@ -180,7 +180,7 @@ export interface DevServer {
   address: string;
   port: number;
   dbFilename: string;
-  /** A client connected to the current server process (reconnected by restart()). */
+  /** A client of this server; it reconnects by itself after a restart. */
   client: Client;
   readonly child: ChildHandle;
   /** Starts a new server process on the same port and database file; reconnects `client`. */
@@ -232,16 +232,11 @@ export async function startDevServer(cliPath: string, opts: { dir?: string } = {
     await until(
       async () => {
         if (!c.running) throw new Error(`temporal dev server exited: ${c.lines.slice(-10).join('\n')}`);
-        const conn = await Connection.connect({ address, connectTimeout: '1 second' });
-        try {
-          await conn.workflowService.describeNamespace({ namespace: 'default' });
-        } catch (error) {
-          await conn.close();
-          throw error;
-        }
-        if (connection) await connection.close().catch(() => {});
-        connection = conn;
-        client = new Client({ connection: conn, namespace: 'default' });
+        // One connection for the server's whole life: after a restart its channel reconnects to
+        // the same address, so clients handed out earlier (createCore, workers) keep working.
+        connection ??= await Connection.connect({ address, connectTimeout: '1 second' });
+        client ??= new Client({ connection, namespace: 'default' });
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
         return true;
       },
       { timeoutMs: 60_000, intervalMs: 250, what: `the Temporal dev server on ${address}` },

@@ -1,0 +1,160 @@
+// A Maestro deployment made of real processes for the fault tests: the Temporal dev server, a
+// PostgreSQL database, workers and APIs as child processes of the real CLI, a fake Anthropic and
+// a gate in front of its token endpoint. The test process keeps a CredentialStore and a
+// Temporal client of its own to seed credentials and inspect the database.
+import { randomBytes } from 'node:crypto';
+import { createCore, type Core } from '../../src/cli/services.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { createDb, type Db } from '../../src/db/pool.js';
+import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from '../support/fakeProvider.js';
+import {
+  apiReady,
+  freePort,
+  spawnMaestro,
+  startTokenGate,
+  workerReady,
+  type ChildHandle,
+  type DevServer,
+  type TokenGate,
+} from '../support/processes.js';
+import { TEST_API_KEY, TEST_ENCRYPTION_KEYS, testConfig } from '../support/temporal.js';
+
+export interface ApiChild {
+  child: ChildHandle;
+  port: number;
+  url: string;
+  call(method: string, path: string, opts?: { body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; json: any; text: string; headers: Headers }>;
+}
+
+export interface Rig {
+  dev: DevServer;
+  dbUrl: string;
+  db: Db;
+  fake: FakeProvider;
+  gate: TokenGate;
+  core: Core;
+  taskQueue: string;
+  env: Record<string, string>;
+  workers: ChildHandle[];
+  apis: ApiChild[];
+  startWorker(): Promise<ChildHandle>;
+  startApi(): Promise<ApiChild>;
+  /** An OAuth credential the fake accepts, written by the test process, its workflow started. */
+  importOAuth(opts: { name?: string; lifetimeMs: number }): Promise<{ id: string; name: string; accessToken: string; refreshToken: string }>;
+  /** Every line any child of this rig wrote. */
+  logLines(): string[];
+  close(): Promise<void>;
+}
+
+export async function startRig(opts: { dev: DevServer; dbUrl: string; fake?: Omit<FakeProviderOptions, 'provider'> }): Promise<Rig> {
+  const { dev, dbUrl } = opts;
+  const db = createDb(dbUrl, 4);
+  await migrateToLatest(db);
+  const fake = await startFakeProvider({ provider: 'anthropic', ...opts.fake });
+  const gate = await startTokenGate(fake.tokenUrl);
+  const taskQueue = `faults-${randomBytes(4).toString('hex')}`;
+  const base = testConfig();
+  const config = { ...base, temporal: { ...base.temporal, taskQueue }, providers: { ...base.providers, anthropic: { ...fake.overrides, oauthTokenUrl: gate.url } } };
+  const core = createCore(config, db, dev.client);
+  const env = {
+    MAESTRO_ENV: 'production',
+    DATABASE_URL: dbUrl,
+    TEMPORAL_ADDRESS: dev.address,
+    MAESTRO_TASK_QUEUE: taskQueue,
+    MAESTRO_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    MAESTRO_API_KEYS: TEST_API_KEY,
+    MAESTRO_ANTHROPIC_BASE_URL: fake.url,
+    MAESTRO_ANTHROPIC_OAUTH_TOKEN_URL: gate.url,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+  };
+  const workers: ChildHandle[] = [];
+  const apis: ApiChild[] = [];
+  let seq = 0;
+  const rig: Rig = {
+    dev,
+    dbUrl,
+    db,
+    fake,
+    gate,
+    core,
+    taskQueue,
+    env,
+    workers,
+    apis,
+    async startWorker() {
+      const w = spawnMaestro('worker', env, `worker-${workers.length + 1}`);
+      workers.push(w);
+      await workerReady(w);
+      return w;
+    },
+    async startApi() {
+      const port = await freePort();
+      const child = spawnMaestro('api', { ...env, PORT: String(port) }, `api-${apis.length + 1}`);
+      await apiReady(child);
+      const url = `http://127.0.0.1:${port}`;
+      const api: ApiChild = {
+        child,
+        port,
+        url,
+        async call(method, path, { body, headers } = {}) {
+          const res = await fetch(`${url}${path}`, {
+            method,
+            headers: { authorization: `Bearer ${TEST_API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
+          const text = await res.text();
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          return { status: res.status, json, text, headers: res.headers };
+        },
+      };
+      apis.push(api);
+      return api;
+    },
+    async importOAuth({ name, lifetimeMs }) {
+      seq++;
+      const tag = `${seq}-${randomBytes(10).toString('hex')}`;
+      const refreshToken = `sk-ant-ort01-fault-${tag}`;
+      const accessToken = `sk-ant-oat01-fault-${tag}`;
+      fake.seedTokens(refreshToken, accessToken);
+      const credential = await core.store.create({
+        provider: 'anthropic',
+        authType: 'oauth',
+        name: name ?? `fault-${seq}`,
+        secret: { accessToken, refreshToken },
+        expiresAt: new Date(Date.now() + lifetimeMs),
+      });
+      await core.workflows.start(credential);
+      return { id: credential.id, name: credential.name, accessToken, refreshToken };
+    },
+    logLines: () => [...workers, ...apis.map((a) => a.child)].flatMap((c) => c.lines),
+    async close() {
+      for (const c of [...workers, ...apis.map((a) => a.child)]) await c.kill('SIGKILL');
+      for (const c of await core.store.list().catch(() => [])) {
+        await dev.client.workflow.getHandle(`credential:${c.id}`).terminate('test finished').catch(() => {});
+      }
+      await gate.close();
+      await fake.close();
+      await db.destroy().catch(() => {});
+    },
+  };
+  return rig;
+}
+
+/** Every known secret of a rig: seeded and issued tokens, the fake's API key, the Maestro key. */
+export function knownSecrets(rig: Rig, extra: Iterable<string> = []): string[] {
+  return [...rig.fake.issued.accessTokens, ...rig.fake.issued.refreshTokens, rig.fake.apiKey, TEST_API_KEY, ...extra];
+}
+
+/** A proxied Messages call through an API child (as a Claude client would send it). */
+export function proxiedMessage(api: ApiChild, credential?: string) {
+  return api.call('POST', '/proxy/anthropic/v1/messages', {
+    body: { model: 'claude-test', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] },
+    headers: { 'anthropic-version': '2023-06-01', ...(credential ? { 'x-maestro-credential': credential } : {}) },
+  });
+}
