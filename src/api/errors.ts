@@ -45,7 +45,8 @@ export const errorHandler: ErrorRequestHandler = (caught, req, res, _next) => {
   // PostgreSQL down or restarting: the caller should retry (503 + Retry-After), not report a bug.
   const error = isDatabaseUnavailable(caught) ? new ServiceUnavailableError('the database is unavailable; retry shortly') : caught;
   // Body-parser and other http-errors carry their own status (400 bad JSON, 413 too large, 415).
-  const httpStatus = typeof error?.status === 'number' && typeof error?.type === 'string' && error.expose ? error.status : undefined;
+  // (A body that fails to decode, e.g. bad gzip, is a 400 without a type: still the client's error.)
+  const httpStatus = typeof error?.status === 'number' && error.status >= 400 && error.status < 500 && error.expose === true ? error.status : undefined;
   let status = httpStatus ?? statusFor(error);
   let type = error instanceof MaestroError ? error.type : error instanceof ZodError ? 'invalid_request' : 'internal_error';
   let message = error instanceof ZodError ? describeIssues(error) : error instanceof MaestroError ? error.message : 'internal error';

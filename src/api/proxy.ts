@@ -3,6 +3,7 @@
 // back-pressure; a client that disconnects aborts the upstream call. An expired token or a 401
 // from the provider triggers one shared refresh through the workflow and one retry.
 import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
@@ -55,6 +56,22 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+/** A body streamed through (chunked, or too big to replay) still stops at the limit: 413. */
+function limited(req: IncomingMessage, limit: number): Readable {
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size <= limit) return done(null, chunk);
+      req.unpipe(counter);
+      req.resume(); // drain the rest, as readBody does, so the connection can answer and close
+      done(new HttpError(413, 'payload_too_large', `request body is larger than ${limit} bytes`));
+    },
+  });
+  req.once('error', (error) => counter.destroy(error));
+  return req.pipe(counter);
 }
 
 function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
@@ -128,7 +145,7 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
           search,
           clientHeaders: req.headers,
         });
-        let body: Buffer | IncomingMessage | undefined = hasBody ? (rawBody ?? req) : undefined;
+        let body: Buffer | Readable | undefined = hasBody ? (rawBody ?? limited(req, deps.bodyLimitBytes)) : undefined;
         // Bodies are rewritten only when plain (an encoded request body passes through untouched).
         if (rawBody && call.transformBody && !req.headers['content-encoding']) body = call.transformBody(rawBody);
         const headers = { ...call.headers };

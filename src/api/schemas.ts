@@ -1,5 +1,6 @@
 // Request bodies and parameters, validated with zod; the same schemas feed /openapi.json.
 import { z } from 'zod';
+import { buildUrl } from '../auth/clientBuilder.js';
 import { PROVIDER_IDS } from '../config.js';
 
 const MAX_TOKEN = 16_384;
@@ -73,10 +74,21 @@ export const oauthCompleteSchema = z.strictObject({
   code: z.string({ error: 'code must be a string' }).trim().min(1, 'code must not be empty').max(4096, 'code is too long'),
 });
 
+function staysUnderProvider(path: string): boolean {
+  try {
+    buildUrl({ baseUrl: 'https://provider.invalid', dropQueryParams: [] }, path, '');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const messageSchema = z.strictObject({
   path: z
     .string()
     .regex(/^\/[A-Za-z0-9._~\-/:]*$/, 'path must be an absolute provider API path like /v1/messages')
+    // The client builder's own check, so a path it would refuse is a 400 here, not a failed workflow.
+    .refine(staysUnderProvider, 'path must stay under the provider API (no . or .. segments, no //)')
     .default('/v1/messages'),
   method: z.enum(['POST', 'GET']).default('POST'),
   headers: z.record(z.string().regex(/^[a-z0-9-]+$/, 'header names must be lowercase tokens'), z.string().max(4096).regex(/^[^\r\n]*$/, 'header values must not contain line breaks')).optional(),
