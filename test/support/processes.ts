@@ -349,9 +349,10 @@ export interface TokenGate {
   url: string;
   /**
    * open: forward. hold: keep the request waiting at the gate (the client sees a call in flight;
-   * the provider has not seen it). down: answer 503 without asking the provider.
+   * the provider has not seen it). down: answer 503 without asking the provider. reset: cut the
+   * connection without an answer.
    */
-  mode: 'open' | 'hold' | 'down';
+  mode: 'open' | 'hold' | 'down' | 'reset';
   calls: GateCall[];
   /** Requests currently held at the gate. */
   readonly held: number;
@@ -440,6 +441,11 @@ export async function startTokenGate(upstreamTokenUrl: string): Promise<TokenGat
     const call: GateCall = { presented: field(body, 'refresh_token') ?? field(body, 'code'), fate: 'held' };
     gate.calls.push(call);
     gate.onRequest?.(call);
+    if (gate.mode === 'reset') {
+      call.fate = 'refused';
+      req.socket.destroy();
+      return;
+    }
     if (gate.mode === 'down') {
       call.fate = 'refused';
       call.status = 503;
@@ -547,7 +553,7 @@ export function rawRequest(
 }
 
 /** Bytes written straight to a socket; resolves with everything the server sent back. */
-export function rawSocket(port: number, payload: string | Buffer, timeoutMs = 10_000): Promise<string> {
+export function rawSocket(port: number, payload: string | Buffer, timeoutMs = 10_000, answers = 1): Promise<string> {
   return new Promise((resolve) => {
     import('node:net').then(({ default: net }) => {
       let data = '';
@@ -555,10 +561,15 @@ export function rawSocket(port: number, payload: string | Buffer, timeoutMs = 10
       const timer = setTimeout(() => socket.destroy(), timeoutMs);
       socket.on('data', (d) => {
         data += d.toString('latin1');
-        // One answer is enough: stop when a full head + declared body arrived.
-        const headEnd = data.indexOf('\r\n\r\n');
-        const length = /content-length:\s*(\d+)/i.exec(data.slice(0, headEnd))?.[1];
-        if (headEnd >= 0 && length !== undefined && data.length >= headEnd + 4 + Number(length)) socket.end();
+        // Stop once `answers` complete answers (head + declared body) arrived.
+        let at = 0;
+        for (let n = 0; n < answers; n++) {
+          const headEnd = data.indexOf('\r\n\r\n', at);
+          const length = headEnd < 0 ? undefined : /content-length:\s*(\d+)/i.exec(data.slice(at, headEnd))?.[1];
+          if (length === undefined || data.length < headEnd + 4 + Number(length)) return;
+          at = headEnd + 4 + Number(length);
+        }
+        socket.end();
       });
       socket.on('close', () => {
         clearTimeout(timer);
