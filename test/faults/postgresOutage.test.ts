@@ -90,6 +90,8 @@ describe('PostgreSQL stopped for a minute', () => {
     const upAt = Date.now();
     const probe = await expiredProbe;
     console.log(`[postgresOutage] expired cached token, sent ${probe.sentAfterMs} ms into the outage: ${probe.status} after ${probe.waitedMs} ms (retry-after ${probe.retryAfter})`);
+    // It waits for the refresh (there is no deadline on it; see the report in issue 8), but never a 500.
+    expect([200, 503]).toContain(probe.status);
 
     // During the outage: cached tokens served, everything else 503 with Retry-After, nothing 500.
     console.log(`[postgresOutage] statuses during the outage: ${JSON.stringify(statuses)}`);
