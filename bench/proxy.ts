@@ -93,7 +93,7 @@ async function main() {
     const json = targets(false);
     const sse = targets(true);
     const MAIN: CaseName[] = ['direct', 'maestro', 'forwarder', ...(patched ? (['patched'] as const) : [])];
-    const ALL: CaseName[] = [...MAIN, ...(patched ? [] : (['maestro-oauth'] as const))];
+    const ALL: CaseName[] = [...MAIN, 'maestro-oauth'];
     const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
 
     type LatencyResult = { latencies: number[]; errors: number; lastError: string; rps: number };
@@ -170,8 +170,8 @@ async function main() {
       for (const name of rotate([...active], step)) {
         let res = await loadgen.call<RateResult>('rate', { target: json[name], rate, durationMs: STEP_MS, connections: 64 });
         countMaestro(name, res.completed);
-        if (!passes(res)) {
-          // One retry: a neighbour's burst on this shared machine must not end the ladder.
+        for (let retry = 0; retry < 2 && !passes(res); retry++) {
+          // Best of three: a neighbour's burst on this shared machine must not end the ladder.
           await new Promise((resolve) => setTimeout(resolve, 1000));
           res = await loadgen.call<RateResult>('rate', { target: json[name], rate, durationMs: STEP_MS, connections: 64 });
           countMaestro(name, res.completed);
@@ -199,7 +199,8 @@ async function main() {
       const dir = path.join(os.tmpdir(), `maestro-bench-prof-${Date.now()}`);
       mkdirSync(dir, { recursive: true });
       profiles = {};
-      for (const [name, child] of [['maestro', maestro], ['forwarder', forwarder]] as const) {
+      const profiled: [CaseName, Child][] = [['maestro', maestro], ['forwarder', forwarder], ...(patched ? [['patched', patched] as [CaseName, Child]] : [])];
+      for (const [name, child] of profiled) {
         await child.call('profileStart');
         await loadgen.call('latency', { target: json[name], n: quick ? 5000 : 20000, concurrency: 32 });
         const file = await child.call<string>('profileStop', { file: path.join(dir, `${name}.cpuprofile`) });
@@ -231,7 +232,7 @@ async function main() {
       ),
     );
     lines.push('');
-    lines.push(`Throughput: closed loop at 32 in flight (median of 3), and the highest open-loop rate (steps of ~15 %, ${STEP_MS / 1000} s each, 64 connections) with p99 < ${P99_LIMIT_MS} ms and no errors:`);
+    lines.push(`Throughput: closed loop at 32 in flight (median of 3), and the highest open-loop rate (steps of ~15 %, ${STEP_MS / 1000} s each, best of 3 tries, 64 connections) with p99 < ${P99_LIMIT_MS} ms and no errors:`);
     lines.push(
       table(
         ['case', 'closed-loop req/s', 'max rate with p99 < 50 ms', '% of forwarder (rate)', '% of forwarder (closed loop)'],

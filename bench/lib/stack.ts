@@ -6,8 +6,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Connection } from '@temporalio/client';
-import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -15,6 +13,7 @@ import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { createDb, type Db } from '../../src/db/pool.js';
 import { locateTemporalCli, locateTestServer } from '../../src/temporal/binaries.js';
+import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
 
 export const BENCH_API_KEY = 'msk_bench_0123456789abcdef0123';
@@ -29,21 +28,6 @@ export interface BenchStack {
 }
 
 let runtimeInstalled = false;
-
-/**
- * Same as src/temporal/registerSearchAttributes.ts, which cannot be loaded under plain Node ESM
- * (tsx): `import { temporal } from '@temporalio/proto'` is a named import from a CommonJS
- * module Node cannot analyse (vitest hides this). The default import works everywhere.
- */
-async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
-  const { KEYWORD, DATETIME } = {
-    KEYWORD: proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    DATETIME: proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-  };
-  const searchAttributes: Record<string, number> = {};
-  for (const key of MAESTRO_SEARCH_ATTRIBUTES) searchAttributes[key.name] = key.type === 'DATETIME' ? DATETIME : KEYWORD;
-  await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
-}
 
 export async function startBenchStack(opts: {
   temporal: 'dev' | 'time-skipping';
