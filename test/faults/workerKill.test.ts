@@ -5,13 +5,18 @@
 // answer reached the worker), and lets the test choose the moment of each kill.
 //
 // What survives a kill -9 is decided by where it lands relative to the provider's answer:
-//   - before the provider answered (the call is in flight): nothing was spent; the retried
-//     activity presents the same refresh token again, which is still valid;
+//   - while the call is in flight and the provider has not processed it: nothing was spent; the
+//     retried activity presents the same refresh token again, which is still valid. (The fake,
+//     like a server that notices its client went away, abandons the call. The gate holds calls
+//     before they reach the provider and drops those whose worker died, including requests still
+//     in transit at the moment of the kill.)
 //   - after the new tokens were committed: the retried activity sees the version moved and does
 //     not call the token endpoint again (DESIGN.md, "Why the refresh activity reads the version");
-//   - after the provider answered but before the commit: the new refresh token only ever existed
-//     in the dead process's memory. That window cannot be closed by Maestro (the provider has
-//     already spent the old token); the last test pins down what happens in it.
+//   - after the provider processed the call but before the commit: the new refresh token only
+//     ever existed in the dead process's memory (or in an answer nobody read). Maestro cannot
+//     close that window (the provider has already spent the old token); the last test pins down
+//     what happens in it. Note that a provider that completes a call whose client died puts the
+//     whole token call, not just the write, inside this window.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CREDENTIAL_CHANGES_CHANNEL } from '../../src/db/changes.js';
@@ -79,7 +84,12 @@ async function quiesce(rig: Rig, ids: string[], seeds: Map<string, string>) {
   await until(
     async () => {
       const stored = await storedRefreshTokens(rig, ids);
-      return ids.every((id) => stored.get(id) === lastIssued(rig.gate, seeds.get(id)!));
+      const behind = ids.filter((id) => stored.get(id) !== lastIssued(rig.gate, seeds.get(id)!));
+      if (behind.length === 0) return true;
+      // Say which rotation is missing, so a failure explains itself.
+      const id = behind[0]!;
+      const missing = rig.gate.calls.find((c) => c.presented === stored.get(id));
+      throw new Error(`${behind.length} credential(s) behind; ${id} stores …${stored.get(id)?.slice(-6)}, presented since with fate ${missing?.fate} status ${missing?.status}`);
     },
     { timeoutMs: 30_000, intervalMs: 50, what: 'every delivered rotation to be committed' },
   );
@@ -146,6 +156,8 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
           kills.push({ kind: 'after-commit', held: rig.gate.held });
           await worker.kill('SIGKILL');
         }
+        // Requests the dead worker had in transit reach the gate now: held, seen closed, dropped.
+        await sleep(1_000);
         reopen(rig.gate);
         worker = await rig.startWorker();
       }
