@@ -9,13 +9,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import pg from 'pg';
 import { startEmbeddedPostgres, freePort } from '../../src/db/embedded.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
 
@@ -320,17 +319,6 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   };
 }
 
-/** One query on a short-lived connection (for inspecting a database another process owns). */
-export async function queryOnce<T extends pg.QueryResultRow>(url: string, text: string, values?: unknown[]): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 // --- a gate in front of a token endpoint -------------------------------------------------------
 
 export interface GateCall {
@@ -396,7 +384,7 @@ export async function startTokenGate(upstreamTokenUrl: string): Promise<TokenGat
   const upstream = new URL(upstreamTokenUrl);
   const heldQueue: { call: GateCall; go: () => void }[] = [];
   let inFlight = 0;
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
 
   const forward = async (call: GateCall, req: IncomingMessage, body: Buffer, res: ServerResponse) => {
     call.fate = 'forwarded';
@@ -555,27 +543,25 @@ export function rawRequest(
 /** Bytes written straight to a socket; resolves with everything the server sent back. */
 export function rawSocket(port: number, payload: string | Buffer, timeoutMs = 10_000, answers = 1): Promise<string> {
   return new Promise((resolve) => {
-    import('node:net').then(({ default: net }) => {
-      let data = '';
-      const socket = net.connect(port, '127.0.0.1', () => socket.write(payload));
-      const timer = setTimeout(() => socket.destroy(), timeoutMs);
-      socket.on('data', (d) => {
-        data += d.toString('latin1');
-        // Stop once `answers` complete answers (head + declared body) arrived.
-        let at = 0;
-        for (let n = 0; n < answers; n++) {
-          const headEnd = data.indexOf('\r\n\r\n', at);
-          const length = headEnd < 0 ? undefined : /content-length:\s*(\d+)/i.exec(data.slice(at, headEnd))?.[1];
-          if (length === undefined || data.length < headEnd + 4 + Number(length)) return;
-          at = headEnd + 4 + Number(length);
-        }
-        socket.end();
-      });
-      socket.on('close', () => {
-        clearTimeout(timer);
-        resolve(data);
-      });
-      socket.on('error', () => undefined);
+    let data = '';
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(payload));
+    const timer = setTimeout(() => socket.destroy(), timeoutMs);
+    socket.on('data', (d) => {
+      data += d.toString('latin1');
+      // Stop once `answers` complete answers (head + declared body) arrived.
+      let at = 0;
+      for (let n = 0; n < answers; n++) {
+        const headEnd = data.indexOf('\r\n\r\n', at);
+        const length = headEnd < 0 ? undefined : /content-length:\s*(\d+)/i.exec(data.slice(at, headEnd))?.[1];
+        if (length === undefined || data.length < headEnd + 4 + Number(length)) return;
+        at = headEnd + 4 + Number(length);
+      }
+      socket.end();
     });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+    socket.on('error', () => undefined);
   });
 }
