@@ -1,7 +1,7 @@
 // The Express app factory: tests and the CLI build it from real dependencies.
-import express, { type Express } from 'express';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import express, { type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { pinoHttp } from 'pino-http';
 import type { Config } from '../config.js';
 import type { CredentialStore } from '../db/credentials.js';
 import type { OAuthSessionStore } from '../db/oauthSessions.js';
@@ -32,21 +32,35 @@ export interface AppDeps {
   loginRateLimit?: number;
 }
 
-export function createApp(deps: AppDeps): Express {
+/** One line per finished request: method, path without the query, status, time. Never headers. */
+function requestLogger(log: Logger) {
+  return (req: IncomingMessage, res: ServerResponse, url: string) => {
+    if (!log.isLevelEnabled('info')) return;
+    const started = performance.now();
+    res.once('finish', () => {
+      log.info(
+        { req: { method: req.method, url: url.split('?')[0] }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - started) },
+        'request completed',
+      );
+    });
+  };
+}
+
+/**
+ * The HTTP request listener: Express for every route, except that `/proxy/<provider>/<path>`
+ * goes straight to the same key check and proxy handler, skipping Express's per-request
+ * machinery on the hot path (docs/BENCHMARKS.md measures why). Errors there still get the one
+ * Express error handler.
+ */
+export function createApp(deps: AppDeps): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  app.use(
-    pinoHttp({
-      logger: deps.log,
-      quietReqLogger: true,
-      // Only what an operator needs; headers (and so keys) are not logged at all.
-      serializers: {
-        req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
+  const logRequest = requestLogger(deps.log);
+  app.use((req, res, next) => {
+    logRequest(req, res, req.originalUrl);
+    next();
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -69,7 +83,8 @@ export function createApp(deps: AppDeps): Express {
 
   const auth = requireApiKey(deps.config.apiKeys);
   // The proxy reads raw bytes itself (no body parser), so bodies stream through untouched.
-  app.use('/proxy/:provider', auth, createProxyHandler({ ...deps, bodyLimitBytes: deps.config.bodyLimitBytes }));
+  const proxy = createProxyHandler({ ...deps, bodyLimitBytes: deps.config.bodyLimitBytes });
+  app.use('/proxy/:provider', auth, proxy);
 
   const v1 = express.Router();
   v1.use(auth);
@@ -88,6 +103,33 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', v1);
 
   app.use(notFoundHandler);
-  app.use(errorHandler);
-  return app;
+  const handleError = errorHandler(deps.log);
+  app.use(handleError);
+
+  const viaExpressErrorHandler = (error: unknown, req: IncomingMessage, res: ServerResponse) => {
+    Object.setPrototypeOf(req, app.request);
+    Object.setPrototypeOf(res, app.response);
+    Object.assign(req, { res });
+    Object.assign(res, { req });
+    handleError(error, req as Request, res as Response, () => {});
+  };
+  return (req, res) => {
+    const url = req.url ?? '';
+    // "/proxy/" is 7 characters; the provider name runs to the next slash.
+    const slash = url.startsWith('/proxy/') ? url.indexOf('/', 7) : -1;
+    if (slash < 8) {
+      app(req, res);
+      return;
+    }
+    const r = req as Request;
+    r.params = { provider: url.slice(7, slash) };
+    req.url = url.slice(slash);
+    logRequest(req, res, url);
+    auth(r, res as Response, (error?: unknown) => {
+      if (error !== undefined) return viaExpressErrorHandler(error, req, res);
+      void proxy(r, res as Response, (e?: unknown) => {
+        if (e !== undefined) viaExpressErrorHandler(e, req, res);
+      });
+    });
+  };
 }

@@ -14,6 +14,7 @@ import {
   ValidationError,
 } from '../errors.js';
 import { isDatabaseUnavailable } from '../db/pool.js';
+import type { Logger } from '../logger.js';
 import { describeIssues } from './schemas.js';
 
 export class HttpError extends MaestroError {
@@ -41,7 +42,7 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path.slice(0, 200)}`));
 };
 
-export const errorHandler: ErrorRequestHandler = (caught, req, res, _next) => {
+export const errorHandler = (log: Logger): ErrorRequestHandler => (caught, req, res, _next) => {
   // PostgreSQL down or restarting: the caller should retry (503 + Retry-After), not report a bug.
   const error = isDatabaseUnavailable(caught) ? new ServiceUnavailableError('the database is unavailable; retry shortly') : caught;
   // Body-parser and other http-errors carry their own status (400 bad JSON, 413 too large, 415).
@@ -60,7 +61,7 @@ export const errorHandler: ErrorRequestHandler = (caught, req, res, _next) => {
           : String(error.message ?? 'invalid request');
   }
   if (status >= 500 && !(error instanceof ServiceUnavailableError) && !(error instanceof ProviderUnavailableError)) {
-    req.log?.error({ err: error instanceof Error ? { type: error.name, message: error.message } : String(error) }, 'request failed');
+    log.error({ method: req.method, path: req.path, err: error instanceof Error ? { type: error.name, message: error.message } : String(error) }, 'request failed');
     if (!(error instanceof MaestroError)) message = 'internal error';
     status = 500;
   }

@@ -178,8 +178,9 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
       }
 
       deps.metrics.proxyRequests.inc({ provider, status: String(upstream.statusCode) });
+      // Headers leave with the first body chunk (one write, not two); an SSE stream's first event
+      // follows its headers at once, so nothing waits.
       res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
-      res.flushHeaders();
       try {
         await pipeline(upstream.body, res);
       } catch {

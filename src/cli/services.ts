@@ -1,6 +1,6 @@
 // Wires Maestro's parts from a Config: the store, providers, workflows client, token cache,
 // the API app and the worker. Shared by `dev`, `api` and `worker` so each runs the same code.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Config } from '../config.js';
@@ -68,7 +68,7 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     },
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
+    const s = createServer(app).listen(config.port, config.host, () => resolve(s));
     s.once('error', (error: NodeJS.ErrnoException) =>
       reject(error.code === 'EADDRINUSE' ? new Error(`PORT ${config.port} is already in use; set PORT to another port`) : error),
     );
