@@ -74,6 +74,13 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     );
   });
   server.keepAliveTimeout = 65_000; // longer than typical load-balancer idle timeouts
+  // Requests Node's HTTP parser refuses (a CR in a header, oversized headers) still get the JSON error shape.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const [status, message] = error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'request headers are too large'] : [400, 'malformed HTTP request'];
+    const body = JSON.stringify({ error: { type: 'invalid_request', message } });
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   return {

@@ -7,7 +7,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
-import { ConflictError, NotFoundError, ReauthRequiredError, ServiceUnavailableError } from '../errors.js';
+import { ConflictError, NotFoundError, ProviderUnavailableError, ReauthRequiredError, ServiceUnavailableError, ValidationError } from '../errors.js';
 import type { CredentialView } from '../activities/index.js';
 import {
   credentialRefreshWorkflow,
@@ -49,10 +49,14 @@ function toMaestroError(error: unknown, credentialId: string): Error {
     case FailureTypes.notRefreshable:
       return new ConflictError(`credential ${credentialId} has no refresh token; replace its tokens instead`);
     case FailureTypes.misconfigured:
-      return new ConflictError(`credential ${credentialId} cannot be refreshed: provider is misconfigured`);
+      return new ConflictError(`credential ${credentialId} cannot be used: provider is misconfigured`);
+    case 'InvalidRequest':
+      return new ValidationError(failure.message);
+    case 'ProviderUnavailable':
+      return new ProviderUnavailableError(`provider unavailable: ${failure.message}`);
   }
   if (error instanceof WorkflowNotFoundError) return new NotFoundError(`credential ${credentialId} has no refresh workflow`);
-  if (failure) return new ServiceUnavailableError(`refresh failed: ${failure.message}`);
+  if (failure) return new ServiceUnavailableError(`workflow failed: ${failure.message}`);
   return new ServiceUnavailableError(`Temporal is unavailable: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
 }
 
