@@ -3,7 +3,7 @@
 // anthropic provider pointed at the bench upstream. Every query any pg client in this process
 // sends is counted (pg.Client.prototype.query is wrapped before anything connects), and
 // pg_stat_database.xact_commit is read as a cross-check that covers every process.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -81,6 +81,7 @@ serve(
       await done;
       await statsClient.end();
       await stack.stop();
+      rmSync(path.dirname(logFile), { recursive: true, force: true });
       setImmediate(() => process.exit(0));
       return true;
     },
