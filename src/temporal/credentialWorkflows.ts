@@ -157,7 +157,10 @@ export class CredentialWorkflows {
    */
   async reconcile(store: CredentialStore): Promise<{ checked: number }> {
     const credentials = await store.list({ authType: 'oauth' });
-    for (const credential of credentials) await this.start(credential);
+    // A few starts in flight at once: worker start-up stays short with thousands of credentials.
+    for (let i = 0; i < credentials.length; i += 20) {
+      await Promise.all(credentials.slice(i, i + 20).map((credential) => this.start(credential)));
+    }
     return { checked: credentials.length };
   }
 }
