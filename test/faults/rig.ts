@@ -17,13 +17,14 @@ import {
   type DevServer,
   type TokenGate,
 } from '../support/processes.js';
+import { callApi, type ApiAnswer } from '../support/api.js';
 import { TEST_API_KEY, TEST_ENCRYPTION_KEYS, testConfig } from '../support/temporal.js';
 
 export interface ApiChild {
   child: ChildHandle;
   port: number;
   url: string;
-  call(method: string, path: string, opts?: { body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; json: any; text: string; headers: Headers }>;
+  call(method: string, path: string, opts?: { body?: unknown; headers?: Record<string, string> }): Promise<ApiAnswer>;
 }
 
 export interface Rig {
@@ -97,21 +98,7 @@ export async function startRig(opts: { dev: DevServer; dbUrl: string; fake?: Omi
         child,
         port,
         url,
-        async call(method, path, { body, headers } = {}) {
-          const res = await fetch(`${url}${path}`, {
-            method,
-            headers: { authorization: `Bearer ${TEST_API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-            body: body === undefined ? undefined : JSON.stringify(body),
-          });
-          const text = await res.text();
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          return { status: res.status, json, text, headers: res.headers };
-        },
+        call: (method, path, opts) => callApi(url, method, path, opts),
       };
       apis.push(api);
       return api;

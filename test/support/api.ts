@@ -5,12 +5,41 @@ import { startApi, type RunningApi } from '../../src/cli/services.js';
 import { createLogger } from '../../src/logger.js';
 import { startHarness, TEST_API_KEY, type Harness } from './temporal.js';
 
+export interface ApiAnswer {
+  status: number;
+  json: any;
+  text: string;
+  headers: Headers;
+}
+
+/** fetch against a Maestro API with the test key (unless headers say otherwise); JSON parsed when it is JSON. */
+export async function callApi(
+  url: string,
+  method: string,
+  path: string,
+  { body, raw, headers }: { body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+): Promise<ApiAnswer> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TEST_API_KEY}`, ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
 export interface ApiHarness extends Harness {
   api: RunningApi;
   url: string;
   logLines: string[];
   /** fetch against the API with the Maestro key (unless headers say otherwise). */
-  call(method: string, path: string, opts?: { body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; json: any; text: string; headers: Headers }>;
+  call(method: string, path: string, opts?: { body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<ApiAnswer>;
 }
 
 export async function startApiHarness(env: TestWorkflowEnvironment, opts: Parameters<typeof startHarness>[1] & { apiKeyFallback?: boolean } = {}): Promise<ApiHarness> {
@@ -25,21 +54,7 @@ export async function startApiHarness(env: TestWorkflowEnvironment, opts: Parame
     api,
     url,
     logLines,
-    async call(method, path, { body, raw, headers } = {}) {
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${TEST_API_KEY}`, ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-        body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-      });
-      const text = await res.text();
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: res.status, json, text, headers: res.headers };
-    },
+    call: (method, path, opts) => callApi(url, method, path, opts),
     close: async () => {
       await api.close();
       await h.close();
