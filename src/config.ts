@@ -56,6 +56,8 @@ export interface Config {
   logLevel: string;
   /** Largest request body the API accepts, in bytes. */
   bodyLimitBytes: number;
+  /** How long a refresh-now caller (route, proxy, durable message) waits before "still retrying" (ms). */
+  refreshWaitMs: number;
   /** Where `maestro login` / `maestro credentials` find a running Maestro, and the key they present. */
   cli: { url?: string; apiKey?: string };
 }
@@ -100,6 +102,10 @@ const envSchema = z.object({
   MAESTRO_BODY_LIMIT_BYTES: optionalString.refine(
     (v) => v === undefined || /^\d+$/.test(v),
     'MAESTRO_BODY_LIMIT_BYTES must be a whole number of bytes',
+  ),
+  MAESTRO_REFRESH_WAIT_MS: optionalString.refine(
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) >= 1000 && Number(v) <= 300_000),
+    'MAESTRO_REFRESH_WAIT_MS must be a whole number of milliseconds from 1000 to 300000',
   ),
   MAESTRO_URL: optionalUrl('MAESTRO_URL'),
   MAESTRO_API_KEY: optionalString,
@@ -201,6 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     webhook: { url: e.MAESTRO_WEBHOOK_URL, secret: e.MAESTRO_WEBHOOK_SECRET },
     logLevel: e.LOG_LEVEL ?? (mode === 'test' ? 'silent' : 'info'),
     bodyLimitBytes: e.MAESTRO_BODY_LIMIT_BYTES === undefined ? 10 * 1024 * 1024 : Number(e.MAESTRO_BODY_LIMIT_BYTES),
+    refreshWaitMs: e.MAESTRO_REFRESH_WAIT_MS === undefined ? 20_000 : Number(e.MAESTRO_REFRESH_WAIT_MS),
     cli: { url: e.MAESTRO_URL, apiKey: e.MAESTRO_API_KEY },
   };
 }

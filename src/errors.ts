@@ -50,8 +50,18 @@ export class ProviderUnavailableError extends MaestroError {
 /** A dependency of Maestro itself (Postgres, Temporal) is down; the caller should retry later. */
 export class ServiceUnavailableError extends MaestroError {
   override readonly type = 'service_unavailable';
+  /** Sent as Retry-After (seconds). */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds ?? 5;
+  }
 }
 /** A sealed secret failed to open: tampered bytes, unknown key id, or moved to another row. */
 export class SealError extends MaestroError {
   override readonly type = 'seal_error';
+}
+/** The caller went away (an HTTP client disconnected) while it waited: nobody needs an answer. */
+export class CallerGoneError extends MaestroError {
+  override readonly type = 'caller_gone';
 }

@@ -3,6 +3,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import {
+  CallerGoneError,
   ConflictError,
   MaestroError,
   MisconfiguredError,
@@ -43,6 +44,10 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
 };
 
 export const errorHandler = (log: Logger): ErrorRequestHandler => (caught, req, res, _next) => {
+  if (caught instanceof CallerGoneError) {
+    res.destroy(); // the client disconnected while it waited: nobody to answer
+    return;
+  }
   // PostgreSQL down or restarting: the caller should retry (503 + Retry-After), not report a bug.
   const error = isDatabaseUnavailable(caught) ? new ServiceUnavailableError('the database is unavailable; retry shortly') : caught;
   // Body-parser and other http-errors carry their own status (400 bad JSON, 413 too large, 415).
@@ -65,7 +70,7 @@ export const errorHandler = (log: Logger): ErrorRequestHandler => (caught, req, 
     if (!(error instanceof MaestroError)) message = 'internal error';
     status = 500;
   }
-  if (error instanceof ServiceUnavailableError) res.setHeader('retry-after', '5');
+  if (error instanceof ServiceUnavailableError) res.setHeader('retry-after', String(error.retryAfterSeconds));
   if (res.headersSent) {
     res.destroy();
     return;

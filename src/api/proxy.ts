@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { buildProviderCall } from '../auth/clientBuilder.js';
-import { ConflictError, MaestroError, ProviderUnavailableError, ReauthRequiredError } from '../errors.js';
+import { CallerGoneError, ConflictError, MaestroError, ProviderUnavailableError, ReauthRequiredError } from '../errors.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { ProviderId } from '../config.js';
 import { HttpError } from './errors.js';
@@ -114,10 +114,16 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
       const selector = typeof selectorHeader === 'string' && selectorHeader.trim() ? selectorHeader.trim() : undefined;
       if (selector && selector.length > 200) throw new HttpError(400, 'invalid_request', 'x-maestro-credential is too long');
 
+      // A client that disconnects aborts the upstream call and releases any refresh wait.
+      const upstreamAbort = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) upstreamAbort.abort();
+      });
+
       let entry = await deps.cache.resolve(provider, selector);
       usable(entry);
       if (entry.auth.type === 'oauth' && entry.expiresAtMs !== null && entry.expiresAtMs - Date.now() < EXPIRY_SKEW_MS) {
-        entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version);
+        entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version, upstreamAbort.signal);
         usable(entry);
       }
 
@@ -131,11 +137,6 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
       const hasBody = req.headers['transfer-encoding'] !== undefined || declaredLength > 0;
       const replayable = !hasBody || (declaredLength > 0 && declaredLength <= REPLAYABLE_BODY_BYTES);
       const rawBody = hasBody && replayable ? await readBody(req, deps.bodyLimitBytes) : undefined;
-
-      const upstreamAbort = new AbortController();
-      res.on('close', () => {
-        if (!res.writableFinished) upstreamAbort.abort();
-      });
 
       const send = (credential: CachedCredential) => {
         const call = buildProviderCall(definition, {
@@ -167,7 +168,7 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
         upstream = await send(entry);
         if (upstream.statusCode === 401 && entry.auth.type === 'oauth' && replayable) {
           await upstream.body.dump();
-          entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version);
+          entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version, upstreamAbort.signal);
           usable(entry);
           upstream = await send(entry);
         }
@@ -188,6 +189,7 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
         res.destroy();
       }
     } catch (error) {
+      if (error instanceof CallerGoneError) return; // nobody is left to answer
       deps.metrics.proxyRequests.inc({ provider: deps.providers.has(providerId) ? providerId : 'unknown', status: 'error' });
       next(error);
     }

@@ -3,7 +3,7 @@
 // refresh through the workflow is shared by every request waiting on the same credential.
 import type { ProviderId } from '../config.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
-import { NotFoundError, ReauthRequiredError } from '../errors.js';
+import { CallerGoneError, NotFoundError, ReauthRequiredError } from '../errors.js';
 import type { CallAuth } from '../providers/types.js';
 import { callAuth } from '../auth/credentialAuth.js';
 
@@ -12,6 +12,16 @@ export interface CachedCredential {
   auth: CallAuth;
   /** ms since epoch, or null when the token has no known expiry. */
   expiresAtMs: number | null;
+}
+
+/** `promise`, or a CallerGoneError as soon as `signal` aborts (the promise itself runs on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new CallerGoneError('the caller went away'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new CallerGoneError('the caller went away'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -39,8 +49,12 @@ export class TokenCache {
     return this.load(id);
   }
 
-  /** Refresh once for everyone waiting on this credential, then reload it. */
-  async refresh(credentialId: string, failedVersion: number): Promise<CachedCredential> {
+  /**
+   * Refresh once for everyone waiting on this credential, then reload it. The shared refresh is
+   * bounded by the workflows client; `signal` releases only this caller's wait (a client that
+   * disconnected), never the others'.
+   */
+  async refresh(credentialId: string, failedVersion: number, signal?: AbortSignal): Promise<CachedCredential> {
     let pending = this.refreshing.get(credentialId);
     if (!pending) {
       pending = this.options
@@ -49,7 +63,7 @@ export class TokenCache {
         .finally(() => this.refreshing.delete(credentialId));
       this.refreshing.set(credentialId, pending);
     }
-    await pending;
+    await (signal ? abortable(pending, signal) : pending);
     return this.load(credentialId);
   }
 

@@ -27,11 +27,18 @@ export interface Core {
 
 export function createCore(config: Config, db: Db, client: Client, opts: { maxHistoryEvents?: number } = {}): Core {
   const keys = new KeyRing(config.encryptionKeys);
+  const store = new CredentialStore(db, keys);
   return {
-    store: new CredentialStore(db, keys),
+    store,
     sessions: new OAuthSessionStore(db, keys),
     providers: new ProviderRegistry(config),
-    workflows: new CredentialWorkflows({ client, taskQueue: config.temporal.taskQueue, maxHistoryEvents: opts.maxHistoryEvents }),
+    workflows: new CredentialWorkflows({
+      client,
+      taskQueue: config.temporal.taskQueue,
+      maxHistoryEvents: opts.maxHistoryEvents,
+      refreshWaitMs: config.refreshWaitMs,
+      lastError: async (id) => (await store.get(id)).lastError,
+    }),
   };
 }
 

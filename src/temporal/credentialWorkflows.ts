@@ -7,16 +7,17 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
-import { ConflictError, NotFoundError, ProviderUnavailableError, ReauthRequiredError, ServiceUnavailableError, ValidationError } from '../errors.js';
+import { CallerGoneError, ConflictError, NotFoundError, ProviderUnavailableError, ReauthRequiredError, ServiceUnavailableError, ValidationError } from '../errors.js';
 import type { CredentialView } from '../activities/index.js';
 import {
   credentialRefreshWorkflow,
   credentialUpdatedSignal,
   credentialWorkflowId,
-  FailureTypes,
+  FailureType,
   refreshNowUpdate,
   statusQuery,
   stopSignal,
+  DEFAULT_REFRESH_WAIT_MS,
   type RefreshStatus,
   type RefreshWorkflowInput,
 } from '../workflows/credentialRefresh.js';
@@ -29,7 +30,14 @@ export interface CredentialWorkflowsOptions {
   taskQueue: string;
   /** Tests set a small value to exercise continue-as-new. */
   maxHistoryEvents?: number;
+  /** How long a refresh-now caller waits for an answer (ms); default 20 s. */
+  refreshWaitMs?: number;
+  /** The credential's last recorded refresh error, for "still retrying" answers. */
+  lastError?: (credentialId: string) => Promise<string | null>;
 }
+
+/** Extra time the client allows past the workflow's own bound before it gives up on Temporal. */
+const CLIENT_GRACE_MS = 5_000;
 
 /** Unwraps a Temporal failure to the ApplicationFailure a workflow or activity raised, if any. */
 function applicationFailure(error: unknown): ApplicationFailure | undefined {
@@ -42,17 +50,19 @@ function applicationFailure(error: unknown): ApplicationFailure | undefined {
 function toMaestroError(error: unknown, credentialId: string): Error {
   const failure = applicationFailure(error);
   switch (failure?.type) {
-    case FailureTypes.reauthRequired:
+    case FailureType.reauthRequired:
       return new ReauthRequiredError(`credential ${credentialId} needs a new login (POST /v1/oauth/:provider/start)`);
-    case FailureTypes.notFound:
+    case FailureType.notFound:
       return new NotFoundError(`credential ${credentialId} not found`);
-    case FailureTypes.notRefreshable:
+    case FailureType.stopped:
+      return new NotFoundError(`credential ${credentialId} is being deleted (its refresh workflow stopped)`);
+    case FailureType.notRefreshable:
       return new ConflictError(`credential ${credentialId} has no refresh token; replace its tokens instead`);
-    case FailureTypes.misconfigured:
+    case FailureType.misconfigured:
       return new ConflictError(`credential ${credentialId} cannot be used: provider is misconfigured`);
-    case 'InvalidRequest':
+    case FailureType.invalidRequest:
       return new ValidationError(failure.message);
-    case 'ProviderUnavailable':
+    case FailureType.providerUnavailable:
       return new ProviderUnavailableError(`provider unavailable: ${failure.message}`);
   }
   if (error instanceof WorkflowNotFoundError) return new NotFoundError(`credential ${credentialId} has no refresh workflow`);
@@ -94,10 +104,31 @@ export class CredentialWorkflows {
    * Refresh through the workflow's update; concurrent callers share one token-endpoint call.
    * `ifVersion` is the version whose token failed: if a newer one is stored, no refresh happens.
    */
-  async refreshNow(credentialId: string, ifVersion?: number): Promise<CredentialView> {
+  async refreshNow(credentialId: string, ifVersion?: number, opts: { signal?: AbortSignal } = {}): Promise<CredentialView> {
+    const waitMs = this.options.refreshWaitMs ?? DEFAULT_REFRESH_WAIT_MS;
+    // The workflow answers within waitMs; the client stops waiting a little later in case no
+    // worker is running at all, or when the caller disconnects.
+    const deadline = AbortSignal.timeout(waitMs + CLIENT_GRACE_MS);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
     try {
-      return await this.client.workflow.getHandle(credentialWorkflowId(credentialId)).executeUpdate(refreshNowUpdate, { args: [{ ifVersion }] });
+      return await this.client.withAbortSignal(signal, () =>
+        this.client.workflow.getHandle(credentialWorkflowId(credentialId)).executeUpdate(refreshNowUpdate, { args: [{ ifVersion, waitMs }] }),
+      );
     } catch (error) {
+      if (opts.signal?.aborted) throw new CallerGoneError('the caller went away');
+      if (deadline.aborted) {
+        throw new ServiceUnavailableError(
+          `no refresh answer for credential ${credentialId} within ${Math.round((waitMs + CLIENT_GRACE_MS) / 1000)} s: is a Maestro worker running? Retry shortly`,
+          { retryAfterSeconds: 5 },
+        );
+      }
+      if (applicationFailure(error)?.type === FailureType.stillRetrying) {
+        const last = await this.options.lastError?.(credentialId).catch(() => null);
+        throw new ServiceUnavailableError(
+          `credential ${credentialId} is still being refreshed (the workflow keeps retrying)${last ? `; last error: ${last}` : ''}. Retry shortly`,
+          { retryAfterSeconds: Math.max(1, Math.round(waitMs / 1000)) },
+        );
+      }
       throw toMaestroError(error, credentialId);
     }
   }

@@ -100,7 +100,12 @@ export function createCredentialRoutes({ store, workflows, log }: CredentialRout
     const id = parseId(req.params.id);
     const credential = await store.get(id);
     if (credential.authType !== 'oauth') throw new ConflictError('API-key credentials are not refreshed');
-    await workflows.refreshNow(id);
+    // Bounded by the workflows client; a caller that disconnects releases its wait.
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    await workflows.refreshNow(id, undefined, { signal: gone.signal });
     res.json(await store.get(id));
   });
 

@@ -1,0 +1,350 @@
+// CredentialRefresher: the state and the loop of one credential's refresh workflow. The workflow
+// function (credentialRefresh.ts) only wires messages to these methods (samples-typescript
+// message-passing/safe-message-handlers).
+//
+// The interleavings this class is written for:
+// - A PATCH (credentialUpdated) and a refresh-now in one task: `changed` always makes the loop
+//   re-read the credential before it refreshes, so the refresh spends the PATCHed token.
+// - A refresh-now while a refresh is in flight shares it, unless the credential changed since that
+//   refresh started (then it waits for the next one, which reads the change).
+// - Every waiting caller is answered within its bound: fresh metadata, a failure, or StillRetrying
+//   while the loop keeps retrying; stop answers everyone and always ends the run.
+// - Continue-as-new waits for handlers to finish but keeps serving refresh requests meanwhile,
+//   so a handler that waits on the loop can never block it.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities, CredentialView } from '../activities/index.js';
+import { FailureType, NON_RETRYABLE_REFRESH } from './failures.js';
+import {
+  DEFAULT_REFRESH_WAIT_MS,
+  MAX_REFRESH_WAIT_MS,
+  type CarriedState,
+  type RefreshNowInput,
+  type RefreshStatus,
+  type RefreshWorkflowInput,
+} from './refreshMessages.js';
+import { MAX_SLEEP_MS, nextRefreshAt, sleepDuration } from './schedule.js';
+import { AuthStatusKey, CredentialIdKey, ExpiresAtKey, ProviderKey } from './searchAttributes.js';
+
+type Activities = ReturnType<typeof createActivities>;
+
+const { describeCredential } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+// Notifications are retried for about an hour, then given up; they never hold up a refresh.
+const { notifyWebhook } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 12 },
+});
+
+// Token endpoint calls: exponential backoff capped at 5 minutes (an hour-long outage costs about
+// 20 attempts); Retry-After overrides the next delay. The activity waits for a sent request's
+// answer as long as it lives and heartbeats meanwhile: a dead worker is noticed within the
+// heartbeat timeout, and start-to-close covers a slow provider plus the database write.
+const { refreshCredential } = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', nonRetryableErrorTypes: NON_RETRYABLE_REFRESH },
+});
+
+/** After a token answer without an access token, try again this much later (never at once). */
+const MALFORMED_BACKOFF_MS = 15 * 60_000;
+const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
+
+interface Outcome {
+  credential?: CredentialView;
+  failure?: ApplicationFailure;
+}
+
+function failureOf(error: unknown): ApplicationFailure | undefined {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) if (e instanceof ApplicationFailure) return e;
+  return undefined;
+}
+
+export class CredentialRefresher {
+  private readonly credentialId: string;
+  private readonly state: CarriedState;
+  private phase: RefreshStatus['phase'] = 'starting';
+  /** The last view read (or returned by a refresh); null means "read it again before using it". */
+  private view: CredentialView | null = null;
+  private published: CredentialView | null = null;
+  private nextDue: number | null = null;
+  private changed = false;
+  private stopping = false;
+  /** A refresh activity is running; `changedDuringRefresh` says whether it started from a stale view. */
+  private inFlight = false;
+  private changedDuringRefresh = false;
+  /** Finished refreshes (success or failure); callers wait for it to pass a target. */
+  private generation = 0;
+  private lastOutcome: Outcome = {};
+  private refreshScope: CancellationScope | undefined;
+
+  constructor(private readonly input: RefreshWorkflowInput) {
+    this.credentialId = input.credentialId;
+    this.state = input.state ?? { refreshes: 0, refreshRequested: false };
+  }
+
+  // --- message handlers --------------------------------------------------------------------
+
+  status(): RefreshStatus {
+    return {
+      credentialId: this.credentialId,
+      phase: this.phase,
+      nextRefreshAt: this.nextDue === null ? null : new Date(this.nextDue).toISOString(),
+      refreshes: this.state.refreshes,
+      lastRefreshAt: this.state.lastRefreshAt === undefined ? null : new Date(this.state.lastRefreshAt).toISOString(),
+      lastResult: this.state.lastResult ?? null,
+      credentialStatus: this.published?.status ?? null,
+    };
+  }
+
+  credentialUpdated(): void {
+    this.changed = true;
+    if (this.inFlight) this.changedDuringRefresh = true;
+  }
+
+  stop(): void {
+    this.stopping = true;
+    this.refreshScope?.cancel();
+  }
+
+  /** Rejects, without writing history, what the loop cannot serve right now. */
+  validateRefreshNow(_input: RefreshNowInput = {}): void {
+    if (this.stopping || this.phase === 'stopped') {
+      throw ApplicationFailure.nonRetryable('refresh workflow is stopping', FailureType.stopped);
+    }
+    if (this.changed) return; // the loop is about to re-read: judge the new state, not this one
+    if (this.phase === 'parked') {
+      throw ApplicationFailure.nonRetryable('credential needs a new login before it can be refreshed', FailureType.reauthRequired);
+    }
+    if (this.published && !this.published.refreshable) {
+      throw ApplicationFailure.nonRetryable('credential has no refresh token', FailureType.notRefreshable);
+    }
+  }
+
+  async refreshNow(input: RefreshNowInput = {}): Promise<CredentialView> {
+    const waitMs = Math.min(Math.max(input.waitMs ?? DEFAULT_REFRESH_WAIT_MS, 1_000), MAX_REFRESH_WAIT_MS);
+    // The caller's token is already superseded: hand back the current one, no token call.
+    if (!this.inFlight && !this.changed && this.view && input.ifVersion !== undefined && this.view.version > input.ifVersion) {
+      return this.view;
+    }
+    // Share a running refresh unless it started before a change this caller may depend on.
+    const shareInFlight = this.inFlight && !this.changedDuringRefresh;
+    const target = this.generation + (this.inFlight && !shareInFlight ? 1 : 0);
+    if (!shareInFlight) this.state.refreshRequested = true;
+    const answered = await condition(() => this.generation > target || this.stopping, waitMs);
+    if (this.generation > target) {
+      if (this.lastOutcome.failure) throw this.lastOutcome.failure;
+      if (this.lastOutcome.credential) return this.lastOutcome.credential;
+    }
+    if (!answered) {
+      const last = this.state.lastResult?.error ? ` (last error: ${this.state.lastResult.error})` : '';
+      throw ApplicationFailure.create({
+        message: `refresh not finished within ${Math.round(waitMs / 1000)} s; still retrying in the background${last}`,
+        type: FailureType.stillRetrying,
+        nonRetryable: true,
+      });
+    }
+    throw ApplicationFailure.nonRetryable('refresh workflow stopped', FailureType.stopped);
+  }
+
+  // --- the loop ----------------------------------------------------------------------------
+
+  async run(): Promise<RefreshStatus> {
+    while (!this.stopping) {
+      if (this.shouldContinueAsNew()) {
+        // Serve refresh requests while waiting: a handler that waits on the loop must not block it.
+        await condition(() => allHandlersFinished() || this.state.refreshRequested || this.stopping);
+        if (this.stopping) break;
+        if (allHandlersFinished()) return continueAsNew<(input: RefreshWorkflowInput) => Promise<RefreshStatus>>({ ...this.input, state: this.state });
+      }
+      const view = await this.current();
+      if (!view) {
+        log.info('credential no longer exists; ending its refresh workflow', { credentialId: this.credentialId });
+        this.answerWaiters({ failure: ApplicationFailure.nonRetryable('credential not found', FailureType.notFound) });
+        break;
+      }
+      if (view.status !== 'active') {
+        await this.park(view.status);
+        continue;
+      }
+      if (!view.refreshable) {
+        await this.idle('Token has no refresh token; nothing to refresh until it is replaced.', FailureType.notRefreshable);
+        continue;
+      }
+      if (view.expiresInMs === null) {
+        // No expiry: nothing to schedule, but a refresh-now can still refresh it.
+        if (!(await this.sleepUntil(null, 'Token has no expiry; refreshed only on request.'))) continue;
+      } else {
+        this.anchor(view, view.expiresInMs);
+        let due = nextRefreshAt({ obtainedAt: this.state.anchor!.obtainedAt, expiresAt: this.state.anchor!.expiresAt, lastRefreshAt: this.state.lastRefreshAt });
+        if (this.state.lastResult?.outcome === 'failed' && this.state.lastResult.error === FailureType.malformed) {
+          due = Math.max(due, Date.parse(this.state.lastResult.at) + MALFORMED_BACKOFF_MS);
+        }
+        if (!(await this.sleepUntil(due, `Next refresh due ${new Date(due).toISOString()} (token expires ${view.expiresAt}).`))) continue;
+      }
+      await this.refresh(view);
+    }
+
+    this.phase = 'stopped';
+    this.nextDue = null;
+    setCurrentDetails('Stopped.');
+    this.answerWaiters({ failure: ApplicationFailure.nonRetryable('refresh workflow stopped', FailureType.stopped) });
+    await condition(allHandlersFinished);
+    return this.status();
+  }
+
+  private shouldContinueAsNew(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength > (this.input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS);
+  }
+
+  /** The credential as the loop must see it: re-read after any change, else the last view. */
+  private async current(): Promise<CredentialView | null> {
+    if (this.view && !this.changed) return this.view;
+    this.changed = false;
+    this.view = await describeCredential({ credentialId: this.credentialId });
+    if (this.view) this.publish(this.view);
+    return this.view;
+  }
+
+  /**
+   * Sleeps until `due` (null: no schedule), a request, a change or stop. True when a refresh
+   * should run now; false when the loop should go round (re-read, or sleep again after 24 h).
+   */
+  private async sleepUntil(due: number | null, details: string): Promise<boolean> {
+    this.phase = 'sleeping';
+    this.nextDue = due;
+    setCurrentDetails(details);
+    const wake = () => this.state.refreshRequested || this.changed || this.stopping;
+    const woke = await condition(wake, due === null ? MAX_SLEEP_MS : sleepDuration(due, Date.now()));
+    if (this.stopping || this.changed) return false;
+    if (this.state.refreshRequested) return true;
+    if (!woke && (due === null || Date.now() < due)) {
+      this.view = null; // the 24-hour cap: re-read and sleep again
+      return false;
+    }
+    return true;
+  }
+
+  /** Anchors each token version's lifetime on workflow time once (see CredentialView.expiresInMs). */
+  private anchor(view: CredentialView, expiresInMs: number): void {
+    if (this.state.anchor?.version === view.version) return;
+    const now = Date.now();
+    this.state.anchor = { version: view.version, obtainedAt: now - Math.max(0, view.ageMs ?? 0), expiresAt: now + expiresInMs };
+  }
+
+  private async refresh(view: CredentialView): Promise<void> {
+    this.phase = 'refreshing';
+    this.state.refreshRequested = false;
+    this.inFlight = true;
+    this.changedDuringRefresh = false;
+    setCurrentDetails(`Refreshing (token expires ${view.expiresAt}).`);
+    const wasFailing = this.state.lastResult?.outcome === 'failed' || this.state.lastResult?.outcome === 'reauth_required';
+    try {
+      this.refreshScope = new CancellationScope();
+      const result = await this.refreshScope.run(() =>
+        refreshCredential.executeWithOptions(
+          { summary: `refresh ${view.provider} credential "${view.name}"`, startToCloseTimeout: '5 minutes', heartbeatTimeout: '20 seconds' },
+          [{ credentialId: this.credentialId, expectedVersion: view.version }],
+        ),
+      );
+      this.state.lastRefreshAt = Date.now();
+      this.state.refreshes++;
+      this.state.lastResult = { outcome: result.outcome, at: new Date().toISOString(), attempts: result.attempts };
+      // The activity's answer is the current view: no second read (one activity per cycle).
+      this.view = result.credential;
+      this.publish(result.credential);
+      this.finish({ credential: result.credential });
+      if (wasFailing && result.outcome === 'refreshed') this.notify('credential.recovered', view);
+    } catch (error) {
+      if (this.stopping && isCancellation(error)) return;
+      const type = failureOf(error)?.type ?? 'Unknown';
+      const at = new Date().toISOString();
+      this.view = null; // whatever happened, read the credential again before the next step
+      if (type === FailureType.reauthRequired) {
+        this.state.lastResult = { outcome: 'reauth_required', at, attempts: 1, error: type };
+        this.finish({ failure: ApplicationFailure.nonRetryable('credential needs a new login', FailureType.reauthRequired) });
+        this.notify('credential.reauth_required', view);
+        return; // the re-read shows reauth_required → parked
+      }
+      if (type === FailureType.notFound) {
+        this.finish({ failure: ApplicationFailure.nonRetryable('credential not found', FailureType.notFound) });
+        return; // the re-read finds nothing → the loop ends
+      }
+      // Misconfigured or malformed: keep the workflow alive and try later, recording why.
+      this.state.lastResult = { outcome: 'failed', at, attempts: 1, error: type === FailureType.misconfigured ? type : FailureType.malformed };
+      this.finish({ failure: ApplicationFailure.nonRetryable(`refresh failed: ${type}`, type) });
+      if (type === FailureType.misconfigured) await this.park('provider misconfigured');
+    } finally {
+      this.refreshScope = undefined;
+      this.inFlight = false;
+    }
+  }
+
+  /** Waits for new tokens (or stop); refresh requests meanwhile are answered "needs a new login". */
+  private async park(reason: string): Promise<void> {
+    this.phase = 'parked';
+    this.nextDue = null;
+    setCurrentDetails(`Needs a new login (${reason}). Waiting for new tokens.`);
+    const failure = ApplicationFailure.nonRetryable('credential needs a new login before it can be refreshed', FailureType.reauthRequired);
+    while (!this.changed && !this.stopping) {
+      this.answerWaiters({ failure });
+      await condition(() => this.changed || this.stopping || this.state.refreshRequested);
+    }
+  }
+
+  /** Nothing to schedule: sleep until a change (re-reading daily); requests get `failureType`. */
+  private async idle(details: string, failureType: FailureType): Promise<void> {
+    this.phase = 'sleeping';
+    this.nextDue = null;
+    setCurrentDetails(details);
+    const failure = ApplicationFailure.nonRetryable('credential has no refresh token', failureType);
+    this.answerWaiters({ failure });
+    const woke = await condition(() => this.changed || this.stopping || this.state.refreshRequested, MAX_SLEEP_MS);
+    if (!woke) this.view = null;
+  }
+
+  /** Ends the wait of every caller that asked for a refresh the loop will not run. */
+  private answerWaiters(outcome: Outcome): void {
+    if (!this.state.refreshRequested) return;
+    this.state.refreshRequested = false;
+    this.finish(outcome);
+  }
+
+  private finish(outcome: Outcome): void {
+    this.lastOutcome = outcome;
+    this.generation++;
+  }
+
+  private publish(view: CredentialView): void {
+    const before = this.published;
+    this.published = view;
+    if (before && before.status === view.status && before.expiresAt === view.expiresAt && before.id === view.id) return;
+    upsertSearchAttributes([
+      { key: CredentialIdKey, value: view.id },
+      { key: ProviderKey, value: view.provider },
+      { key: AuthStatusKey, value: view.status },
+      { key: ExpiresAtKey, value: view.expiresAt ? new Date(view.expiresAt) : null },
+    ]);
+  }
+
+  private notify(event: 'credential.reauth_required' | 'credential.recovered', view: CredentialView): void {
+    notifyWebhook({ event, credentialId: this.credentialId, provider: view.provider, name: view.name }).catch((error: unknown) =>
+      log.warn('webhook notification given up', { event, error: String(error) }),
+    );
+  }
+}
