@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
-import { createCore, startWorker } from '../src/cli/services.js';
+import { activityDeps, createCore, startWorker } from '../src/cli/services.js';
 import { createMaestroWorker } from '../src/temporal/worker.js';
 import { createLogger } from '../src/logger.js';
 import { refreshDelayForLifetime } from '../src/workflows/schedule.js';
@@ -79,7 +79,7 @@ async function main() {
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       maxCachedWorkflows: MAX_CACHED,
-      deps: { store: core.store, providers: core.providers, requestRefresh: async (id) => void (await core.workflows.refreshNow(id)), webhook: {}, log: wlog },
+      deps: { ...activityDeps({ webhook: {} }, wlog, core) },
     });
     running = { worker, done: worker.run() };
   }

@@ -2,8 +2,10 @@
 import type { Migration } from 'kysely';
 import * as initial from './0001_initial.js';
 import * as credentialChangeNotify from './0002_credential_change_notify.js';
+import * as refreshAnswers from './0003_refresh_answers.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_change_notify': credentialChangeNotify,
+  '0003_refresh_answers': refreshAnswers,
 };

@@ -11,10 +11,15 @@ import type { ProviderRegistry } from '../providers/registry.js';
 import { callAuth } from '../auth/credentialAuth.js';
 import { buildProviderCall } from '../auth/clientBuilder.js';
 import { readBody } from '../auth/http.js';
-import { MalformedTokenResponseError, refreshAccessToken } from '../auth/tokenClient.js';
+import { MalformedTokenResponseError, parseTokenAnswer, requestRefresh } from '../auth/tokenClient.js';
+import { sealedAnswerSchema, type RefreshAnswerStore, type SealedAnswer } from '../db/refreshAnswers.js';
+import type { ProviderDefinition } from '../providers/types.js';
+import { FailureType } from '../workflows/failures.js';
 
 export interface ActivityDeps {
   store: CredentialStore;
+  /** The write-ahead log of token answers (sealed). */
+  answers: RefreshAnswerStore;
   providers: ProviderRegistry;
   /** Asks the credential's refresh workflow to refresh now (the refreshNow update) and waits for it; ifVersion = the version whose token failed. */
   requestRefresh(credentialId: string, ifVersion: number): Promise<void>;
@@ -71,8 +76,10 @@ export interface WebhookEvent {
   name: string;
 }
 
-/** A malformed token answer is retried this many times before the workflow backs off for longer. */
-const MALFORMED_ATTEMPTS = 5;
+/** Heartbeat this often while a refresh runs (the workflow's heartbeat timeout is 20 s). */
+const HEARTBEAT_EVERY_MS = 3_000;
+/** Token writes tried this often (about 20 s with the pauses) before the attempt fails and a retry stores the answer. */
+const WRITE_ATTEMPTS = 8;
 
 const msFromNow = (iso: string | null, sign: 1 | -1) => (iso === null ? null : sign * (Date.parse(iso) - Date.now()));
 
@@ -94,14 +101,14 @@ const toView = (metadata: CredentialMetadata, secret: CredentialSecret): Credent
 function toFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof ReauthRequiredError) return ApplicationFailure.nonRetryable(message, 'ReauthRequired');
-  if (error instanceof NotFoundError) return ApplicationFailure.nonRetryable(message, 'NotFound');
-  if (error instanceof MisconfiguredError) return ApplicationFailure.nonRetryable(message, 'Misconfigured');
-  if (error instanceof ValidationError) return ApplicationFailure.nonRetryable(message, 'InvalidRequest');
+  if (error instanceof ReauthRequiredError) return ApplicationFailure.nonRetryable(message, FailureType.reauthRequired);
+  if (error instanceof NotFoundError) return ApplicationFailure.nonRetryable(message, FailureType.notFound);
+  if (error instanceof MisconfiguredError) return ApplicationFailure.nonRetryable(message, FailureType.misconfigured);
+  if (error instanceof ValidationError) return ApplicationFailure.nonRetryable(message, FailureType.invalidRequest);
   if (error instanceof ProviderUnavailableError) {
-    return ApplicationFailure.create({ message, type: 'ProviderUnavailable', nextRetryDelay: error.retryAfterMs });
+    return ApplicationFailure.create({ message, type: FailureType.providerUnavailable, nextRetryDelay: error.retryAfterMs });
   }
-  return ApplicationFailure.retryable(message, 'Transient');
+  return ApplicationFailure.retryable(message, FailureType.transient);
 }
 
 function retryAfterMs(value: string | string[] | undefined): number | undefined {
@@ -113,24 +120,75 @@ function retryAfterMs(value: string | string[] | undefined): number | undefined 
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-async function withRetries<T>(fn: () => Promise<T>, attempts: number, delayMs: number): Promise<T> {
+/** Retries `fn` with growing pauses; a version conflict or a cancelled attempt stops at once. */
+async function withRetries<T>(fn: () => Promise<T>, opts: { attempts: number; delayMs: number; signal: AbortSignal }): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (error) {
-      if (attempt >= attempts || error instanceof VersionConflictError) throw error;
-      await new Promise((resolve) => setTimeout(resolve, delayMs * attempt));
+      if (attempt >= opts.attempts || error instanceof VersionConflictError || opts.signal.aborted) throw error;
+      await new Promise((resolve) => setTimeout(resolve, opts.delayMs * attempt));
     }
   }
 }
 
 export function createActivities(deps: ActivityDeps) {
   const { store, providers, log } = deps;
+  const { answers } = deps;
   const timeoutMs = deps.httpTimeoutMs ?? 30_000;
-  // Tokens the provider issued that could not be stored yet (database down longer than the write
-  // retries). The old refresh token is already spent: a retried attempt stores these instead of
-  // calling the token endpoint again. Per worker process; dropped once written or superseded.
-  const unwritten = new Map<string, { expectedVersion: number; secret: CredentialSecret; expiresAt: Date | null }>();
+
+  /** Writes a recorded 2xx answer's tokens (guarded by version); see refreshCredential. */
+  async function storeAnswer(
+    ctx: Context,
+    a: { credentialId: string; expectedVersion: number; secret: CredentialSecret; provider: ProviderDefinition; sealed: SealedAnswer; attempts: number },
+  ): Promise<RefreshResult> {
+    const { credentialId, expectedVersion, secret, attempts } = a;
+    let parsed;
+    try {
+      parsed = parseTokenAnswer(a.provider, answers.open(credentialId, expectedVersion, a.sealed));
+    } catch (error) {
+      if (!(error instanceof MalformedTokenResponseError)) throw error;
+      // A 2xx without an access token: kept sealed for an operator; retrying would spend again.
+      await answers.record(credentialId, expectedVersion, a.sealed, 'unusable').catch(() => {});
+      await store.recordRefreshFailure(credentialId, `${error.message} (answer kept for an operator)`, expectedVersion).catch(() => {});
+      throw ApplicationFailure.nonRetryable(error.message, FailureType.malformed);
+    }
+    if (parsed.oddFields.length > 0) {
+      log.warn({ credentialId, fields: parsed.oddFields }, 'token answer had fields of an unexpected shape; kept the usable ones');
+    }
+    const { tokens } = parsed;
+    const next: CredentialSecret = {
+      ...secret,
+      accessToken: tokens.accessToken,
+      // A provider that does not rotate refresh tokens keeps the old one valid.
+      refreshToken: tokens.refreshToken ?? secret.refreshToken,
+      idToken: tokens.idToken ?? secret.idToken,
+      accountId: tokens.accountId ?? secret.accountId,
+    };
+    let updated;
+    try {
+      // A brief database hiccup must not lose the new tokens; a long outage fails this attempt
+      // and the next one stores the answer from the heartbeat details.
+      updated = await withRetries(
+        () => store.updateTokens(credentialId, expectedVersion, { secret: next, expiresAt: tokens.expiresAt, reason: 'refreshed' }),
+        { attempts: WRITE_ATTEMPTS, delayMs: 500, signal: ctx.cancellationSignal },
+      );
+    } catch (error) {
+      if (!(error instanceof VersionConflictError)) throw error;
+      // Replaced while the request was out. If the replacement kept the refresh token this answer
+      // just spent, move the row to the new one; the replaced access token stays.
+      if (tokens.refreshToken && secret.refreshToken && tokens.refreshToken !== secret.refreshToken) {
+        const adopted = await store.adoptRotatedRefreshToken(credentialId, secret.refreshToken, tokens.refreshToken);
+        if (adopted) log.info({ credentialId, version: adopted.version }, 'kept the rotated refresh token over a replacement that still held the spent one');
+      }
+      await answers.settle(credentialId, expectedVersion).catch(() => {});
+      const current = await store.getWithSecret(credentialId);
+      return { outcome: 'already_current', credential: toView(current.metadata, current.secret), attempts };
+    }
+    await answers.settle(credentialId, expectedVersion).catch(() => {});
+    log.info({ credentialId, version: updated.version, expiresAt: updated.expiresAt }, 'credential refreshed');
+    return { outcome: 'refreshed', credential: toView(updated, next), attempts };
+  }
 
   return {
     async describeCredential({ credentialId }: { credentialId: string }): Promise<CredentialView | null> {
@@ -144,69 +202,75 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Refreshes once, crash-safely: if the row's version moved on, someone already refreshed and
-     * the (possibly retried) activity returns the current state instead of spending the new
-     * single-use refresh token again. The new tokens are written immediately, guarded by version.
+     * Refreshes once, crash-safely (see DESIGN "Why the refresh activity reads the version"):
+     * - the row moved past `expectedVersion`: someone already refreshed; return the current state;
+     * - an answer for this version is already recorded (heartbeat details from an earlier attempt
+     *   on any worker, or the write-ahead row): store it, never spend the old token again;
+     * - else call the token endpoint, wait for its answer as long as this attempt lives
+     *   (heartbeating), record it sealed the moment it arrives, then write the tokens.
+     * Every write is guarded by `expectedVersion`: a PATCH or a new login in between wins.
      */
     async refreshCredential({ credentialId, expectedVersion }: { credentialId: string; expectedVersion: number }): Promise<RefreshResult> {
-      const attempts = Context.current().info.attempt;
+      const ctx = Context.current();
+      const attempts = ctx.info.attempt;
+      const carried = sealedAnswerSchema.safeParse((ctx.info.heartbeatDetails as { answer?: unknown } | undefined)?.answer);
+      // What this attempt heartbeats: once an answer exists, it rides along on every beat.
+      let details: { answer?: SealedAnswer } = carried.success ? { answer: carried.data } : {};
+      const beat = () => ctx.heartbeat(details);
+      beat();
+      const beating = setInterval(beat, HEARTBEAT_EVERY_MS);
       try {
         const { metadata, secret } = await store.getWithSecret(credentialId);
         if (metadata.version !== expectedVersion) {
-          unwritten.delete(credentialId);
+          await answers.settle(credentialId, expectedVersion).catch(() => {});
           return { outcome: 'already_current', credential: toView(metadata, secret), attempts };
         }
-        const pending = unwritten.get(credentialId);
-        if (pending?.expectedVersion === expectedVersion) {
-          const updated = await store.updateTokens(credentialId, expectedVersion, { secret: pending.secret, expiresAt: pending.expiresAt, reason: 'refreshed' });
-          unwritten.delete(credentialId);
-          log.info({ credentialId, version: updated.version, expiresAt: updated.expiresAt }, 'credential refreshed (stored after a database outage)');
-          return { outcome: 'refreshed', credential: toView(updated, pending.secret), attempts };
+        const provider = providers.get(metadata.provider);
+        const recorded = details.answer ?? (await answers.findPending(credentialId, expectedVersion));
+        if (recorded) {
+          details = { answer: recorded };
+          beat();
+          log.info({ credentialId, attempt: attempts }, 'storing a token answer recorded by an earlier attempt');
+          return await storeAnswer(ctx, { credentialId, expectedVersion, secret, provider, sealed: recorded, attempts });
         }
         if (metadata.status === 'reauth_required') throw new ReauthRequiredError('credential needs a new login');
         if (!secret.refreshToken) throw new MisconfiguredError('credential has no refresh token');
-        const provider = providers.get(metadata.provider);
-        let tokens;
+        let answer;
         try {
-          tokens = await refreshAccessToken(provider, secret.refreshToken, { timeoutMs });
+          // No timer once the request is sent: only this attempt's cancellation ends the wait.
+          answer = await requestRefresh(provider, secret.refreshToken, { signal: ctx.cancellationSignal });
         } catch (error) {
           if (error instanceof ReauthRequiredError) {
-            await store.markReauthRequired(credentialId, error.message);
+            try {
+              await store.markReauthRequired(credentialId, error.message, expectedVersion);
+            } catch (markError) {
+              if (!(markError instanceof VersionConflictError)) throw markError;
+              // New tokens arrived while the dead one was out: they are good, nothing to mark.
+              const current = await store.getWithSecret(credentialId);
+              return { outcome: 'already_current', credential: toView(current.metadata, current.secret), attempts };
+            }
             throw error;
           }
-          if (error instanceof MalformedTokenResponseError && attempts >= MALFORMED_ATTEMPTS) {
-            await store.recordRefreshFailure(credentialId, error.message);
-            throw ApplicationFailure.nonRetryable(error.message, 'MalformedTokenResponse');
-          }
-          if (error instanceof ProviderUnavailableError) await store.recordRefreshFailure(credentialId, error.message).catch(() => {});
+          if (error instanceof ProviderUnavailableError) await store.recordRefreshFailure(credentialId, error.message, expectedVersion).catch(() => {});
           throw error;
         }
-        const next: CredentialSecret = {
-          ...secret,
-          accessToken: tokens.accessToken,
-          // A provider that does not rotate refresh tokens keeps the old one valid.
-          refreshToken: tokens.refreshToken ?? secret.refreshToken,
-          idToken: tokens.idToken ?? secret.idToken,
-          accountId: tokens.accountId ?? secret.accountId,
-        };
-        // The old refresh token is spent now: a brief database hiccup must not lose the new one.
-        unwritten.set(credentialId, { expectedVersion, secret: next, expiresAt: tokens.expiresAt });
-        const updated = await withRetries(
-          () => store.updateTokens(credentialId, expectedVersion, { secret: next, expiresAt: tokens.expiresAt, reason: 'refreshed' }),
-          10,
-          500,
+        // The old refresh token is spent now: make the answer durable before anything can lose it.
+        const sealed = answers.seal(credentialId, expectedVersion, answer);
+        details = { answer: sealed };
+        beat();
+        await answers.record(credentialId, expectedVersion, sealed).catch((error: unknown) =>
+          log.warn({ credentialId, error: error instanceof Error ? error.message : String(error) }, 'token answer kept in heartbeat details only (database unavailable)'),
         );
-        unwritten.delete(credentialId);
-        log.info({ credentialId, version: updated.version, expiresAt: updated.expiresAt }, 'credential refreshed');
-        return { outcome: 'refreshed', credential: toView(updated, next), attempts };
+        return await storeAnswer(ctx, { credentialId, expectedVersion, secret, provider, sealed, attempts });
       } catch (error) {
-        if (error instanceof VersionConflictError || error instanceof NotFoundError) unwritten.delete(credentialId);
         if (error instanceof VersionConflictError) {
           const { metadata, secret } = await store.getWithSecret(credentialId);
           return { outcome: 'already_current', credential: toView(metadata, secret), attempts };
         }
         log.warn({ credentialId, attempt: attempts, error: error instanceof Error ? error.message : String(error) }, 'credential refresh failed');
         throw toFailure(error);
+      } finally {
+        clearInterval(beating);
       }
     },
 

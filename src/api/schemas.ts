@@ -1,4 +1,5 @@
 // Request bodies and parameters, validated with zod; the same schemas feed /openapi.json.
+import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import { z } from 'zod';
 import { buildUrl } from '../auth/clientBuilder.js';
 import { PROVIDER_IDS } from '../config.js';
@@ -21,7 +22,10 @@ const secretString = (what: string) =>
     .regex(/^[\x21-\x7e]+$/, `${what} must be printable ASCII without spaces`);
 
 const expiry = {
-  expiresAt: z.iso.datetime({ offset: true, error: 'expiresAt must be an ISO 8601 date-time' }).optional(),
+  expiresAt: z.iso
+    .datetime({ offset: true, error: 'expiresAt must be an ISO 8601 date-time' })
+    .refine((v) => isStorableDate(new Date(v)), `expiresAt must be ${STORABLE_DATE_RANGE}`)
+    .optional(),
   expiresIn: z
     .number({ error: 'expiresIn must be a number of seconds' })
     .int('expiresIn must be a whole number of seconds')
@@ -91,7 +95,7 @@ export const messageSchema = z.strictObject({
     .refine(staysUnderProvider, 'path must stay under the provider API (no . or .. segments, no //)')
     .default('/v1/messages'),
   method: z.enum(['POST', 'GET']).default('POST'),
-  headers: z.record(z.string().regex(/^[a-z0-9-]+$/, 'header names must be lowercase tokens'), z.string().max(4096).regex(/^[^\r\n]*$/, 'header values must not contain line breaks')).optional(),
+  headers: z.record(z.string().regex(/^[a-z0-9-]+$/, 'header names must be lowercase tokens'), z.string().max(4096).regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'header values must be printable text (no line breaks or control characters)')).optional(),
   body: z.unknown().optional(),
 });
 

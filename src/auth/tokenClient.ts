@@ -3,15 +3,19 @@
 //   ReauthRequiredError          the grant is dead (invalid_grant, reused/expired/revoked refresh token)
 //   MisconfiguredError           Maestro's OAuth client configuration is wrong
 //   ProviderUnavailableError     429 (retryAfterMs from Retry-After), 5xx, other 4xx, timeouts, network errors
-//   MalformedTokenResponseError  a 2xx answer that is not a usable token response (retry, bounded by the caller)
+//   MalformedTokenResponseError  a 2xx answer without a usable access token (kept sealed by the caller; not retried at once)
+// A refresh is two steps, so the caller can make the answer durable in between: requestRefresh
+// sends the request and returns the raw 2xx answer (once sent, it waits until the caller's signal
+// aborts, never on a timer: a late answer from a provider that already rotated must not be
+// dropped); parseTokenAnswer then keeps any answer with an access token, whatever its other fields.
 // Messages carry the provider's error code and a sanitised description only: never a token,
 // a code, a verifier, a client secret or the raw body.
 import { request } from 'undici';
-import { z } from 'zod';
 import { MaestroError, MisconfiguredError, ProviderUnavailableError, ReauthRequiredError } from '../errors.js';
 import { redactSecrets } from '../logger.js';
 import type { AccountIdSource, ParamList, ProviderDefinition, TokenBodyFormat, TokenSet } from '../providers/types.js';
 import { readBody } from './http.js';
+import { isStorableDate } from '../dates.js';
 import { assertOAuthConfigured, fillParams } from './pkce.js';
 
 export const DEFAULT_TOKEN_TIMEOUT_MS = 15_000;
@@ -25,6 +29,19 @@ export interface TokenCallOptions {
   signal?: AbortSignal;
   /** Whole-call timeout (connect, headers and body); default 15 s. */
   timeoutMs?: number;
+}
+
+/** A token endpoint's 2xx answer as it arrived: the body text and when the request left (ms since epoch). */
+export interface TokenAnswer {
+  body: string;
+  startedAt: number;
+}
+
+/** A usable token answer, and the names (never values) of fields with an unexpected shape or not in OAuth's set. */
+export interface ParsedTokenAnswer {
+  tokens: TokenSet;
+  oddFields: string[];
+  extraFields: string[];
 }
 
 export async function exchangeCode(
@@ -53,9 +70,18 @@ export async function exchangeCode(
 
 /** A provider that sends no new refresh token → TokenSet.refreshToken is undefined (keep the old one). */
 export async function refreshAccessToken(def: ProviderDefinition, refreshToken: string, opts: TokenCallOptions = {}): Promise<TokenSet> {
+  const answer = await requestRefresh(def, refreshToken, { timeoutMs: DEFAULT_TOKEN_TIMEOUT_MS, ...opts });
+  return parseTokenAnswer(def, answer).tokens;
+}
+
+/**
+ * Sends a refresh request and returns the raw 2xx answer (errors classified as above). Without
+ * `timeoutMs` there is no timer: after connecting, only `signal` ends the wait.
+ */
+export async function requestRefresh(def: ProviderDefinition, refreshToken: string, opts: TokenCallOptions = {}): Promise<TokenAnswer> {
   const { clientId, clientSecret } = assertOAuthConfigured(def);
   if (!refreshToken) throw new ReauthRequiredError(`${def.displayName} credential has no refresh token; sign in again`);
-  return tokenCall(
+  return tokenRequest(
     def,
     'refresh',
     def.oauth.refresh,
@@ -65,16 +91,12 @@ export async function refreshAccessToken(def: ProviderDefinition, refreshToken: 
   );
 }
 
-// ---------------------------------------------------------------------------------------------
+/** The tokens of a 2xx answer; MalformedTokenResponseError only when there is no usable access token. */
+export function parseTokenAnswer(def: ProviderDefinition, answer: TokenAnswer, what: 'code exchange' | 'refresh' = 'refresh'): ParsedTokenAnswer {
+  return parseTokenResponse(def, `${def.displayName} token ${what}`, answer.body, answer.startedAt);
+}
 
-const tokenResponseSchema = z.object({
-  access_token: z.string().min(1),
-  refresh_token: z.string().min(1).optional().nullable(),
-  id_token: z.string().min(1).optional().nullable(),
-  expires_in: z.union([z.number(), z.string().regex(/^\d+(\.\d+)?$/)]).optional().nullable(),
-  token_type: z.string().optional().nullable(),
-  scope: z.string().optional().nullable(),
-});
+// ---------------------------------------------------------------------------------------------
 
 async function tokenCall(
   def: ProviderDefinition,
@@ -84,6 +106,18 @@ async function tokenCall(
   secrets: Array<string | undefined>,
   opts: TokenCallOptions,
 ): Promise<TokenSet> {
+  const answer = await tokenRequest(def, what, spec, values, secrets, { timeoutMs: DEFAULT_TOKEN_TIMEOUT_MS, ...opts });
+  return parseTokenAnswer(def, answer, what).tokens;
+}
+
+async function tokenRequest(
+  def: ProviderDefinition,
+  what: 'code exchange' | 'refresh',
+  spec: { format: TokenBodyFormat; params: ParamList },
+  values: Record<string, string | undefined>,
+  secrets: Array<string | undefined>,
+  opts: TokenCallOptions,
+): Promise<TokenAnswer> {
   const label = `${def.displayName} token ${what}`;
   const params = fillParams(spec.params, values);
   const body = spec.format === 'json' ? JSON.stringify(Object.fromEntries(params)) : new URLSearchParams(params).toString();
@@ -94,10 +128,13 @@ async function tokenCall(
     'accept-encoding': 'gzip, deflate, br',
   };
 
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
+  // No timeoutMs: wait for the answer until the caller aborts (undici's own header and body
+  // timers are off too; connecting still times out).
+  const timeoutMs = opts.timeoutMs;
   const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(new Error('timeout')), timeoutMs);
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => timeout.abort(new Error('timeout')), timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout.signal]) : timeout.signal;
+  const untimed = timeoutMs === undefined ? { headersTimeout: 0, bodyTimeout: 0 } : {};
   const startedAt = Date.now();
 
   try {
@@ -105,7 +142,7 @@ async function tokenCall(
     let responseHeaders: Record<string, string | string[] | undefined>;
     let raw: Buffer;
     try {
-      const res = await request(def.oauth.tokenUrl, { method: 'POST', headers, body, signal });
+      const res = await request(def.oauth.tokenUrl, { method: 'POST', headers, body, signal, ...untimed });
       status = res.statusCode;
       responseHeaders = res.headers;
       try {
@@ -127,43 +164,78 @@ async function tokenCall(
       throw new ProviderUnavailableError(`${label} failed: ${networkErrorCode(err)}`, undefined, { cause: err });
     }
 
-    if (status >= 200 && status < 300) return parseTokenResponse(def, label, raw, startedAt);
+    if (status >= 200 && status < 300) return { body: raw.toString('utf8'), startedAt };
     throw classifyFailure(def, label, status, responseHeaders, raw, secrets);
   } finally {
-    clearTimeout(timer);
+    if (timer) clearTimeout(timer);
   }
 }
 
-function parseTokenResponse(def: ProviderDefinition, label: string, raw: Buffer, startedAt: number): TokenSet {
+const KNOWN_FIELDS = new Set(['access_token', 'refresh_token', 'id_token', 'expires_in', 'token_type', 'scope']);
+
+const nonEmptyString = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
+
+/**
+ * Lenient on purpose: the refresh token is already spent when this runs, so any answer with an
+ * access token is kept. Fields of an unexpected shape are ignored and reported by name.
+ */
+function parseTokenResponse(def: ProviderDefinition, label: string, text: string, startedAt: number): ParsedTokenAnswer {
   let json: unknown;
   try {
-    json = JSON.parse(raw.toString('utf8'));
+    json = JSON.parse(text);
   } catch {
     throw new MalformedTokenResponseError(`${label}: the answer is not JSON`);
   }
-  const parsed = tokenResponseSchema.safeParse(json);
-  if (!parsed.success) {
-    const field = parsed.error.issues[0]?.path.join('.') || 'body';
-    throw new MalformedTokenResponseError(`${label}: the answer has no usable ${field}`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new MalformedTokenResponseError(`${label}: the answer is not a JSON object`);
+  const t = json as Record<string, unknown>;
+  const accessToken = nonEmptyString(t.access_token);
+  if (!accessToken) throw new MalformedTokenResponseError(`${label}: the answer has no usable access_token`);
+  const oddFields: string[] = [];
+  const optionalString = (field: string): string | undefined => {
+    const value = t[field];
+    if (value === undefined || value === null) return undefined;
+    const usable = nonEmptyString(value);
+    if (!usable) oddFields.push(field);
+    return usable;
+  };
+  const refreshToken = optionalString('refresh_token');
+  const idToken = optionalString('id_token');
+  optionalString('token_type');
+  let scope: string | undefined;
+  if (Array.isArray(t.scope) && t.scope.every((s) => typeof s === 'string')) scope = t.scope.join(' ');
+  else scope = optionalString('scope');
+
+  let expiresIn: number | undefined;
+  if (typeof t.expires_in === 'number' || (typeof t.expires_in === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(t.expires_in))) {
+    const n = Number(t.expires_in);
+    if (Number.isFinite(n) && n >= 0) expiresIn = n;
   }
-  const t = parsed.data;
-  const expiresIn = t.expires_in === undefined || t.expires_in === null ? undefined : Number(t.expires_in);
+  if (expiresIn === undefined && t.expires_in !== undefined && t.expires_in !== null) oddFields.push('expires_in');
   let expiresAt: Date | null = null;
-  if (expiresIn !== undefined && Number.isFinite(expiresIn) && expiresIn >= 0) {
+  if (expiresIn !== undefined) {
     // Counted from when the request left: never later than the provider meant.
     expiresAt = new Date(startedAt + Math.round(expiresIn * 1000));
   } else {
-    const exp = jwtClaims(t.access_token)?.exp;
+    const exp = jwtClaims(accessToken)?.exp;
     if (typeof exp === 'number' && Number.isFinite(exp)) expiresAt = new Date(exp * 1000);
   }
+  // A date Temporal and PostgreSQL cannot hold is no expiry at all (refreshed only on request).
+  if (expiresAt && !isStorableDate(expiresAt)) {
+    oddFields.push('expires_in');
+    expiresAt = null;
+  }
 
-  const tokens: TokenSet = { accessToken: t.access_token, expiresAt };
-  if (t.refresh_token) tokens.refreshToken = t.refresh_token;
-  if (t.id_token) tokens.idToken = t.id_token;
-  if (t.scope) tokens.scope = t.scope;
-  const accountId = findAccountId(def.oauth.accountId, json, t.access_token, t.id_token ?? undefined);
+  const tokens: TokenSet = { accessToken, expiresAt };
+  if (refreshToken) tokens.refreshToken = refreshToken;
+  if (idToken) tokens.idToken = idToken;
+  if (scope) tokens.scope = scope;
+  const accountId = findAccountId(def.oauth.accountId, json, accessToken, idToken);
   if (accountId) tokens.accountId = accountId;
-  return tokens;
+  const extraFields = Object.keys(t)
+    .filter((key) => !KNOWN_FIELDS.has(key))
+    .slice(0, 20)
+    .map((key) => key.slice(0, 40));
+  return { tokens, oddFields, extraFields };
 }
 
 function findAccountId(sources: AccountIdSource[], response: unknown, accessToken: string, idToken: string | undefined): string | undefined {

@@ -6,6 +6,7 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Config } from '../config.js';
 import { KeyRing } from '../crypto/keyRing.js';
 import { CredentialStore } from '../db/credentials.js';
+import { RefreshAnswerStore } from '../db/refreshAnswers.js';
 import { listenForCredentialChanges, type ChangeListener } from '../db/changes.js';
 import { OAuthSessionStore } from '../db/oauthSessions.js';
 import type { Db } from '../db/pool.js';
@@ -20,6 +21,7 @@ import { TokenCache } from '../api/tokenCache.js';
 
 export interface Core {
   store: CredentialStore;
+  answers: RefreshAnswerStore;
   sessions: OAuthSessionStore;
   providers: ProviderRegistry;
   workflows: CredentialWorkflows;
@@ -30,6 +32,7 @@ export function createCore(config: Config, db: Db, client: Client, opts: { maxHi
   const store = new CredentialStore(db, keys);
   return {
     store,
+    answers: new RefreshAnswerStore(db, keys),
     sessions: new OAuthSessionStore(db, keys),
     providers: new ProviderRegistry(config),
     workflows: new CredentialWorkflows({
@@ -106,6 +109,7 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
 export function activityDeps(config: Pick<Config, 'webhook'>, log: Logger, core: Core): ActivityDeps {
   return {
     store: core.store,
+    answers: core.answers,
     providers: core.providers,
     requestRefresh: async (id, ifVersion) => {
       await core.workflows.refreshNow(id, ifVersion);

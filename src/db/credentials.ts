@@ -8,6 +8,7 @@ import type { ProviderId } from '../config.js';
 import { credentialAad, type KeyRing } from '../crypto/keyRing.js';
 import { ConflictError, NotFoundError, SealError, ValidationError, VersionConflictError } from '../errors.js';
 import { redactSecrets } from '../logger.js';
+import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import type { Db } from './pool.js';
 import { REFRESH_MARGIN_MS } from '../workflows/schedule.js';
 import type { AuthType, CredentialStatus, Database, SavedAuthenticationsTable } from './types.js';
@@ -169,6 +170,7 @@ function checkSecret(authType: AuthType, secret: CredentialSecret): void {
 function checkDate(value: Date | null | undefined, field: string): Date | null {
   if (value === undefined || value === null) return null;
   if (Number.isNaN(value.getTime())) throw new ValidationError(`${field} is not a valid date`);
+  if (!isStorableDate(value)) throw new ValidationError(`${field} must be ${STORABLE_DATE_RANGE}`);
   return value;
 }
 
@@ -296,18 +298,27 @@ export class CredentialStore {
     update: { secret: CredentialSecret; expiresAt: Date | null; reason: 'refreshed' | 'replaced' },
   ): Promise<CredentialMetadata> {
     if (!UUID.test(id)) throw notFound(id);
+    return this.writeTokens(id, expectedVersion, { ...update, keep: update.reason === 'refreshed' ? ['refreshToken'] : [] });
+  }
+
+  private async writeTokens(
+    id: string,
+    expectedVersion: number,
+    update: { secret: CredentialSecret; expiresAt: Date | null; reason: 'refreshed' | 'replaced'; keep?: Array<keyof CredentialSecret> },
+  ): Promise<CredentialMetadata> {
     const expiresAt = checkDate(update.expiresAt, 'expiresAt');
     return this.db.transaction().execute(async (trx) => {
       // The row lock serialises writers: the loser waits, then sees the moved version.
       const current = await trx.selectFrom('saved_authentications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
       if (!current) throw notFound(id);
       if (current.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion);
-      checkSecret(current.auth_type, update.secret);
-      let secret = update.secret;
-      if (update.reason === 'refreshed' && !secret.refreshToken) {
+      let secret = { ...update.secret };
+      const missing = (update.keep ?? []).filter((field) => !secret[field]);
+      if (missing.length > 0) {
         const previous = this.tryOpen(current);
-        if (previous?.refreshToken) secret = { ...secret, refreshToken: previous.refreshToken };
+        for (const field of missing) if (previous?.[field]) secret = { ...secret, [field]: previous[field] };
       }
+      checkSecret(current.auth_type, secret);
       const sealed = this.seal(id, current.provider, secret);
       const now = new Date();
       const refreshed = update.reason === 'refreshed';
@@ -335,9 +346,60 @@ export class CredentialStore {
     });
   }
 
-  /** The refresh token is dead: only a new login helps. Bumps the version so in-flight refreshes stop. */
-  async markReauthRequired(id: string, reason: string): Promise<CredentialMetadata> {
+  /**
+   * Replaces tokens whatever the version (a PATCH or a new login: the caller's tokens win). Fields
+   * listed in `keep` are taken from the row as it is at write time, under its lock, so a refresh
+   * that committed a moment earlier keeps its new refresh token.
+   */
+  async replaceTokens(
+    id: string,
+    update: { secret: CredentialSecret; expiresAt: Date | null; keep?: Array<'refreshToken' | 'accountId' | 'idToken'> },
+  ): Promise<CredentialMetadata> {
+    if (!UUID.test(id)) throw notFound(id);
+    for (;;) {
+      const current = await this.db.selectFrom('saved_authentications').select(['version']).where('id', '=', id).executeTakeFirst();
+      if (!current) throw notFound(id);
+      try {
+        return await this.writeTokens(id, current.version, { ...update, reason: 'replaced' });
+      } catch (error) {
+        if (!(error instanceof VersionConflictError)) throw error;
+        // A refresh committed between the two reads: take its tokens into account and go again.
+      }
+    }
+  }
+
+  /**
+   * A refresh whose write lost to a PATCH that kept the refresh token the refresh had just spent:
+   * moves the row to the new refresh token (the PATCHed access token stays). No-op (undefined)
+   * when the row no longer holds `spent`.
+   */
+  async adoptRotatedRefreshToken(id: string, spent: string, fresh: string): Promise<CredentialMetadata | undefined> {
+    if (!UUID.test(id)) throw notFound(id);
+    return this.db.transaction().execute(async (trx) => {
+      const current = await trx.selectFrom('saved_authentications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!current) throw notFound(id);
+      const secret = this.tryOpen(current);
+      if (!secret || secret.refreshToken !== spent) return undefined;
+      const sealed = this.seal(id, current.provider, { ...secret, refreshToken: fresh });
+      const row = await trx
+        .updateTable('saved_authentications')
+        .set({ secret: sealed.ciphertext, key_id: sealed.keyId, version: sql`version + 1`, updated_at: new Date() })
+        .where('id', '=', id)
+        .returning(METADATA_COLUMNS)
+        .executeTakeFirstOrThrow();
+      await appendEvent(trx, id, 'refreshed', { version: row.version, refreshTokenOnly: true });
+      return toMetadata(row);
+    });
+  }
+
+  /**
+   * The refresh token is dead: only a new login helps. Bumps the version so in-flight refreshes
+   * stop. With `expectedVersion`, only if the row is still at it (VersionConflictError otherwise):
+   * tokens PATCHed in the meantime are good and must not be marked.
+   */
+  async markReauthRequired(id: string, reason: string, expectedVersion?: number): Promise<CredentialMetadata> {
     return this.changeWithReason(id, reason, async (trx, current, clean) => {
+      if (expectedVersion !== undefined && current.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion);
       const row = await trx
         .updateTable('saved_authentications')
         .set({ status: 'reauth_required', last_error: clean, version: sql`version + 1`, updated_at: new Date() })
@@ -349,11 +411,16 @@ export class CredentialStore {
     });
   }
 
-  /** A refresh attempt failed but may succeed later: recorded, version unchanged (the workflow retries against it). */
-  async recordRefreshFailure(id: string, reason: string): Promise<void> {
-    await this.changeWithReason(id, reason, async (trx, _current, clean) => {
+  /**
+   * A refresh attempt failed but may succeed later: recorded, version unchanged (the workflow
+   * retries against it). With `expectedVersion`, skipped (false) when the row has moved on.
+   */
+  async recordRefreshFailure(id: string, reason: string, expectedVersion?: number): Promise<boolean> {
+    return this.changeWithReason(id, reason, async (trx, current, clean) => {
+      if (expectedVersion !== undefined && current.version !== expectedVersion) return false;
       await trx.updateTable('saved_authentications').set({ last_error: clean, updated_at: new Date() }).where('id', '=', id).execute();
-      await appendEvent(trx, id, 'refresh_failed', { reason: clean });
+      await appendEvent(trx, id, 'refresh_failed', { reason: clean, version: current.version });
+      return true;
     });
   }
 

@@ -46,10 +46,20 @@ export interface CredentialEventsTable {
   created_at: GeneratedTimestamp;
 }
 
+export interface RefreshAnswersTable {
+  credential_id: string;
+  expected_version: number;
+  sealed: Buffer;
+  key_id: string;
+  state: Generated<'pending' | 'unusable'>;
+  received_at: GeneratedTimestamp;
+}
+
 export interface Database {
   saved_authentications: SavedAuthenticationsTable;
   oauth_sessions: OAuthSessionsTable;
   credential_events: CredentialEventsTable;
+  refresh_answers: RefreshAnswersTable;
 }
 
 export type CredentialRow = Selectable<SavedAuthenticationsTable>;

@@ -204,6 +204,7 @@ describe('credentialRefreshWorkflow', () => {
     const { credential } = await oauthCredential(h, 3600_000, false);
     const activities = createActivities({
       store: h.core.store,
+      answers: h.core.answers,
       providers: h.core.providers,
       requestRefresh: async () => {},
       webhook: {},
@@ -240,6 +241,7 @@ describe('credentialRefreshWorkflow', () => {
         maxCachedWorkflows: 0,
         deps: {
           store: h.core.store,
+          answers: h.core.answers,
           providers: h.core.providers,
           requestRefresh: async () => {},
           webhook: {},

@@ -64,24 +64,23 @@ export function createCredentialRoutes({ store, workflows, log }: CredentialRout
   router.patch('/:id', async (req, res) => {
     const id = parseId(req.params.id);
     const body = replaceCredentialSchema.parse(req.body);
-    const { metadata, secret } = await store.getWithSecret(id);
+    const metadata = await store.get(id);
     let next: CredentialSecret;
     let expiresAt: Date | null = null;
+    const keep: Array<'refreshToken' | 'accountId'> = [];
     if ('apiKey' in body) {
       if (metadata.authType !== 'api_key') throw new ValidationError('this is an OAuth credential: send accessToken (and refreshToken), not apiKey');
       next = { apiKey: body.apiKey };
     } else {
       if (metadata.authType !== 'oauth') throw new ValidationError('this is an API-key credential: send apiKey');
-      // A refresh token left out keeps the stored one (replacing only the access token is allowed).
-      next = {
-        accessToken: body.accessToken,
-        refreshToken: body.refreshToken ?? secret.refreshToken,
-        idToken: body.idToken,
-        accountId: body.accountId ?? secret.accountId,
-      };
+      next = { accessToken: body.accessToken, refreshToken: body.refreshToken, idToken: body.idToken, accountId: body.accountId };
+      // A refresh token left out keeps the stored one, read under the row lock at write time: a
+      // refresh that committed a moment ago has already spent the one this request could read.
+      if (!body.refreshToken) keep.push('refreshToken');
+      if (!body.accountId) keep.push('accountId');
       expiresAt = expiryFrom(body);
     }
-    const updated = await store.updateTokens(id, metadata.version, { secret: next, expiresAt, reason: 'replaced' });
+    const updated = await store.replaceTokens(id, { secret: next, expiresAt, keep });
     if (updated.authType === 'oauth') {
       await workflows.credentialUpdated(updated).catch((error: Error) => log.warn({ credentialId: id, error: error.message }, 'could not signal the refresh workflow'));
     }

@@ -41,7 +41,8 @@ export async function completeLogin(
   const secret = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, idToken: tokens.idToken, accountId: tokens.accountId };
   const existing = await deps.store.find(providerId, session.name, 'oauth');
   if (existing) {
-    const credential = await deps.store.updateTokens(existing.id, existing.version, { secret, expiresAt: tokens.expiresAt, reason: 'replaced' });
+    // A new login wins over whatever the row holds now (a refresh may have moved its version).
+    const credential = await deps.store.replaceTokens(existing.id, { secret, expiresAt: tokens.expiresAt });
     await deps.workflows.credentialUpdated(credential);
     return { credential, created: false };
   }
