@@ -27,6 +27,8 @@ export interface ActivityDeps {
   log: Logger;
   /** Timeout for one provider HTTP call. */
   httpTimeoutMs?: number;
+  /** Token writes tried this often before the attempt fails (its retry stores the recorded answer). */
+  writeAttempts?: number;
 }
 
 /** What workflows see of a credential: metadata only, plus whether it can be refreshed. */
@@ -171,7 +173,7 @@ export function createActivities(deps: ActivityDeps) {
       // and the next one stores the answer from the heartbeat details.
       updated = await withRetries(
         () => store.updateTokens(credentialId, expectedVersion, { secret: next, expiresAt: tokens.expiresAt, reason: 'refreshed' }),
-        { attempts: WRITE_ATTEMPTS, delayMs: 500, signal: ctx.cancellationSignal },
+        { attempts: deps.writeAttempts ?? WRITE_ATTEMPTS, delayMs: 500, signal: ctx.cancellationSignal },
       );
     } catch (error) {
       if (!(error instanceof VersionConflictError)) throw error;

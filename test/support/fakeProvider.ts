@@ -154,6 +154,12 @@ export interface FakeProvider {
   /** True when token is an access token the API endpoints would accept now. */
   isAccessTokenValid(token: string): boolean;
   setTokenDelayMs(ms: number): void;
+  /** Rotate first, then hold the answer this long (a provider that spent the token and answers late). */
+  setTokenAnswerHoldMs(ms: number): void;
+  /** Successful (rotating) token answers whose client went away before they were sent. */
+  tokenAnswersLost(): number;
+  /** Rewrites the next real (rotating) 2xx token answers, one function per answer. */
+  reshapeNextTokenAnswers(reshapes: Array<(body: Record<string, unknown>) => unknown>): void;
   setApiDelayMs(ms: number): void;
   /** Pause between streamed events from now on. */
   setEventIntervalMs(ms: number): void;
@@ -230,6 +236,9 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
   const tokenScript: ScriptedResponse[] = [];
   const apiScript: ScriptedResponse[] = [];
   let tokenDelayMs = 0;
+  let holdAnswerMs = 0;
+  let tokenAnswersLost = 0;
+  const tokenReshapes: Array<(body: Record<string, unknown>) => unknown> = [];
   let streamsAbandoned = 0;
   let apiDelayMs = 0;
   let closed = false;
@@ -690,7 +699,16 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
       // A client that gave up (timeout, abort) must not consume a scripted answer meant for a later request.
       if (closed || res.destroyed) return;
       const scripted = tokenScript.shift();
-      send(req, res, scripted ? new HttpAnswer(scripted.status, scripted.body, scripted.headers) : handleToken(recorded));
+      let answer = scripted ? new HttpAnswer(scripted.status, scripted.body, scripted.headers) : handleToken(recorded);
+      const reshape = !scripted && answer.status === 200 ? tokenReshapes.shift() : undefined;
+      if (reshape) answer = new HttpAnswer(200, reshape(answer.body as Record<string, unknown>), answer.headers);
+      // Rotated already: a client that stops waiting now has lost the only valid refresh token.
+      if (holdAnswerMs > 0) await sleep(holdAnswerMs, res);
+      if (res.destroyed) {
+        if (!scripted && answer.status === 200) tokenAnswersLost++;
+        return;
+      }
+      send(req, res, answer);
       return;
     }
     if (kind === 'authorize' && req.method === 'GET') {
@@ -791,6 +809,9 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     },
     isAccessTokenValid: (token) => accessTokenProblem(token) === undefined,
     setTokenDelayMs: (ms) => void (tokenDelayMs = ms),
+    setTokenAnswerHoldMs: (ms) => void (holdAnswerMs = ms),
+    tokenAnswersLost: () => tokenAnswersLost,
+    reshapeNextTokenAnswers: (reshapes) => void tokenReshapes.push(...reshapes),
     setApiDelayMs: (ms) => void (apiDelayMs = ms),
     streamsAbandoned: () => streamsAbandoned,
     setEventIntervalMs: (ms) => void (eventIntervalMs = ms),

@@ -65,6 +65,8 @@ export interface Harness {
   taskQueue: string;
   /** Shuts the worker down and waits until it has fully stopped polling. */
   stopWorker(): Promise<void>;
+  /** A new worker on the same task queue (after stopWorker: a restart), optionally running another bundle. */
+  startWorker(opts?: { bundle?: WorkflowBundleWithSourceMap }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -77,6 +79,9 @@ export async function startHarness(
     maxHistoryEvents?: number;
     webhook?: Config['webhook'];
     maxCachedWorkflows?: number;
+    refreshWaitMs?: number;
+    /** The first worker runs this bundle instead of today's workflows (older code, say). */
+    bundle?: WorkflowBundleWithSourceMap;
   } = {},
 ): Promise<Harness> {
   const provider = opts.provider ?? 'anthropic';
@@ -92,18 +97,25 @@ export async function startHarness(
     temporal: { ...base.temporal, taskQueue },
     providers: { ...base.providers, [provider]: fake.overrides },
     webhook: opts.webhook ?? {},
+    refreshWaitMs: opts.refreshWaitMs ?? base.refreshWaitMs,
   };
   const core = createCore(config, db.db, env.client, { maxHistoryEvents: opts.maxHistoryEvents });
-  const worker = await createMaestroWorker({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue,
-    workflowBundle: workflowBundleCode,
-    maxCachedWorkflows: opts.maxCachedWorkflows,
-    deps: { ...activityDeps(config, createLogger('silent'), core), httpTimeoutMs: 5_000 },
-  });
-  const running = worker.run();
-  return {
+  const newWorker = (bundleCode = workflowBundleCode) =>
+    createMaestroWorker({
+      connection: env.nativeConnection,
+      namespace: env.namespace ?? 'default',
+      taskQueue,
+      workflowBundle: bundleCode,
+      maxCachedWorkflows: opts.maxCachedWorkflows,
+      deps: { ...activityDeps(config, createLogger('silent'), core), httpTimeoutMs: 5_000 },
+    });
+  let worker = await newWorker(opts.bundle);
+  let running = worker.run();
+  const stopWorker = async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+  };
+  const harness: Harness = {
     env,
     db,
     fake,
@@ -111,9 +123,12 @@ export async function startHarness(
     core,
     worker,
     taskQueue,
-    stopWorker: async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
+    stopWorker,
+    startWorker: async (restart = {}) => {
+      await stopWorker();
+      worker = await newWorker(restart.bundle);
+      harness.worker = worker;
+      running = worker.run();
     },
     close: async () => {
       // End this harness's workflows: on the time-skipping server a workflow task nobody polls
@@ -121,10 +136,10 @@ export async function startHarness(
       for (const c of await core.store.list().catch(() => [])) {
         await env.client.workflow.getHandle(`credential:${c.id}`).terminate('test finished').catch(() => {});
       }
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
+      await stopWorker();
       await fake.close();
       await db.close();
     },
   };
+  return harness;
 }

@@ -1,0 +1,189 @@
+// The refresh workflow's messages under the interleavings that used to strand or mislead callers,
+// on the real dev server (real time, full update support) with a real database and a fake
+// provider that rotates strictly. One regression test per case of the refresh-messages issue.
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConflictError, ReauthRequiredError, ServiceUnavailableError } from '../../src/errors.js';
+import { credentialWorkflowId, statusQuery, stopSignal } from '../../src/workflows/credentialRefresh.js';
+import { createDevServerEnv, startHarness, type Harness } from '../support/temporal.js';
+
+let env: TestWorkflowEnvironment;
+let h: Harness | undefined;
+beforeAll(async () => {
+  env = await createDevServerEnv();
+});
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+let seq = 0;
+async function oauth(harness: Harness, opts: { lifetimeMs?: number | null; refreshToken?: boolean } = {}) {
+  seq++;
+  const refreshToken = `sk-ant-ort01-msg-${seq}-0000000000`;
+  const accessToken = `sk-ant-oat01-msg-${seq}-0000000000`;
+  harness.fake.seedTokens(refreshToken, accessToken);
+  const lifetime = opts.lifetimeMs === undefined ? 3600_000 : opts.lifetimeMs;
+  const credential = await harness.core.store.create({
+    provider: 'anthropic',
+    authType: 'oauth',
+    name: `msg-${seq}`,
+    secret: opts.refreshToken === false ? { accessToken } : { accessToken, refreshToken },
+    expiresAt: lifetime === null ? null : new Date(Date.now() + lifetime),
+  });
+  await harness.core.workflows.start(credential);
+  return { credential, refreshToken, handle: env.client.workflow.getHandle(credentialWorkflowId(credential.id)) };
+}
+
+/** Settles a promise into { value } or { error }, with how long it took. */
+async function timed<T>(p: Promise<T>) {
+  const started = Date.now();
+  try {
+    return { value: await p, ms: Date.now() - started };
+  } catch (error) {
+    return { error: error as Error, ms: Date.now() - started };
+  }
+}
+
+describe('refresh-now after a PATCH', () => {
+  it('spends the PATCHed refresh token even when the signal and the update land in one workflow task', async () => {
+    h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, maxCachedWorkflows: 0 });
+    const { credential, handle } = await oauth(h);
+    // The loop has read the credential and sleeps with that view.
+    for (let i = 0; i < 100 && (await handle.query(statusQuery)).phase !== 'sleeping'; i++) await new Promise((r) => setTimeout(r, 100));
+    await h.stopWorker();
+    // With no worker, the PATCH's signal and the refresh-now update wait on the server together.
+    seq++;
+    const patched = { accessToken: `sk-ant-oat01-patched-${seq}-000000`, refreshToken: `sk-ant-ort01-patched-${seq}-000000` };
+    h.fake.seedTokens(patched.refreshToken, patched.accessToken);
+    const replaced = await h.core.store.replaceTokens(credential.id, { secret: patched, expiresAt: new Date(Date.now() + 3600_000) });
+    await h.core.workflows.credentialUpdated(replaced);
+    const refreshing = h.core.workflows.refreshNow(credential.id);
+    await new Promise((r) => setTimeout(r, 500));
+    await h.startWorker();
+    const view = await refreshing;
+
+    expect(view.version).toBe(3); // created 1, PATCHed 2, refreshed 3
+    expect((await h.core.store.get(credential.id)).refreshCount).toBe(1);
+    expect(h.fake.tokenRequests().map((r) => (r.json as { refresh_token?: string } | undefined)?.refresh_token)).toEqual([patched.refreshToken]);
+    // The race really was exercised: signal and update were delivered in the same task.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const signalAt = events.findIndex((e) => e.workflowExecutionSignaledEventAttributes);
+    const acceptedAt = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+    expect(signalAt).toBeGreaterThan(0);
+    // (an update's Accepted event follows the completion of the task that ran it)
+    expect(events.slice(signalAt, acceptedAt).filter((e) => e.workflowTaskCompletedEventAttributes)).toHaveLength(1);
+  });
+});
+
+describe('bounded answers', () => {
+  it('answers 503 "still retrying" with the last error within the bound while the token endpoint fails, then refreshes in the background', async () => {
+    h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, refreshWaitMs: 2_000 });
+    const { credential } = await oauth(h);
+    h.fake.failNextToken([{ status: 503 }, { status: 503 }]);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => timed(h!.core.workflows.refreshNow(credential.id))));
+    for (const a of answers) {
+      expect(a.error).toBeInstanceOf(ServiceUnavailableError);
+      expect(a.error!.message).toMatch(/still being refreshed/);
+      expect(a.ms).toBeLessThan(2_000 + 5_000);
+      expect((a.error as ServiceUnavailableError).retryAfterSeconds).toBeGreaterThan(0);
+    }
+    expect(answers.some((a) => /503/.test(a.error!.message))).toBe(true); // the last error, sanitised
+    // The workflow kept retrying (after 2 s and 4 s): the third attempt succeeds.
+    const deadline = Date.now() + 30_000;
+    while ((await h.core.store.get(credential.id)).refreshCount === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect((await h.core.store.get(credential.id)).refreshCount).toBe(1);
+    expect(h.fake.tokenRequests()).toHaveLength(3);
+    expect(h.fake.reusedRefreshTokens).toEqual([]);
+  });
+
+  it('answers every one of 41 staggered callers around a refresh that finds the grant dead (no lost wake-up)', async () => {
+    h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, refreshWaitMs: 5_000 });
+    const { credential } = await oauth(h);
+    h.fake.revokeAllRefreshTokens();
+    h.fake.setTokenDelayMs(150);
+    const calls = Array.from({ length: 41 }, (_, i) =>
+      new Promise((r) => setTimeout(r, i * 15)).then(() => timed(h!.core.workflows.refreshNow(credential.id))),
+    );
+    const results = await Promise.all(calls);
+    for (const r of results) {
+      expect(r.error).toBeInstanceOf(ReauthRequiredError);
+      expect(r.ms).toBeLessThan(5_000 + 5_000);
+    }
+    expect(h.fake.tokenRequests()).toHaveLength(1);
+    expect((await h.core.store.get(credential.id)).status).toBe('reauth_required');
+  });
+});
+
+describe('continue-as-new and stop', () => {
+  it('keeps answering refresh-now across continue-as-new for a token with no expiry, and stop ends the run', async () => {
+    h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, maxHistoryEvents: 30, refreshWaitMs: 10_000 });
+    const { credential, handle } = await oauth(h, { lifetimeMs: null });
+    const firstRun = (await handle.describe()).runId;
+    for (let round = 0; round < 6; round++) {
+      const batch = await Promise.all(Array.from({ length: round % 2 === 0 ? 1 : 4 }, () => timed(h!.core.workflows.refreshNow(credential.id))));
+      for (const r of batch) expect(r.error, `round ${round}: ${r.error?.message}`).toBeUndefined();
+    }
+    expect((await handle.describe()).runId).not.toBe(firstRun);
+    expect(h.fake.reusedRefreshTokens).toEqual([]);
+    await handle.signal(stopSignal);
+    const final = await handle.result();
+    expect(final.phase).toBe('stopped');
+    const after = await handle.describe();
+    expect(after.status.name).toBe('COMPLETED');
+  });
+
+  it('refuses refresh-now at once for a credential without a refresh token, writing no history', async () => {
+    h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, maxHistoryEvents: 30 });
+    const { credential, handle } = await oauth(h, { refreshToken: false });
+    await new Promise((r) => setTimeout(r, 500));
+    const before = (await handle.describe()).historyLength;
+    for (let i = 0; i < 20; i++) {
+      const r = await timed(h.core.workflows.refreshNow(credential.id));
+      expect(r.error).toBeInstanceOf(ConflictError);
+      expect(r.error!.message).toMatch(/no refresh token/);
+    }
+    expect((await handle.describe()).historyLength).toBe(before);
+    await handle.signal(stopSignal);
+    expect((await handle.result()).phase).toBe('stopped');
+  });
+});
+
+describe('a run started by the previous code', () => {
+  it('moves onto the current code with continue-as-new at its next wake, and is served by it', async () => {
+    const { bundleWorkflowCode } = await import('@temporalio/worker');
+    const oldBundle = await bundleWorkflowCode({
+      workflowsPath: new URL('./fixtures/refreshWorkflowC999f06.ts', import.meta.url).pathname,
+      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
+    });
+    h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, maxCachedWorkflows: 0, bundle: oldBundle });
+    const { credential, handle } = await oauth(h);
+    for (let i = 0; i < 100 && (await handle.query(statusQuery)).phase !== 'sleeping'; i++) await new Promise((r) => setTimeout(r, 100));
+    const oldRun = (await handle.describe()).runId;
+    // Deploy: the old worker goes, a worker with today's code comes.
+    await h.startWorker();
+    // A PATCH wakes the old run; on today's code it replays, then continues as new.
+    const replaced = await h.core.store.replaceTokens(credential.id, { secret: { accessToken: `sk-ant-oat01-migrated-${seq}-0000` }, expiresAt: new Date(Date.now() + 3600_000), keep: ['refreshToken'] });
+    await h.core.workflows.credentialUpdated(replaced);
+    let current = oldRun;
+    for (let i = 0; i < 100 && current === oldRun; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      current = (await handle.describe()).runId;
+    }
+    expect(current).not.toBe(oldRun);
+    const oldEvents = (await env.client.workflow.getHandle(handle.workflowId, oldRun).fetchHistory()).events ?? [];
+    expect(oldEvents.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+    const view = await h.core.workflows.refreshNow(credential.id);
+    expect(view.version).toBe(3);
+    const newEvents = (await handle.fetchHistory()).events ?? [];
+    const markers = newEvents.flatMap((e) =>
+      (e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((p) => Buffer.from(p.data ?? []).toString('utf8')),
+    );
+    expect(markers.join(' ')).toContain('maestro-refresh-v2');
+    expect(h.fake.tokenRequests()).toHaveLength(1);
+    expect(h.fake.reusedRefreshTokens).toEqual([]);
+  });
+});
