@@ -26,6 +26,9 @@ export async function createMaestroWorker({ connection, namespace, taskQueue, de
     namespace,
     taskQueue,
     maxCachedWorkflows,
+    // A refresh heartbeats the sealed token answer the moment it arrives: it must reach the
+    // server within a second (the default throttle holds details back for up to 0.8 × the timeout).
+    maxHeartbeatThrottleInterval: '1 second',
     activities: createActivities(deps),
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
   });

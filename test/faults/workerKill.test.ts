@@ -12,11 +12,14 @@
 //     in transit at the moment of the kill.)
 //   - after the new tokens were committed: the retried activity sees the version moved and does
 //     not call the token endpoint again (DESIGN.md, "Why the refresh activity reads the version");
-//   - after the provider processed the call but before the commit: the new refresh token only
-//     ever existed in the dead process's memory (or in an answer nobody read). Maestro cannot
+//   - after the answer arrived and was recorded (sealed, in the write-ahead row and the activity's
+//     heartbeat details) but before the commit: the retried activity, on any worker, stores the
+//     recorded answer instead of calling the provider again;
+//   - after the provider processed the call but before its answer reached the worker (or in the
+//     millisecond before it is recorded): the new refresh token never reached Maestro. Nobody can
 //     close that window (the provider has already spent the old token); the last test pins down
-//     what happens in it. Note that a provider that completes a call whose client died puts the
-//     whole token call, not just the write, inside this window.
+//     what happens in it. A provider that completes a call whose client died puts the whole
+//     token call inside this window.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CREDENTIAL_CHANGES_CHANNEL } from '../../src/db/changes.js';
@@ -203,12 +206,43 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
     }
   });
 
-  it('KNOWN GAP, pinned: a kill after the provider rotated the token but before the write loses the rotation (credential → reauth_required)', async () => {
-    // The provider answers, the worker dies before it can store the answer. The old refresh token
-    // is spent at the provider; the new one died with the process. Temporal retries the activity,
-    // which (correctly) sees the unchanged version and presents the stored, spent token: the
-    // provider reports reuse, and the credential needs a new login. This test documents the
-    // window so a change in behaviour is noticed; see the report in issue 8.
+  it('a kill after the answer was recorded but before the tokens were written: the retry stores it, nothing is presented twice', async () => {
+    const rig = await newRig(dev, 3600);
+    const locker = new pg.Client({ connectionString: rig.dbUrl });
+    try {
+      const [credential] = await importCredentials(rig, 1, 3600);
+      let worker = await rig.startWorker();
+      await locker.connect();
+      // Hold the credential's row lock: the token write waits on it, the write-ahead record does not.
+      await locker.query('begin');
+      await locker.query('select id from saved_authentications where id = $1 for update', [credential!.id]);
+      const refresh = rig.core.workflows.refreshNow(credential!.id).catch((error: Error) => error);
+      await until(async () => (await rig.testDb.query('select 1 from refresh_answers where credential_id = $1', [credential!.id])).length === 1, {
+        timeoutMs: 30_000,
+        what: 'the token answer to be recorded',
+      });
+      await worker.kill('SIGKILL');
+      await locker.query('rollback');
+      worker = await rig.startWorker();
+      await until(async () => (await rig.core.store.get(credential!.id)).refreshCount === 1, { timeoutMs: 90_000, intervalMs: 500, what: 'the recorded answer to be stored' });
+      await refresh;
+      const { metadata, secret } = await rig.core.store.getWithSecret(credential!.id);
+      expect(metadata.status).toBe('active');
+      expect(secret.refreshToken).toBe(rig.fake.issued.refreshTokens.at(-1));
+      expect(rig.gate.calls.filter((c) => c.status === 200)).toHaveLength(1);
+      expect(rig.fake.reusedRefreshTokens).toEqual([]);
+      expect(await rig.testDb.query('select 1 from refresh_answers where credential_id = $1', [credential!.id])).toEqual([]);
+    } finally {
+      await locker.end().catch(() => {});
+      await rig.close();
+    }
+  });
+
+  it('the remaining window, pinned: a worker that dies before the provider\'s answer reaches it loses the rotation (credential → reauth_required, callers answered)', async () => {
+    // The provider answers, the worker dies before a byte of the answer arrives: the old refresh
+    // token is spent at the provider and the new one was never seen by Maestro. The retried
+    // activity presents the stored (spent) token; the provider reports reuse and the credential
+    // needs a new login, which is said clearly. This is the one window left (README, Guarantees).
     const rig = await newRig(dev, 3600);
     try {
       const [credential] = await importCredentials(rig, 1, 3600);
@@ -219,18 +253,18 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
         killed = true;
         await worker.kill('SIGKILL');
       };
+      const started = Date.now();
       const refresh = rig.core.workflows.refreshNow(credential!.id).catch((error: Error) => error);
       await until(() => killed, { timeoutMs: 30_000, what: 'the kill' });
       rig.gate.onAnswered = undefined;
       worker = await rig.startWorker();
       const outcome = await refresh;
-      const after = await rig.core.store.get(credential!.id);
-
+      expect(outcome).toBeInstanceOf(Error); // answered within the bound: "still being refreshed" or "needs a new login"
+      expect(Date.now() - started).toBeLessThan(30_000);
+      await until(async () => (await rig.core.store.get(credential!.id)).status === 'reauth_required', { timeoutMs: 90_000, intervalMs: 500, what: 'the credential to need a new login' });
       expect(rig.gate.calls.map((c) => c.fate)).toEqual(['lost', 'delivered']);
       expect(rig.fake.reusedRefreshTokens).toEqual([credential!.seedRefreshToken]);
-      expect(after.status).toBe('reauth_required');
-      expect(outcome).toBeInstanceOf(Error);
-      expect(String((outcome as Error).message)).toMatch(/new login/);
+      await expect(rig.core.workflows.refreshNow(credential!.id)).rejects.toThrow(/new login/);
     } finally {
       await rig.close();
     }
