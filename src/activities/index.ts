@@ -11,7 +11,7 @@ import type { ProviderRegistry } from '../providers/registry.js';
 import { callAuth } from '../auth/credentialAuth.js';
 import { buildProviderCall } from '../auth/clientBuilder.js';
 import { readBody } from '../auth/http.js';
-import { MalformedTokenResponseError, parseTokenAnswer, requestRefresh } from '../auth/tokenClient.js';
+import { MalformedTokenResponseError, parseRetryAfter, parseTokenAnswer, requestRefresh } from '../auth/tokenClient.js';
 import { sealedAnswerSchema, type RefreshAnswerStore, type SealedAnswer } from '../db/refreshAnswers.js';
 import type { ProviderDefinition } from '../providers/types.js';
 import { FailureType } from '../workflows/failures.js';
@@ -25,8 +25,6 @@ export interface ActivityDeps {
   requestRefresh(credentialId: string, ifVersion: number): Promise<void>;
   webhook: { url?: string; secret?: string };
   log: Logger;
-  /** Timeout for one provider HTTP call. */
-  httpTimeoutMs?: number;
   /** Token writes tried this often before the attempt fails (its retry stores the recorded answer). */
   writeAttempts?: number;
 }
@@ -113,13 +111,17 @@ function toFailure(error: unknown): ApplicationFailure {
   return ApplicationFailure.retryable(message, FailureType.transient);
 }
 
-function retryAfterMs(value: string | string[] | undefined): number | undefined {
-  const header = Array.isArray(value) ? value[0] : value;
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+// undici's codes for a connection that never carried the request: safe to retry.
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** A provider call that failed without an answer: retryable only if the request never left. */
+function callFailure(error: unknown): Error {
+  if (error instanceof Error && error.name === 'InvalidArgumentError') return new ValidationError(`the request cannot be sent: ${error.message}`);
+  const code = (error as { code?: unknown })?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (typeof code === 'string' && NOT_SENT.has(code)) return new ProviderUnavailableError(`provider unreachable (${code})`);
+  // Sent, then cut off: the provider may have processed (and billed) it. Not sent again.
+  return ApplicationFailure.nonRetryable(`provider call failed after it was sent (${typeof code === 'string' ? code : message}); not retried, since the provider may have processed it`, FailureType.providerUnavailable);
 }
 
 /** Retries `fn` with growing pauses; a version conflict or a cancelled attempt stops at once. */
@@ -137,7 +139,6 @@ async function withRetries<T>(fn: () => Promise<T>, opts: { attempts: number; de
 export function createActivities(deps: ActivityDeps) {
   const { store, providers, log } = deps;
   const { answers } = deps;
-  const timeoutMs = deps.httpTimeoutMs ?? 30_000;
 
   /** Writes a recorded 2xx answer's tokens (guarded by version); see refreshCredential. */
   async function storeAnswer(
@@ -276,8 +277,16 @@ export function createActivities(deps: ActivityDeps) {
       }
     },
 
-    /** One provider call through the shared client builder; a 401 on OAuth asks for one refresh. */
+    /**
+     * One provider call through the shared client builder; a 401 on OAuth asks for one refresh.
+     * It waits for the answer as long as the attempt lives (a long generation is not cut short by
+     * a timer and re-sent), heartbeating so a dead worker is noticed. Retried only when the
+     * provider says so (429, 5xx, 529) or when nothing reached it (the connection failed):
+     * a call that may have been processed is never sent twice.
+     */
     async sendMessage({ credentialId, request: call }: { credentialId: string; request: MessageRequest }): Promise<MessageResponse> {
+      const ctx = Context.current();
+      const beating = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
       try {
         for (let refreshed = false; ; refreshed = true) {
           const { metadata, secret } = await store.getWithSecret(credentialId);
@@ -294,9 +303,9 @@ export function createActivities(deps: ActivityDeps) {
           if (body && built.transformBody) body = built.transformBody(body);
           let res;
           try {
-            res = await request(built.url, { method, headers: built.headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+            res = await request(built.url, { method, headers: built.headers, body, headersTimeout: 0, bodyTimeout: 0, signal: ctx.cancellationSignal });
           } catch (error) {
-            throw new ProviderUnavailableError(`provider unreachable: ${(error as Error).message}`);
+            throw callFailure(error);
           }
           const raw = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
           if (res.statusCode === 401 && metadata.authType === 'oauth' && !refreshed) {
@@ -304,7 +313,7 @@ export function createActivities(deps: ActivityDeps) {
             continue;
           }
           if (res.statusCode === 429 || res.statusCode >= 500) {
-            throw new ProviderUnavailableError(`provider answered ${res.statusCode}`, retryAfterMs(res.headers['retry-after']));
+            throw new ProviderUnavailableError(`provider answered ${res.statusCode}`, parseRetryAfter(res.headers['retry-after']));
           }
           const contentType = (res.headers['content-type'] as string | undefined) ?? null;
           const text = raw.toString('utf8');
@@ -320,6 +329,8 @@ export function createActivities(deps: ActivityDeps) {
         }
       } catch (error) {
         throw toFailure(error);
+      } finally {
+        clearInterval(beating);
       }
     },
 

@@ -2,7 +2,7 @@
 // the API app and the worker. Shared by `dev`, `api` and `worker` so each runs the same code.
 import { createServer, type Server } from 'node:http';
 import type { Client } from '@temporalio/client';
-import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config.js';
 import { KeyRing } from '../crypto/keyRing.js';
 import { CredentialStore } from '../db/credentials.js';
@@ -13,7 +13,7 @@ import type { Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { CredentialWorkflows } from '../temporal/credentialWorkflows.js';
-import { createMaestroWorker } from '../temporal/worker.js';
+import { createMaestroWorker, type MaestroWorker } from '../temporal/worker.js';
 import type { ActivityDeps } from '../activities/index.js';
 import { createApp } from '../api/app.js';
 import { createMetrics } from '../api/metrics.js';
@@ -119,7 +119,7 @@ export function activityDeps(config: Pick<Config, 'webhook'>, log: Logger, core:
   };
 }
 
-export async function startWorker(config: Config, log: Logger, connection: NativeConnection, core: Core): Promise<{ worker: Worker; done: Promise<void> }> {
+export async function startWorker(config: Config, log: Logger, connection: NativeConnection, core: Core): Promise<{ worker: MaestroWorker; done: Promise<void> }> {
   const worker = await createMaestroWorker({
     connection,
     namespace: config.temporal.namespace,

@@ -1,7 +1,11 @@
-// Builds the Maestro worker: the bundled workflows plus activities from createActivities(deps).
+// Builds the Maestro worker: the bundled workflows plus activities from createActivities(deps),
+// polling two task queues. Token refreshes run on their own queue (`<queue>-refresh`) with their
+// own slots: a durable message call that waits for a refresh (a 401) holds a slot on the main
+// queue, so refreshes must never need one of those (self-starvation).
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
+import { refreshTaskQueue } from '../workflows/refreshMessages.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -20,16 +24,71 @@ export interface WorkerOptions {
   maxCachedWorkflows?: number;
 }
 
-export async function createMaestroWorker({ connection, namespace, taskQueue, deps, workflowBundle, maxCachedWorkflows }: WorkerOptions): Promise<Worker> {
-  return Worker.create({
+/** The main worker (workflows and every activity) and the refresh worker, run and stopped together. */
+export class MaestroWorker {
+  private running: Promise<void> | undefined;
+
+  constructor(
+    readonly main: Worker,
+    readonly refresh: Worker,
+  ) {}
+
+  getState() {
+    return this.main.getState();
+  }
+
+  /** Runs both until shutdown; if one fails, the other is shut down and the failure is raised. */
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      const results = await Promise.allSettled(
+        [this.main, this.refresh].map((w) =>
+          w.run().catch((error: unknown) => {
+            this.shutdown();
+            throw error;
+          }),
+        ),
+      );
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    })();
+    return this.running;
+  }
+
+  shutdown(): void {
+    for (const w of [this.main, this.refresh]) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+
+  async runUntil<R>(fn: () => Promise<R>): Promise<R> {
+    const running = this.run();
+    try {
+      return await fn();
+    } finally {
+      this.shutdown();
+      await running;
+    }
+  }
+}
+
+export async function createMaestroWorker({ connection, namespace, taskQueue, deps, workflowBundle, maxCachedWorkflows }: WorkerOptions): Promise<MaestroWorker> {
+  const activities = createActivities(deps);
+  // A refresh heartbeats the sealed token answer the moment it arrives: it must reach the
+  // server within a second (the default throttle holds details back for up to 0.8 × the timeout).
+  const maxHeartbeatThrottleInterval = '1 second';
+  const main = await Worker.create({
     connection,
     namespace,
     taskQueue,
     maxCachedWorkflows,
-    // A refresh heartbeats the sealed token answer the moment it arrives: it must reach the
-    // server within a second (the default throttle holds details back for up to 0.8 × the timeout).
-    maxHeartbeatThrottleInterval: '1 second',
-    activities: createActivities(deps),
+    maxHeartbeatThrottleInterval,
+    activities,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
   });
+  const refresh = await Worker.create({
+    connection,
+    namespace,
+    taskQueue: refreshTaskQueue(taskQueue),
+    maxHeartbeatThrottleInterval,
+    activities: { refreshCredential: activities.refreshCredential },
+  });
+  return new MaestroWorker(main, refresh);
 }

@@ -29,6 +29,7 @@ import { FailureType, NON_RETRYABLE_REFRESH } from './failures.js';
 import {
   DEFAULT_REFRESH_WAIT_MS,
   MAX_REFRESH_WAIT_MS,
+  refreshTaskQueue,
   type CarriedState,
   type RefreshNowInput,
   type RefreshStatus,
@@ -258,7 +259,12 @@ export class CredentialRefresher {
       this.refreshScope = new CancellationScope();
       const result = await this.refreshScope.run(() =>
         refreshCredential.executeWithOptions(
-          { summary: `refresh ${view.provider} credential "${view.name}"`, startToCloseTimeout: '5 minutes', heartbeatTimeout: '20 seconds' },
+          {
+            summary: `refresh ${view.provider} credential "${view.name}"`,
+            taskQueue: refreshTaskQueue(workflowInfo().taskQueue),
+            startToCloseTimeout: '5 minutes',
+            heartbeatTimeout: '20 seconds',
+          },
           [{ credentialId: this.credentialId, expectedVersion: view.version }],
         ),
       );

@@ -5,6 +5,9 @@ import type { CredentialView } from '../activities/index.js';
 
 export const credentialWorkflowId = (credentialId: string) => `credential:${credentialId}`;
 
+/** Token refreshes run on their own task queue (see src/temporal/worker.ts: no self-starvation). */
+export const refreshTaskQueue = (taskQueue: string) => `${taskQueue}-refresh`;
+
 export interface RefreshNowInput {
   /** The token version the caller saw fail; a newer stored version is returned without a refresh. */
   ifVersion?: number;

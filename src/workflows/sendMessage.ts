@@ -1,7 +1,9 @@
 // sendMessageWorkflow: a provider call made durable. The activity builds the call with the same
 // client builder as the proxy; 429, 5xx and 529 are retried with backoff (Retry-After honoured).
+// One attempt may take as long as a long generation does; the heartbeat notices a dead worker.
 import { proxyActivities } from '@temporalio/workflow';
 import type { createActivities, MessageRequest, MessageResponse } from '../activities/index.js';
+import { NON_RETRYABLE_MESSAGE } from './failures.js';
 
 export interface SendMessageInput {
   credentialId: string;
@@ -9,13 +11,14 @@ export interface SendMessageInput {
 }
 
 const { sendMessage } = proxyActivities<ReturnType<typeof createActivities>>({
-  startToCloseTimeout: '10 minutes',
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: {
     initialInterval: '2 seconds',
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
     maximumAttempts: 8,
-    nonRetryableErrorTypes: ['ReauthRequired', 'NotFound', 'Misconfigured', 'InvalidRequest'],
+    nonRetryableErrorTypes: NON_RETRYABLE_MESSAGE,
   },
 });
 

@@ -96,6 +96,8 @@ describe('credentials', () => {
       [{ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-xxxxxxxx', expiresIn: -5 }, /expiresIn must be positive/],
       [{ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-xxxxxxxx', expiresIn: 60, expiresAt: '2030-01-01T00:00:00Z' }, /not both/],
       [{ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-xxxxxxxx', expiresAt: 'tomorrow' }, /ISO 8601/],
+      // Its UTC year is 10000: neither PostgreSQL nor Temporal can hold it.
+      [{ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-xxxxxxxx', expiresAt: '9999-12-31T23:00:00-14:00' }, /between the years 0001 and 9999/],
       [{ provider: 'anthropic', authType: 'api_key', apiKey: 'sk-xxxxxxxxxxxx', name: '../etc' }, /name may contain/],
       [{ provider: 'anthropic', authType: 'api_key', apiKey: 'sk-xxxxxxxxxxxx', admin: true }, /unknown field/],
       [{ provider: 'anthropic', authType: 'api_key', apiKey: 'sk xxx\r\nx: y' }, /printable ASCII/],
@@ -358,6 +360,27 @@ describe('proxy', () => {
     expect(res.json.type).toBe('message');
     const bad = await h.call('POST', `/v1/credentials/${credential.id}/messages`, { body: { path: 'http://evil.example.com/' } });
     expect(bad.status).toBe(400);
+    // A header value the HTTP client would refuse is the caller's error, answered at once (not retried into a 502).
+    const calls = h.fake.apiRequests().length;
+    const badHeader = await h.call('POST', `/v1/credentials/${credential.id}/messages`, {
+      body: { body: { model: 'claude-maestro-test', max_tokens: 16, messages: [] }, headers: { 'anthropic-beta': 'a\u0001b' } },
+    });
+    expect(badHeader.status).toBe(400);
+    expect(badHeader.json.error.message).toMatch(/header values must be printable/);
+    expect(h.fake.apiRequests().length).toBe(calls);
+  });
+
+  it('refuses a PATCH whose expiry leaves the years 0001..9999, and the workflow keeps running', async () => {
+    const { id } = await importOAuth();
+    const res = await h.call('PATCH', `/v1/credentials/${id}`, { body: { accessToken: 'sk-ant-oat01-later-abcdefgh', expiresAt: '9999-12-31T23:00:00-14:00' } });
+    expect(res.status).toBe(400);
+    let shown = (await h.call('GET', `/v1/credentials/${id}`)).json;
+    for (let i = 0; i < 50 && shown.workflow?.phase !== 'sleeping'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      shown = (await h.call('GET', `/v1/credentials/${id}`)).json;
+    }
+    expect(shown).toMatchObject({ version: 1, workflow: { phase: 'sleeping' } });
+    expect((await h.call('POST', `/v1/credentials/${id}/refresh`)).json).toMatchObject({ version: 2, refreshCount: 1 });
   });
 });
 

@@ -5,11 +5,10 @@
 // is not a dead login), and the first attempt after the endpoint returns succeeds.
 import { randomBytes } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCore, activityDeps, type Core } from '../../src/cli/services.js';
 import { createLogger } from '../../src/logger.js';
-import { createMaestroWorker } from '../../src/temporal/worker.js';
+import { createMaestroWorker, type MaestroWorker } from '../../src/temporal/worker.js';
 import { statusQuery } from '../../src/workflows/credentialRefresh.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
@@ -21,7 +20,7 @@ let db: TestDatabase;
 let fake: FakeProvider;
 let gate: TokenGate;
 let core: Core;
-let worker: Worker;
+let worker: MaestroWorker;
 let running: Promise<void>;
 
 beforeAll(async () => {
@@ -36,7 +35,7 @@ beforeAll(async () => {
     namespace: env.namespace ?? 'default',
     taskQueue,
     workflowBundle: await workflowBundle(),
-    deps: { ...activityDeps(config, createLogger('silent'), core), httpTimeoutMs: 5_000 },
+    deps: activityDeps(config, createLogger('silent'), core),
   });
   running = worker.run();
 });

@@ -2,11 +2,11 @@
 // Maestro's bundled workflows and activities, a real database and a fake provider.
 import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { loadConfig, type Config, type ProviderId } from '../../src/config.js';
 import { activityDeps, createCore, type Core } from '../../src/cli/services.js';
-import { createMaestroWorker, bundleWorkflows } from '../../src/temporal/worker.js';
+import { createMaestroWorker, bundleWorkflows, type MaestroWorker } from '../../src/temporal/worker.js';
 import { createLogger } from '../../src/logger.js';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
@@ -61,7 +61,7 @@ export interface Harness {
   fake: FakeProvider;
   config: Config;
   core: Core;
-  worker: Worker;
+  worker: MaestroWorker;
   taskQueue: string;
   /** Shuts the worker down and waits until it has fully stopped polling. */
   stopWorker(): Promise<void>;
@@ -107,7 +107,7 @@ export async function startHarness(
       taskQueue,
       workflowBundle: bundleCode,
       maxCachedWorkflows: opts.maxCachedWorkflows,
-      deps: { ...activityDeps(config, createLogger('silent'), core), httpTimeoutMs: 5_000 },
+      deps: activityDeps(config, createLogger('silent'), core),
     });
   let worker = await newWorker(opts.bundle);
   let running = worker.run();

@@ -37,6 +37,19 @@ describe('sendMessageWorkflow', () => {
     expect(h.fake.apiRequests().length - before).toBe(3);
   });
 
+  it('waits for a long generation (31 s, past the old 30 s header timer) instead of sending it again', async () => {
+    const key = await h.core.store.find('anthropic', 'k', 'api_key');
+    const before = h.fake.apiRequests().length;
+    h.fake.setApiDelayMs(31_000);
+    try {
+      const answer = await h.core.workflows.sendMessage(key!.id, request);
+      expect(answer.status).toBe(200);
+    } finally {
+      h.fake.setApiDelayMs(0);
+    }
+    expect(h.fake.apiRequests().length - before).toBe(1);
+  }, 90_000);
+
   it('returns a 4xx answer as it is, without retrying', async () => {
     const key = await h.core.store.find('anthropic', 'k', 'api_key');
     const before = h.fake.apiRequests().length;
