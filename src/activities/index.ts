@@ -23,6 +23,8 @@ export interface ActivityDeps {
   providers: ProviderRegistry;
   /** Asks the credential's refresh workflow to refresh now (the refreshNow update) and waits for it; ifVersion = the version whose token failed. */
   requestRefresh(credentialId: string, ifVersion: number): Promise<void>;
+  /** Starts the refresh workflow of every OAuth credential that has none (the reconcile Schedule). */
+  reconcile?: () => Promise<{ checked: number; started: number }>;
   webhook: { url?: string; secret?: string };
   log: Logger;
   /** Token writes tried this often before the attempt fails (its retry stores the recorded answer). */
@@ -244,6 +246,14 @@ export function createActivities(deps: ActivityDeps) {
           answer = await requestRefresh(provider, secret.refreshToken, { signal: ctx.cancellationSignal });
         } catch (error) {
           if (error instanceof ReauthRequiredError) {
+            // An earlier attempt of this refresh may have got (and recorded) the answer late, after
+            // this one started: that answer is good, and is why the provider now refuses the token.
+            const late = await answers.findPending(credentialId, expectedVersion).catch(() => undefined);
+            if (late) {
+              details = { answer: late };
+              beat();
+              return await storeAnswer(ctx, { credentialId, expectedVersion, secret, provider, sealed: late, attempts });
+            }
             try {
               await store.markReauthRequired(credentialId, error.message, expectedVersion);
             } catch (markError) {
@@ -332,6 +342,13 @@ export function createActivities(deps: ActivityDeps) {
       } finally {
         clearInterval(beating);
       }
+    },
+
+    async reconcileCredentials(): Promise<{ checked: number; started: number }> {
+      if (!deps.reconcile) throw ApplicationFailure.nonRetryable('this worker cannot reconcile (no Temporal client)', FailureType.misconfigured);
+      const result = await deps.reconcile();
+      if (result.started > 0) log.info(result, 'reconcile started missing refresh workflows');
+      return result;
     },
 
     /** POSTs a signed JSON event (HMAC-SHA256 over timestamp.body); no secret in the payload. */

@@ -114,6 +114,7 @@ export function activityDeps(config: Pick<Config, 'webhook'>, log: Logger, core:
     requestRefresh: async (id, ifVersion) => {
       await core.workflows.refreshNow(id, ifVersion);
     },
+    reconcile: () => core.workflows.reconcile(core.store),
     webhook: config.webhook,
     log,
   };
@@ -127,8 +128,10 @@ export async function startWorker(config: Config, log: Logger, connection: Nativ
     deps: activityDeps(config, log, core),
   });
   const done = worker.run();
-  // Every OAuth credential gets its workflow (after a restore, say).
+  // Every OAuth credential gets its workflow now (after a restore, say), and from then on the
+  // reconcile Schedule keeps it so (a start that failed at import time is repaired within minutes).
   const { checked } = await core.workflows.reconcile(core.store);
-  log.info({ taskQueue: config.temporal.taskQueue, credentials: checked }, 'worker polling; refresh workflows reconciled');
+  await core.workflows.ensureReconcileSchedule();
+  log.info({ taskQueue: config.temporal.taskQueue, credentials: checked }, 'worker polling; refresh workflows reconciled; reconcile schedule in place');
   return { worker, done };
 }

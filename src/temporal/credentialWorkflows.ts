@@ -1,6 +1,7 @@
 // The API's side of the refresh workflows: start (one per credential, reusing a running one),
 // refresh now, signal, stop, and reconcile the set of workflows with the database.
 import {
+  ScheduleAlreadyRunning,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   type Client,
@@ -22,6 +23,10 @@ import {
   type RefreshWorkflowInput,
 } from '../workflows/credentialRefresh.js';
 import { sendMessageWorkflow } from '../workflows/sendMessage.js';
+import { reconcileWorkflow } from '../workflows/reconcile.js';
+
+/** How often the reconcile Schedule looks for credentials without a refresh workflow. */
+export const RECONCILE_EVERY_MINUTES = 2;
 import type { MessageRequest, MessageResponse } from '../activities/index.js';
 import { AuthStatusKey, CredentialIdKey, ExpiresAtKey, ProviderKey } from '../workflows/searchAttributes.js';
 
@@ -182,16 +187,49 @@ export class CredentialWorkflows {
   }
 
   /**
-   * Makes the set of workflows match the database (after a restore, say): every OAuth credential
-   * gets its workflow (start reuses a running one, so this is one cheap call each). Workflows of
-   * deleted credentials end by themselves the next time they read the credential.
+   * Makes the set of workflows match the database (a start that failed, a restore): every OAuth
+   * credential without a running refresh workflow gets one. Running ones come from visibility
+   * (one paged query, not one call per credential); a start reuses a running workflow anyway, so
+   * visibility lagging behind costs a cheap call, never a duplicate.
    */
-  async reconcile(store: CredentialStore): Promise<{ checked: number }> {
+  async reconcile(store: CredentialStore): Promise<{ checked: number; started: number }> {
     const credentials = await store.list({ authType: 'oauth' });
-    // A few starts in flight at once: worker start-up stays short with thousands of credentials.
-    for (let i = 0; i < credentials.length; i += 20) {
-      await Promise.all(credentials.slice(i, i + 20).map((credential) => this.start(credential)));
+    let running: Set<string> | undefined;
+    try {
+      running = new Set();
+      const query = `WorkflowType = 'credentialRefreshWorkflow' AND ExecutionStatus = 'Running' AND TaskQueue = '${this.options.taskQueue}'`;
+      for await (const execution of this.client.workflow.list({ query })) running.add(execution.workflowId);
+    } catch {
+      running = undefined; // no visibility (the time-skipping test server): start each, as before
     }
-    return { checked: credentials.length };
+    const missing = credentials.filter((c) => !running?.has(credentialWorkflowId(c.id)));
+    // A few starts in flight at once: worker start-up stays short with thousands of credentials.
+    for (let i = 0; i < missing.length; i += 20) {
+      await Promise.all(missing.slice(i, i + 20).map((credential) => this.start(credential)));
+    }
+    return { checked: credentials.length, started: running ? missing.length : 0 };
+  }
+
+  /** The Schedule that runs reconcileWorkflow every `everyMinutes` (created once; kept if it exists). */
+  async ensureReconcileSchedule(everyMinutes = RECONCILE_EVERY_MINUTES): Promise<void> {
+    const scheduleId = `maestro-reconcile:${this.options.taskQueue}`;
+    try {
+      await this.client.schedule.create({
+        scheduleId,
+        spec: { intervals: [{ every: `${everyMinutes} minutes` }] },
+        policies: { overlap: 'SKIP', catchupWindow: '1 minute' },
+        action: {
+          type: 'startWorkflow',
+          workflowType: reconcileWorkflow,
+          workflowId: `maestro-reconcile:${this.options.taskQueue}`,
+          taskQueue: this.options.taskQueue,
+          args: [],
+          staticSummary: 'Starts the refresh workflow of any OAuth credential that has none',
+        },
+      });
+    } catch (error) {
+      if (error instanceof ScheduleAlreadyRunning) return;
+      throw toMaestroError(error, scheduleId);
+    }
   }
 }

@@ -22,6 +22,8 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** 0 disables the sticky workflow cache (tests that restart workers on the time-skipping server). */
   maxCachedWorkflows?: number;
+  /** Activity slots of the main queue (durable messages, describe, webhooks); Temporal's default when unset. */
+  maxConcurrentActivityTaskExecutions?: number;
 }
 
 /** The main worker (workflows and every activity) and the refresh worker, run and stopped together. */
@@ -69,17 +71,30 @@ export class MaestroWorker {
   }
 }
 
-export async function createMaestroWorker({ connection, namespace, taskQueue, deps, workflowBundle, maxCachedWorkflows }: WorkerOptions): Promise<MaestroWorker> {
+export async function createMaestroWorker({
+  connection,
+  namespace,
+  taskQueue,
+  deps,
+  workflowBundle,
+  maxCachedWorkflows,
+  maxConcurrentActivityTaskExecutions,
+}: WorkerOptions): Promise<MaestroWorker> {
   const activities = createActivities(deps);
   // A refresh heartbeats the sealed token answer the moment it arrives: it must reach the
   // server within a second (the default throttle holds details back for up to 0.8 × the timeout).
   const maxHeartbeatThrottleInterval = '1 second';
+  // A graceful stop (SIGTERM, a deploy) lets a refresh whose request is out finish and store its
+  // answer; only after this grace are activities cancelled (and a cancelled refresh stops at once).
+  const shutdownGraceTime = '10 seconds';
   const main = await Worker.create({
     connection,
     namespace,
     taskQueue,
     maxCachedWorkflows,
+    maxConcurrentActivityTaskExecutions,
     maxHeartbeatThrottleInterval,
+    shutdownGraceTime,
     activities,
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
   });
@@ -88,6 +103,7 @@ export async function createMaestroWorker({ connection, namespace, taskQueue, de
     namespace,
     taskQueue: refreshTaskQueue(taskQueue),
     maxHeartbeatThrottleInterval,
+    shutdownGraceTime,
     activities: { refreshCredential: activities.refreshCredential },
   });
   return new MaestroWorker(main, refresh);

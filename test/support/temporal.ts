@@ -82,6 +82,7 @@ export async function startHarness(
     refreshWaitMs?: number;
     /** The first worker runs this bundle instead of today's workflows (older code, say). */
     bundle?: WorkflowBundleWithSourceMap;
+    maxConcurrentActivityTaskExecutions?: number;
   } = {},
 ): Promise<Harness> {
   const provider = opts.provider ?? 'anthropic';
@@ -107,6 +108,7 @@ export async function startHarness(
       taskQueue,
       workflowBundle: bundleCode,
       maxCachedWorkflows: opts.maxCachedWorkflows,
+      maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
       deps: activityDeps(config, createLogger('silent'), core),
     });
   let worker = await newWorker(opts.bundle);

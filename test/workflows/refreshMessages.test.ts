@@ -187,3 +187,63 @@ describe('a run started by the previous code', () => {
     expect(h.fake.reusedRefreshTokens).toEqual([]);
   });
 });
+
+describe('reconcile', () => {
+  it('a Schedule starts the refresh workflow of a credential whose start failed (an orphan)', async () => {
+    h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 } });
+    seq++;
+    h.fake.seedTokens(`sk-ant-ort01-orphan-${seq}-000000`, `sk-ant-oat01-orphan-${seq}-000000`);
+    // Stored, but its workflow never started (Temporal was down at import time, say).
+    const orphan = await h.core.store.create({
+      provider: 'anthropic',
+      authType: 'oauth',
+      name: `orphan-${seq}`,
+      secret: { accessToken: `sk-ant-oat01-orphan-${seq}-000000`, refreshToken: `sk-ant-ort01-orphan-${seq}-000000` },
+      expiresAt: new Date(Date.now() + 3600_000),
+    });
+    const { credential: adopted } = await oauth(h);
+    await h.core.workflows.ensureReconcileSchedule();
+    await h.core.workflows.ensureReconcileSchedule(); // idempotent: a second worker start keeps it
+    const schedule = env.client.schedule.getHandle(`maestro-reconcile:${h.taskQueue}`);
+    try {
+      const described = await schedule.describe();
+      expect(described.spec.intervals?.[0]?.every).toBe(2 * 60_000);
+      expect(await h.core.workflows.status(orphan.id)).toBeNull();
+      await schedule.trigger(); // what the interval does every two minutes
+      let status = null;
+      for (let i = 0; i < 100 && !status; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        status = await h.core.workflows.status(orphan.id).catch(() => null);
+      }
+      expect(status?.phase).toMatch(/starting|sleeping/);
+      // The Schedule names each run after its own id plus the time it started.
+      const action = (await schedule.describe()).info.recentActions.at(-1)?.action;
+      expect(action?.workflow.workflowId).toMatch(new RegExp(`^maestro-reconcile:${h.taskQueue}`));
+      const run = await env.client.workflow.getHandle(action!.workflow.workflowId).result();
+      // Visibility may lag behind the start it just made for `adopted`; it never starts a second one.
+      expect(run).toMatchObject({ checked: 2 });
+      expect((await env.client.workflow.getHandle(credentialWorkflowId(adopted.id)).describe()).status.name).toBe('RUNNING');
+    } finally {
+      await schedule.delete().catch(() => {});
+    }
+  });
+});
+
+describe('no self-starvation', () => {
+  it('durable messages that wait for a refresh, holding every activity slot, do not block that refresh', async () => {
+    // Two activity slots on the main queue, three durable messages whose token the provider refuses:
+    // each waits (in its slot) for the refresh, which runs on the refresh queue's own slots.
+    h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, maxConcurrentActivityTaskExecutions: 2, refreshWaitMs: 20_000 });
+    const { credential } = await oauth(h);
+    h.fake.revokeAccessToken(`sk-ant-oat01-msg-${seq}-0000000000`);
+    h.fake.setTokenDelayMs(500);
+    const request = { path: '/v1/messages', body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }, headers: { 'anthropic-version': '2023-06-01' } };
+    const answers = await Promise.all(Array.from({ length: 3 }, () => timed(h!.core.workflows.sendMessage(credential.id, request))));
+    for (const a of answers) {
+      expect(a.error, a.error?.message).toBeUndefined();
+      expect(a.value?.status).toBe(200);
+      expect(a.ms).toBeLessThan(10_000); // far inside the 20-s refresh bound a starved refresh would hit
+    }
+    expect(h.fake.tokenRequests()).toHaveLength(1);
+  });
+});
