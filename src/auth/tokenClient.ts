@@ -50,7 +50,7 @@ export async function exchangeCode(
   opts: TokenCallOptions = {},
 ): Promise<TokenSet> {
   const { clientId, clientSecret } = assertOAuthConfigured(def);
-  return tokenCall(
+  const answer = await tokenRequest(
     def,
     'code exchange',
     def.oauth.exchange,
@@ -64,8 +64,10 @@ export async function exchangeCode(
       scopes: def.oauth.scopes,
     },
     [input.code, input.verifier, clientSecret],
-    opts,
+    // A person waits for a login: the exchange keeps a whole-call timeout.
+    { timeoutMs: DEFAULT_TOKEN_TIMEOUT_MS, ...opts },
   );
+  return parseTokenAnswer(def, answer, 'code exchange').tokens;
 }
 
 /** A provider that sends no new refresh token → TokenSet.refreshToken is undefined (keep the old one). */
@@ -97,18 +99,6 @@ export function parseTokenAnswer(def: ProviderDefinition, answer: TokenAnswer, w
 }
 
 // ---------------------------------------------------------------------------------------------
-
-async function tokenCall(
-  def: ProviderDefinition,
-  what: 'code exchange' | 'refresh',
-  spec: { format: TokenBodyFormat; params: ParamList },
-  values: Record<string, string | undefined>,
-  secrets: Array<string | undefined>,
-  opts: TokenCallOptions,
-): Promise<TokenSet> {
-  const answer = await tokenRequest(def, what, spec, values, secrets, { timeoutMs: DEFAULT_TOKEN_TIMEOUT_MS, ...opts });
-  return parseTokenAnswer(def, answer, what).tokens;
-}
 
 async function tokenRequest(
   def: ProviderDefinition,

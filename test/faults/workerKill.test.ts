@@ -26,18 +26,8 @@ import { CREDENTIAL_CHANGES_CHANNEL } from '../../src/db/changes.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { killAllChildren, sleep, startDevServer, until, type DevServer, type TokenGate } from '../support/processes.js';
 import { startRig, type Rig } from './rig.js';
+import { prng } from '../support/prng.js';
 
-/** A small seeded PRNG, so a failing run can be replayed with FAULT_SEED. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function newRig(dev: DevServer, ttlSec: number): Promise<Rig & { testDb: TestDatabase }> {
   const testDb = await createTestDatabase({ migrate: false });

@@ -12,20 +12,11 @@ import type { CredentialView } from '../../src/activities/index.js';
 import { NotFoundError, ReauthRequiredError, ServiceUnavailableError } from '../../src/errors.js';
 import { credentialWorkflowId, stopSignal } from '../../src/workflows/credentialRefresh.js';
 import { createDevServerEnv, startHarness, type Harness } from '../support/temporal.js';
+import { prng } from '../support/prng.js';
 
 const WAIT_MS = 3_000;
 const BOUND_MS = WAIT_MS + 5_000 + 2_000; // the workflow's bound, the client's grace, slack
 
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // INTERLEAVING_SEED=<n> replays one seed; INTERLEAVING_SEEDS=<from>-<to> explores more.
 const range = /^(\d+)-(\d+)$/.exec(process.env.INTERLEAVING_SEEDS ?? '');
