@@ -147,14 +147,25 @@ describe.runIf(recordLabel)('record workflow histories', () => {
   });
 
   it('records continue-as-new', async () => {
-    h = await startHarness(env, { fake: { accessTokenTtlSec: 120 }, maxHistoryEvents: 40 });
-    const { handle } = await credential(h, 120_000);
-    const firstRunId = (await handle.describe()).runId;
-    await env.sleep('20 minutes');
-    await save('continue-as-new-first-run', handle.workflowId, firstRunId);
-    await save('continue-as-new-latest-run', handle.workflowId);
-    await h.close();
-    h = undefined;
+    // Its own server: the test server's clock can stay locked by update requests of earlier tests.
+    const ownEnv = await createTimeSkippingEnv();
+    try {
+      h = await startHarness(ownEnv, { fake: { accessTokenTtlSec: 120 }, maxHistoryEvents: 40 });
+      const { handle: shared } = await credential(h, 120_000);
+      const handle = ownEnv.client.workflow.getHandle(shared.workflowId);
+      const firstRunId = (await handle.describe()).runId;
+      await ownEnv.sleep('20 minutes');
+      const save = async (name: string, runId?: string) => {
+        const history = await ownEnv.client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
+        writeFileSync(path.join(HISTORIES, `${recordLabel}-${name}.pb`), temporal.api.history.v1.History.encode(history).finish());
+      };
+      await save('continue-as-new-first-run', firstRunId);
+      await save('continue-as-new-latest-run');
+      await h.close();
+      h = undefined;
+    } finally {
+      await ownEnv.teardown();
+    }
   });
 
   it('records a durable message call', async () => {
