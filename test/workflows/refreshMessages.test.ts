@@ -100,6 +100,16 @@ describe('bounded answers', () => {
     expect(h.fake.reusedRefreshTokens).toEqual([]);
   });
 
+  it('answers 503 within the bound when no worker is running at all', async () => {
+    h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, refreshWaitMs: 1_000 });
+    const { credential } = await oauth(h);
+    await h.stopWorker();
+    const r = await timed(h.core.workflows.refreshNow(credential.id));
+    expect(r.error).toBeInstanceOf(ServiceUnavailableError);
+    expect(r.error!.message).toMatch(/is a Maestro worker running/);
+    expect(r.ms).toBeLessThan(1_000 + 5_000 + 2_000);
+  });
+
   it('answers every one of 41 staggered callers around a refresh that finds the grant dead (no lost wake-up)', async () => {
     h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, refreshWaitMs: 5_000 });
     const { credential } = await oauth(h);

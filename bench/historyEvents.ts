@@ -1,0 +1,12 @@
+// History events per refresh cycle, counted in recorded workflow histories (test/workflows/histories/):
+//   npx tsx bench/historyEvents.ts test/workflows/histories/*-continue-as-new-first-run.pb
+// Prints, per file, the events between consecutive refreshCredential activities.
+import { readFileSync } from 'node:fs';
+import { temporal } from '@temporalio/proto';
+
+for (const file of process.argv.slice(2)) {
+  const events = temporal.api.history.v1.History.decode(readFileSync(file)).events ?? [];
+  const refreshes = events.flatMap((e, i) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'refreshCredential' ? [i] : []));
+  const gaps = refreshes.slice(1).map((at, k) => at - refreshes[k]!);
+  console.log(`${file.split('/').pop()}: ${events.length} events, ${refreshes.length} refreshes, events per cycle ${gaps.join(', ') || '—'}`);
+}
