@@ -2,7 +2,9 @@
 //   npx tsx bench/historyEvents.ts test/workflows/histories/*-continue-as-new-first-run.pb
 // Prints, per file, the events between consecutive refreshCredential activities.
 import { readFileSync } from 'node:fs';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
+
+const { temporal } = proto; // CommonJS package: no named ESM exports under tsx
 
 for (const file of process.argv.slice(2)) {
   const events = temporal.api.history.v1.History.decode(readFileSync(file)).events ?? [];
