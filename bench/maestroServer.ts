@@ -9,7 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { request } from 'undici';
-import { createCore, startApi, startWorker } from '../src/cli/services.js';
+import { createCore, startApi, startWorker } from '../src/app/services.js';
 import { createLogger } from '../src/logger.js';
 import { serve } from './lib/ipc.js';
 import { profileStart, profileStop } from './lib/profiler.js';

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
-import { activityDeps, createCore, startWorker } from '../src/cli/services.js';
+import { activityDeps, createCore, startWorker } from '../src/app/services.js';
 import { createMaestroWorker } from '../src/temporal/worker.js';
 import { createLogger } from '../src/logger.js';
 import { refreshDelayForLifetime } from '../src/workflows/schedule.js';

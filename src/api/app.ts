@@ -3,11 +3,10 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Config } from '../config.js';
-import type { CredentialStore } from '../db/credentials.js';
-import type { OAuthSessionStore } from '../db/oauthSessions.js';
+import type { CredentialService } from '../credentials/service.js';
+import type { TokenCache } from '../credentials/tokenCache.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import type { CredentialWorkflows } from '../temporal/credentialWorkflows.js';
 import { requireApiKey } from './auth.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -15,15 +14,12 @@ import { openApiDocument } from './openapi.js';
 import { createProxyHandler } from './proxy.js';
 import { createCredentialRoutes } from './routes/credentials.js';
 import { createOAuthRoutes } from './routes/oauth.js';
-import type { TokenCache } from './tokenCache.js';
 
 export interface AppDeps {
   config: Pick<Config, 'apiKeys' | 'bodyLimitBytes'>;
   log: Logger;
-  store: CredentialStore;
-  sessions: OAuthSessionStore;
+  credentials: CredentialService;
   providers: ProviderRegistry;
-  workflows: CredentialWorkflows;
   cache: TokenCache;
   metrics: Metrics;
   /** Readiness: resolves when Postgres and Temporal answer, rejects with what is down. */

@@ -5,6 +5,7 @@ import { ZodError } from 'zod';
 import {
   CallerGoneError,
   ConflictError,
+  isDatabaseUnavailable,
   MaestroError,
   MisconfiguredError,
   NotFoundError,
@@ -14,7 +15,6 @@ import {
   ServiceUnavailableError,
   ValidationError,
 } from '../errors.js';
-import { isDatabaseUnavailable } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import { describeIssues } from './schemas.js';
 

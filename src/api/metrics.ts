@@ -1,8 +1,12 @@
 // Prometheus metrics at /metrics (prom-client). Counts from the database are read at scrape time,
 // so they are right across every API and worker process.
-import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Db } from '../db/pool.js';
+
+/** Where the stored counts come from (src/db/stats.ts). */
+export interface MetricsSource {
+  credentialCounts(): Promise<Array<{ provider: string; authType: string; status: string; count: number }>>;
+  refreshOutcomeCounts(): Promise<Array<{ outcome: string; count: number }>>;
+}
 
 export interface Metrics {
   registry: Registry;
@@ -10,7 +14,7 @@ export interface Metrics {
   addedLatency: Histogram<'provider'>;
 }
 
-export function createMetrics(db: Db): Metrics {
+export function createMetrics(source: MetricsSource): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'maestro_process_' });
   const proxyRequests = new Counter({
@@ -33,12 +37,7 @@ export function createMetrics(db: Db): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db
-        .selectFrom('saved_authentications')
-        .select(['provider', 'auth_type', 'status', sql<string>`count(*)`.as('n')])
-        .groupBy(['provider', 'auth_type', 'status'])
-        .execute();
-      for (const r of rows) this.set({ provider: r.provider, auth_type: r.auth_type, status: r.status }, Number(r.n));
+      for (const r of await source.credentialCounts()) this.set({ provider: r.provider, auth_type: r.authType, status: r.status }, r.count);
     },
   });
   new Gauge({
@@ -48,13 +47,7 @@ export function createMetrics(db: Db): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await db
-        .selectFrom('credential_events')
-        .select(['type', sql<string>`count(*)`.as('n')])
-        .where('type', 'in', ['refreshed', 'refresh_failed', 'reauth_required'])
-        .groupBy('type')
-        .execute();
-      for (const r of rows) this.set({ outcome: r.type }, Number(r.n));
+      for (const r of await source.refreshOutcomeCounts()) this.set({ outcome: r.outcome }, r.count);
     },
   });
   return { registry, proxyRequests, addedLatency };

@@ -13,7 +13,7 @@ import type { ProviderRegistry } from '../providers/registry.js';
 import type { ProviderId } from '../config.js';
 import { HttpError } from './errors.js';
 import type { Metrics } from './metrics.js';
-import type { CachedCredential, TokenCache } from './tokenCache.js';
+import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
 
 /** Request bodies up to this size are buffered so a 401 can be retried; larger ones stream through once. */
 const REPLAYABLE_BODY_BYTES = 1024 * 1024;

@@ -9,8 +9,8 @@ import { KeyRing } from '../crypto/keyRing.js';
 import { rotateKeys } from '../crypto/rotate.js';
 import { createLogger, type Logger } from '../logger.js';
 import { ensureDevSecrets } from './devSecrets.js';
-import { createCore, startApi, startWorker } from './services.js';
-import { openDatabase, openTemporal } from './stack.js';
+import { createCore, startApi, startWorker } from '../app/services.js';
+import { openDatabase, openTemporal } from '../app/stack.js';
 
 type Cleanup = () => Promise<void>;
 

@@ -16,18 +16,6 @@ export function createDb(databaseUrl: string, max = 10): Db {
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
-// Network failures, PostgreSQL connection exceptions (class 08) and a server shutting down or
-// starting up (57P01-57P03): the database is unavailable, not the query wrong.
-const UNAVAILABLE_CODES = /^(08...|57P0[123]|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|EAI_AGAIN)$/;
-const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i;
-
-/** True when an error means PostgreSQL could not be reached or dropped the connection. */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  return (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) || UNAVAILABLE_MESSAGES.test(error.message);
-}
-
 /** Fails fast with one clear line when Postgres cannot be reached. */
 export async function checkDatabase(db: Db, variable = 'DATABASE_URL'): Promise<void> {
   try {

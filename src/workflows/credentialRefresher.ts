@@ -64,6 +64,8 @@ const { refreshCredential } = proxyActivities<Activities>({
 /** After a token answer without an access token, try again this much later (never at once). */
 const MALFORMED_BACKOFF_MS = 15 * 60_000;
 const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
+/** A parked workflow re-reads its credential this often (about 100 history events a day). */
+const PARKED_RECHECK_MS = 60 * 60_000;
 
 interface Outcome {
   credential?: CredentialView;
@@ -309,7 +311,12 @@ export class CredentialRefresher {
     const failure = ApplicationFailure.nonRetryable('credential needs a new login before it can be refreshed', FailureType.reauthRequired);
     while (!this.changed && !this.stopping) {
       this.answerWaiters({ failure });
-      await condition(() => this.changed || this.stopping || this.state.refreshRequested);
+      const woke = await condition(() => this.changed || this.stopping || this.state.refreshRequested, PARKED_RECHECK_MS);
+      if (!woke) {
+        // Re-read now and then: new tokens whose credentialUpdated signal was lost still wake it.
+        this.view = null;
+        return;
+      }
     }
   }
 

@@ -3,7 +3,7 @@
 // a gate in front of its token endpoint. The test process keeps a CredentialStore and a
 // Temporal client of its own to seed credentials and inspect the database.
 import { randomBytes } from 'node:crypto';
-import { createCore, type Core } from '../../src/cli/services.js';
+import { createCore, type Core } from '../../src/app/services.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { createDb, type Db } from '../../src/db/pool.js';
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from '../support/fakeProvider.js';

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCore, activityDeps, type Core } from '../../src/cli/services.js';
+import { createCore, activityDeps, type Core } from '../../src/app/services.js';
 import { createLogger } from '../../src/logger.js';
 import { createMaestroWorker, type MaestroWorker } from '../../src/temporal/worker.js';
 import { statusQuery } from '../../src/workflows/credentialRefresh.js';

@@ -1,7 +1,7 @@
 // The real API (startApi, as `npm start` runs it) on a random port, over a Harness: real
 // PostgreSQL, real Temporal, a fake provider. Every log line is captured for secret checks.
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { startApi, type RunningApi } from '../../src/cli/services.js';
+import { startApi, type RunningApi } from '../../src/app/services.js';
 import { createLogger } from '../../src/logger.js';
 import { startHarness, TEST_API_KEY, type Harness } from './temporal.js';
 

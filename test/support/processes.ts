@@ -403,7 +403,11 @@ export async function startTokenGate(upstreamTokenUrl: string): Promise<TokenGat
       call.issuedRefreshToken = field(answer.body, 'refresh_token');
       call.issuedAccessToken = field(answer.body, 'access_token');
       call.fate = 'answered';
-      await gate.onAnswered?.(call);
+      if (gate.onAnswered) {
+        await gate.onAnswered(call);
+        // A client the hook killed: let its connection's end reach this socket before deciding.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       if (res.destroyed) {
         call.fate = 'lost'; // the provider answered, the client never got it
         return;
@@ -412,7 +416,11 @@ export async function startTokenGate(upstreamTokenUrl: string): Promise<TokenGat
       delete out['transfer-encoding'];
       delete out.connection;
       res.writeHead(answer.status, out);
-      await new Promise<void>((resolve) => res.end(answer.body, () => resolve()));
+      // (A socket that closes mid-write may never call end's callback: 'close' settles it too.)
+      await new Promise<void>((resolve) => {
+        res.once('close', () => resolve());
+        res.end(answer.body, () => resolve());
+      });
       call.fate = res.destroyed && !res.writableFinished ? 'lost' : 'delivered';
     } catch (error) {
       if (!res.headersSent && !res.destroyed) {

@@ -5,7 +5,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { loadConfig, type Config, type ProviderId } from '../../src/config.js';
-import { activityDeps, createCore, type Core } from '../../src/cli/services.js';
+import { activityDeps, createCore, type Core } from '../../src/app/services.js';
 import { createMaestroWorker, bundleWorkflows, type MaestroWorker } from '../../src/temporal/worker.js';
 import { createLogger } from '../../src/logger.js';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes.js';

@@ -1,7 +1,7 @@
 // The proxy's token cache: one shared refresh per credential, and a waiter that goes away (a
 // client that disconnected) is released at once without cancelling the refresh for the others.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TokenCache } from '../../src/api/tokenCache.js';
+import { TokenCache } from '../../src/credentials/tokenCache.js';
 import { KeyRing } from '../../src/crypto/keyRing.js';
 import { CredentialStore } from '../../src/db/credentials.js';
 import { CallerGoneError } from '../../src/errors.js';

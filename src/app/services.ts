@@ -1,4 +1,4 @@
-// Wires Maestro's parts from a Config: the store, providers, workflows client, token cache,
+// The composition root: wires Maestro's parts from a Config: the store, providers, workflows client, token cache,
 // the API app and the worker. Shared by `dev`, `api` and `worker` so each runs the same code.
 import { createServer, type Server } from 'node:http';
 import type { Client } from '@temporalio/client';
@@ -17,7 +17,9 @@ import { createMaestroWorker, type MaestroWorker } from '../temporal/worker.js';
 import type { ActivityDeps } from '../activities/index.js';
 import { createApp } from '../api/app.js';
 import { createMetrics } from '../api/metrics.js';
-import { TokenCache } from '../api/tokenCache.js';
+import { TokenCache } from '../credentials/tokenCache.js';
+import { CredentialService } from '../credentials/service.js';
+import { databaseStats } from '../db/stats.js';
 
 export interface Core {
   store: CredentialStore;
@@ -65,9 +67,10 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
   const app = createApp({
     config,
     log,
-    ...core,
+    credentials: new CredentialService({ ...core, log }),
+    providers: core.providers,
     cache,
-    metrics: createMetrics(db),
+    metrics: createMetrics(databaseStats(db)),
     checkReady: async () => {
       await db.selectNoFrom((eb) => eb.val(1).as('ok')).execute().catch(() => {
         throw new Error('PostgreSQL is unreachable');
