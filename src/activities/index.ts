@@ -264,6 +264,12 @@ export function createActivities(deps: ActivityDeps) {
             }
             throw error;
           }
+          if (error instanceof MalformedTokenResponseError) {
+            // A 2xx whose body could not be read (bad compression, say): the token may be spent;
+            // presenting it again at once would likely kill the login. The workflow backs off.
+            await store.recordRefreshFailure(credentialId, error.message, expectedVersion).catch(() => {});
+            throw ApplicationFailure.nonRetryable(error.message, FailureType.malformed);
+          }
           if (error instanceof ProviderUnavailableError) await store.recordRefreshFailure(credentialId, error.message, expectedVersion).catch(() => {});
           throw error;
         }
@@ -317,7 +323,13 @@ export function createActivities(deps: ActivityDeps) {
           } catch (error) {
             throw callFailure(error);
           }
-          const raw = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
+          let raw: Buffer;
+          try {
+            raw = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
+          } catch (error) {
+            // The provider answered (and may have billed it): an answer cut short is not re-sent.
+            throw ApplicationFailure.nonRetryable(`the provider's answer could not be read (${(error as Error).message})`, FailureType.providerUnavailable);
+          }
           if (res.statusCode === 401 && metadata.authType === 'oauth' && !refreshed) {
             await deps.requestRefresh(credentialId, metadata.version);
             continue;
