@@ -12,7 +12,7 @@
 // a code, a verifier, a client secret or the raw body.
 import { request } from 'undici';
 import { MaestroError, MisconfiguredError, ProviderUnavailableError, ReauthRequiredError } from '../errors.js';
-import { redactSecrets } from '../logger.js';
+import { safeText } from '../redact.js';
 import type { AccountIdSource, ParamList, ProviderDefinition, TokenBodyFormat, TokenSet } from '../providers/types.js';
 import { readBody } from './http.js';
 import { isStorableDate } from '../dates.js';
@@ -331,21 +331,7 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
 }
 
 /** Provider text made safe for an error message: printable, short, and without anything secret-shaped. */
-function sanitize(text: string, secrets: Array<string | undefined>, max: number): string {
-  let out = text;
-  for (const secret of secrets) if (secret && secret.length >= 4) out = out.split(secret).join('[REDACTED]');
-  out = redactSecrets(out)
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
-    // Long opaque runs look like tokens, codes or verifiers whatever the provider meant.
-    .replace(/[A-Za-z0-9._~+/=-]{24,}/g, (run) => (looksOpaque(run) ? '[REDACTED]' : run));
-  return out.length > max ? `${out.slice(0, max)}…` : out;
-}
-
-/** Mixed letters and digits, or mixed case: a random string rather than a word like refresh_token_invalidated. */
-function looksOpaque(run: string): boolean {
-  const letters = /[A-Za-z]/.test(run);
-  return (letters && /\d/.test(run)) || (/[a-z]/.test(run) && /[A-Z]/.test(run));
-}
+const sanitize = (text: string, secrets: Array<string | undefined>, max: number) => safeText(text, { knownSecrets: secrets, max });
 
 function networkErrorCode(err: unknown): string {
   const seen = new Set<unknown>();

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { ProviderId } from '../config.js';
 import { credentialAad, type KeyRing } from '../crypto/keyRing.js';
 import { ConflictError, NotFoundError, SealError, ValidationError, VersionConflictError } from '../errors.js';
-import { redactSecrets } from '../logger.js';
+import { safeText } from '../redact.js';
 import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import type { Db } from './pool.js';
 import { REFRESH_MARGIN_MS } from '../workflows/schedule.js';
@@ -83,26 +83,10 @@ export function validateTokenExpiry(
 
 const MAX_REASON_LENGTH = 500;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// Long opaque runs (base64/base64url/hex with letters and digits) look like tokens; uuids are ids, not secrets.
-const OPAQUE_RUN = /[A-Za-z0-9_\-+/=]{32,}/g;
-const JWT = /\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*)?/g;
 
-/**
- * Text safe to store in last_error or event details: exact known secret values removed, then the
- * logger's secret patterns, JWTs and long opaque strings redacted; control characters flattened; capped.
- */
+/** Text safe to store in last_error or event details (see src/redact.ts). */
 export function sanitizeReason(text: string, knownSecrets: readonly (string | undefined)[] = []): string {
-  let out = text;
-  for (const secret of knownSecrets) {
-    // Very short values would redact ordinary words; real secrets are long.
-    if (secret && secret.length >= 8) out = out.split(secret).join('[REDACTED]');
-  }
-  out = redactSecrets(out)
-    .replace(JWT, '[REDACTED]')
-    .replace(OPAQUE_RUN, (run) => (UUID.test(run) || !/\d/.test(run) || !/[A-Za-z]/.test(run) ? run : '[REDACTED]'))
-    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
-    .trim();
-  return out.length > MAX_REASON_LENGTH ? `${out.slice(0, MAX_REASON_LENGTH - 1)}…` : out;
+  return safeText(text, { knownSecrets, max: MAX_REASON_LENGTH });
 }
 
 const secretSchema = z.object({
