@@ -1,14 +1,14 @@
 // The Express app factory: tests and the CLI build it from real dependencies.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import express, { type Request, type Response } from 'express';
+import express from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Config } from '../config.js';
 import type { CredentialService } from '../credentials/service.js';
 import type { TokenCache } from '../credentials/tokenCache.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import { requireApiKey } from './auth.js';
-import { errorHandler, notFoundHandler } from './errors.js';
+import { apiKeyCheck, requireApiKey } from './auth.js';
+import { errorHandler, notFoundHandler, sendError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { createProxyHandler } from './proxy.js';
@@ -44,9 +44,9 @@ function requestLogger(log: Logger) {
 
 /**
  * The HTTP request listener: Express for every route, except that `/proxy/<provider>/<path>`
- * goes straight to the same key check and proxy handler, skipping Express's per-request
- * machinery on the hot path (docs/BENCHMARKS.md measures why). Errors there still get the one
- * Express error handler.
+ * goes straight to the same key check and proxy handler on Node's own request and response,
+ * skipping Express's per-request machinery on the hot path (docs/BENCHMARKS.md measures why).
+ * Errors there take the same sendError() the Express error handler uses.
  */
 export function createApp(deps: AppDeps): RequestListener {
   const app = express();
@@ -77,10 +77,12 @@ export function createApp(deps: AppDeps): RequestListener {
     res.json(openapi);
   });
 
-  const auth = requireApiKey(deps.config.apiKeys);
+  const checkKey = apiKeyCheck(deps.config.apiKeys);
+  const auth = requireApiKey(checkKey);
+  const onError = (error: unknown, req: IncomingMessage, res: ServerResponse) => sendError(deps.log, error, req, res);
   // The proxy reads raw bytes itself (no body parser), so bodies stream through untouched.
-  const proxy = createProxyHandler({ ...deps, bodyLimitBytes: deps.config.bodyLimitBytes });
-  app.use('/proxy/:provider', auth, proxy);
+  const proxy = createProxyHandler({ ...deps, bodyLimitBytes: deps.config.bodyLimitBytes, onError });
+  app.use('/proxy/:provider', auth, (req, res) => void proxy(req, res, String(req.params.provider)));
 
   const v1 = express.Router();
   v1.use(auth);
@@ -102,13 +104,6 @@ export function createApp(deps: AppDeps): RequestListener {
   const handleError = errorHandler(deps.log);
   app.use(handleError);
 
-  const viaExpressErrorHandler = (error: unknown, req: IncomingMessage, res: ServerResponse) => {
-    Object.setPrototypeOf(req, app.request);
-    Object.setPrototypeOf(res, app.response);
-    Object.assign(req, { res });
-    Object.assign(res, { req });
-    handleError(error, req as Request, res as Response, () => {});
-  };
   return (req, res) => {
     const url = req.url ?? '';
     // "/proxy/" is 7 characters; the provider name runs to the next slash.
@@ -117,15 +112,11 @@ export function createApp(deps: AppDeps): RequestListener {
       app(req, res);
       return;
     }
-    const r = req as Request;
-    r.params = { provider: url.slice(7, slash) };
-    req.url = url.slice(slash);
     logRequest(req, res, url);
-    auth(r, res as Response, (error?: unknown) => {
-      if (error !== undefined) return viaExpressErrorHandler(error, req, res);
-      void proxy(r, res as Response, (e?: unknown) => {
-        if (e !== undefined) viaExpressErrorHandler(e, req, res);
-      });
-    });
+    const denied = checkKey(req.headers);
+    if (denied) return onError(denied, req, res);
+    const provider = url.slice(7, slash);
+    req.url = url.slice(slash);
+    void proxy(req, res, provider);
   };
 }

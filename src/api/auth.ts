@@ -1,6 +1,7 @@
 // Clients present a Maestro key as `Authorization: Bearer <key>` or `x-api-key: <key>`.
 // Keys are compared as SHA-256 digests with timingSafeEqual, so timing reveals neither content nor length.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHandler } from 'express';
 import { HttpError } from './errors.js';
 
@@ -16,21 +17,20 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
   return typeof apiKey === 'string' && apiKey.length > 0 ? apiKey.trim() : undefined;
 }
 
-export function requireApiKey(keys: string[]): RequestHandler {
+/** The key check on plain headers: undefined when a valid key is presented, else the 401 to answer. */
+export function apiKeyCheck(keys: string[]): (headers: IncomingHttpHeaders) => HttpError | undefined {
   const digests = keys.map(digest);
-  return (req, _res, next) => {
-    const key = presentedKey(req.headers);
-    if (key === undefined) {
-      next(new HttpError(401, 'unauthorized', 'missing Maestro API key: send Authorization: Bearer <key> or x-api-key: <key>'));
-      return;
-    }
+  return (headers) => {
+    const key = presentedKey(headers);
+    if (key === undefined) return new HttpError(401, 'unauthorized', 'missing Maestro API key: send Authorization: Bearer <key> or x-api-key: <key>');
     const presented = digest(key);
     let ok = false;
     for (const d of digests) ok = timingSafeEqual(d, presented) || ok; // check every key: no early exit
-    if (!ok) {
-      next(new HttpError(401, 'unauthorized', 'invalid Maestro API key'));
-      return;
-    }
-    next();
+    return ok ? undefined : new HttpError(401, 'unauthorized', 'invalid Maestro API key');
   };
+}
+
+/** The same check as Express middleware. */
+export function requireApiKey(check: ReturnType<typeof apiKeyCheck>): RequestHandler {
+  return (req, _res, next) => next(check(req.headers));
 }

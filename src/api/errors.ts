@@ -1,5 +1,6 @@
 // The one Express error handler: Maestro's error types → status codes, `{error: {type, message}}`.
 // Never a stack trace, never a secret; unexpected errors are logged and answered with a plain 500.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import {
@@ -43,7 +44,11 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path.slice(0, 200)}`));
 };
 
-export const errorHandler = (log: Logger): ErrorRequestHandler => (caught, req, res, _next) => {
+/**
+ * Answers `caught` on a plain Node response: the one error path for Express routes and the proxy's
+ * fast path alike. `{error: {type, message}}` with the mapped status; never a stack or a secret.
+ */
+export function sendError(log: Logger, caught: unknown, req: IncomingMessage, res: ServerResponse): void {
   if (caught instanceof CallerGoneError) {
     res.destroy(); // the client disconnected while it waited: nobody to answer
     return;
@@ -52,28 +57,37 @@ export const errorHandler = (log: Logger): ErrorRequestHandler => (caught, req, 
   const error = isDatabaseUnavailable(caught) ? new ServiceUnavailableError('the database is unavailable; retry shortly') : caught;
   // Body-parser and other http-errors carry their own status (400 bad JSON, 413 too large, 415).
   // (A body that fails to decode, e.g. bad gzip, is a 400 without a type: still the client's error.)
-  const httpStatus = typeof error?.status === 'number' && error.status >= 400 && error.status < 500 && error.expose === true ? error.status : undefined;
+  const e = error as { status?: unknown; expose?: unknown; type?: unknown; message?: unknown } | undefined;
+  const httpStatus = typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true ? e.status : undefined;
   let status = httpStatus ?? statusFor(error);
   let type = error instanceof MaestroError ? error.type : error instanceof ZodError ? 'invalid_request' : 'internal_error';
   let message = error instanceof ZodError ? describeIssues(error) : error instanceof MaestroError ? error.message : 'internal error';
   if (httpStatus) {
-    type = error.type === 'entity.too.large' ? 'payload_too_large' : error.type === 'entity.parse.failed' ? 'invalid_json' : 'invalid_request';
+    type = e?.type === 'entity.too.large' ? 'payload_too_large' : e?.type === 'entity.parse.failed' ? 'invalid_json' : 'invalid_request';
     message =
-      error.type === 'entity.too.large'
+      e?.type === 'entity.too.large'
         ? 'request body is too large'
-        : error.type === 'entity.parse.failed'
+        : e?.type === 'entity.parse.failed'
           ? 'request body is not valid JSON'
-          : String(error.message ?? 'invalid request');
+          : String(e?.message ?? 'invalid request');
   }
   if (status >= 500 && !(error instanceof ServiceUnavailableError) && !(error instanceof ProviderUnavailableError)) {
-    log.error({ method: req.method, path: req.path, err: error instanceof Error ? { type: error.name, message: error.message } : String(error) }, 'request failed');
+    const path = (req.url ?? '').split('?')[0]!.slice(0, 200);
+    log.error({ method: req.method, path, err: error instanceof Error ? { type: error.name, message: error.message } : String(error) }, 'request failed');
     if (!(error instanceof MaestroError)) message = 'internal error';
     status = 500;
   }
-  if (error instanceof ServiceUnavailableError) res.setHeader('retry-after', String(error.retryAfterSeconds));
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.status(status).json({ error: { type, message } });
-};
+  const body = JSON.stringify({ error: { type, message } });
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) };
+  if (error instanceof ServiceUnavailableError) headers['retry-after'] = String(error.retryAfterSeconds);
+  res.writeHead(status, headers).end(body);
+}
+
+export const errorHandler =
+  (log: Logger): ErrorRequestHandler =>
+  (caught, req, res, _next) =>
+    sendError(log, caught, req, res);

@@ -4,8 +4,7 @@
 // from the provider triggers one shared refresh through the workflow and one retry.
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
-import type { Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { buildProviderCall } from '../auth/clientBuilder.js';
 import { CallerGoneError, ConflictError, MaestroError, ProviderUnavailableError, ReauthRequiredError } from '../errors.js';
@@ -37,8 +36,13 @@ export interface ProxyDeps {
   cache: TokenCache;
   metrics: Metrics;
   bodyLimitBytes: number;
+  /** Answers an error (the API's one error path, src/api/errors.ts sendError). */
+  onError: (error: unknown, req: IncomingMessage, res: ServerResponse) => void;
   dispatcher?: Dispatcher;
 }
+
+/** Proxies one request whose `url` is the provider path (and query); typed on Node's own request and response. */
+export type ProxyHandler = (req: IncomingMessage, res: ServerResponse, provider: string) => Promise<void>;
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -98,12 +102,12 @@ function usable(entry: CachedCredential): void {
   if (entry.metadata.status !== 'active') throw new ConflictError(`credential "${entry.metadata.name}" is ${entry.metadata.status}`);
 }
 
-export function createProxyHandler(deps: ProxyDeps): RequestHandler {
+export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
   const dispatcher = deps.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: 256 });
 
-  return async (req: Request, res: Response, next) => {
+  return async (req, res, providerId) => {
     const started = performance.now();
-    const providerId = String(req.params.provider);
+    const url = req.url ?? '/';
     try {
       if (!deps.providers.has(providerId)) {
         throw new HttpError(404, 'not_found', `unknown provider "${providerId.slice(0, 40)}"; use anthropic, openai or gemini`);
@@ -127,9 +131,9 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
         usable(entry);
       }
 
-      const queryAt = req.url.indexOf('?');
-      const path = queryAt < 0 ? req.url : req.url.slice(0, queryAt);
-      const search = queryAt < 0 ? '' : req.url.slice(queryAt);
+      const queryAt = url.indexOf('?');
+      const path = queryAt < 0 ? url : url.slice(0, queryAt);
+      const search = queryAt < 0 ? '' : url.slice(queryAt);
       const declaredLength = Number(req.headers['content-length'] ?? 0);
       if (declaredLength > deps.bodyLimitBytes) {
         throw new HttpError(413, 'payload_too_large', `request body is larger than ${deps.bodyLimitBytes} bytes`);
@@ -141,7 +145,7 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
       const send = (credential: CachedCredential) => {
         const call = buildProviderCall(definition, {
           auth: credential.auth,
-          method: req.method,
+          method: req.method ?? 'GET',
           path,
           search,
           clientHeaders: req.headers,
@@ -191,7 +195,7 @@ export function createProxyHandler(deps: ProxyDeps): RequestHandler {
     } catch (error) {
       if (error instanceof CallerGoneError) return; // nobody is left to answer
       deps.metrics.proxyRequests.inc({ provider: deps.providers.has(providerId) ? providerId : 'unknown', status: 'error' });
-      next(error);
+      deps.onError(error, req, res);
     }
   };
 }

@@ -1,7 +1,7 @@
 // Builds the Maestro worker: the bundled workflows plus activities from createActivities(deps),
-// polling two task queues. Token refreshes run on their own queue (`<queue>-refresh`) with their
-// own slots: a durable message call that waits for a refresh (a 401) holds a slot on the main
-// queue, so refreshes must never need one of those (self-starvation).
+// polling two task queues. The refresh loop's activities (describe, refresh) run on their own
+// queue (`<queue>-refresh`) with their own slots: a durable message call that waits for a refresh
+// (a 401) holds a slot on the main queue, so a refresh must never need one of those.
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
@@ -104,7 +104,7 @@ export async function createMaestroWorker({
     taskQueue: refreshTaskQueue(taskQueue),
     maxHeartbeatThrottleInterval,
     shutdownGraceTime,
-    activities: { refreshCredential: activities.refreshCredential },
+    activities: { refreshCredential: activities.refreshCredential, describeCredential: activities.describeCredential },
   });
   return new MaestroWorker(main, refresh);
 }

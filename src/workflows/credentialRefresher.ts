@@ -219,7 +219,11 @@ export class CredentialRefresher {
   private async current(): Promise<CredentialView | null> {
     if (this.view && !this.changed) return this.view;
     this.changed = false;
-    this.view = await describeCredential({ credentialId: this.credentialId });
+    // On the refresh queue too: a loop that cannot read its credential cannot refresh it either.
+    this.view = await describeCredential.executeWithOptions(
+      { taskQueue: refreshTaskQueue(workflowInfo().taskQueue), startToCloseTimeout: '30 seconds' },
+      [{ credentialId: this.credentialId }],
+    );
     if (this.view) this.publish(this.view);
     return this.view;
   }
