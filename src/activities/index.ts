@@ -15,6 +15,7 @@ import { MalformedTokenResponseError, parseRetryAfter, parseTokenAnswer, request
 import { sealedAnswerSchema, type RefreshAnswerStore, type SealedAnswer } from '../db/refreshAnswers.js';
 import type { ProviderDefinition } from '../providers/types.js';
 import { FailureType } from '../workflows/failures.js';
+import { withOneRefresh } from '../credentials/withOneRefresh.js';
 
 export interface ActivityDeps {
   store: CredentialStore;
@@ -304,9 +305,12 @@ export function createActivities(deps: ActivityDeps) {
       const ctx = Context.current();
       const beating = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
       try {
-        for (let refreshed = false; ; refreshed = true) {
-          const { metadata, secret } = await store.getWithSecret(credentialId);
-          if (metadata.status === 'reauth_required') throw new ReauthRequiredError('credential needs a new login');
+        const load = async () => {
+          const loaded = await store.getWithSecret(credentialId);
+          if (loaded.metadata.status === 'reauth_required') throw new ReauthRequiredError('credential needs a new login');
+          return loaded;
+        };
+        const send = async ({ metadata, secret }: Awaited<ReturnType<typeof load>>) => {
           const method = call.method ?? 'POST';
           const built = buildProviderCall(providers.get(metadata.provider), {
             auth: callAuth(metadata, secret),
@@ -323,32 +327,34 @@ export function createActivities(deps: ActivityDeps) {
           } catch (error) {
             throw callFailure(error);
           }
-          let raw: Buffer;
           try {
-            raw = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
+            return { res, raw: await readBody(res.body, res.headers['content-encoding'] as string | undefined) };
           } catch (error) {
             // The provider answered (and may have billed it): an answer cut short is not re-sent.
             throw ApplicationFailure.nonRetryable(`the provider's answer could not be read (${(error as Error).message})`, FailureType.providerUnavailable);
           }
-          if (res.statusCode === 401 && metadata.authType === 'oauth' && !refreshed) {
+        };
+        const { res, raw } = await withOneRefresh(await load(), send, {
+          refused: (answer, { metadata }) => answer.res.statusCode === 401 && metadata.authType === 'oauth',
+          refresh: async ({ metadata }) => {
             await deps.requestRefresh(credentialId, metadata.version);
-            continue;
-          }
-          if (res.statusCode === 429 || res.statusCode >= 500) {
-            throw new ProviderUnavailableError(`provider answered ${res.statusCode}`, parseRetryAfter(res.headers['retry-after']));
-          }
-          const contentType = (res.headers['content-type'] as string | undefined) ?? null;
-          const text = raw.toString('utf8');
-          let parsed: unknown = text;
-          if (contentType?.includes('json')) {
-            try {
-              parsed = JSON.parse(text);
-            } catch {
-              // leave as text
-            }
-          }
-          return { status: res.statusCode, contentType, body: parsed };
+            return load();
+          },
+        });
+        if (res.statusCode === 429 || res.statusCode >= 500) {
+          throw new ProviderUnavailableError(`provider answered ${res.statusCode}`, parseRetryAfter(res.headers['retry-after']));
         }
+        const contentType = (res.headers['content-type'] as string | undefined) ?? null;
+        const text = raw.toString('utf8');
+        let parsed: unknown = text;
+        if (contentType?.includes('json')) {
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // leave as text
+          }
+        }
+        return { status: res.statusCode, contentType, body: parsed };
       } catch (error) {
         throw toFailure(error);
       } finally {

@@ -13,6 +13,7 @@ import type { ProviderId } from '../config.js';
 import { HttpError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
+import { withOneRefresh } from '../credentials/withOneRefresh.js';
 
 /** Request bodies up to this size are buffered so a 401 can be retried; larger ones stream through once. */
 const REPLAYABLE_BODY_BYTES = 1024 * 1024;
@@ -169,13 +170,15 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
 
       let upstream: Dispatcher.ResponseData;
       try {
-        upstream = await send(entry);
-        if (upstream.statusCode === 401 && entry.auth.type === 'oauth' && replayable) {
-          await upstream.body.dump();
-          entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version, upstreamAbort.signal);
-          usable(entry);
-          upstream = await send(entry);
-        }
+        upstream = await withOneRefresh(entry, send, {
+          refused: (answer, credential) => answer.statusCode === 401 && credential.auth.type === 'oauth' && replayable,
+          discard: (answer) => answer.body.dump(),
+          refresh: async (credential) => {
+            const refreshed = await deps.cache.refresh(credential.metadata.id, credential.metadata.version, upstreamAbort.signal);
+            usable(refreshed);
+            return refreshed;
+          },
+        });
       } catch (error) {
         if (upstreamAbort.signal.aborted) return; // the client went away
         if (error instanceof MaestroError) throw error;
