@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { KeyRing } from '../crypto/keyRing.js';
-import { rotateKeys } from '../crypto/rotate.js';
+import { rotateKeys } from '../db/rotate.js';
 import { createLogger, type Logger } from '../logger.js';
 import { ensureDevSecrets } from './devSecrets.js';
 import { createCore, startApi, startWorker } from '../app/services.js';

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EncryptionKey } from '../../src/config.js';
 import { KeyRing, credentialAad } from '../../src/crypto/keyRing.js';
-import { rotateKeys } from '../../src/crypto/rotate.js';
+import { rotateKeys } from '../../src/db/rotate.js';
 import { CredentialStore, type CredentialSecret } from '../../src/db/credentials.js';
 import { OAuthSessionStore } from '../../src/db/oauthSessions.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';

@@ -3,7 +3,7 @@
 // with ROTATE_PAUSE_AT set, it hangs once that many rows are done, waiting to be killed.
 import { parseEncryptionKeys } from '../../src/config.js';
 import { KeyRing } from '../../src/crypto/keyRing.js';
-import { rotateKeys } from '../../src/crypto/rotate.js';
+import { rotateKeys } from '../../src/db/rotate.js';
 import { createDb } from '../../src/db/pool.js';
 
 const url = process.env.ROTATE_DATABASE_URL;

@@ -7,9 +7,9 @@
 // batch (then writes over the re-sealed row, as it should). The UPDATE is additionally guarded by
 // the old key_id and ciphertext. Re-sealing never bumps `version`: the secret did not change, and
 // the version is the refresh workflow's concurrency token.
-import type { Db } from '../db/pool.js';
+import type { Db } from './pool.js';
 import { SealError } from '../errors.js';
-import { credentialAad, oauthSessionAad, type KeyRing } from './keyRing.js';
+import { credentialAad, oauthSessionAad, type KeyRing } from '../crypto/keyRing.js';
 
 export type SealedTable = 'saved_authentications' | 'oauth_sessions';
 
