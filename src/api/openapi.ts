@@ -1,11 +1,12 @@
 // The OpenAPI 3.1 document served at /openapi.json; request bodies come from the zod schemas.
 import { z } from 'zod';
+import { PROVIDER_IDS } from '../config.js';
 import { createCredentialSchema, messageSchema, oauthCompleteSchema, oauthStartSchema, replaceCredentialSchema } from './schemas.js';
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } } });
 const error = { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
-const providerParam = { name: 'provider', in: 'path', required: true, schema: { type: 'string', enum: ['anthropic', 'openai', 'gemini'] } };
+const providerParam = { name: 'provider', in: 'path', required: true, schema: { type: 'string', enum: [...PROVIDER_IDS] } };
 const metadata = { description: 'credential metadata (never a secret)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Credential' } } } };
 const errors = { 400: error, 401: error, 404: error, 409: error };
 

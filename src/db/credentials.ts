@@ -10,7 +10,10 @@ import { ConflictError, NotFoundError, SealError, ValidationError, VersionConfli
 import { safeText } from '../redact.js';
 import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import type { Db } from './pool.js';
-import { REFRESH_MARGIN_MS } from '../workflows/schedule.js';
+import { appendEvent, listEvents, type CredentialEvent } from './events.js';
+
+export type { CredentialEvent, CredentialEventType } from './events.js';
+import { validateTokenExpiry } from '../workflows/schedule.js';
 import type { AuthType, CredentialStatus, Database, SavedAuthenticationsTable } from './types.js';
 
 export interface CredentialSecret {
@@ -37,49 +40,10 @@ export interface CredentialMetadata {
   updatedAt: string;
 }
 
-export type CredentialEventType =
-  | 'created'
-  | 'refreshed'
-  | 'tokens_replaced'
-  | 'reauth_required'
-  | 'refresh_failed'
-  | 'status_changed'
-  | 'deleted';
-
-export interface CredentialEvent {
-  id: string;
-  credentialId: string;
-  type: string;
-  details: Record<string, unknown>;
-  createdAt: string;
-}
-
 export type TokenLookup =
   | { status: 'ok'; accessToken: string; expiresAt: string | null; version: number }
   | { status: 'not_found' }
   | { status: 'expired'; expiresAt: string };
-
-// Inside this margin before expiry a token still works but is due for refresh (the workflow's margin).
-export { REFRESH_MARGIN_MS } from '../workflows/schedule.js';
-
-/**
- * `expired` when now >= expiresAt; `expiring_soon` when now >= expiresAt - margin; else `valid`.
- * No expiry (API keys, tokens without a lifetime) is `valid`. An unparseable expiry is treated as
- * `expired`: forcing a refresh is safer than trusting a token whose lifetime we cannot read.
- */
-export function validateTokenExpiry(
-  expiresAt: Date | string | null,
-  now: Date,
-  marginMs = REFRESH_MARGIN_MS,
-): 'valid' | 'expiring_soon' | 'expired' {
-  if (expiresAt === null) return 'valid';
-  const expiry = (typeof expiresAt === 'string' ? new Date(expiresAt) : expiresAt).getTime();
-  if (Number.isNaN(expiry)) return 'expired';
-  const t = now.getTime();
-  if (t >= expiry) return 'expired';
-  if (t >= expiry - marginMs) return 'expiring_soon';
-  return 'valid';
-}
 
 const MAX_REASON_LENGTH = 500;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -159,10 +123,6 @@ function checkDate(value: Date | null | undefined, field: string): Date | null {
 }
 
 type Executor = Kysely<Database>;
-
-async function appendEvent(db: Executor, credentialId: string, type: CredentialEventType, details: Record<string, unknown>) {
-  await db.insertInto('credential_events').values({ credential_id: credentialId, type, details: JSON.stringify(details) }).execute();
-}
 
 export class CredentialStore {
   constructor(
@@ -440,17 +400,8 @@ export class CredentialStore {
   }
 
   /** Newest first. Works for deleted credentials too (that is the point of keeping history). */
-  async listEvents(id: string, opts: { limit?: number } = {}): Promise<CredentialEvent[]> {
-    if (!UUID.test(id)) return [];
-    const limit = Math.min(Math.max(Math.trunc(opts.limit ?? 100), 1), 1000);
-    const rows = await this.db
-      .selectFrom('credential_events')
-      .selectAll()
-      .where('credential_id', '=', id)
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
-    return rows.map((r) => ({ id: String(r.id), credentialId: r.credential_id, type: r.type, details: r.details, createdAt: r.created_at.toISOString() }));
+  listEvents(id: string, opts: { limit?: number } = {}): Promise<CredentialEvent[]> {
+    return UUID.test(id) ? listEvents(this.db, id, opts) : Promise.resolve([]);
   }
 
   // --- internals -------------------------------------------------------------------------

@@ -32,3 +32,22 @@ export function nextRefreshAt({ obtainedAt, expiresAt, lastRefreshAt }: Schedule
 export function sleepDuration(refreshAt: number, now: number): number {
   return Math.min(Math.max(0, refreshAt - now), MAX_SLEEP_MS);
 }
+
+/**
+ * `expired` when now >= expiresAt; `expiring_soon` when now >= expiresAt - margin; else `valid`.
+ * No expiry (API keys, tokens without a lifetime) is `valid`. An unparseable expiry is treated as
+ * `expired`: forcing a refresh is safer than trusting a token whose lifetime we cannot read.
+ */
+export function validateTokenExpiry(
+  expiresAt: Date | string | null,
+  now: Date,
+  marginMs = REFRESH_MARGIN_MS,
+): 'valid' | 'expiring_soon' | 'expired' {
+  if (expiresAt === null) return 'valid';
+  const expiry = (typeof expiresAt === 'string' ? new Date(expiresAt) : expiresAt).getTime();
+  if (Number.isNaN(expiry)) return 'expired';
+  const t = now.getTime();
+  if (t >= expiry) return 'expired';
+  if (t >= expiry - marginMs) return 'expiring_soon';
+  return 'valid';
+}

@@ -2,13 +2,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyRing } from '../../src/crypto/keyRing.js';
-import {
-  CredentialStore,
-  REFRESH_MARGIN_MS,
-  sanitizeReason,
-  validateTokenExpiry,
-  type CredentialSecret,
-} from '../../src/db/credentials.js';
+import { CredentialStore, sanitizeReason, type CredentialSecret } from '../../src/db/credentials.js';
+import { REFRESH_MARGIN_MS, validateTokenExpiry } from '../../src/workflows/schedule.js';
 import { ConflictError, NotFoundError, SealError, ValidationError, VersionConflictError } from '../../src/errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
