@@ -113,6 +113,8 @@ export interface ScriptedResponse {
    */
   body?: unknown;
   headers?: Record<string, string>;
+  /** Cut the connection after reading the request, without an answer (a call that may have been processed). */
+  reset?: boolean;
 }
 
 export interface AuthorizeResult {
@@ -724,6 +726,10 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
       await sleep(apiDelayMs, res);
       if (closed || res.destroyed) return;
       const scripted = apiScript.shift();
+      if (scripted?.reset) {
+        req.socket.destroy();
+        return;
+      }
       if (scripted) {
         send(req, res, new HttpAnswer(scripted.status, scripted.body, scripted.headers));
         return;

@@ -128,13 +128,38 @@ describe('randomized interleavings on one credential', () => {
       let final: CredentialView | undefined;
       const finalErrors: string[] = [];
       const liveBy = Date.now() + 45_000;
+      let slowReported = false;
+      const slowAt = Date.now() + 15_000;
       while (!final && Date.now() < liveBy) {
         final = await h.core.workflows.refreshNow(credential.id).catch((error: Error) => void finalErrors.push(error.message));
+        if (!final && !slowReported && Date.now() > slowAt) {
+          slowReported = true;
+          const pending = ((await handle.describe()).raw.pendingActivities ?? []).map((a) =>
+            JSON.stringify({ type: a.activityType?.name, state: a.state, attempt: a.attempt, lastFailure: a.lastFailure?.message, next: a.nextAttemptScheduleTime?.seconds?.toString(), worker: a.lastWorkerIdentity }),
+          );
+          process.stderr.write(`[interleavings] seed ${seed} slow (ops ${log.join(',')}): pending ${pending.join(' ')}\n`);
+        }
       }
       if (!final) {
         const status = await h.core.workflows.status(credential.id).catch(() => null);
         const stored = await h.core.store.get(credential.id);
         const tail = h.fake.tokenRequests().slice(-4).map((r) => (r.json as { refresh_token?: string } | undefined)?.refresh_token?.slice(-12));
+        const events = (await handle.fetchHistory()).events ?? [];
+        const t0 = Number(events[0]?.eventTime?.seconds ?? 0);
+        const lines = events.map((e) => {
+          const at = Number(e.eventTime?.seconds ?? 0) - t0;
+          const what =
+            e.activityTaskScheduledEventAttributes?.activityType?.name ??
+            (e.activityTaskStartedEventAttributes ? `started attempt ${e.activityTaskStartedEventAttributes.attempt}` : undefined) ??
+            e.activityTaskFailedEventAttributes?.failure?.message ??
+            e.activityTaskTimedOutEventAttributes?.failure?.message ??
+            '';
+          return `${at}s ${e.eventType} ${what}`;
+        });
+        const pending = ((await handle.describe()).raw.pendingActivities ?? []).map((a) =>
+          JSON.stringify({ type: a.activityType?.name, state: a.state, attempt: a.attempt, lastFailure: a.lastFailure?.message, next: a.nextAttemptScheduleTime?.seconds?.toString(), worker: a.lastWorkerIdentity }),
+        );
+        process.stderr.write(`[interleavings] seed ${seed} history:\n${lines.join('\n')}\npending: ${pending.join('\n')}\n`);
         throw new Error(`seed ${seed} ops ${log.join(',')}: no refresh after the new login: ${finalErrors.join(' | ')}; workflow ${JSON.stringify(status)}; stored v${stored.version} ${stored.status} ${stored.lastError}; last presented ${tail.join(',')}`);
       }
       expect(presented()).toContain(t.refreshToken);

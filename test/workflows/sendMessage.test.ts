@@ -50,6 +50,14 @@ describe('sendMessageWorkflow', () => {
     expect(h.fake.apiRequests().length - before).toBe(1);
   }, 90_000);
 
+  it('does not send again a call whose connection was cut after the provider got it (it may have been processed)', async () => {
+    const key = await h.core.store.find('anthropic', 'k', 'api_key');
+    const before = h.fake.apiRequests().length;
+    h.fake.failNextApi([{ status: 0, reset: true }]);
+    await expect(h.core.workflows.sendMessage(key!.id, request)).rejects.toThrow(/after it was sent/);
+    expect(h.fake.apiRequests().length - before).toBe(1);
+  });
+
   it('returns a 4xx answer as it is, without retrying', async () => {
     const key = await h.core.store.find('anthropic', 'k', 'api_key');
     const before = h.fake.apiRequests().length;
