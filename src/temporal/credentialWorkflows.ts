@@ -115,10 +115,19 @@ export class CredentialWorkflows {
     // worker is running at all, or when the caller disconnects.
     const deadline = AbortSignal.timeout(waitMs + CLIENT_GRACE_MS);
     const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+    // The SDK retries an update the server aborted (a worker restarting) on its own schedule, so
+    // the abort alone does not bound the wait: the caller is answered when the signal fires.
+    let onAbort: (() => void) | undefined;
+    const answered = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const update = this.client.withAbortSignal(signal, () =>
+      this.client.workflow.getHandle(credentialWorkflowId(credentialId)).executeUpdate(refreshNowUpdate, { args: [{ ifVersion, waitMs }] }),
+    );
+    update.catch(() => {}); // settled after the race when the caller was already answered
     try {
-      return await this.client.withAbortSignal(signal, () =>
-        this.client.workflow.getHandle(credentialWorkflowId(credentialId)).executeUpdate(refreshNowUpdate, { args: [{ ifVersion, waitMs }] }),
-      );
+      return await Promise.race([update, answered]);
     } catch (error) {
       if (opts.signal?.aborted) throw new CallerGoneError('the caller went away');
       if (deadline.aborted) {
@@ -135,6 +144,8 @@ export class CredentialWorkflows {
         );
       }
       throw toMaestroError(error, credentialId);
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
     }
   }
 

@@ -119,6 +119,12 @@ describe('randomized interleavings on one credential', () => {
       }
       await Promise.all(callers);
 
+      // A refresh still retrying (scripted 503s, attempts cut by restarts) is waited out first: a
+      // PATCH meanwhile is read only once that refresh's next attempt ends (the retry backoff;
+      // callers get "still retrying" within the bound all the while, as checked above).
+      const settleBy = Date.now() + 120_000;
+      while (Date.now() < settleBy && (await h.core.workflows.status(credential.id))?.phase === 'refreshing') await new Promise((r) => setTimeout(r, 250));
+
       // A new login, then refreshes until one goes through (a scripted 503 may still be queued).
       const t = fresh();
       const patched = await h.core.store.replaceTokens(credential.id, { secret: t, expiresAt: new Date(Date.now() + 3600_000) });
@@ -153,6 +159,7 @@ describe('randomized interleavings on one credential', () => {
             (e.activityTaskStartedEventAttributes ? `started attempt ${e.activityTaskStartedEventAttributes.attempt}` : undefined) ??
             e.activityTaskFailedEventAttributes?.failure?.message ??
             e.activityTaskTimedOutEventAttributes?.failure?.message ??
+            e.workflowTaskFailedEventAttributes?.failure?.message ??
             '';
           return `${at}s ${e.eventType} ${what}`;
         });
@@ -181,5 +188,5 @@ describe('randomized interleavings on one credential', () => {
     } finally {
       await h.close();
     }
-  }, 120_000);
+  }, 240_000);
 });
