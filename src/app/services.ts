@@ -134,7 +134,10 @@ export async function startWorker(config: Config, log: Logger, connection: Nativ
   // Every OAuth credential gets its workflow now (after a restore, say), and from then on the
   // reconcile Schedule keeps it so (a start that failed at import time is repaired within minutes).
   const { checked } = await core.workflows.reconcile(core.store);
-  await core.workflows.ensureReconcileSchedule();
+  await core.workflows.ensureReconcileSchedule().catch((error: Error) =>
+    // Without the right to create schedules the worker still runs; only the periodic repair is missing.
+    log.warn({ error: error.message }, 'could not create the reconcile schedule; credentials whose workflow start failed are repaired at the next worker start'),
+  );
   log.info({ taskQueue: config.temporal.taskQueue, credentials: checked }, 'worker polling; refresh workflows reconciled; reconcile schedule in place');
   return { worker, done };
 }
