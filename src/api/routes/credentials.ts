@@ -1,6 +1,6 @@
 // /v1/credentials: import, list, read, replace tokens, delete, refresh now, history, durable calls.
 // Each route parses, calls the credential service, answers. Responses carry metadata only.
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import type { CredentialService } from '../../credentials/service.js';
 import { createCredentialSchema, idParamSchema, listQuerySchema, messageSchema, replaceCredentialSchema } from '../schemas.js';
 
@@ -11,7 +11,7 @@ export function expiryFrom(body: { expiresAt?: string; expiresIn?: number }, now
 }
 
 /** An AbortSignal that fires when the client goes away before its answer is sent. */
-function whileConnected(res: import('express').Response): AbortSignal {
+function whileConnected(res: Response): AbortSignal {
   const gone = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) gone.abort();
