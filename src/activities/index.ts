@@ -143,6 +143,12 @@ export function createActivities(deps: ActivityDeps) {
   const { store, providers, log } = deps;
   const { answers } = deps;
 
+  /** Someone else wrote the credential (a PATCH, a new login, an earlier attempt): its state now. */
+  async function alreadyCurrent(credentialId: string, attempts: number): Promise<RefreshResult> {
+    const { metadata, secret } = await store.getWithSecret(credentialId);
+    return { outcome: 'already_current', credential: toView(metadata, secret), attempts };
+  }
+
   /** Writes a recorded 2xx answer's tokens (guarded by version); see refreshCredential. */
   async function storeAnswer(
     ctx: Context,
@@ -188,8 +194,7 @@ export function createActivities(deps: ActivityDeps) {
         if (adopted) log.info({ credentialId, version: adopted.version }, 'kept the rotated refresh token over a replacement that still held the spent one');
       }
       await answers.settle(credentialId, expectedVersion).catch(() => {});
-      const current = await store.getWithSecret(credentialId);
-      return { outcome: 'already_current', credential: toView(current.metadata, current.secret), attempts };
+      return alreadyCurrent(credentialId, attempts);
     }
     await answers.settle(credentialId, expectedVersion).catch(() => {});
     log.info({ credentialId, version: updated.version, expiresAt: updated.expiresAt }, 'credential refreshed');
@@ -260,8 +265,7 @@ export function createActivities(deps: ActivityDeps) {
             } catch (markError) {
               if (!(markError instanceof VersionConflictError)) throw markError;
               // New tokens arrived while the dead one was out: they are good, nothing to mark.
-              const current = await store.getWithSecret(credentialId);
-              return { outcome: 'already_current', credential: toView(current.metadata, current.secret), attempts };
+              return alreadyCurrent(credentialId, attempts);
             }
             throw error;
           }
@@ -283,10 +287,7 @@ export function createActivities(deps: ActivityDeps) {
         );
         return await storeAnswer(ctx, { credentialId, expectedVersion, secret, provider, sealed, attempts });
       } catch (error) {
-        if (error instanceof VersionConflictError) {
-          const { metadata, secret } = await store.getWithSecret(credentialId);
-          return { outcome: 'already_current', credential: toView(metadata, secret), attempts };
-        }
+        if (error instanceof VersionConflictError) return alreadyCurrent(credentialId, attempts);
         log.warn({ credentialId, attempt: attempts, error: error instanceof Error ? error.message : String(error) }, 'credential refresh failed');
         throw toFailure(error);
       } finally {

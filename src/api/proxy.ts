@@ -14,6 +14,7 @@ import { HttpError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
 import { withOneRefresh } from '../credentials/withOneRefresh.js';
+import { whileConnected } from './clientGone.js';
 
 /** Request bodies up to this size are buffered so a 401 can be retried; larger ones stream through once. */
 const REPLAYABLE_BODY_BYTES = 1024 * 1024;
@@ -120,15 +121,12 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       if (selector && selector.length > 200) throw new HttpError(400, 'invalid_request', 'x-maestro-credential is too long');
 
       // A client that disconnects aborts the upstream call and releases any refresh wait.
-      const upstreamAbort = new AbortController();
-      res.on('close', () => {
-        if (!res.writableFinished) upstreamAbort.abort();
-      });
+      const clientGone = whileConnected(res);
 
       let entry = await deps.cache.resolve(provider, selector);
       usable(entry);
       if (entry.auth.type === 'oauth' && entry.expiresAtMs !== null && entry.expiresAtMs - Date.now() < EXPIRY_SKEW_MS) {
-        entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version, upstreamAbort.signal);
+        entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version, clientGone);
         usable(entry);
       }
 
@@ -161,7 +159,7 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           method: req.method as Dispatcher.HttpMethod,
           headers,
           body,
-          signal: upstreamAbort.signal,
+          signal: clientGone,
           dispatcher,
           headersTimeout: 600_000,
           bodyTimeout: 600_000,
@@ -174,13 +172,13 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           refused: (answer, credential) => answer.statusCode === 401 && credential.auth.type === 'oauth' && replayable,
           discard: (answer) => answer.body.dump(),
           refresh: async (credential) => {
-            const refreshed = await deps.cache.refresh(credential.metadata.id, credential.metadata.version, upstreamAbort.signal);
+            const refreshed = await deps.cache.refresh(credential.metadata.id, credential.metadata.version, clientGone);
             usable(refreshed);
             return refreshed;
           },
         });
       } catch (error) {
-        if (upstreamAbort.signal.aborted) return; // the client went away
+        if (clientGone.aborted) return; // the client went away
         if (error instanceof MaestroError) throw error;
         throw new ProviderUnavailableError(`${provider} is unreachable: ${(error as Error).message}`);
       }

@@ -1,6 +1,7 @@
-// CredentialService: everything that can happen to a credential, in one place. Routes, the proxy
-// (through the token cache), the CLI and the activities call this; nothing else composes the
-// stores (db/) and the workflows (temporal/).
+// CredentialService: everything that can happen to a credential, in one place. The HTTP routes
+// call this; the proxy resolves credentials through the token cache beside it. (The activities
+// still reach the stores directly through their deps; moving them here is the open part of the
+// credentials-module issue.)
 //
 // One policy for the workflow side of a change: the stored credential is the truth. A workflow
 // start that fails is logged and repaired by the reconcile Schedule within minutes; a

@@ -247,7 +247,8 @@ export class CredentialStore {
 
   private async writeTokens(
     id: string,
-    expectedVersion: number,
+    /** 'any': whatever the row holds now (a replacement wins over any version). */
+    expectedVersion: number | 'any',
     update: { secret: CredentialSecret; expiresAt: Date | null; reason: 'refreshed' | 'replaced'; keep?: Array<keyof CredentialSecret> },
   ): Promise<CredentialMetadata> {
     const expiresAt = checkDate(update.expiresAt, 'expiresAt');
@@ -255,7 +256,8 @@ export class CredentialStore {
       // The row lock serialises writers: the loser waits, then sees the moved version.
       const current = await trx.selectFrom('saved_authentications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
       if (!current) throw notFound(id);
-      if (current.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion);
+      if (expectedVersion !== 'any' && current.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion);
+      const version = current.version;
       let secret = { ...update.secret };
       const missing = (update.keep ?? []).filter((field) => !secret[field]);
       if (missing.length > 0) {
@@ -280,11 +282,11 @@ export class CredentialStore {
           ...(refreshed ? { refresh_count: sql`refresh_count + 1`, last_refreshed_at: now } : {}),
         })
         .where('id', '=', id)
-        .where('version', '=', expectedVersion)
+        .where('version', '=', version)
         .returning(METADATA_COLUMNS)
         .executeTakeFirst();
       // Unreachable under the row lock; kept so the guard is explicit in the statement itself.
-      if (!row) throw new VersionConflictError(id, expectedVersion);
+      if (!row) throw new VersionConflictError(id, version);
       await appendEvent(trx, id, refreshed ? 'refreshed' : 'tokens_replaced', { version: row.version, expiresAt: iso(expiresAt) });
       return toMetadata(row);
     });
@@ -300,16 +302,7 @@ export class CredentialStore {
     update: { secret: CredentialSecret; expiresAt: Date | null; keep?: Array<'refreshToken' | 'accountId' | 'idToken'> },
   ): Promise<CredentialMetadata> {
     if (!UUID.test(id)) throw notFound(id);
-    for (;;) {
-      const current = await this.db.selectFrom('saved_authentications').select(['version']).where('id', '=', id).executeTakeFirst();
-      if (!current) throw notFound(id);
-      try {
-        return await this.writeTokens(id, current.version, { ...update, reason: 'replaced' });
-      } catch (error) {
-        if (!(error instanceof VersionConflictError)) throw error;
-        // A refresh committed between the two reads: take its tokens into account and go again.
-      }
-    }
+    return this.writeTokens(id, 'any', { ...update, reason: 'replaced' });
   }
 
   /**

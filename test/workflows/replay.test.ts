@@ -68,8 +68,8 @@ describe.runIf(recordLabel)('record workflow histories', () => {
     return { created, handle: env.client.workflow.getHandle(credentialWorkflowId(created.id)) };
   }
 
-  async function save(name: string, workflowId: string, runId?: string) {
-    const history = await env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+  async function save(name: string, workflowId: string, runId?: string, from: TestWorkflowEnvironment = env) {
+    const history = await from.client.workflow.getHandle(workflowId, runId).fetchHistory();
     // Binary protobuf: the same bytes the server sent (the JSON helpers do not load under vitest).
     writeFileSync(path.join(HISTORIES, `${recordLabel}-${name}.pb`), temporal.api.history.v1.History.encode(history).finish());
   }
@@ -155,12 +155,8 @@ describe.runIf(recordLabel)('record workflow histories', () => {
       const handle = ownEnv.client.workflow.getHandle(shared.workflowId);
       const firstRunId = (await handle.describe()).runId;
       await ownEnv.sleep('20 minutes');
-      const save = async (name: string, runId?: string) => {
-        const history = await ownEnv.client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
-        writeFileSync(path.join(HISTORIES, `${recordLabel}-${name}.pb`), temporal.api.history.v1.History.encode(history).finish());
-      };
-      await save('continue-as-new-first-run', firstRunId);
-      await save('continue-as-new-latest-run');
+      await save('continue-as-new-first-run', handle.workflowId, firstRunId, ownEnv);
+      await save('continue-as-new-latest-run', handle.workflowId, undefined, ownEnv);
       await h.close();
       h = undefined;
     } finally {

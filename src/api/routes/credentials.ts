@@ -1,6 +1,7 @@
 // /v1/credentials: import, list, read, replace tokens, delete, refresh now, history, durable calls.
 // Each route parses, calls the credential service, answers. Responses carry metadata only.
-import { Router, type Response } from 'express';
+import { Router } from 'express';
+import { whileConnected } from '../clientGone.js';
 import type { CredentialService } from '../../credentials/service.js';
 import { createCredentialSchema, idParamSchema, listQuerySchema, messageSchema, replaceCredentialSchema } from '../schemas.js';
 
@@ -10,14 +11,6 @@ export function expiryFrom(body: { expiresAt?: string; expiresIn?: number }, now
   return null;
 }
 
-/** An AbortSignal that fires when the client goes away before its answer is sent. */
-function whileConnected(res: Response): AbortSignal {
-  const gone = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) gone.abort();
-  });
-  return gone.signal;
-}
 
 export function createCredentialRoutes({ credentials }: { credentials: CredentialService }): Router {
   const router = Router();
