@@ -1,6 +1,5 @@
 // Anthropic: API keys (x-api-key) and Claude subscription sign-in (OAuth, as Claude Code does it).
-import type { ProviderOverrides } from '../config.js';
-import type { ProviderDefinition } from './types.js';
+import { STANDARD_MISCONFIGURED_CODES, type ProviderDefinition } from './types.js';
 
 /** The system block Anthropic expects first on OAuth calls to /v1/messages. */
 export const CLAUDE_CODE_SYSTEM_PROMPT = "You are Claude Code, Anthropic's official CLI for Claude.";
@@ -20,20 +19,19 @@ export const ANTHROPIC_DEFAULTS = {
   xApp: 'cli',
 } as const;
 
-export function defineAnthropic(o: ProviderOverrides = {}): ProviderDefinition {
-  const userAgent = o.userAgent ?? ANTHROPIC_DEFAULTS.userAgent;
-  return {
+/** Public defaults; src/providers/registry.ts applies the operator's overrides. */
+export const anthropic: ProviderDefinition = {
     id: 'anthropic',
     displayName: 'Anthropic',
-    baseUrl: o.baseUrl ?? ANTHROPIC_DEFAULTS.baseUrl,
+    baseUrl: ANTHROPIC_DEFAULTS.baseUrl,
     headers: {
       api_key: {
-        set: { 'x-api-key': '{apiKey}', ...(o.userAgent ? { 'user-agent': o.userAgent } : {}) },
+        set: { 'x-api-key': '{apiKey}' },
         defaults: { 'anthropic-version': ANTHROPIC_DEFAULTS.anthropicVersion },
         merge: {},
       },
       oauth: {
-        set: { authorization: 'Bearer {accessToken}', 'user-agent': userAgent, 'x-app': ANTHROPIC_DEFAULTS.xApp },
+        set: { authorization: 'Bearer {accessToken}', 'user-agent': ANTHROPIC_DEFAULTS.userAgent, 'x-app': ANTHROPIC_DEFAULTS.xApp },
         defaults: { 'anthropic-version': ANTHROPIC_DEFAULTS.anthropicVersion },
         merge: { 'anthropic-beta': [ANTHROPIC_OAUTH_BETA] },
       },
@@ -44,13 +42,13 @@ export function defineAnthropic(o: ProviderOverrides = {}): ProviderDefinition {
       { kind: 'prepend-system-block', auth: 'oauth', method: 'POST', path: '/v1/messages', text: CLAUDE_CODE_SYSTEM_PROMPT },
     ],
     oauth: {
-      authorizeUrl: o.oauthAuthorizeUrl ?? ANTHROPIC_DEFAULTS.authorizeUrl,
-      tokenUrl: o.oauthTokenUrl ?? ANTHROPIC_DEFAULTS.tokenUrl,
-      clientId: o.oauthClientId ?? ANTHROPIC_DEFAULTS.clientId,
-      clientSecret: o.oauthClientSecret,
+      authorizeUrl: ANTHROPIC_DEFAULTS.authorizeUrl,
+      tokenUrl: ANTHROPIC_DEFAULTS.tokenUrl,
+      clientId: ANTHROPIC_DEFAULTS.clientId,
+      clientSecret: undefined,
       requiresClientSecret: false,
-      redirectUri: o.oauthRedirectUri ?? ANTHROPIC_DEFAULTS.redirectUri,
-      scopes: o.oauthScopes ?? ANTHROPIC_DEFAULTS.scopes,
+      redirectUri: ANTHROPIC_DEFAULTS.redirectUri,
+      scopes: ANTHROPIC_DEFAULTS.scopes,
       authorizeParams: [
         ['code', 'true'],
         ['client_id', '{clientId}'],
@@ -80,15 +78,14 @@ export function defineAnthropic(o: ProviderOverrides = {}): ProviderDefinition {
           ['client_id', '{clientId}'],
         ],
       },
-      tokenHeaders: { 'user-agent': userAgent },
+      tokenHeaders: { 'user-agent': ANTHROPIC_DEFAULTS.userAgent },
       rotatesRefreshTokens: true,
       accountId: [{ from: 'response', path: ['account', 'uuid'] }],
       errors: {
         reauthCodes: ['invalid_grant'],
-        misconfiguredCodes: ['invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'],
+        misconfiguredCodes: STANDARD_MISCONFIGURED_CODES,
         reauthDescriptions: [/refresh[ _]token/i, /\bgrant\b/i, /revoked/i, /expired/i],
         unauthorizedWithoutCode: 'reauth',
       },
     },
-  };
-}
+};

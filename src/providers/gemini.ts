@@ -1,7 +1,6 @@
 // Gemini: API keys (x-goog-api-key) and Google OAuth (installed-app client with a client
 // secret, form-encoded, refresh tokens that do not rotate).
-import type { ProviderOverrides } from '../config.js';
-import type { ProviderDefinition } from './types.js';
+import { STANDARD_MISCONFIGURED_CODES, type ProviderDefinition } from './types.js';
 
 export const GEMINI_DEFAULTS = {
   baseUrl: 'https://generativelanguage.googleapis.com',
@@ -17,30 +16,27 @@ export const GEMINI_DEFAULTS = {
     'https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile',
 } as const;
 
-export function defineGemini(o: ProviderOverrides = {}): ProviderDefinition {
-  const ua: Record<string, string> = o.userAgent ? { 'user-agent': o.userAgent } : {};
-  // A configured client id without its secret must not silently pair with the default secret.
-  const clientSecret = o.oauthClientSecret ?? (o.oauthClientId ? undefined : GEMINI_DEFAULTS.clientSecret);
-  return {
+/** Public defaults; src/providers/registry.ts applies the operator's overrides. */
+export const gemini: ProviderDefinition = {
     id: 'gemini',
     displayName: 'Gemini',
-    baseUrl: o.baseUrl ?? GEMINI_DEFAULTS.baseUrl,
+    baseUrl: GEMINI_DEFAULTS.baseUrl,
     headers: {
-      api_key: { set: { 'x-goog-api-key': '{apiKey}', ...ua }, defaults: {}, merge: {} },
-      oauth: { set: { authorization: 'Bearer {accessToken}', ...ua }, defaults: {}, merge: {} },
+      api_key: { set: { 'x-goog-api-key': '{apiKey}'}, defaults: {}, merge: {} },
+      oauth: { set: { authorization: 'Bearer {accessToken}'}, defaults: {}, merge: {} },
     },
     dropHeaders: [],
     // `?key=` is how some Gemini clients send their key: here it would be the Maestro key.
     dropQueryParams: ['key'],
     bodyTransforms: [],
     oauth: {
-      authorizeUrl: o.oauthAuthorizeUrl ?? GEMINI_DEFAULTS.authorizeUrl,
-      tokenUrl: o.oauthTokenUrl ?? GEMINI_DEFAULTS.tokenUrl,
-      clientId: o.oauthClientId ?? GEMINI_DEFAULTS.clientId,
-      clientSecret,
+      authorizeUrl: GEMINI_DEFAULTS.authorizeUrl,
+      tokenUrl: GEMINI_DEFAULTS.tokenUrl,
+      clientId: GEMINI_DEFAULTS.clientId,
+      clientSecret: GEMINI_DEFAULTS.clientSecret,
       requiresClientSecret: true,
-      redirectUri: o.oauthRedirectUri ?? GEMINI_DEFAULTS.redirectUri,
-      scopes: o.oauthScopes ?? GEMINI_DEFAULTS.scopes,
+      redirectUri: GEMINI_DEFAULTS.redirectUri,
+      scopes: GEMINI_DEFAULTS.scopes,
       authorizeParams: [
         ['response_type', 'code'],
         ['client_id', '{clientId}'],
@@ -73,15 +69,14 @@ export function defineGemini(o: ProviderOverrides = {}): ProviderDefinition {
           ['client_secret', '{clientSecret}'],
         ],
       },
-      tokenHeaders: { ...ua },
+      tokenHeaders: {},
       rotatesRefreshTokens: false,
       accountId: [],
       errors: {
         reauthCodes: ['invalid_grant'],
-        misconfiguredCodes: ['invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'],
+        misconfiguredCodes: STANDARD_MISCONFIGURED_CODES,
         reauthDescriptions: [/expired or revoked/i, /\bgrant\b/i, /refresh[ _]token/i],
         unauthorizedWithoutCode: 'misconfigured',
       },
     },
-  };
-}
+};

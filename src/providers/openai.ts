@@ -1,7 +1,6 @@
 // OpenAI: API keys (Authorization: Bearer) and ChatGPT sign-in as the Codex CLI does it
 // (public client, PKCE, form-encoded code exchange, JSON refresh, rotating refresh tokens).
-import type { ProviderOverrides } from '../config.js';
-import type { ProviderDefinition } from './types.js';
+import { STANDARD_MISCONFIGURED_CODES, type ProviderDefinition } from './types.js';
 
 /** The id-token claim that holds the ChatGPT account id: claims[OPENAI_AUTH_CLAIM].chatgpt_account_id. */
 export const OPENAI_AUTH_CLAIM = 'https://api.openai.com/auth';
@@ -16,16 +15,15 @@ export const OPENAI_DEFAULTS = {
   scopes: 'openid profile email offline_access',
 } as const;
 
-export function defineOpenAI(o: ProviderOverrides = {}): ProviderDefinition {
-  const ua: Record<string, string> = o.userAgent ? { 'user-agent': o.userAgent } : {};
-  return {
+/** Public defaults; src/providers/registry.ts applies the operator's overrides. */
+export const openai: ProviderDefinition = {
     id: 'openai',
     displayName: 'OpenAI',
-    baseUrl: o.baseUrl ?? OPENAI_DEFAULTS.baseUrl,
+    baseUrl: OPENAI_DEFAULTS.baseUrl,
     headers: {
-      api_key: { set: { authorization: 'Bearer {apiKey}', ...ua }, defaults: {}, merge: {} },
+      api_key: { set: { authorization: 'Bearer {apiKey}'}, defaults: {}, merge: {} },
       oauth: {
-        set: { authorization: 'Bearer {accessToken}', 'chatgpt-account-id': '{accountId}', ...ua },
+        set: { authorization: 'Bearer {accessToken}', 'chatgpt-account-id': '{accountId}'},
         defaults: {},
         merge: {},
       },
@@ -35,13 +33,13 @@ export function defineOpenAI(o: ProviderOverrides = {}): ProviderDefinition {
     dropQueryParams: [],
     bodyTransforms: [],
     oauth: {
-      authorizeUrl: o.oauthAuthorizeUrl ?? OPENAI_DEFAULTS.authorizeUrl,
-      tokenUrl: o.oauthTokenUrl ?? OPENAI_DEFAULTS.tokenUrl,
-      clientId: o.oauthClientId ?? OPENAI_DEFAULTS.clientId,
-      clientSecret: o.oauthClientSecret,
+      authorizeUrl: OPENAI_DEFAULTS.authorizeUrl,
+      tokenUrl: OPENAI_DEFAULTS.tokenUrl,
+      clientId: OPENAI_DEFAULTS.clientId,
+      clientSecret: undefined,
       requiresClientSecret: false,
-      redirectUri: o.oauthRedirectUri ?? OPENAI_DEFAULTS.redirectUri,
-      scopes: o.oauthScopes ?? OPENAI_DEFAULTS.scopes,
+      redirectUri: OPENAI_DEFAULTS.redirectUri,
+      scopes: OPENAI_DEFAULTS.scopes,
       authorizeParams: [
         ['response_type', 'code'],
         ['client_id', '{clientId}'],
@@ -71,7 +69,7 @@ export function defineOpenAI(o: ProviderOverrides = {}): ProviderDefinition {
           ['refresh_token', '{refreshToken}'],
         ],
       },
-      tokenHeaders: { ...ua },
+      tokenHeaders: {},
       rotatesRefreshTokens: true,
       accountId: [
         { from: 'id_token_claims', path: [OPENAI_AUTH_CLAIM, 'chatgpt_account_id'] },
@@ -80,10 +78,9 @@ export function defineOpenAI(o: ProviderOverrides = {}): ProviderDefinition {
       errors: {
         // The codes the Codex CLI treats as a dead login (expired, already used, revoked).
         reauthCodes: ['invalid_grant', 'refresh_token_expired', 'refresh_token_reused', 'refresh_token_invalidated'],
-        misconfiguredCodes: ['invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'],
+        misconfiguredCodes: STANDARD_MISCONFIGURED_CODES,
         reauthDescriptions: [/refresh[ _]token/i, /\bgrant\b/i, /revoked/i, /expired/i],
         unauthorizedWithoutCode: 'reauth',
       },
     },
-  };
-}
+};

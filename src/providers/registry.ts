@@ -1,20 +1,16 @@
 // The provider catalogue: each provider's public defaults with Config.providers overrides applied.
 import { PROVIDER_IDS, type Config, type ProviderId, type ProviderOverrides } from '../config.js';
 import { MisconfiguredError, ValidationError } from '../errors.js';
-import { defineAnthropic } from './anthropic.js';
-import { defineGemini } from './gemini.js';
-import { defineOpenAI } from './openai.js';
-import type { ProviderDefinition } from './types.js';
+import { anthropic } from './anthropic.js';
+import { gemini } from './gemini.js';
+import { openai } from './openai.js';
+import type { HeaderSet, ProviderDefinition } from './types.js';
 
-const DEFINERS: Record<ProviderId, (overrides: ProviderOverrides) => ProviderDefinition> = {
-  anthropic: defineAnthropic,
-  openai: defineOpenAI,
-  gemini: defineGemini,
-};
+const CATALOGUE: Record<ProviderId, ProviderDefinition> = { anthropic, openai, gemini };
 
-/** Builds one provider's definition from its overrides, with every URL checked and normalised. */
+/** Builds one provider's definition: its public defaults with the operator's overrides, every URL checked. */
 export function defineProvider(id: ProviderId, overrides: ProviderOverrides = {}): ProviderDefinition {
-  const def = DEFINERS[id](overrides);
+  const def = applyOverrides(CATALOGUE[id], overrides);
   return {
     ...def,
     baseUrl: normalizeBaseUrl(def.baseUrl, `${id} base URL`),
@@ -22,6 +18,29 @@ export function defineProvider(id: ProviderId, overrides: ProviderOverrides = {}
       ...def.oauth,
       tokenUrl: checkUrl(def.oauth.tokenUrl, `${id} OAuth token URL`),
       authorizeUrl: checkUrl(def.oauth.authorizeUrl, `${id} OAuth authorize URL`),
+    },
+  };
+}
+
+/** The one place an override meets a provider's data; every provider reads the same fields the same way. */
+function applyOverrides(def: ProviderDefinition, o: ProviderOverrides): ProviderDefinition {
+  // A user agent set by the operator goes on every call Maestro makes for this provider.
+  const withAgent = (set: Record<string, string>) => (o.userAgent ? { ...set, 'user-agent': o.userAgent } : set);
+  const headerSet = (h: HeaderSet): HeaderSet => ({ ...h, set: withAgent(h.set) });
+  return {
+    ...def,
+    baseUrl: o.baseUrl ?? def.baseUrl,
+    headers: { api_key: headerSet(def.headers.api_key), oauth: headerSet(def.headers.oauth) },
+    oauth: {
+      ...def.oauth,
+      authorizeUrl: o.oauthAuthorizeUrl ?? def.oauth.authorizeUrl,
+      tokenUrl: o.oauthTokenUrl ?? def.oauth.tokenUrl,
+      clientId: o.oauthClientId ?? def.oauth.clientId,
+      // A configured client id never pairs with the default client's secret.
+      clientSecret: o.oauthClientId ? o.oauthClientSecret : (o.oauthClientSecret ?? def.oauth.clientSecret),
+      redirectUri: o.oauthRedirectUri ?? def.oauth.redirectUri,
+      scopes: o.oauthScopes ?? def.oauth.scopes,
+      tokenHeaders: withAgent(def.oauth.tokenHeaders),
     },
   };
 }

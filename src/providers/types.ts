@@ -69,6 +69,9 @@ export type ParamTemplate =
 /** An ordered list of request parameters; `{…}` values are filled in at call time. */
 export type ParamList = ReadonlyArray<readonly [name: string, value: ParamTemplate]>;
 
+/** The RFC 6749 §5.2 codes that mean Maestro's client configuration is wrong, shared by every provider. */
+export const STANDARD_MISCONFIGURED_CODES = ['invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope'];
+
 /** How to read a token-endpoint error answer, per provider. */
 export interface TokenErrorRules {
   /** Error codes meaning the grant is dead and only a new login helps. */
