@@ -13,7 +13,17 @@ import { profileStart, profileStop } from './lib/profiler.js';
 const upstream = process.env.BENCH_UPSTREAM_URL!;
 const key = process.env.BENCH_UPSTREAM_KEY!;
 const pool = new Pool(upstream, { connections: 256, keepAliveTimeout: 30_000 });
-const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host']);
+const HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'host',
+]);
 
 const server = http.createServer((req, res) => {
   const headers: Record<string, string | string[]> = {};
@@ -27,7 +37,13 @@ const server = http.createServer((req, res) => {
   });
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
   pool
-    .request({ path: req.url!, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : undefined, signal: abort.signal })
+    .request({
+      path: req.url!,
+      method: req.method as Dispatcher.HttpMethod,
+      headers,
+      body: hasBody ? req : undefined,
+      signal: abort.signal,
+    })
     .then(({ statusCode, headers: upstreamHeaders, body }) => {
       const out: Record<string, string | string[]> = {};
       for (const name in upstreamHeaders) if (!HOP.has(name)) out[name] = upstreamHeaders[name]!;

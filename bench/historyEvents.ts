@@ -8,7 +8,11 @@ const { temporal } = proto; // CommonJS package: no named ESM exports under tsx
 
 for (const file of process.argv.slice(2)) {
   const events = temporal.api.history.v1.History.decode(readFileSync(file)).events ?? [];
-  const refreshes = events.flatMap((e, i) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'refreshCredential' ? [i] : []));
+  const refreshes = events.flatMap((e, i) =>
+    e.activityTaskScheduledEventAttributes?.activityType?.name === 'refreshCredential' ? [i] : [],
+  );
   const gaps = refreshes.slice(1).map((at, k) => at - refreshes[k]!);
-  console.log(`${file.split('/').pop()}: ${events.length} events, ${refreshes.length} refreshes, events per cycle ${gaps.join(', ') || '—'}`);
+  console.log(
+    `${file.split('/').pop()}: ${events.length} events, ${refreshes.length} refreshes, events per cycle ${gaps.join(', ') || '—'}`,
+  );
 }

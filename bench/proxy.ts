@@ -39,7 +39,12 @@ const log = (...parts: unknown[]) => console.error(`[bench:proxy ${new Date().to
 
 const upstreamKey = 'sk-ant-api03-benchUpstreamKey0123456789';
 const upstreamToken = 'sk-ant-oat01-benchUpstreamToken0123456789';
-const childEnv = { BENCH_UPSTREAM_KEY: upstreamKey, BENCH_UPSTREAM_TOKEN: upstreamToken, BENCH_EVENTS: '64', BENCH_EVENT_INTERVAL_MS: '20' };
+const childEnv = {
+  BENCH_UPSTREAM_KEY: upstreamKey,
+  BENCH_UPSTREAM_TOKEN: upstreamToken,
+  BENCH_EVENTS: '64',
+  BENCH_EVENT_INTERVAL_MS: '20',
+};
 
 const REQUEST = {
   model: 'claude-sonnet-4-5',
@@ -113,7 +118,9 @@ async function main() {
     };
 
     // 1. Latency per request: closed loop, one request at a time.
-    const latency: Record<CaseName, { p50: number[]; p99: number[] }> = Object.fromEntries(ALL.map((c) => [c, { p50: [], p99: [] }])) as never;
+    const latency: Record<CaseName, { p50: number[]; p99: number[] }> = Object.fromEntries(
+      ALL.map((c) => [c, { p50: [], p99: [] }]),
+    ) as never;
     for (let r = 0; r < ROUNDS; r++) {
       for (const name of rotate(ALL, r)) {
         const res = await loadgen.call<LatencyResult>('latency', { target: json[name], n: N, concurrency: 1 });
@@ -141,7 +148,9 @@ async function main() {
         ttfe[name].p99.push(percentile(res.firstEvent, 99));
         ttfe[name].total.push(percentile(res.total, 50));
       }
-      log(`stream round ${r + 1}/${STREAM_ROUNDS}: first event p50 ${ALL.map((c) => `${c} ${ttfe[c].p50.at(-1)!.toFixed(3)}`).join(', ')} ms`);
+      log(
+        `stream round ${r + 1}/${STREAM_ROUNDS}: first event p50 ${ALL.map((c) => `${c} ${ttfe[c].p50.at(-1)!.toFixed(3)}`).join(', ')} ms`,
+      );
     }
     const addedTtfe = (name: CaseName, key: 'p50' | 'p99' | 'total') => median(ttfe[name][key].map((v, i) => v - ttfe.direct[key][i]!));
 
@@ -158,7 +167,16 @@ async function main() {
     }
     log(`closed-loop capacity (32 in flight): ${MAIN.map((c) => `${c} ${Math.round(median(capacity[c]))}`).join(', ')} req/s`);
 
-    type RateResult = { rate: number; completed: number; errors: number; achieved: number; p50: number; p99: number; max: number; lastError: string };
+    type RateResult = {
+      rate: number;
+      completed: number;
+      errors: number;
+      achieved: number;
+      p50: number;
+      p99: number;
+      max: number;
+      lastError: string;
+    };
     const ladder: Record<CaseName, RateResult[]> = Object.fromEntries(MAIN.map((c) => [c, []])) as never;
     const best: Record<CaseName, number> = Object.fromEntries(MAIN.map((c) => [c, 0])) as never;
     const passes = (x: RateResult) => x.errors === 0 && x.p99 < P99_LIMIT_MS && x.achieved >= 0.95 * x.rate;
@@ -183,10 +201,12 @@ async function main() {
         if (![...active].some((c) => c !== 'direct')) active.delete('direct');
         await new Promise((resolve) => setTimeout(resolve, 300));
       }
-      log(`rate ${rate}/s: ${MAIN.map((c) => {
-        const last = ladder[c].at(-1);
-        return last?.rate === rate ? `${c} p99 ${last.p99.toFixed(1)} ms${passes(last) ? '' : ' ✗'}` : `${c} –`;
-      }).join(', ')}`);
+      log(
+        `rate ${rate}/s: ${MAIN.map((c) => {
+          const last = ladder[c].at(-1);
+          return last?.rate === rate ? `${c} p99 ${last.p99.toFixed(1)} ms${passes(last) ? '' : ' ✗'}` : `${c} –`;
+        }).join(', ')}`,
+      );
     }
 
     // Database queries: a warm cache must make none.
@@ -199,7 +219,11 @@ async function main() {
       const dir = path.join(os.tmpdir(), `maestro-bench-prof-${Date.now()}`);
       mkdirSync(dir, { recursive: true });
       profiles = {};
-      const profiled: [CaseName, Child][] = [['maestro', maestro], ['forwarder', forwarder], ...(patched ? [['patched', patched] as [CaseName, Child]] : [])];
+      const profiled: [CaseName, Child][] = [
+        ['maestro', maestro],
+        ['forwarder', forwarder],
+        ...(patched ? [['patched', patched] as [CaseName, Child]] : []),
+      ];
       for (const [name, child] of profiled) {
         await child.call('profileStart');
         await loadgen.call('latency', { target: json[name], n: quick ? 5000 : 20000, concurrency: 32 });
@@ -214,25 +238,47 @@ async function main() {
     const capDirect = median(capacity.direct);
     const lines: string[] = [];
     lines.push(`## bench:proxy — ${new Date().toISOString()} (log level ${LOG_LEVEL})`);
-    lines.push(`${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+    lines.push(
+      `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${os
+        .loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')}`,
+    );
     lines.push('');
-    lines.push(`Latency per request, one at a time, ${N} requests per case per round, ${ROUNDS} rounds (medians over rounds; "added" = case − direct within each round):`);
+    lines.push(
+      `Latency per request, one at a time, ${N} requests per case per round, ${ROUNDS} rounds (medians over rounds; "added" = case − direct within each round):`,
+    );
     lines.push(
       table(
         ['case', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms'],
-        ALL.map((c) => [c, ms(median(latency[c].p50)), ms(median(latency[c].p99)), c === 'direct' ? '–' : ms(added(c, 'p50')), c === 'direct' ? '–' : ms(added(c, 'p99'))]),
+        ALL.map((c) => [
+          c,
+          ms(median(latency[c].p50)),
+          ms(median(latency[c].p99)),
+          c === 'direct' ? '–' : ms(added(c, 'p50')),
+          c === 'direct' ? '–' : ms(added(c, 'p99')),
+        ]),
       ),
     );
     lines.push('');
-    lines.push(`Streams (64 SSE events 20 ms apart, then message_stop), ${STREAMS} per case per round, 8 concurrent with starts staggered by 160 ms, ${STREAM_ROUNDS} rounds; time to the first complete event:`);
+    lines.push(
+      `Streams (64 SSE events 20 ms apart, then message_stop), ${STREAMS} per case per round, 8 concurrent with starts staggered by 160 ms, ${STREAM_ROUNDS} rounds; time to the first complete event:`,
+    );
     lines.push(
       table(
         ['case', 'first event p50 ms', 'added first event p50 ms', 'added first event p99 ms'],
-        ALL.map((c) => [c, ms(median(ttfe[c].p50)), c === 'direct' ? '–' : ms(addedTtfe(c, 'p50')), c === 'direct' ? '–' : ms(addedTtfe(c, 'p99'))]),
+        ALL.map((c) => [
+          c,
+          ms(median(ttfe[c].p50)),
+          c === 'direct' ? '–' : ms(addedTtfe(c, 'p50')),
+          c === 'direct' ? '–' : ms(addedTtfe(c, 'p99')),
+        ]),
       ),
     );
     lines.push('');
-    lines.push(`Throughput: closed loop at 32 in flight (median of 3), and the highest open-loop rate (steps of ~15 %, ${STEP_MS / 1000} s each, best of 3 tries, 64 connections) with p99 < ${P99_LIMIT_MS} ms and no errors:`);
+    lines.push(
+      `Throughput: closed loop at 32 in flight (median of 3), and the highest open-loop rate (steps of ~15 %, ${STEP_MS / 1000} s each, best of 3 tries, 64 connections) with p99 < ${P99_LIMIT_MS} ms and no errors:`,
+    );
     lines.push(
       table(
         ['case', 'closed-loop req/s', 'max rate with p99 < 50 ms', '% of forwarder (rate)', '% of forwarder (closed loop)'],
@@ -245,7 +291,9 @@ async function main() {
         ]),
       ),
     );
-    lines.push(`(direct is the load generator + upstream ceiling: closed loop ${Math.round(capDirect)} req/s; its ladder stops with the last proxy, so its rate is a lower bound.)`);
+    lines.push(
+      `(direct is the load generator + upstream ceiling: closed loop ${Math.round(capDirect)} req/s; its ladder stops with the last proxy, so its rate is a lower bound.)`,
+    );
     lines.push('');
     const dq = after.queries - before.queries;
     const dx = after.xactCommit - before.xactCommit;
@@ -258,10 +306,20 @@ async function main() {
       for (const [name, p] of Object.entries(profiles)) {
         lines.push('');
         lines.push(`CPU profile, ${name} (busy ${Math.round(p.busyMs)} ms of ${Math.round(p.totalMs)} ms), self time by origin:`);
-        lines.push(table(['origin', 'ms', '% busy'], p.byOrigin.map((o) => [o.origin, o.ms, o.pct])));
+        lines.push(
+          table(
+            ['origin', 'ms', '% busy'],
+            p.byOrigin.map((o) => [o.origin, o.ms, o.pct]),
+          ),
+        );
         lines.push('');
         lines.push(`Top functions by self time, ${name}:`);
-        lines.push(table(['function', 'where', 'ms', '% busy'], p.topFunctions.map((f) => [f.fn, f.where, f.ms, f.pct])));
+        lines.push(
+          table(
+            ['function', 'where', 'ms', '% busy'],
+            p.topFunctions.map((f) => [f.fn, f.where, f.ms, f.pct]),
+          ),
+        );
       }
     }
     if (maestro.ready.logFile) lines.push(`\nInfo-level request log written: ${Math.round(statSync(maestro.ready.logFile).size / 1e6)} MB`);
@@ -271,7 +329,21 @@ async function main() {
     if (out) {
       writeFileSync(
         out,
-        JSON.stringify({ when: new Date().toISOString(), logLevel: LOG_LEVEL, latency, ttfe, capacity, ladder, best, db: { before, after, maestroRequests }, profiles }, null, 1),
+        JSON.stringify(
+          {
+            when: new Date().toISOString(),
+            logLevel: LOG_LEVEL,
+            latency,
+            ttfe,
+            capacity,
+            ladder,
+            best,
+            db: { before, after, maestroRequests },
+            profiles,
+          },
+          null,
+          1,
+        ),
       );
     }
     log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -59,13 +59,21 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number)
 
 async function main() {
   const t0 = performance.now();
-  log(`${timeSkipping ? 'time-skipping' : 'dev server'}: N=${N}, token lifetime ${TTL_SEC} s, ${timeSkipping ? `${DAYS} simulated days` : `${MINUTES} min window`}, continue-as-new after ${MAX_HISTORY} events`);
-  const tokens = await spawnChild<{ overrides: ProviderOverrides }>(new URL('./tokenServer.ts', import.meta.url), { env: { BENCH_TTL_SEC: String(TTL_SEC) } });
+  log(
+    `${timeSkipping ? 'time-skipping' : 'dev server'}: N=${N}, token lifetime ${TTL_SEC} s, ${timeSkipping ? `${DAYS} simulated days` : `${MINUTES} min window`}, continue-as-new after ${MAX_HISTORY} events`,
+  );
+  const tokens = await spawnChild<{ overrides: ProviderOverrides }>(new URL('./tokenServer.ts', import.meta.url), {
+    env: { BENCH_TTL_SEC: String(TTL_SEC) },
+  });
   const o = tokens.ready.overrides;
   const stack = await startBenchStack({
     temporal: timeSkipping ? 'time-skipping' : 'dev',
     dbPoolSize: 20,
-    env: { MAESTRO_ANTHROPIC_BASE_URL: o.baseUrl!, MAESTRO_ANTHROPIC_OAUTH_TOKEN_URL: o.oauthTokenUrl!, MAESTRO_ANTHROPIC_OAUTH_AUTHORIZE_URL: o.oauthAuthorizeUrl! },
+    env: {
+      MAESTRO_ANTHROPIC_BASE_URL: o.baseUrl!,
+      MAESTRO_ANTHROPIC_OAUTH_TOKEN_URL: o.oauthTokenUrl!,
+      MAESTRO_ANTHROPIC_OAUTH_AUTHORIZE_URL: o.oauthAuthorizeUrl!,
+    },
   });
   const { config, db, env } = stack;
   const wlog = createLogger('silent');
@@ -131,11 +139,22 @@ async function main() {
     const createSec = (performance.now() - tCreate) / 1000;
     log(`${N} credentials imported and their workflows started in ${createSec.toFixed(1)} s (${Math.round(N / createSec)}/s)`);
 
-    const samples: { t: number; refreshes: number; expiredNow: number; rssMb: number; heapMb: number; cpuSec: number; children: ReturnType<typeof childrenUsage>; token: { tokenRequests: number; reusedRefreshTokens: number } }[] = [];
+    const samples: {
+      t: number;
+      refreshes: number;
+      expiredNow: number;
+      rssMb: number;
+      heapMb: number;
+      cpuSec: number;
+      children: ReturnType<typeof childrenUsage>;
+      token: { tokenRequests: number; reusedRefreshTokens: number };
+    }[] = [];
     const sample = async () => {
       const [row] = await sql<{ refreshes: string; expired: string }>`
         select (select count(*) from credential_events where type = 'refreshed') as refreshes,
-               (select count(*) from saved_authentications where auth_type = 'oauth' and expires_at < now()) as expired`.execute(db).then((r) => r.rows);
+               (select count(*) from saved_authentications where auth_type = 'oauth' and expires_at < now()) as expired`
+        .execute(db)
+        .then((r) => r.rows);
       const cpu = process.cpuUsage();
       const s = {
         t: performance.now(),
@@ -158,14 +177,19 @@ async function main() {
     if (timeSkipping) {
       const simStart = await env.currentTimeMs();
       const tSkip = performance.now();
-      const ticker = setInterval(() => void sample().then((s) => log(`${s.refreshes} refreshes so far, worker RSS ${Math.round(s.rssMb)} MB`)), 15_000);
+      const ticker = setInterval(
+        () => void sample().then((s) => log(`${s.refreshes} refreshes so far, worker RSS ${Math.round(s.rssMb)} MB`)),
+        15_000,
+      );
       // In 6-hour steps: one week-long unlockTimeSkippingWithSleep call outlives the gRPC
       // keep-alive (the test server answers "excess pings" and drops the connection, and from
       // then on time only moves in real time).
       for (let day = 0; day < DAYS * 4; day++) await env.sleep('6 hours');
       clearInterval(ticker);
       wallSec = (performance.now() - tSkip) / 1000;
-      log(`simulated ${((Number(await env.currentTimeMs()) - Number(simStart)) / 86_400_000).toFixed(2)} days in ${wallSec.toFixed(1)} s of wall time`);
+      log(
+        `simulated ${((Number(await env.currentTimeMs()) - Number(simStart)) / 86_400_000).toFixed(2)} days in ${wallSec.toFixed(1)} s of wall time`,
+      );
     } else {
       const end = performance.now() + MINUTES * 60_000;
       while (performance.now() < end) {
@@ -183,7 +207,9 @@ async function main() {
     }
     const last = await sample();
     const windowEnd = Date.now();
-    const profile = PROFILE ? summarizeCpuProfile(await profileStop({ file: path.join(os.tmpdir(), `maestro-bench-refresh-${Date.now()}.cpuprofile`) }), 25) : undefined;
+    const profile = PROFILE
+      ? summarizeCpuProfile(await profileStop({ file: path.join(os.tmpdir(), `maestro-bench-refresh-${Date.now()}.cpuprofile`) }), 25)
+      : undefined;
 
     // Schedule vs reality, from the credential history (every write appends an event in the same
     // transaction). Refresh k of a credential was due at obtained(k-1) + delay(L(k-1)).
@@ -227,13 +253,19 @@ async function main() {
         const handle = env.client.workflow.getHandle(credentialWorkflowId(id));
         const d = await handle.describe();
         const status = await handle.query(statusQuery).catch(() => null as RefreshStatus | null);
-        return { historyLength: d.historyLength, refreshes: status?.refreshes ?? NaN, phase: status?.phase, firstRun: d.raw.workflowExecutionInfo?.firstRunId === d.runId };
+        return {
+          historyLength: d.historyLength,
+          refreshes: status?.refreshes ?? NaN,
+          phase: status?.phase,
+          firstRun: d.raw.workflowExecutionInfo?.firstRunId === d.runId,
+        };
       }),
     );
     const counts = [...perCredential.values()];
     const cpuWindow = last.cpuSec - first.cpuSec;
     const refreshed = last.refreshes - first.refreshes;
-    const child = (s: typeof last, prefix: string) => Object.entries(s.children).find(([k]) => k.startsWith(prefix))?.[1] ?? { cpuSec: 0, rssMb: 0 };
+    const child = (s: typeof last, prefix: string) =>
+      Object.entries(s.children).find(([k]) => k.startsWith(prefix))?.[1] ?? { cpuSec: 0, rssMb: 0 };
     const temporalName = timeSkipping ? 'temporal-test' : 'temporal';
     const m = machine();
     const lines: string[] = [];
@@ -251,38 +283,104 @@ async function main() {
           ...(timeSkipping
             ? [
                 ['wall time for the simulated span', `${wallSec.toFixed(1)} s`],
-                ['refreshes', `${refreshed} (${counts.length ? `per credential min ${Math.min(...counts)} / median ${percentile(counts, 50)} / max ${Math.max(...counts)}` : 'none'}; expected ≈ ${Math.round((DAYS * 86_400) / (refreshDelayForLifetime(TTL_SEC * 1000) / 1000))} each)`],
+                [
+                  'refreshes',
+                  `${refreshed} (${counts.length ? `per credential min ${Math.min(...counts)} / median ${percentile(counts, 50)} / max ${Math.max(...counts)}` : 'none'}; expected ≈ ${Math.round((DAYS * 86_400) / (refreshDelayForLifetime(TTL_SEC * 1000) / 1000))} each)`,
+                ],
               ]
             : [
-                ['refreshes in window', `${refreshesInWindow} (${(refreshesInWindow / wallSec).toFixed(1)}/s; expected ≈ ${Math.round((N * wallSec) / (refreshDelayForLifetime(TTL_SEC * 1000) / 1000))})`],
+                [
+                  'refreshes in window',
+                  `${refreshesInWindow} (${(refreshesInWindow / wallSec).toFixed(1)}/s; expected ≈ ${Math.round((N * wallSec) / (refreshDelayForLifetime(TTL_SEC * 1000) / 1000))})`,
+                ],
                 ['tokens expired before their refresh', `${expiredBeforeRefresh} (and ${expiredAtEnd} expired, unreplaced, at the end)`],
-                ['lateness vs schedule, steady state (p50 / p99 / max)', `${round(percentile(lateness, 50) / 1000, 3)} / ${round(percentile(lateness, 99) / 1000, 3)} / ${round(percentile(lateness, 100) / 1000, 3)} s (${lateness.length} refreshes)`],
-                ['lateness, first refresh after import (p50 / p99 / max)', `${round(percentile(firstLateness, 50) / 1000, 3)} / ${round(percentile(firstLateness, 99) / 1000, 3)} / ${round(percentile(firstLateness, 100) / 1000, 3)} s`],
+                [
+                  'lateness vs schedule, steady state (p50 / p99 / max)',
+                  `${round(percentile(lateness, 50) / 1000, 3)} / ${round(percentile(lateness, 99) / 1000, 3)} / ${round(percentile(lateness, 100) / 1000, 3)} s (${lateness.length} refreshes)`,
+                ],
+                [
+                  'lateness, first refresh after import (p50 / p99 / max)',
+                  `${round(percentile(firstLateness, 50) / 1000, 3)} / ${round(percentile(firstLateness, 99) / 1000, 3)} / ${round(percentile(firstLateness, 100) / 1000, 3)} s`,
+                ],
               ]),
-          ['worker process CPU per refresh', `${((1000 * cpuWindow) / Math.max(1, refreshed)).toFixed(2)} ms (${Math.round((100 * cpuWindow) / wallSec)} % of one core on average)`],
-          [`${temporalName} server CPU per refresh`, `${((1000 * (child(last, temporalName).cpuSec - child(first, temporalName).cpuSec)) / Math.max(1, refreshed)).toFixed(2)} ms`],
-          ['PostgreSQL CPU per refresh', `${((1000 * (child(last, 'postgres').cpuSec - child(first, 'postgres').cpuSec)) / Math.max(1, refreshed)).toFixed(2)} ms`],
-          ['worker RSS start → max → end', `${Math.round(first.rssMb)} → ${Math.round(Math.max(...samples.map((s) => s.rssMb)))} → ${Math.round(last.rssMb)} MB (heap ${Math.round(last.heapMb)} MB)`],
+          [
+            'worker process CPU per refresh',
+            `${((1000 * cpuWindow) / Math.max(1, refreshed)).toFixed(2)} ms (${Math.round((100 * cpuWindow) / wallSec)} % of one core on average)`,
+          ],
+          [
+            `${temporalName} server CPU per refresh`,
+            `${((1000 * (child(last, temporalName).cpuSec - child(first, temporalName).cpuSec)) / Math.max(1, refreshed)).toFixed(2)} ms`,
+          ],
+          [
+            'PostgreSQL CPU per refresh',
+            `${((1000 * (child(last, 'postgres').cpuSec - child(first, 'postgres').cpuSec)) / Math.max(1, refreshed)).toFixed(2)} ms`,
+          ],
+          [
+            'worker RSS start → max → end',
+            `${Math.round(first.rssMb)} → ${Math.round(Math.max(...samples.map((s) => s.rssMb)))} → ${Math.round(last.rssMb)} MB (heap ${Math.round(last.heapMb)} MB)`,
+          ],
           [`${temporalName} server RSS at end`, `${Math.round(child(last, temporalName).rssMb)} MB`],
           ['token endpoint calls / reused refresh tokens', `${last.token.tokenRequests} / ${last.token.reusedRefreshTokens}`],
           [
             `history length, ${described.length} sampled workflows (min / median / max)`,
-            `${Math.min(...described.map((d) => d.historyLength))} / ${percentile(described.map((d) => d.historyLength), 50)} / ${Math.max(...described.map((d) => d.historyLength))} events; ` +
-              `${described.filter((d) => !d.firstRun).length} of them continued-as-new at least once; refreshes carried in state median ${percentile(described.map((d) => d.refreshes), 50)}`,
+            `${Math.min(...described.map((d) => d.historyLength))} / ${percentile(
+              described.map((d) => d.historyLength),
+              50,
+            )} / ${Math.max(...described.map((d) => d.historyLength))} events; ` +
+              `${described.filter((d) => !d.firstRun).length} of them continued-as-new at least once; refreshes carried in state median ${percentile(
+                described.map((d) => d.refreshes),
+                50,
+              )}`,
           ],
         ],
       ),
     );
     if (profile) {
       lines.push('');
-      lines.push(`Worker process CPU profile over the window (busy ${Math.round(profile.busyMs)} ms of ${Math.round(profile.totalMs)} ms), self time by origin:`);
-      lines.push(table(['origin', 'ms', '% busy'], profile.byOrigin.map((o) => [o.origin, o.ms, o.pct])));
+      lines.push(
+        `Worker process CPU profile over the window (busy ${Math.round(profile.busyMs)} ms of ${Math.round(profile.totalMs)} ms), self time by origin:`,
+      );
+      lines.push(
+        table(
+          ['origin', 'ms', '% busy'],
+          profile.byOrigin.map((o) => [o.origin, o.ms, o.pct]),
+        ),
+      );
       lines.push('');
-      lines.push(table(['function', 'where', 'ms', '% busy'], profile.topFunctions.map((f) => [f.fn, f.where, f.ms, f.pct])));
+      lines.push(
+        table(
+          ['function', 'where', 'ms', '% busy'],
+          profile.topFunctions.map((f) => [f.fn, f.where, f.ms, f.pct]),
+        ),
+      );
     }
     console.log(lines.join('\n'));
     const out = argValue('out');
-    if (out) writeFileSync(out, JSON.stringify({ N, TTL_SEC, MINUTES, DAYS, timeSkipping, wallSec, createSec, samples, lateness, firstLateness, expiredBeforeRefresh, expiredAtEnd, described, windowStart, windowEnd }, null, 1));
+    if (out)
+      writeFileSync(
+        out,
+        JSON.stringify(
+          {
+            N,
+            TTL_SEC,
+            MINUTES,
+            DAYS,
+            timeSkipping,
+            wallSec,
+            createSec,
+            samples,
+            lateness,
+            firstLateness,
+            expiredBeforeRefresh,
+            expiredAtEnd,
+            described,
+            windowStart,
+            windowEnd,
+          },
+          null,
+          1,
+        ),
+      );
   } finally {
     if (running.worker.getState() === 'RUNNING') running.worker.shutdown();
     await running.done.catch(() => {});

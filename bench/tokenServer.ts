@@ -16,7 +16,12 @@ serve(
     counters: () => {
       const token = fake.tokenRequests().length;
       // Keep memory flat over long runs: only counts are needed from here on.
-      const counts = { tokenRequests: token, reusedRefreshTokens: fake.reusedRefreshTokens.length, rss: process.memoryUsage().rss, cpu: process.cpuUsage() };
+      const counts = {
+        tokenRequests: token,
+        reusedRefreshTokens: fake.reusedRefreshTokens.length,
+        rss: process.memoryUsage().rss,
+        cpu: process.cpuUsage(),
+      };
       return counts;
     },
     setDelay: ({ ms }: { ms: number }) => {

@@ -77,7 +77,11 @@ const server = http.createServer((req, res) => {
       res.end(MESSAGE);
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': 'req_bench_stream' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'request-id': 'req_bench_stream',
+    });
     let i = 0;
     const tick = () => {
       if (res.destroyed) return;

@@ -49,11 +49,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('details', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema
-    .createIndex('credential_events_credential_id_idx')
-    .on('credential_events')
-    .columns(['credential_id', 'id'])
-    .execute();
+  await db.schema.createIndex('credential_events_credential_id_idx').on('credential_events').columns(['credential_id', 'id']).execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

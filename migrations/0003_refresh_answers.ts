@@ -11,7 +11,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('expected_version', 'integer', (c) => c.notNull())
     .addColumn('sealed', 'bytea', (c) => c.notNull())
     .addColumn('key_id', 'text', (c) => c.notNull())
-    .addColumn('state', 'text', (c) => c.notNull().defaultTo('pending').check(sql`state in ('pending', 'unusable')`))
+    .addColumn('state', 'text', (c) =>
+      c
+        .notNull()
+        .defaultTo('pending')
+        .check(sql`state in ('pending', 'unusable')`),
+    )
     .addColumn('received_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint('refresh_answers_pkey', ['credential_id', 'expected_version'])
     .execute();

@@ -87,16 +87,18 @@ const envSchema = z.object({
   MAESTRO_TASK_QUEUE: optionalString,
   MAESTRO_TEMPORAL_CLI_PATH: optionalString,
   MAESTRO_TEMPORAL_TEST_SERVER_PATH: optionalString,
-  MAESTRO_DEV_TEMPORAL_PORT: optionalString.refine((v) => v === undefined || /^\d{1,5}$/.test(v), 'MAESTRO_DEV_TEMPORAL_PORT must be a port number'),
+  MAESTRO_DEV_TEMPORAL_PORT: optionalString.refine(
+    (v) => v === undefined || /^\d{1,5}$/.test(v),
+    'MAESTRO_DEV_TEMPORAL_PORT must be a port number',
+  ),
   MAESTRO_DEV_UI_PORT: optionalString.refine((v) => v === undefined || /^\d{1,5}$/.test(v), 'MAESTRO_DEV_UI_PORT must be a port number'),
   HOST: optionalString,
-  PORT: optionalString.refine(
-    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) < 65536),
-    'PORT must be a port number (0-65535)',
-  ),
+  PORT: optionalString.refine((v) => v === undefined || (/^\d+$/.test(v) && Number(v) < 65536), 'PORT must be a port number (0-65535)'),
   MAESTRO_API_KEYS: optionalString,
   MAESTRO_ENCRYPTION_KEYS: optionalString,
-  MAESTRO_API_KEY_FALLBACK: optionalString.pipe(z.enum(['true', 'false', '1', '0'], { error: 'MAESTRO_API_KEY_FALLBACK must be true or false' }).optional()),
+  MAESTRO_API_KEY_FALLBACK: optionalString.pipe(
+    z.enum(['true', 'false', '1', '0'], { error: 'MAESTRO_API_KEY_FALLBACK must be true or false' }).optional(),
+  ),
   MAESTRO_WEBHOOK_URL: optionalUrl('MAESTRO_WEBHOOK_URL'),
   MAESTRO_WEBHOOK_SECRET: optionalString,
   MAESTRO_BODY_LIMIT_BYTES: optionalString.refine(

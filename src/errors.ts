@@ -69,7 +69,8 @@ export class CallerGoneError extends MaestroError {
 // Network failures, PostgreSQL connection exceptions (class 08) and a server shutting down or
 // starting up (57P01-57P03): the database is unavailable, not the query wrong.
 const UNAVAILABLE_CODES = /^(08...|57P0[123]|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|EAI_AGAIN)$/;
-const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i;
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i;
 
 /** True when an error (from pg) means PostgreSQL could not be reached or dropped the connection. */
 export function isDatabaseUnavailable(error: unknown): boolean {

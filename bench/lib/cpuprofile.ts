@@ -25,7 +25,12 @@ function origin(url: string, name: string): string {
     return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
   }
   const src = url.indexOf('/src/');
-  if (src >= 0) return `maestro ${url.slice(src + 1).split('/').slice(0, 2).join('/')}`;
+  if (src >= 0)
+    return `maestro ${url
+      .slice(src + 1)
+      .split('/')
+      .slice(0, 2)
+      .join('/')}`;
   const bench = url.indexOf('/bench/');
   if (bench >= 0) return 'bench';
   return url;

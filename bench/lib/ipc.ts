@@ -23,7 +23,8 @@ export function serve(handlers: Record<string, Handler>, ready: unknown): void {
       })
       .then(
         (result) => process.send!({ id: msg.id, result } satisfies Reply),
-        (error: unknown) => process.send!({ id: msg.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies Reply),
+        (error: unknown) =>
+          process.send!({ id: msg.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies Reply),
       );
   });
   // The parent going away ends the child: nothing outlives a bench.
@@ -40,7 +41,10 @@ export interface Child<R = unknown> {
 }
 
 /** Forks `file` (a .ts next to the caller) under the same tsx loader; resolves once it is ready. */
-export async function spawnChild<R = unknown>(file: string | URL, opts: { args?: string[]; execArgv?: string[]; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Child<R>> {
+export async function spawnChild<R = unknown>(
+  file: string | URL,
+  opts: { args?: string[]; execArgv?: string[]; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<Child<R>> {
   const path = file instanceof URL ? fileURLToPath(file) : file;
   const proc = fork(path, opts.args ?? [], {
     execArgv: [...process.execArgv, ...(opts.execArgv ?? [])],

@@ -5,7 +5,14 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { request } from 'undici';
 import type { ProviderId } from '../config.js';
 import type { CredentialMetadata, CredentialSecret, CredentialStore } from '../db/credentials.js';
-import { MisconfiguredError, NotFoundError, ProviderUnavailableError, ReauthRequiredError, ValidationError, VersionConflictError } from '../errors.js';
+import {
+  MisconfiguredError,
+  NotFoundError,
+  ProviderUnavailableError,
+  ReauthRequiredError,
+  ValidationError,
+  VersionConflictError,
+} from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { callAuth } from '../auth/credentialAuth.js';
@@ -119,12 +126,16 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREAC
 
 /** A provider call that failed without an answer: retryable only if the request never left. */
 function callFailure(error: unknown): Error {
-  if (error instanceof Error && error.name === 'InvalidArgumentError') return new ValidationError(`the request cannot be sent: ${error.message}`);
+  if (error instanceof Error && error.name === 'InvalidArgumentError')
+    return new ValidationError(`the request cannot be sent: ${error.message}`);
   const code = (error as { code?: unknown })?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (typeof code === 'string' && NOT_SENT.has(code)) return new ProviderUnavailableError(`provider unreachable (${code})`);
   // Sent, then cut off: the provider may have processed (and billed) it. Not sent again.
-  return ApplicationFailure.nonRetryable(`provider call failed after it was sent (${typeof code === 'string' ? code : message}); not retried, since the provider may have processed it`, FailureType.providerUnavailable);
+  return ApplicationFailure.nonRetryable(
+    `provider call failed after it was sent (${typeof code === 'string' ? code : message}); not retried, since the provider may have processed it`,
+    FailureType.providerUnavailable,
+  );
 }
 
 /** Retries `fn` with growing pauses; a version conflict or a cancelled attempt stops at once. */
@@ -152,7 +163,14 @@ export function createActivities(deps: ActivityDeps) {
   /** Writes a recorded 2xx answer's tokens (guarded by version); see refreshCredential. */
   async function storeAnswer(
     ctx: Context,
-    a: { credentialId: string; expectedVersion: number; secret: CredentialSecret; provider: ProviderDefinition; sealed: SealedAnswer; attempts: number },
+    a: {
+      credentialId: string;
+      expectedVersion: number;
+      secret: CredentialSecret;
+      provider: ProviderDefinition;
+      sealed: SealedAnswer;
+      attempts: number;
+    },
   ): Promise<RefreshResult> {
     const { credentialId, expectedVersion, secret, attempts } = a;
     let parsed;
@@ -191,7 +209,11 @@ export function createActivities(deps: ActivityDeps) {
       // just spent, move the row to the new one; the replaced access token stays.
       if (tokens.refreshToken && secret.refreshToken && tokens.refreshToken !== secret.refreshToken) {
         const adopted = await store.adoptRotatedRefreshToken(credentialId, secret.refreshToken, tokens.refreshToken);
-        if (adopted) log.info({ credentialId, version: adopted.version }, 'kept the rotated refresh token over a replacement that still held the spent one');
+        if (adopted)
+          log.info(
+            { credentialId, version: adopted.version },
+            'kept the rotated refresh token over a replacement that still held the spent one',
+          );
       }
       await answers.settle(credentialId, expectedVersion).catch(() => {});
       return alreadyCurrent(credentialId, attempts);
@@ -275,20 +297,29 @@ export function createActivities(deps: ActivityDeps) {
             await store.recordRefreshFailure(credentialId, error.message, expectedVersion).catch(() => {});
             throw ApplicationFailure.nonRetryable(error.message, FailureType.malformed);
           }
-          if (error instanceof ProviderUnavailableError) await store.recordRefreshFailure(credentialId, error.message, expectedVersion).catch(() => {});
+          if (error instanceof ProviderUnavailableError)
+            await store.recordRefreshFailure(credentialId, error.message, expectedVersion).catch(() => {});
           throw error;
         }
         // The old refresh token is spent now: make the answer durable before anything can lose it.
         const sealed = answers.seal(credentialId, expectedVersion, answer);
         details = { answer: sealed };
         beat();
-        await answers.record(credentialId, expectedVersion, sealed).catch((error: unknown) =>
-          log.warn({ credentialId, error: error instanceof Error ? error.message : String(error) }, 'token answer kept in heartbeat details only (database unavailable)'),
-        );
+        await answers
+          .record(credentialId, expectedVersion, sealed)
+          .catch((error: unknown) =>
+            log.warn(
+              { credentialId, error: error instanceof Error ? error.message : String(error) },
+              'token answer kept in heartbeat details only (database unavailable)',
+            ),
+          );
         return await storeAnswer(ctx, { credentialId, expectedVersion, secret, provider, sealed, attempts });
       } catch (error) {
         if (error instanceof VersionConflictError) return alreadyCurrent(credentialId, attempts);
-        log.warn({ credentialId, attempt: attempts, error: error instanceof Error ? error.message : String(error) }, 'credential refresh failed');
+        log.warn(
+          { credentialId, attempt: attempts, error: error instanceof Error ? error.message : String(error) },
+          'credential refresh failed',
+        );
         throw toFailure(error);
       } finally {
         clearInterval(beating);
@@ -324,7 +355,14 @@ export function createActivities(deps: ActivityDeps) {
           if (body && built.transformBody) body = built.transformBody(body);
           let res;
           try {
-            res = await request(built.url, { method, headers: built.headers, body, headersTimeout: 0, bodyTimeout: 0, signal: ctx.cancellationSignal });
+            res = await request(built.url, {
+              method,
+              headers: built.headers,
+              body,
+              headersTimeout: 0,
+              bodyTimeout: 0,
+              signal: ctx.cancellationSignal,
+            });
           } catch (error) {
             throw callFailure(error);
           }
@@ -332,7 +370,10 @@ export function createActivities(deps: ActivityDeps) {
             return { res, raw: await readBody(res.body, res.headers['content-encoding'] as string | undefined) };
           } catch (error) {
             // The provider answered (and may have billed it): an answer cut short is not re-sent.
-            throw ApplicationFailure.nonRetryable(`the provider's answer could not be read (${(error as Error).message})`, FailureType.providerUnavailable);
+            throw ApplicationFailure.nonRetryable(
+              `the provider's answer could not be read (${(error as Error).message})`,
+              FailureType.providerUnavailable,
+            );
           }
         };
         const { res, raw } = await withOneRefresh(await load(), send, {
@@ -364,7 +405,8 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async reconcileCredentials(): Promise<{ checked: number; started: number }> {
-      if (!deps.reconcile) throw ApplicationFailure.nonRetryable('this worker cannot reconcile (no Temporal client)', FailureType.misconfigured);
+      if (!deps.reconcile)
+        throw ApplicationFailure.nonRetryable('this worker cannot reconcile (no Temporal client)', FailureType.misconfigured);
       const result = await deps.reconcile();
       if (result.started > 0) log.info(result, 'reconcile started missing refresh workflows');
       return result;

@@ -12,6 +12,7 @@ import { errorHandler, notFoundHandler, sendError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { createProxyHandler } from './proxy.js';
+import { healthSchema, readySchema, shaped } from './schemas.js';
 import { createCredentialRoutes } from './routes/credentials.js';
 import { createOAuthRoutes } from './routes/oauth.js';
 
@@ -35,7 +36,11 @@ function requestLogger(log: Logger) {
     const started = performance.now();
     res.once('finish', () => {
       log.info(
-        { req: { method: req.method, url: url.split('?')[0] }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - started) },
+        {
+          req: { method: req.method, url: url.split('?')[0] },
+          res: { statusCode: res.statusCode },
+          responseTime: Math.round(performance.now() - started),
+        },
         'request completed',
       );
     });
@@ -59,12 +64,12 @@ export function createApp(deps: AppDeps): RequestListener {
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json(shaped(healthSchema, { status: 'ok' }));
   });
   app.get('/readyz', async (_req, res) => {
     try {
       await deps.checkReady();
-      res.json({ status: 'ready' });
+      res.json(shaped(readySchema, { status: 'ready' }));
     } catch (error) {
       res.status(503).json({ error: { type: 'not_ready', message: (error as Error).message } });
     }

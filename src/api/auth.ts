@@ -22,7 +22,8 @@ export function apiKeyCheck(keys: string[]): (headers: IncomingHttpHeaders) => H
   const digests = keys.map(digest);
   return (headers) => {
     const key = presentedKey(headers);
-    if (key === undefined) return new HttpError(401, 'unauthorized', 'missing Maestro API key: send Authorization: Bearer <key> or x-api-key: <key>');
+    if (key === undefined)
+      return new HttpError(401, 'unauthorized', 'missing Maestro API key: send Authorization: Bearer <key> or x-api-key: <key>');
     const presented = digest(key);
     let ok = false;
     for (const d of digests) ok = timingSafeEqual(d, presented) || ok; // check every key: no early exit

@@ -73,7 +73,10 @@ export function sendError(log: Logger, caught: unknown, req: IncomingMessage, re
   }
   if (status >= 500 && !(error instanceof ServiceUnavailableError) && !(error instanceof ProviderUnavailableError)) {
     const path = (req.url ?? '').split('?')[0]!.slice(0, 200);
-    log.error({ method: req.method, path, err: error instanceof Error ? { type: error.name, message: error.message } : String(error) }, 'request failed');
+    log.error(
+      { method: req.method, path, err: error instanceof Error ? { type: error.name, message: error.message } : String(error) },
+      'request failed',
+    );
     if (!(error instanceof MaestroError)) message = 'internal error';
     status = 500;
   }
@@ -82,7 +85,10 @@ export function sendError(log: Logger, caught: unknown, req: IncomingMessage, re
     return;
   }
   const body = JSON.stringify({ error: { type, message } });
-  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+  };
   if (error instanceof ServiceUnavailableError) headers['retry-after'] = String(error.retryAfterSeconds);
   res.writeHead(status, headers).end(body);
 }

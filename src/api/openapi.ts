@@ -1,98 +1,190 @@
-// The OpenAPI 3.1 document served at /openapi.json; request bodies come from the zod schemas.
+// The OpenAPI 3.1 document served at /openapi.json, generated (zod-openapi) from the same zod
+// schemas that validate requests and shape responses, so the two cannot drift apart.
 import { z } from 'zod';
-import { PROVIDER_IDS } from '../config.js';
-import { createCredentialSchema, messageSchema, oauthCompleteSchema, oauthStartSchema, replaceCredentialSchema } from './schemas.js';
+import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import {
+  createCredentialSchema,
+  credentialEventListSchema,
+  credentialListSchema,
+  credentialSchema,
+  credentialWithWorkflowSchema,
+  errorSchema,
+  healthSchema,
+  idParamSchema,
+  listQuerySchema,
+  loginStartedSchema,
+  messageSchema,
+  oauthCompleteSchema,
+  oauthStartSchema,
+  providerSchema,
+  readySchema,
+  replaceCredentialSchema,
+} from './schemas.js';
 
-const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } } });
-const error = { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
-const providerParam = { name: 'provider', in: 'path', required: true, schema: { type: 'string', enum: [...PROVIDER_IDS] } };
-const metadata = { description: 'credential metadata (never a secret)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Credential' } } } };
-const errors = { 400: error, 401: error, 404: error, 409: error };
+const jsonBody = (schema: z.ZodType) => ({ required: true, content: { 'application/json': { schema } } });
+const answer = (description: string, schema: z.ZodType) => ({ description, content: { 'application/json': { schema } } });
+const failure = (description: string) => answer(description, errorSchema);
+
+/** The failures every authenticated /v1 route can answer. */
+const common: ZodOpenApiResponsesObject = {
+  400: failure('the request is malformed; the message says which field and why'),
+  401: failure('missing or wrong Maestro API key'),
+  500: failure('unexpected error (logged; never carries a secret)'),
+};
+const withId = { path: z.object({ id: idParamSchema }) };
+const withProvider = { path: z.object({ provider: providerSchema }) };
+const notFound = failure('no credential with this id');
+
+function op(
+  operationId: string,
+  summary: string,
+  rest: Omit<ZodOpenApiOperationObject, 'operationId' | 'summary'>,
+): ZodOpenApiOperationObject {
+  return { operationId, summary, ...rest };
+}
+
+const publicRoute = (operationId: string, summary: string, responses: ZodOpenApiResponsesObject) => ({
+  get: op(operationId, summary, { security: [], responses }),
+});
 
 export function openApiDocument() {
-  return {
+  return createDocument({
     openapi: '3.1.0',
-    info: { title: 'Maestro', version: '0.1.0', description: 'LLM-provider credentials kept fresh by Temporal, and an authenticated proxy.' },
-    servers: [{ url: 'http://localhost:3000', description: 'a local Maestro (npm run dev)' }],
+    info: {
+      title: 'Maestro',
+      version: '0.1.0',
+      description: 'LLM-provider credentials kept fresh by Temporal, and an authenticated proxy.',
+      license: { name: 'UNLICENSED', identifier: 'UNLICENSED' },
+    },
+    // Relative: the document is served by the Maestro it describes (`npm run dev`: http://localhost:3000).
+    servers: [{ url: '/', description: 'the Maestro that serves this document' }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
-      schemas: {
-        Error: {
-          type: 'object',
-          properties: { error: { type: 'object', properties: { type: { type: 'string' }, message: { type: 'string' } }, required: ['type', 'message'] } },
-        },
-        Credential: {
-          type: 'object',
-          properties: {
-            id: { type: 'string', format: 'uuid' },
-            name: { type: 'string' },
-            provider: { type: 'string' },
-            authType: { type: 'string', enum: ['oauth', 'api_key'] },
-            status: { type: 'string', enum: ['active', 'reauth_required', 'disabled'] },
-            expiresAt: { type: ['string', 'null'], format: 'date-time' },
-            tokenObtainedAt: { type: ['string', 'null'], format: 'date-time' },
-            version: { type: 'integer' },
-            refreshCount: { type: 'integer' },
-            lastRefreshedAt: { type: ['string', 'null'], format: 'date-time' },
-            lastError: { type: ['string', 'null'] },
-            createdAt: { type: 'string', format: 'date-time' },
-            updatedAt: { type: 'string', format: 'date-time' },
-            workflow: {
-              description: 'GET /v1/credentials/{id} only: the refresh workflow as it reports itself (null for API keys or when Temporal cannot say)',
-              type: ['object', 'null'],
-              properties: {
-                phase: { type: 'string', enum: ['starting', 'sleeping', 'refreshing', 'parked', 'stopped'] },
-                nextRefreshAt: { type: ['string', 'null'], format: 'date-time' },
-                refreshes: { type: 'integer' },
-                lastRefreshAt: { type: ['string', 'null'], format: 'date-time' },
-                lastResult: { type: ['object', 'null'] },
-                credentialStatus: { type: ['string', 'null'] },
-              },
-            },
-          },
-          required: ['id', 'name', 'provider', 'authType', 'status', 'expiresAt', 'version', 'refreshCount', 'createdAt', 'updatedAt'],
-        },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <Maestro API key>' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'the Maestro API key (what provider SDKs send)' },
       },
     },
     security: [{ bearer: [] }, { apiKey: [] }],
     paths: {
-      '/healthz': { get: { operationId: 'getHealth', summary: 'liveness', security: [], responses: { 200: { description: 'ok' } } } },
-      '/readyz': { get: { operationId: 'getReadiness', summary: 'readiness (Postgres and Temporal)', security: [], responses: { 200: { description: 'ready' }, 503: error } } },
-      '/metrics': { get: { operationId: 'getMetrics', summary: 'Prometheus metrics', security: [], responses: { 200: { description: 'text/plain' } } } },
+      '/healthz': publicRoute('getHealth', 'liveness', { 200: answer('the process is up', healthSchema) }),
+      '/readyz': publicRoute('getReadiness', 'readiness (Postgres and Temporal)', {
+        200: answer('PostgreSQL and Temporal answer', readySchema),
+        503: failure('what is down'),
+      }),
+      '/metrics': publicRoute('getMetrics', 'Prometheus metrics', {
+        200: { description: 'Prometheus text exposition', content: { 'text/plain': { schema: z.string() } } },
+      }),
       '/v1/credentials': {
-        post: { operationId: 'importCredential', summary: 'import a credential', requestBody: json(createCredentialSchema), responses: { 201: metadata, ...errors } },
-        get: { operationId: 'listCredentials', summary: 'list credentials', responses: { 200: { description: '{credentials: Credential[]}' }, ...errors } },
+        post: op('importCredential', 'import a credential (API key or OAuth tokens)', {
+          requestBody: jsonBody(createCredentialSchema),
+          responses: {
+            201: answer('stored; an OAuth credential gets its refresh workflow', credentialSchema),
+            ...common,
+            409: failure('the name is taken for this provider and auth type'),
+          },
+        }),
+        get: op('listCredentials', 'list credentials', {
+          requestParams: { query: listQuerySchema },
+          responses: { 200: answer('metadata of every matching credential', credentialListSchema), ...common },
+        }),
       },
       '/v1/credentials/{id}': {
-        parameters: [idParam],
-        get: { operationId: 'getCredential', summary: 'read a credential with its workflow status', responses: { 200: metadata, ...errors } },
-        patch: { operationId: 'replaceCredential', summary: 'replace tokens or key', requestBody: json(replaceCredentialSchema), responses: { 200: metadata, ...errors } },
-        delete: { operationId: 'deleteCredential', summary: 'stop its workflow and remove it', responses: { 204: { description: 'deleted' }, ...errors } },
+        get: op('getCredential', 'read a credential with its workflow status', {
+          requestParams: withId,
+          responses: { 200: answer('metadata and the refresh workflow', credentialWithWorkflowSchema), ...common, 404: notFound },
+        }),
+        patch: op('replaceCredential', 'replace tokens or key', {
+          requestParams: withId,
+          requestBody: jsonBody(replaceCredentialSchema),
+          responses: {
+            200: answer('the new metadata', credentialSchema),
+            ...common,
+            404: notFound,
+            409: failure('the body does not fit the credential’s auth type'),
+          },
+        }),
+        delete: op('deleteCredential', 'stop its workflow and remove it', {
+          requestParams: withId,
+          responses: { 204: { description: 'deleted' }, ...common, 404: notFound },
+        }),
       },
-      '/v1/credentials/{id}/refresh': { parameters: [idParam], post: { operationId: 'refreshCredential', summary: 'refresh now (answered within MAESTRO_REFRESH_WAIT_MS; 503 + Retry-After while still retrying)', responses: { 200: metadata, ...errors, 503: error } } },
-      '/v1/credentials/{id}/events': { parameters: [idParam], get: { operationId: 'listCredentialEvents', summary: 'history', responses: { 200: { description: '{events}' }, ...errors } } },
+      '/v1/credentials/{id}/refresh': {
+        post: op('refreshCredential', 'refresh now', {
+          description: 'Answered within MAESTRO_REFRESH_WAIT_MS; while the provider is failing, 503 with Retry-After and the last error.',
+          requestParams: withId,
+          responses: {
+            200: answer('refreshed (or already current)', credentialSchema),
+            ...common,
+            404: notFound,
+            409: failure('the refresh token is dead: sign in again'),
+            503: failure('still retrying; try again after Retry-After'),
+          },
+        }),
+      },
+      '/v1/credentials/{id}/events': {
+        get: op('listCredentialEvents', 'refresh and change history', {
+          requestParams: withId,
+          responses: { 200: answer('newest first', credentialEventListSchema), ...common, 404: notFound },
+        }),
+      },
       '/v1/credentials/{id}/messages': {
-        parameters: [idParam],
-        post: { operationId: 'sendMessage', summary: 'durable provider call', requestBody: json(messageSchema), responses: { 200: { description: "the provider's answer" }, ...errors } },
+        post: op('sendMessage', 'durable provider call (a workflow with retries)', {
+          requestParams: withId,
+          requestBody: jsonBody(messageSchema),
+          responses: {
+            200: answer("the provider's answer", z.unknown()),
+            ...common,
+            404: notFound,
+            409: failure('the credential needs a new login or is disabled'),
+          },
+        }),
       },
       '/v1/oauth/{provider}/start': {
-        parameters: [providerParam],
-        post: { operationId: 'startLogin', summary: 'begin a PKCE login', requestBody: json(oauthStartSchema), responses: { 201: { description: '{sessionId, authorizeUrl, expiresAt}' }, ...errors } },
+        post: op('startLogin', 'begin a PKCE login', {
+          requestParams: withProvider,
+          requestBody: { content: { 'application/json': { schema: oauthStartSchema } } },
+          responses: {
+            201: answer('a login session (10 minutes, single use)', loginStartedSchema),
+            ...common,
+            429: failure('too many login attempts'),
+          },
+        }),
       },
       '/v1/oauth/{provider}/complete': {
-        parameters: [providerParam],
-        post: { operationId: 'completeLogin', summary: 'finish a login with the pasted code', requestBody: json(oauthCompleteSchema), responses: { 201: metadata, ...errors } },
+        post: op('completeLogin', 'finish a login with the pasted code', {
+          requestParams: withProvider,
+          requestBody: jsonBody(oauthCompleteSchema),
+          responses: {
+            201: answer('the signed-in credential', credentialSchema),
+            ...common,
+            404: failure('no such login session (expired or used)'),
+            429: failure('too many login attempts'),
+            502: failure('the provider refused or did not answer the code exchange'),
+          },
+        }),
       },
       '/proxy/{provider}/{path}': {
-        parameters: [providerParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
-        post: {
-          operationId: 'proxyToProvider',
-          summary: "proxy to the provider's API with the credential's auth injected",
-          parameters: [{ name: 'x-maestro-credential', in: 'header', required: false, schema: { type: 'string' } }],
-          responses: { 200: { description: "the provider's answer, streamed" }, 401: error, 404: error, 409: error, 502: error },
-        },
+        post: op('proxyToProvider', "proxy to the provider's API with the credential's auth injected", {
+          description: 'Any method and path under the provider API; the body streams through untouched.',
+          requestParams: {
+            path: z.object({ provider: providerSchema, path: z.string().meta({ description: 'the provider API path, e.g. v1/messages' }) }),
+            header: z.object({
+              'x-maestro-credential': z
+                .string()
+                .optional()
+                .meta({ description: 'credential id or name; default: the provider’s first active one' }),
+            }),
+          },
+          responses: {
+            200: { description: "the provider's answer, streamed" },
+            401: failure('missing or wrong Maestro API key'),
+            404: failure('unknown provider or credential'),
+            409: failure('the credential needs a new login'),
+            502: failure('the provider did not answer'),
+            503: failure('refreshing after a rejected token; try again after Retry-After'),
+          },
+        }),
       },
     },
-  };
+  });
 }

@@ -1,4 +1,5 @@
-// Request bodies and parameters, validated with zod; the same schemas feed /openapi.json.
+// Request bodies, parameters and response bodies as zod schemas: requests are validated with
+// them, responses shaped by them (unknown fields dropped), and /openapi.json generated from them.
 import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import { z } from 'zod';
 import { buildUrl } from '../auth/clientBuilder.js';
@@ -7,7 +8,9 @@ import { PROVIDER_IDS } from '../config.js';
 const MAX_TOKEN = 16_384;
 const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
 
-export const providerSchema = z.enum(PROVIDER_IDS, { error: `provider must be one of ${PROVIDER_IDS.join(', ')}` });
+export const providerSchema = z
+  .enum(PROVIDER_IDS, { error: `provider must be one of ${PROVIDER_IDS.join(', ')}` })
+  .meta({ id: 'Provider' });
 export const nameSchema = z
   .string()
   .trim()
@@ -52,7 +55,9 @@ export const createCredentialSchema = z.discriminatedUnion(
       name: nameSchema.optional(),
       apiKey: secretString('apiKey'),
     }),
-    z.strictObject({ provider: providerSchema, authType: z.literal('oauth'), name: nameSchema.optional(), ...oauthTokens }).refine(oneExpiry, oneExpiryMessage),
+    z
+      .strictObject({ provider: providerSchema, authType: z.literal('oauth'), name: nameSchema.optional(), ...oauthTokens })
+      .refine(oneExpiry, oneExpiryMessage),
   ],
   { error: 'authType must be "oauth" or "api_key"' },
 );
@@ -70,7 +75,7 @@ export const listQuerySchema = z.strictObject({
   authType: z.enum(['oauth', 'api_key']).optional(),
 });
 
-export const idParamSchema = z.uuid({ error: 'credential id must be a UUID' });
+export const idParamSchema = z.uuid({ error: 'credential id must be a UUID' }).meta({ description: 'credential id' });
 
 export const oauthStartSchema = z.strictObject({ name: nameSchema.optional() });
 export const oauthCompleteSchema = z.strictObject({
@@ -95,9 +100,97 @@ export const messageSchema = z.strictObject({
     .refine(staysUnderProvider, 'path must stay under the provider API (no . or .. segments, no //)')
     .default('/v1/messages'),
   method: z.enum(['POST', 'GET']).default('POST'),
-  headers: z.record(z.string().regex(/^[a-z0-9-]+$/, 'header names must be lowercase tokens'), z.string().max(4096).regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'header values must be printable text (no line breaks or control characters)')).optional(),
+  headers: z
+    .record(
+      z.string().regex(/^[a-z0-9-]+$/, 'header names must be lowercase tokens'),
+      z
+        .string()
+        .max(4096)
+        .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'header values must be printable text (no line breaks or control characters)'),
+    )
+    .optional(),
   body: z.unknown().optional(),
 });
+
+// --- responses -------------------------------------------------------------------------------
+
+const dateTime = z.iso.datetime({ offset: true });
+const authTypeSchema = z.enum(['oauth', 'api_key']);
+const statusSchema = z.enum(['active', 'reauth_required', 'disabled']);
+
+export const errorSchema = z
+  .object({
+    error: z.object({
+      type: z.string().meta({ description: 'stable machine-readable kind, e.g. not_found, reauth_required' }),
+      message: z.string(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const lastResultSchema = z.object({
+  outcome: z.enum(['refreshed', 'already_current', 'reauth_required', 'failed']),
+  at: dateTime,
+  attempts: z.number().int(),
+  error: z.string().optional(),
+});
+
+export const refreshStatusSchema = z
+  .object({
+    credentialId: z.uuid(),
+    phase: z.enum(['starting', 'sleeping', 'refreshing', 'parked', 'stopped']),
+    nextRefreshAt: dateTime.nullable(),
+    refreshes: z.number().int(),
+    lastRefreshAt: dateTime.nullable(),
+    lastResult: lastResultSchema.nullable(),
+    credentialStatus: z.string().nullable(),
+  })
+  .meta({ id: 'RefreshStatus', description: 'the refresh workflow as it reports itself' });
+
+/** Credential metadata: everything about a credential except its secret. */
+export const credentialSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    provider: providerSchema,
+    authType: authTypeSchema,
+    status: statusSchema,
+    expiresAt: dateTime.nullable(),
+    tokenObtainedAt: dateTime.nullable(),
+    version: z.number().int().meta({ description: 'bumped by every token write' }),
+    refreshCount: z.number().int(),
+    lastRefreshedAt: dateTime.nullable(),
+    lastError: z.string().nullable(),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  })
+  .meta({ id: 'Credential', description: 'credential metadata (never a secret)' });
+
+export const credentialWithWorkflowSchema = credentialSchema
+  .extend({
+    workflow: refreshStatusSchema.nullable().meta({ description: 'null for API keys or when Temporal cannot say' }),
+  })
+  .meta({ id: 'CredentialWithWorkflow' });
+
+export const credentialListSchema = z.object({ credentials: z.array(credentialSchema) });
+
+export const credentialEventSchema = z
+  .object({ id: z.string(), credentialId: z.uuid(), type: z.string(), details: z.record(z.string(), z.unknown()), createdAt: dateTime })
+  .meta({ id: 'CredentialEvent' });
+export const credentialEventListSchema = z.object({ events: z.array(credentialEventSchema) });
+
+export const loginStartedSchema = z.object({
+  sessionId: z.uuid(),
+  authorizeUrl: z.url().meta({ description: 'open this in a browser, sign in, paste the code back to /complete' }),
+  expiresAt: dateTime,
+});
+
+export const healthSchema = z.object({ status: z.literal('ok') });
+export const readySchema = z.object({ status: z.literal('ready') });
+
+/** A response body shaped by its schema: typed against it at compile time, unknown fields dropped at run time. */
+export function shaped<S extends z.ZodType>(schema: S, value: z.input<S>): z.output<S> {
+  return schema.parse(value);
+}
 
 /** A readable one-line summary of zod's issues: "field: problem; field: problem". */
 export function describeIssues(error: z.ZodError): string {

@@ -72,9 +72,12 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     cache,
     metrics: createMetrics(databaseStats(db)),
     checkReady: async () => {
-      await db.selectNoFrom((eb) => eb.val(1).as('ok')).execute().catch(() => {
-        throw new Error('PostgreSQL is unreachable');
-      });
+      await db
+        .selectNoFrom((eb) => eb.val(1).as('ok'))
+        .execute()
+        .catch(() => {
+          throw new Error('PostgreSQL is unreachable');
+        });
       await client.workflowService.getSystemInfo({}).catch(() => {
         throw new Error('Temporal is unreachable');
       });
@@ -90,9 +93,12 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
   // Requests Node's HTTP parser refuses (a CR in a header, oversized headers) still get the JSON error shape.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
-    const [status, message] = error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'request headers are too large'] : [400, 'malformed HTTP request'];
+    const [status, message] =
+      error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'request headers are too large'] : [400, 'malformed HTTP request'];
     const body = JSON.stringify({ error: { type: 'invalid_request', message } });
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -123,7 +129,12 @@ export function activityDeps(config: Pick<Config, 'webhook'>, log: Logger, core:
   };
 }
 
-export async function startWorker(config: Config, log: Logger, connection: NativeConnection, core: Core): Promise<{ worker: MaestroWorker; done: Promise<void> }> {
+export async function startWorker(
+  config: Config,
+  log: Logger,
+  connection: NativeConnection,
+  core: Core,
+): Promise<{ worker: MaestroWorker; done: Promise<void> }> {
   const worker = await createMaestroWorker({
     connection,
     namespace: config.temporal.namespace,
@@ -136,8 +147,14 @@ export async function startWorker(config: Config, log: Logger, connection: Nativ
   const { checked } = await core.workflows.reconcile(core.store);
   await core.workflows.ensureReconcileSchedule().catch((error: Error) =>
     // Without the right to create schedules the worker still runs; only the periodic repair is missing.
-    log.warn({ error: error.message }, 'could not create the reconcile schedule; credentials whose workflow start failed are repaired at the next worker start'),
+    log.warn(
+      { error: error.message },
+      'could not create the reconcile schedule; credentials whose workflow start failed are repaired at the next worker start',
+    ),
   );
-  log.info({ taskQueue: config.temporal.taskQueue, credentials: checked }, 'worker polling; refresh workflows reconciled; reconcile schedule in place');
+  log.info(
+    { taskQueue: config.temporal.taskQueue, credentials: checked },
+    'worker polling; refresh workflows reconciled; reconcile schedule in place',
+  );
   return { worker, done };
 }

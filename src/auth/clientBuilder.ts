@@ -139,9 +139,7 @@ function buildHeaders(
   auth: CallAuth,
   client: Record<string, string | string[] | undefined>,
 ): Record<string, string> {
-  const connectionTokens = new Set(
-    headerList(client.connection).map((token) => token.toLowerCase()),
-  );
+  const connectionTokens = new Set(headerList(client.connection).map((token) => token.toLowerCase()));
   const providerDrops = new Set(def.dropHeaders.map((h) => h.toLowerCase()));
   const owned = new Set(Object.keys(set.set));
   const headers: Record<string, string> = {};

@@ -100,7 +100,7 @@ function looksLikeZlib(input: Buffer): boolean {
   if (input.length < 2) return false;
   const cmf = input[0]!;
   const flg = input[1]!;
-  return (cmf & 0x0f) === 8 && (cmf >> 4) <= 7 && ((cmf << 8) | flg) % 31 === 0;
+  return (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && ((cmf << 8) | flg) % 31 === 0;
 }
 
 function destroy(body: unknown): void {

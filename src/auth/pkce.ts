@@ -87,7 +87,8 @@ export function parsePastedCode(input: string): { code: string; state?: string }
       throw new ValidationError('the pasted redirect URL could not be read');
     }
     // Some pages return the parameters in the fragment instead of the query.
-    const params = url.searchParams.has('code') || url.searchParams.has('error') ? url.searchParams : new URLSearchParams(url.hash.slice(1));
+    const params =
+      url.searchParams.has('code') || url.searchParams.has('error') ? url.searchParams : new URLSearchParams(url.hash.slice(1));
     rejectProviderError(params);
     code = params.get('code');
     state = params.get('state');

@@ -94,7 +94,11 @@ export async function requestRefresh(def: ProviderDefinition, refreshToken: stri
 }
 
 /** The tokens of a 2xx answer; MalformedTokenResponseError only when there is no usable access token. */
-export function parseTokenAnswer(def: ProviderDefinition, answer: TokenAnswer, what: 'code exchange' | 'refresh' = 'refresh'): ParsedTokenAnswer {
+export function parseTokenAnswer(
+  def: ProviderDefinition,
+  answer: TokenAnswer,
+  what: 'code exchange' | 'refresh' = 'refresh',
+): ParsedTokenAnswer {
   return parseTokenResponse(def, `${def.displayName} token ${what}`, answer.body, answer.startedAt);
 }
 
@@ -139,7 +143,8 @@ async function tokenRequest(
         raw = await readBody(res.body, res.headers['content-encoding'], TOKEN_BODY_LIMIT_BYTES);
       } catch (err) {
         if (err instanceof MaestroError) {
-          if (status >= 200 && status < 300) throw new MalformedTokenResponseError(`${label}: the answer could not be read (${err.message})`);
+          if (status >= 200 && status < 300)
+            throw new MalformedTokenResponseError(`${label}: the answer could not be read (${err.message})`);
           raw = Buffer.alloc(0);
         } else {
           throw err;
@@ -176,7 +181,8 @@ function parseTokenResponse(def: ProviderDefinition, label: string, text: string
   } catch {
     throw new MalformedTokenResponseError(`${label}: the answer is not JSON`);
   }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new MalformedTokenResponseError(`${label}: the answer is not a JSON object`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new MalformedTokenResponseError(`${label}: the answer is not a JSON object`);
   const t = json as Record<string, unknown>;
   const accessToken = nonEmptyString(t.access_token);
   if (!accessToken) throw new MalformedTokenResponseError(`${label}: the answer has no usable access_token`);
@@ -228,10 +234,21 @@ function parseTokenResponse(def: ProviderDefinition, label: string, text: string
   return { tokens, oddFields, extraFields };
 }
 
-function findAccountId(sources: AccountIdSource[], response: unknown, accessToken: string, idToken: string | undefined): string | undefined {
+function findAccountId(
+  sources: AccountIdSource[],
+  response: unknown,
+  accessToken: string,
+  idToken: string | undefined,
+): string | undefined {
   for (const source of sources) {
     const root =
-      source.from === 'response' ? response : source.from === 'id_token_claims' ? (idToken ? jwtClaims(idToken) : undefined) : jwtClaims(accessToken);
+      source.from === 'response'
+        ? response
+        : source.from === 'id_token_claims'
+          ? idToken
+            ? jwtClaims(idToken)
+            : undefined
+          : jwtClaims(accessToken);
     let value: unknown = root;
     for (const key of source.path) {
       value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;

@@ -1,4 +1,4 @@
-// The `maestro` command: dev (whole local stack), api, worker, migrate, keys rotate, login, credentials.
+// The `maestro` command: dev (whole local stack), api, worker, migrate, keys rotate, openapi, login, credentials.
 import { createInterface } from 'node:readline/promises';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -33,7 +33,10 @@ function setup(): { config: Config; log: Logger } {
  * Everything is stopped in reverse order on Ctrl-C / SIGTERM, and also when start-up fails
  * half-way (no orphaned PostgreSQL).
  */
-async function serve(parts: { worker: boolean; api: boolean }, announce: (info: { apiUrl?: string; uiUrl?: string; temporalAddress: string; config: Config }) => void): Promise<void> {
+async function serve(
+  parts: { worker: boolean; api: boolean },
+  announce: (info: { apiUrl?: string; uiUrl?: string; temporalAddress: string; config: Config }) => void,
+): Promise<void> {
   const { config, log } = setup();
   const cleanups: Cleanup[] = [];
   let stopping = false;
@@ -122,7 +125,9 @@ async function keysRotate(opts: { batchSize: string }): Promise<void> {
         process.stdout.write(`re-sealed ${done} rows so far\n`);
       },
     });
-    const failed = result.failed.length ? `, ${result.failed.length} failed to open (${result.failed.map((f) => `${f.table} ${f.id}: ${f.reason}`).join('; ')})` : '';
+    const failed = result.failed.length
+      ? `, ${result.failed.length} failed to open (${result.failed.map((f) => `${f.table} ${f.id}: ${f.reason}`).join('; ')})`
+      : '';
     process.stdout.write(
       `rotation: ${result.rotated} rows re-sealed under key "${keys.sealingKeyId}", ${result.alreadyCurrent} already current${failed}, ${result.remaining} remaining.\n`,
     );
@@ -140,7 +145,8 @@ function apiTarget(opts: { url?: string; key?: string }): { url: string; key: st
   const config = loadConfig();
   const url = (opts.url ?? config.cli.url ?? `http://localhost:${config.port}`).replace(/\/$/, '');
   const devKeyFile = path.join(config.dataDir, 'api-key');
-  const key = opts.key ?? config.cli.apiKey ?? config.apiKeys[0] ?? (existsSync(devKeyFile) ? readFileSync(devKeyFile, 'utf8').trim() : undefined);
+  const key =
+    opts.key ?? config.cli.apiKey ?? config.apiKeys[0] ?? (existsSync(devKeyFile) ? readFileSync(devKeyFile, 'utf8').trim() : undefined);
   if (!key) throw new ConfigError('no Maestro API key: pass --key, or set MAESTRO_API_KEY');
   return { url, key };
 }
@@ -171,12 +177,17 @@ async function login(provider: string, opts: { name?: string; url?: string; key?
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   const code = (await rl.question('Paste the code (or the whole redirect URL) here: ')).trim();
   rl.close();
-  const credential = (await call(target, 'POST', `/v1/oauth/${encodeURIComponent(provider)}/complete`, { sessionId: started.sessionId, code })) as {
+  const credential = (await call(target, 'POST', `/v1/oauth/${encodeURIComponent(provider)}/complete`, {
+    sessionId: started.sessionId,
+    code,
+  })) as {
     id: string;
     name: string;
     expiresAt: string | null;
   };
-  process.stdout.write(`Stored ${provider} credential "${credential.name}" (${credential.id}), expires ${credential.expiresAt ?? 'never'}.\n`);
+  process.stdout.write(
+    `Stored ${provider} credential "${credential.name}" (${credential.id}), expires ${credential.expiresAt ?? 'never'}.\n`,
+  );
 }
 
 async function credentials(opts: { url?: string; key?: string }): Promise<void> {
@@ -188,7 +199,18 @@ async function credentials(opts: { url?: string; key?: string }): Promise<void> 
     return;
   }
   for (const c of list) {
-    process.stdout.write(`${c.id}  ${c.provider.padEnd(9)} ${c.authType.padEnd(7)} ${c.name.padEnd(16)} ${c.status.padEnd(15)} ${c.expiresAt ?? '-'}\n`);
+    process.stdout.write(
+      `${c.id}  ${c.provider.padEnd(9)} ${c.authType.padEnd(7)} ${c.name.padEnd(16)} ${c.status.padEnd(15)} ${c.expiresAt ?? '-'}\n`,
+    );
+  }
+}
+
+async function openapi(opts: { check?: string }) {
+  const { openApiDocument } = await import('../api/openapi.js');
+  const text = `${JSON.stringify(openApiDocument(), null, 2)}\n`;
+  if (!opts.check) return void process.stdout.write(text);
+  if (!existsSync(opts.check) || readFileSync(opts.check, 'utf8') !== text) {
+    throw new Error(`${opts.check} is not the document this code generates; run \`npm run openapi\``);
   }
 }
 
@@ -204,9 +226,21 @@ program
   .description('re-seal every secret under the first key of MAESTRO_ENCRYPTION_KEYS')
   .option('--batch-size <n>', 'rows per batch', '100')
   .action(keysRotate);
+program
+  .command('openapi')
+  .description('print the OpenAPI document (the one served at /openapi.json)')
+  .option('--check <file>', 'exit 1 if <file> differs from the document this code generates')
+  .action(openapi);
 const remote = (cmd: Command) =>
-  cmd.option('--url <url>', 'Maestro base URL (default MAESTRO_URL or http://localhost:PORT)').option('--key <key>', 'Maestro API key (default MAESTRO_API_KEY)');
-remote(program.command('login <provider>').description('sign in to a provider (PKCE) and store the credential').option('--name <name>', 'credential name')).action(login);
+  cmd
+    .option('--url <url>', 'Maestro base URL (default MAESTRO_URL or http://localhost:PORT)')
+    .option('--key <key>', 'Maestro API key (default MAESTRO_API_KEY)');
+remote(
+  program
+    .command('login <provider>')
+    .description('sign in to a provider (PKCE) and store the credential')
+    .option('--name <name>', 'credential name'),
+).action(login);
 remote(program.command('credentials').description('list stored credentials')).action(credentials);
 
 program.parseAsync().catch((error: unknown) => {

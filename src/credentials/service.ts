@@ -35,8 +35,7 @@ export type ImportInput =
     };
 
 export type ReplaceInput =
-  | { apiKey: string }
-  | { accessToken: string; refreshToken?: string; idToken?: string; accountId?: string; expiresAt?: Date | null };
+  { apiKey: string } | { accessToken: string; refreshToken?: string; idToken?: string; accountId?: string; expiresAt?: Date | null };
 
 export interface CredentialServiceDeps {
   store: CredentialStore;
@@ -92,7 +91,8 @@ export class CredentialService {
     const current = await this.deps.store.get(id);
     let updated: CredentialMetadata;
     if ('apiKey' in input) {
-      if (current.authType !== 'api_key') throw new ValidationError('this is an OAuth credential: send accessToken (and refreshToken), not apiKey');
+      if (current.authType !== 'api_key')
+        throw new ValidationError('this is an OAuth credential: send accessToken (and refreshToken), not apiKey');
       updated = await this.deps.store.replaceTokens(id, { secret: { apiKey: input.apiKey }, expiresAt: null });
     } else {
       if (current.authType !== 'oauth') throw new ValidationError('this is an API-key credential: send apiKey');
@@ -146,7 +146,10 @@ export class CredentialService {
   }
 
   /** Completes a login: new tokens for a new credential, or for the existing one of that name. */
-  async completeLogin(provider: ProviderId, input: { sessionId: string; code: string }): Promise<{ credential: CredentialMetadata; created: boolean }> {
+  async completeLogin(
+    provider: ProviderId,
+    input: { sessionId: string; code: string },
+  ): Promise<{ credential: CredentialMetadata; created: boolean }> {
     const pasted = parsePastedCode(input.code);
     const session = await this.deps.sessions.consume(input.sessionId);
     if (session.provider !== provider) throw new ValidationError(`login session belongs to ${session.provider}, not ${provider}`);
@@ -159,7 +162,12 @@ export class CredentialService {
       state: session.state,
       redirectUri: session.redirectUri,
     });
-    const secret = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, idToken: tokens.idToken, accountId: tokens.accountId };
+    const secret = {
+      accessToken: tokens.accessToken,
+      refreshToken: tokens.refreshToken,
+      idToken: tokens.idToken,
+      accountId: tokens.accountId,
+    };
     const existing = await this.deps.store.find(provider, session.name, 'oauth');
     if (existing) {
       // A new login wins over whatever the row holds now (a refresh may have moved its version).
@@ -167,7 +175,13 @@ export class CredentialService {
       await this.tellWorkflow(credential);
       return { credential, created: false };
     }
-    const credential = await this.deps.store.create({ provider, authType: 'oauth', name: session.name, secret, expiresAt: tokens.expiresAt });
+    const credential = await this.deps.store.create({
+      provider,
+      authType: 'oauth',
+      name: session.name,
+      secret,
+      expiresAt: tokens.expiresAt,
+    });
     await this.startWorkflow(credential);
     return { credential, created: true };
   }
@@ -179,7 +193,10 @@ export class CredentialService {
     try {
       await this.deps.workflows.start(credential);
     } catch (error) {
-      this.deps.log.warn({ credentialId: credential.id, error: (error as Error).message }, 'refresh workflow not started yet; the reconcile schedule will start it');
+      this.deps.log.warn(
+        { credentialId: credential.id, error: (error as Error).message },
+        'refresh workflow not started yet; the reconcile schedule will start it',
+      );
     }
   }
 
@@ -188,7 +205,10 @@ export class CredentialService {
     try {
       await this.deps.workflows.credentialUpdated(credential);
     } catch (error) {
-      this.deps.log.warn({ credentialId: credential.id, error: (error as Error).message }, 'could not signal the refresh workflow; it picks the change up at its next read');
+      this.deps.log.warn(
+        { credentialId: credential.id, error: (error as Error).message },
+        'could not signal the refresh workflow; it picks the change up at its next read',
+      );
     }
   }
 }

@@ -192,9 +192,16 @@ export class CredentialStore {
 
   /** By provider + name. Without an auth type, an OAuth credential wins over an API key of the same name. */
   async find(provider: ProviderId, name: string, authType?: AuthType): Promise<CredentialMetadata | undefined> {
-    let query = this.db.selectFrom('saved_authentications').select(METADATA_COLUMNS).where('provider', '=', provider).where('name', '=', name);
+    let query = this.db
+      .selectFrom('saved_authentications')
+      .select(METADATA_COLUMNS)
+      .where('provider', '=', provider)
+      .where('name', '=', name);
     if (authType) query = query.where('auth_type', '=', authType);
-    const row = await query.orderBy(sql`auth_type = 'oauth'`, 'desc').limit(1).executeTakeFirst();
+    const row = await query
+      .orderBy(sql`auth_type = 'oauth'`, 'desc')
+      .limit(1)
+      .executeTakeFirst();
     return row && toMetadata(row);
   }
 
@@ -364,7 +371,12 @@ export class CredentialStore {
   async setStatus(id: string, status: CredentialStatus): Promise<CredentialMetadata> {
     if (!UUID.test(id)) throw notFound(id);
     return this.db.transaction().execute(async (trx) => {
-      const current = await trx.selectFrom('saved_authentications').select(METADATA_COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst();
+      const current = await trx
+        .selectFrom('saved_authentications')
+        .select(METADATA_COLUMNS)
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst();
       if (!current) throw notFound(id);
       if (current.status === status) return toMetadata(current);
       const row = await trx

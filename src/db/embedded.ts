@@ -54,7 +54,10 @@ export async function freePort(preferred?: number): Promise<number> {
   return tryPort(0);
 }
 
-export async function startEmbeddedPostgres(dataDir: string, opts: { port?: number; log?: (line: string) => void } = {}): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  opts: { port?: number; log?: (line: string) => void } = {},
+): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(dataDir);
   const port = await freePort(opts.port ?? 5433);
   const isRoot = os.userInfo().uid === 0;

@@ -4,13 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from './types.js';
 
 export type CredentialEventType =
-  | 'created'
-  | 'refreshed'
-  | 'tokens_replaced'
-  | 'reauth_required'
-  | 'refresh_failed'
-  | 'status_changed'
-  | 'deleted';
+  'created' | 'refreshed' | 'tokens_replaced' | 'reauth_required' | 'refresh_failed' | 'status_changed' | 'deleted';
 
 export interface CredentialEvent {
   id: string;
@@ -21,12 +15,27 @@ export interface CredentialEvent {
 }
 
 export async function appendEvent(db: Kysely<Database>, credentialId: string, type: CredentialEventType, details: Record<string, unknown>) {
-  await db.insertInto('credential_events').values({ credential_id: credentialId, type, details: JSON.stringify(details) }).execute();
+  await db
+    .insertInto('credential_events')
+    .values({ credential_id: credentialId, type, details: JSON.stringify(details) })
+    .execute();
 }
 
 /** Newest first, at most `limit` (1..1000, default 100). */
 export async function listEvents(db: Kysely<Database>, id: string, opts: { limit?: number } = {}): Promise<CredentialEvent[]> {
   const limit = Math.min(Math.max(Math.trunc(opts.limit ?? 100), 1), 1000);
-  const rows = await db.selectFrom('credential_events').selectAll().where('credential_id', '=', id).orderBy('id', 'desc').limit(limit).execute();
-  return rows.map((r) => ({ id: String(r.id), credentialId: r.credential_id, type: r.type, details: r.details, createdAt: r.created_at.toISOString() }));
+  const rows = await db
+    .selectFrom('credential_events')
+    .selectAll()
+    .where('credential_id', '=', id)
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    id: String(r.id),
+    credentialId: r.credential_id,
+    type: r.type,
+    details: r.details,
+    createdAt: r.created_at.toISOString(),
+  }));
 }

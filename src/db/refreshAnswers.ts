@@ -46,7 +46,12 @@ export class RefreshAnswerStore {
   }
 
   /** Records (or re-records) the answer that refreshes `expectedVersion`. */
-  async record(credentialId: string, expectedVersion: number, sealed: SealedAnswer, state: 'pending' | 'unusable' = 'pending'): Promise<void> {
+  async record(
+    credentialId: string,
+    expectedVersion: number,
+    sealed: SealedAnswer,
+    state: 'pending' | 'unusable' = 'pending',
+  ): Promise<void> {
     const values = { sealed: Buffer.from(sealed.data, 'base64'), key_id: sealed.keyId, state };
     await this.db
       .insertInto('refresh_answers')

@@ -90,7 +90,12 @@ const oauthSessions: TableAccess = {
       .where('key_id', '<>', sealingKeyId);
     if (afterId) query = query.where('id', '>', afterId);
     const rows = await query.orderBy('id').limit(limit).forUpdate().execute();
-    return rows.map((r) => ({ id: r.id, keyId: r.key_id, sealed: r.sealed, aad: oauthSessionAad(r.id, r.provider, r.name, r.redirect_uri) }));
+    return rows.map((r) => ({
+      id: r.id,
+      keyId: r.key_id,
+      sealed: r.sealed,
+      aad: oauthSessionAad(r.id, r.provider, r.name, r.redirect_uri),
+    }));
   },
   async write(trx, row, sealed, keyId) {
     const result = await trx

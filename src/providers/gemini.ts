@@ -18,65 +18,65 @@ export const GEMINI_DEFAULTS = {
 
 /** Public defaults; src/providers/registry.ts applies the operator's overrides. */
 export const gemini: ProviderDefinition = {
-    id: 'gemini',
-    displayName: 'Gemini',
-    baseUrl: GEMINI_DEFAULTS.baseUrl,
-    headers: {
-      api_key: { set: { 'x-goog-api-key': '{apiKey}'}, defaults: {}, merge: {} },
-      oauth: { set: { authorization: 'Bearer {accessToken}'}, defaults: {}, merge: {} },
-    },
-    dropHeaders: [],
-    // `?key=` is how some Gemini clients send their key: here it would be the Maestro key.
-    dropQueryParams: ['key'],
-    bodyTransforms: [],
-    oauth: {
-      authorizeUrl: GEMINI_DEFAULTS.authorizeUrl,
-      tokenUrl: GEMINI_DEFAULTS.tokenUrl,
-      clientId: GEMINI_DEFAULTS.clientId,
-      clientSecret: GEMINI_DEFAULTS.clientSecret,
-      requiresClientSecret: true,
-      redirectUri: GEMINI_DEFAULTS.redirectUri,
-      scopes: GEMINI_DEFAULTS.scopes,
-      authorizeParams: [
-        ['response_type', 'code'],
-        ['client_id', '{clientId}'],
+  id: 'gemini',
+  displayName: 'Gemini',
+  baseUrl: GEMINI_DEFAULTS.baseUrl,
+  headers: {
+    api_key: { set: { 'x-goog-api-key': '{apiKey}' }, defaults: {}, merge: {} },
+    oauth: { set: { authorization: 'Bearer {accessToken}' }, defaults: {}, merge: {} },
+  },
+  dropHeaders: [],
+  // `?key=` is how some Gemini clients send their key: here it would be the Maestro key.
+  dropQueryParams: ['key'],
+  bodyTransforms: [],
+  oauth: {
+    authorizeUrl: GEMINI_DEFAULTS.authorizeUrl,
+    tokenUrl: GEMINI_DEFAULTS.tokenUrl,
+    clientId: GEMINI_DEFAULTS.clientId,
+    clientSecret: GEMINI_DEFAULTS.clientSecret,
+    requiresClientSecret: true,
+    redirectUri: GEMINI_DEFAULTS.redirectUri,
+    scopes: GEMINI_DEFAULTS.scopes,
+    authorizeParams: [
+      ['response_type', 'code'],
+      ['client_id', '{clientId}'],
+      ['redirect_uri', '{redirectUri}'],
+      ['scope', '{scopes}'],
+      ['code_challenge', '{challenge}'],
+      ['code_challenge_method', 'S256'],
+      ['state', '{state}'],
+      // Without these Google returns no refresh token.
+      ['access_type', 'offline'],
+      ['prompt', 'consent'],
+    ],
+    exchange: {
+      format: 'form',
+      params: [
+        ['grant_type', 'authorization_code'],
+        ['code', '{code}'],
         ['redirect_uri', '{redirectUri}'],
-        ['scope', '{scopes}'],
-        ['code_challenge', '{challenge}'],
-        ['code_challenge_method', 'S256'],
-        ['state', '{state}'],
-        // Without these Google returns no refresh token.
-        ['access_type', 'offline'],
-        ['prompt', 'consent'],
+        ['client_id', '{clientId}'],
+        ['client_secret', '{clientSecret}'],
+        ['code_verifier', '{verifier}'],
       ],
-      exchange: {
-        format: 'form',
-        params: [
-          ['grant_type', 'authorization_code'],
-          ['code', '{code}'],
-          ['redirect_uri', '{redirectUri}'],
-          ['client_id', '{clientId}'],
-          ['client_secret', '{clientSecret}'],
-          ['code_verifier', '{verifier}'],
-        ],
-      },
-      refresh: {
-        format: 'form',
-        params: [
-          ['grant_type', 'refresh_token'],
-          ['refresh_token', '{refreshToken}'],
-          ['client_id', '{clientId}'],
-          ['client_secret', '{clientSecret}'],
-        ],
-      },
-      tokenHeaders: {},
-      rotatesRefreshTokens: false,
-      accountId: [],
-      errors: {
-        reauthCodes: ['invalid_grant'],
-        misconfiguredCodes: STANDARD_MISCONFIGURED_CODES,
-        reauthDescriptions: [/expired or revoked/i, /\bgrant\b/i, /refresh[ _]token/i],
-        unauthorizedWithoutCode: 'misconfigured',
-      },
     },
+    refresh: {
+      format: 'form',
+      params: [
+        ['grant_type', 'refresh_token'],
+        ['refresh_token', '{refreshToken}'],
+        ['client_id', '{clientId}'],
+        ['client_secret', '{clientSecret}'],
+      ],
+    },
+    tokenHeaders: {},
+    rotatesRefreshTokens: false,
+    accountId: [],
+    errors: {
+      reauthCodes: ['invalid_grant'],
+      misconfiguredCodes: STANDARD_MISCONFIGURED_CODES,
+      reauthDescriptions: [/expired or revoked/i, /\bgrant\b/i, /refresh[ _]token/i],
+      unauthorizedWithoutCode: 'misconfigured',
+    },
+  },
 };

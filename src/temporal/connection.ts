@@ -4,7 +4,9 @@ import { NativeConnection } from '@temporalio/worker';
 import { ConfigError } from '../config.js';
 
 const unreachable = (address: string, error: unknown) =>
-  new ConfigError(`cannot reach Temporal at TEMPORAL_ADDRESS=${address}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+  new ConfigError(
+    `cannot reach Temporal at TEMPORAL_ADDRESS=${address}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`,
+  );
 
 export async function connectClient(address: string, namespace: string): Promise<Client> {
   try {

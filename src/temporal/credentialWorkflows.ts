@@ -1,14 +1,17 @@
 // The API's side of the refresh workflows: start (one per credential, reusing a running one),
 // refresh now, signal, stop, and reconcile the set of workflows with the database.
-import {
-  ScheduleAlreadyRunning,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  type Client,
-} from '@temporalio/client';
+import { ScheduleAlreadyRunning, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
-import { CallerGoneError, ConflictError, NotFoundError, ProviderUnavailableError, ReauthRequiredError, ServiceUnavailableError, ValidationError } from '../errors.js';
+import {
+  CallerGoneError,
+  ConflictError,
+  NotFoundError,
+  ProviderUnavailableError,
+  ReauthRequiredError,
+  ServiceUnavailableError,
+  ValidationError,
+} from '../errors.js';
 import type { CredentialView } from '../activities/index.js';
 import {
   credentialRefreshWorkflow,

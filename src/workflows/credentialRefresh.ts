@@ -10,7 +10,14 @@ import { patched, setHandler } from '@temporalio/workflow';
 import { CredentialRefresher } from './credentialRefresher.js';
 import { credentialRefreshWorkflowV1 } from './legacy/credentialRefreshV1.js';
 import { REFRESH_V2_PATCH } from './legacy/patches.js';
-import { credentialUpdatedSignal, refreshNowUpdate, statusQuery, stopSignal, type RefreshStatus, type RefreshWorkflowInput } from './refreshMessages.js';
+import {
+  credentialUpdatedSignal,
+  refreshNowUpdate,
+  statusQuery,
+  stopSignal,
+  type RefreshStatus,
+  type RefreshWorkflowInput,
+} from './refreshMessages.js';
 
 export * from './refreshMessages.js';
 export { FailureType, FailureType as FailureTypes } from './failures.js';
@@ -21,6 +28,8 @@ export async function credentialRefreshWorkflow(input: RefreshWorkflowInput): Pr
   setHandler(statusQuery, () => refresher.status());
   setHandler(credentialUpdatedSignal, () => refresher.credentialUpdated());
   setHandler(stopSignal, () => refresher.stop());
-  setHandler(refreshNowUpdate, (update = {}) => refresher.refreshNow(update), { validator: (update = {}) => refresher.validateRefreshNow(update) });
+  setHandler(refreshNowUpdate, (update = {}) => refresher.refreshNow(update), {
+    validator: (update = {}) => refresher.validateRefreshNow(update),
+  });
   return refresher.run();
 }

@@ -58,7 +58,12 @@ const { notifyWebhook } = proxyActivities<Activities>({
 const { refreshCredential } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', nonRetryableErrorTypes: NON_RETRYABLE_REFRESH },
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    nonRetryableErrorTypes: NON_RETRYABLE_REFRESH,
+  },
 });
 
 /** After a token answer without an access token, try again this much later (never at once). */
@@ -172,7 +177,8 @@ export class CredentialRefresher {
         // Serve refresh requests while waiting: a handler that waits on the loop must not block it.
         await condition(() => allHandlersFinished() || this.state.refreshRequested || this.stopping);
         if (this.stopping) break;
-        if (allHandlersFinished()) return continueAsNew<(input: RefreshWorkflowInput) => Promise<RefreshStatus>>({ ...this.input, state: this.state });
+        if (allHandlersFinished())
+          return continueAsNew<(input: RefreshWorkflowInput) => Promise<RefreshStatus>>({ ...this.input, state: this.state });
       }
       const view = await this.current();
       if (!view) {
@@ -193,7 +199,11 @@ export class CredentialRefresher {
         if (!(await this.sleepUntil(null, 'Token has no expiry; refreshed only on request.'))) continue;
       } else {
         this.anchor(view, view.expiresInMs);
-        let due = nextRefreshAt({ obtainedAt: this.state.anchor!.obtainedAt, expiresAt: this.state.anchor!.expiresAt, lastRefreshAt: this.state.lastRefreshAt });
+        let due = nextRefreshAt({
+          obtainedAt: this.state.anchor!.obtainedAt,
+          expiresAt: this.state.anchor!.expiresAt,
+          lastRefreshAt: this.state.lastRefreshAt,
+        });
         if (this.state.lastResult?.outcome === 'failed' && this.state.lastResult.error === FailureType.malformed) {
           due = Math.max(due, Date.parse(this.state.lastResult.at) + MALFORMED_BACKOFF_MS);
         }
@@ -298,7 +308,12 @@ export class CredentialRefresher {
         return; // the re-read finds nothing → the loop ends
       }
       // Misconfigured or malformed: keep the workflow alive and try later, recording why.
-      this.state.lastResult = { outcome: 'failed', at, attempts: 1, error: type === FailureType.misconfigured ? type : FailureType.malformed };
+      this.state.lastResult = {
+        outcome: 'failed',
+        at,
+        attempts: 1,
+        error: type === FailureType.misconfigured ? type : FailureType.malformed,
+      };
       this.finish({ failure: ApplicationFailure.nonRetryable(`refresh failed: ${type}`, type) });
       if (type === FailureType.misconfigured) await this.park('provider misconfigured');
     } finally {

@@ -27,5 +27,15 @@ export const FailureType = {
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
 /** What a retry cannot fix, for activity retry policies. */
-export const NON_RETRYABLE_REFRESH: FailureType[] = [FailureType.reauthRequired, FailureType.notFound, FailureType.misconfigured, FailureType.malformed];
-export const NON_RETRYABLE_MESSAGE: FailureType[] = [FailureType.reauthRequired, FailureType.notFound, FailureType.misconfigured, FailureType.invalidRequest];
+export const NON_RETRYABLE_REFRESH: FailureType[] = [
+  FailureType.reauthRequired,
+  FailureType.notFound,
+  FailureType.misconfigured,
+  FailureType.malformed,
+];
+export const NON_RETRYABLE_MESSAGE: FailureType[] = [
+  FailureType.reauthRequired,
+  FailureType.notFound,
+  FailureType.misconfigured,
+  FailureType.invalidRequest,
+];

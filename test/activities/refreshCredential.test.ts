@@ -51,12 +51,22 @@ async function credential(s = store) {
   const refreshToken = `sk-ant-ort01-act-${seq}-0000000000`;
   const accessToken = `sk-ant-oat01-act-${seq}-0000000000`;
   fake.seedTokens(refreshToken, accessToken);
-  const created = await s.create({ provider: 'anthropic', authType: 'oauth', name: `act-${seq}`, secret: { accessToken, refreshToken }, expiresAt: new Date(Date.now() + 3600_000) });
+  const created = await s.create({
+    provider: 'anthropic',
+    authType: 'oauth',
+    name: `act-${seq}`,
+    secret: { accessToken, refreshToken },
+    expiresAt: new Date(Date.now() + 3600_000),
+  });
   return { ...created, refreshToken, accessToken };
 }
 
 /** One attempt, as Temporal would run it; heartbeats are collected. */
-async function attempt(activities: ReturnType<typeof createActivities>, input: { credentialId: string; expectedVersion: number }, info: { attempt?: number; heartbeatDetails?: unknown } = {}) {
+async function attempt(
+  activities: ReturnType<typeof createActivities>,
+  input: { credentialId: string; expectedVersion: number },
+  info: { attempt?: number; heartbeatDetails?: unknown } = {},
+) {
   const env = new MockActivityEnvironment({ attempt: info.attempt ?? 1, heartbeatDetails: info.heartbeatDetails });
   const beats: unknown[] = [];
   env.on('heartbeat', (d: unknown) => beats.push(d));
@@ -70,7 +80,7 @@ async function attempt(activities: ReturnType<typeof createActivities>, input: {
 const presentedTwice = () => fake.reusedRefreshTokens;
 
 describe('refreshCredential keeps every rotated refresh token', () => {
-  it("waits for a provider that rotated and answers after 31 s (the old 30 s timer), heartbeating meanwhile", async () => {
+  it('waits for a provider that rotated and answers after 31 s (the old 30 s timer), heartbeating meanwhile', async () => {
     const c = await credential();
     fake.setTokenAnswerHoldMs(31_000); // the token call used to be cut at 30 s
     try {
@@ -134,7 +144,11 @@ describe('refreshCredential keeps every rotated refresh token', () => {
     const answer = await requestRefresh(providers.get('anthropic'), c.refreshToken, {});
     await answers.record(c.id, c.version, answers.seal(c.id, c.version, answer));
     const before = fake.tokenRequests().length;
-    const { result, error } = await attempt(activitiesFor(store, answers), { credentialId: c.id, expectedVersion: c.version }, { attempt: 2 });
+    const { result, error } = await attempt(
+      activitiesFor(store, answers),
+      { credentialId: c.id, expectedVersion: c.version },
+      { attempt: 2 },
+    );
     expect(error).toBeUndefined();
     expect(result).toMatchObject({ outcome: 'refreshed', attempts: 2 });
     expect(fake.tokenRequests().length).toBe(before);
@@ -178,7 +192,11 @@ describe('refreshCredential with the database down after the answer arrived', ()
 
     await pgServer.start();
     const before = fake.tokenRequests().length;
-    const retried = await attempt(activities, { credentialId: c.id, expectedVersion: c.version }, { attempt: 2, heartbeatDetails: details });
+    const retried = await attempt(
+      activities,
+      { credentialId: c.id, expectedVersion: c.version },
+      { attempt: 2, heartbeatDetails: details },
+    );
     expect(retried.error).toBeUndefined();
     expect(retried.result?.outcome).toBe('refreshed');
     expect(fake.tokenRequests().length).toBe(before);
@@ -218,7 +236,9 @@ describe('refreshCredential racing a PATCH', () => {
   it('a PATCH of the access token only, while the refresh is out, ends with the rotated refresh token (not the spent one)', async () => {
     const c = await credential();
     const { accessToken } = patchTokens();
-    const { result } = await duringRefresh(c, () => store.replaceTokens(c.id, { secret: { accessToken }, expiresAt: null, keep: ['refreshToken'] }));
+    const { result } = await duringRefresh(c, () =>
+      store.replaceTokens(c.id, { secret: { accessToken }, expiresAt: null, keep: ['refreshToken'] }),
+    );
     expect(result?.outcome).toBe('already_current');
     const { secret, metadata } = await store.getWithSecret(c.id);
     expect(secret.accessToken).toBe(accessToken);
@@ -242,7 +262,9 @@ describe('refreshCredential racing a PATCH', () => {
     const c = await credential();
     const t = patchTokens();
     fake.failNextToken([{ status: 400, body: { error: 'invalid_grant', error_description: 'Refresh token revoked' } }]);
-    const { result, error } = await duringRefresh(c, () => store.replaceTokens(c.id, { secret: t, expiresAt: new Date(Date.now() + 3600_000) }));
+    const { result, error } = await duringRefresh(c, () =>
+      store.replaceTokens(c.id, { secret: t, expiresAt: new Date(Date.now() + 3600_000) }),
+    );
     expect(error).toBeUndefined();
     expect(result?.outcome).toBe('already_current');
     const stored = await store.get(c.id);

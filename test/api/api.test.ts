@@ -1,6 +1,7 @@
 // The HTTP API against the running app: real PostgreSQL, real Temporal (the dev server),
 // a fake Anthropic that checks every request it gets. The dev server (not the time-skipping one)
 // because these tests exercise concurrent updates, which it handles as production does.
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -32,7 +33,14 @@ async function importOAuth(opts: { name?: string; expiresIn?: number; expiresAt?
   h.fake.seedTokens(refreshToken, accessToken);
   secretsSeen.add(accessToken).add(refreshToken);
   const res = await h.call('POST', '/v1/credentials', {
-    body: { provider: 'anthropic', authType: 'oauth', name: opts.name ?? `oauth-${seq}`, accessToken, refreshToken, ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : { expiresIn: opts.expiresIn ?? 3600 }) },
+    body: {
+      provider: 'anthropic',
+      authType: 'oauth',
+      name: opts.name ?? `oauth-${seq}`,
+      accessToken,
+      refreshToken,
+      ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : { expiresIn: opts.expiresIn ?? 3600 }),
+    },
   });
   expect(res.status).toBe(201);
   return { id: res.json.id as string, accessToken, refreshToken, name: res.json.name as string };
@@ -94,10 +102,22 @@ describe('credentials', () => {
       [{ provider: 'anthropic', authType: 'api_key' }, /apiKey/],
       [{ provider: 'anthropic', authType: 'api_key', apiKey: 12345678 }, /apiKey must be a string/],
       [{ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-xxxxxxxx', expiresIn: -5 }, /expiresIn must be positive/],
-      [{ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-xxxxxxxx', expiresIn: 60, expiresAt: '2030-01-01T00:00:00Z' }, /not both/],
+      [
+        {
+          provider: 'anthropic',
+          authType: 'oauth',
+          accessToken: 'sk-ant-oat01-xxxxxxxx',
+          expiresIn: 60,
+          expiresAt: '2030-01-01T00:00:00Z',
+        },
+        /not both/,
+      ],
       [{ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-xxxxxxxx', expiresAt: 'tomorrow' }, /ISO 8601/],
       // Its UTC year is 10000: neither PostgreSQL nor Temporal can hold it.
-      [{ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-xxxxxxxx', expiresAt: '9999-12-31T23:00:00-14:00' }, /between the years 0001 and 9999/],
+      [
+        { provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-xxxxxxxx', expiresAt: '9999-12-31T23:00:00-14:00' },
+        /between the years 0001 and 9999/,
+      ],
       [{ provider: 'anthropic', authType: 'api_key', apiKey: 'sk-xxxxxxxxxxxx', name: '../etc' }, /name may contain/],
       [{ provider: 'anthropic', authType: 'api_key', apiKey: 'sk-xxxxxxxxxxxx', admin: true }, /unknown field/],
       [{ provider: 'anthropic', authType: 'api_key', apiKey: 'sk xxx\r\nx: y' }, /printable ASCII/],
@@ -111,7 +131,9 @@ describe('credentials', () => {
     const badJson = await h.call('POST', '/v1/credentials', { raw: '{"provider": "anthropic",' });
     expect(badJson.status).toBe(400);
     expect(badJson.json.error.type).toBe('invalid_json');
-    const huge = await h.call('POST', '/v1/credentials', { raw: JSON.stringify({ provider: 'anthropic', authType: 'api_key', apiKey: 'x'.repeat(2 * 1024 * 1024) }) });
+    const huge = await h.call('POST', '/v1/credentials', {
+      raw: JSON.stringify({ provider: 'anthropic', authType: 'api_key', apiKey: 'x'.repeat(2 * 1024 * 1024) }),
+    });
     expect(huge.status).toBe(413);
     expect(await rowCount()).toBe(before);
   });
@@ -132,7 +154,9 @@ describe('credentials', () => {
     const newRefresh = 'sk-ant-ort01-patched-abcdefghij';
     h.fake.seedTokens(newRefresh, newAccess);
     secretsSeen.add(newAccess).add(newRefresh);
-    const patched = await h.call('PATCH', `/v1/credentials/${id}`, { body: { accessToken: newAccess, refreshToken: newRefresh, expiresIn: 3600 } });
+    const patched = await h.call('PATCH', `/v1/credentials/${id}`, {
+      body: { accessToken: newAccess, refreshToken: newRefresh, expiresIn: 3600 },
+    });
     expect(patched.status).toBe(200);
     expect(patched.json.version).toBe(2);
     const before = h.fake.tokenRequests().length;
@@ -147,7 +171,9 @@ describe('credentials', () => {
   });
 
   it('refuses to refresh an API key', async () => {
-    const res = await h.call('POST', '/v1/credentials', { body: { provider: 'anthropic', authType: 'api_key', name: 'key-refresh', apiKey: 'sk-ant-api03-refreshme-abcd' } });
+    const res = await h.call('POST', '/v1/credentials', {
+      body: { provider: 'anthropic', authType: 'api_key', name: 'key-refresh', apiKey: 'sk-ant-api03-refreshme-abcd' },
+    });
     expect((await h.call('POST', `/v1/credentials/${res.json.id}/refresh`)).status).toBe(409);
   });
 
@@ -173,7 +199,9 @@ describe('OAuth login over HTTP', () => {
     expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
     const consent = h.fake.authorize(started.json.authorizeUrl);
     secretsSeen.add(consent.code);
-    const done = await h.call('POST', '/v1/oauth/anthropic/complete', { body: { sessionId: started.json.sessionId, code: consent.pasted } });
+    const done = await h.call('POST', '/v1/oauth/anthropic/complete', {
+      body: { sessionId: started.json.sessionId, code: consent.pasted },
+    });
     expect(done.status).toBe(201);
     expect(done.json).toMatchObject({ provider: 'anthropic', authType: 'oauth', name: 'login-1', status: 'active' });
     for (const t of [...h.fake.issued.accessTokens, ...h.fake.issued.refreshTokens]) secretsSeen.add(t);
@@ -182,7 +210,9 @@ describe('OAuth login over HTTP', () => {
       expect(detail.json.workflow.phase).toBe('sleeping');
     });
     // Single use: the same session cannot complete twice.
-    const again = await h.call('POST', '/v1/oauth/anthropic/complete', { body: { sessionId: started.json.sessionId, code: consent.pasted } });
+    const again = await h.call('POST', '/v1/oauth/anthropic/complete', {
+      body: { sessionId: started.json.sessionId, code: consent.pasted },
+    });
     expect(again.status).toBe(404);
     expect(again.json.error.message).toMatch(/start a new login/);
   });
@@ -208,7 +238,11 @@ describe('proxy', () => {
 
   it('serves a Claude-compatible client: plain message', async () => {
     const before = h.fake.apiRequests().length;
-    const message = await client().messages.create({ model: 'claude-maestro-test', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+    const message = await client().messages.create({
+      model: 'claude-maestro-test',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     expect(message.type).toBe('message');
     const seen = h.fake.apiRequests().slice(before);
     expect(seen).toHaveLength(1);
@@ -267,7 +301,12 @@ describe('proxy', () => {
     const before = h.fake.apiRequests().length;
     const res = await fetch(`${h.url}/proxy/anthropic/v1/messages`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-maestro-credential': 'other' },
+      headers: {
+        authorization: `Bearer ${TEST_API_KEY}`,
+        'content-type': 'application/json',
+        'anthropic-version': '2023-06-01',
+        'x-maestro-credential': 'other',
+      },
       body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
     });
     expect(res.status).toBe(200);
@@ -281,10 +320,19 @@ describe('proxy', () => {
     // Sent raw: fetch would normalise these paths before they ever left the client.
     const raw = (path: string) =>
       new Promise<number>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port: Number(new URL(h.url).port), path, method: 'POST', headers: { 'x-api-key': TEST_API_KEY, 'content-type': 'application/json' } }, (res) => {
-          res.resume();
-          resolve(res.statusCode!);
-        });
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: Number(new URL(h.url).port),
+            path,
+            method: 'POST',
+            headers: { 'x-api-key': TEST_API_KEY, 'content-type': 'application/json' },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          },
+        );
         req.on('error', reject);
         req.end('{}');
       });
@@ -323,7 +371,12 @@ describe('proxy', () => {
       Array.from({ length: 50 }, () =>
         fetch(`${h.url}/proxy/anthropic/v1/messages`, {
           method: 'POST',
-          headers: { 'x-api-key': TEST_API_KEY, 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-maestro-credential': 'expired' },
+          headers: {
+            'x-api-key': TEST_API_KEY,
+            'content-type': 'application/json',
+            'anthropic-version': '2023-06-01',
+            'x-maestro-credential': 'expired',
+          },
           body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }),
         }),
       ),
@@ -336,17 +389,26 @@ describe('proxy', () => {
 
   it('on a 401 from the provider refreshes once and retries; a dead refresh token gives a clear 409', async () => {
     const revoked = await importOAuth({ name: 'revoked' });
-    await h.call('POST', '/proxy/anthropic/v1/messages', { body: { model: 'm', max_tokens: 5, messages: [] }, headers: { 'x-maestro-credential': 'revoked', 'anthropic-version': '2023-06-01' } });
+    await h.call('POST', '/proxy/anthropic/v1/messages', {
+      body: { model: 'm', max_tokens: 5, messages: [] },
+      headers: { 'x-maestro-credential': 'revoked', 'anthropic-version': '2023-06-01' },
+    });
     h.fake.revokeAccessToken(revoked.accessToken);
     const tokenCallsBefore = h.fake.tokenRequests().length;
-    const ok = await h.call('POST', '/proxy/anthropic/v1/messages', { body: { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }, headers: { 'x-maestro-credential': 'revoked', 'anthropic-version': '2023-06-01' } });
+    const ok = await h.call('POST', '/proxy/anthropic/v1/messages', {
+      body: { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] },
+      headers: { 'x-maestro-credential': 'revoked', 'anthropic-version': '2023-06-01' },
+    });
     expect(ok.status).toBe(200);
     expect(h.fake.tokenRequests().length - tokenCallsBefore).toBe(1);
     for (const t of [...h.fake.issued.accessTokens, ...h.fake.issued.refreshTokens]) secretsSeen.add(t);
 
     h.fake.revokeAccessToken(h.fake.issued.accessTokens.at(-1)!);
     h.fake.revokeAllRefreshTokens();
-    const dead = await h.call('POST', '/proxy/anthropic/v1/messages', { body: { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }, headers: { 'x-maestro-credential': 'revoked', 'anthropic-version': '2023-06-01' } });
+    const dead = await h.call('POST', '/proxy/anthropic/v1/messages', {
+      body: { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] },
+      headers: { 'x-maestro-credential': 'revoked', 'anthropic-version': '2023-06-01' },
+    });
     expect(dead.status).toBe(409);
     expect(dead.json.error.type).toBe('reauth_required');
     expect((await h.call('GET', `/v1/credentials/${revoked.id}`)).json.status).toBe('reauth_required');
@@ -354,7 +416,10 @@ describe('proxy', () => {
 
   it('runs a durable message call through sendMessageWorkflow', async () => {
     const res = await h.call('POST', `/v1/credentials/${credential.id}/messages`, {
-      body: { body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hello' }] }, headers: { 'anthropic-version': '2023-06-01' } },
+      body: {
+        body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hello' }] },
+        headers: { 'anthropic-version': '2023-06-01' },
+      },
     });
     expect(res.status).toBe(200);
     expect(res.json.type).toBe('message');
@@ -372,7 +437,9 @@ describe('proxy', () => {
 
   it('refuses a PATCH whose expiry leaves the years 0001..9999, and the workflow keeps running', async () => {
     const { id } = await importOAuth();
-    const res = await h.call('PATCH', `/v1/credentials/${id}`, { body: { accessToken: 'sk-ant-oat01-later-abcdefgh', expiresAt: '9999-12-31T23:00:00-14:00' } });
+    const res = await h.call('PATCH', `/v1/credentials/${id}`, {
+      body: { accessToken: 'sk-ant-oat01-later-abcdefgh', expiresAt: '9999-12-31T23:00:00-14:00' },
+    });
     expect(res.status).toBe(400);
     let shown = (await h.call('GET', `/v1/credentials/${id}`)).json;
     for (let i = 0; i < 50 && shown.workflow?.phase !== 'sleeping'; i++) {
@@ -407,11 +474,26 @@ describe('observability', () => {
     const openapi = await fetch(`${h.url}/openapi.json`);
     const doc = (await openapi.json()) as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/credentials', '/v1/oauth/{provider}/complete', '/proxy/{provider}/{path}']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/credentials', '/v1/oauth/{provider}/complete', '/proxy/{provider}/{path}']),
+    );
     for (const secret of secretsSeen) {
       expect(text).not.toContain(secret);
       expect(JSON.stringify(doc)).not.toContain(secret);
     }
+  });
+
+  it('documents every field a credential response carries, and serves the committed document', async () => {
+    const { id } = await importOAuth();
+    const doc = (await (await fetch(`${h.url}/openapi.json`)).json()) as {
+      components: { schemas: Record<string, { properties: object }> };
+    };
+    const stored = await h.core.store.get(id); // what the service hands the route, before shaping
+    const answer = await h.call('GET', `/v1/credentials/${id}`);
+    expect(Object.keys(answer.json).sort()).toEqual([...Object.keys(stored), 'workflow'].sort());
+    expect(Object.keys(doc.components.schemas.CredentialWithWorkflow!.properties).sort()).toEqual(Object.keys(answer.json).sort());
+    expect(Object.keys(doc.components.schemas.Credential!.properties).sort()).toEqual(Object.keys(stored).sort());
+    expect(doc).toEqual(JSON.parse(readFileSync(new URL('../../docs/openapi.json', import.meta.url), 'utf8')));
   });
 
   it('wrote no secret to any log line during this file', () => {

@@ -161,7 +161,12 @@ describe('buildProviderCall: Anthropic', () => {
 
   it('user-agent is configurable', () => {
     const custom = defineProvider('anthropic', { ...fake.overrides, userAgent: 'claude-cli/9.9.9 (external, cli)' });
-    const call = buildProviderCall(custom, { auth: { type: 'oauth', accessToken }, method: 'POST', path: '/v1/messages', clientHeaders: {} });
+    const call = buildProviderCall(custom, {
+      auth: { type: 'oauth', accessToken },
+      method: 'POST',
+      path: '/v1/messages',
+      clientHeaders: {},
+    });
     expect(call.headers['user-agent']).toBe('claude-cli/9.9.9 (external, cli)');
   });
 
@@ -179,7 +184,8 @@ describe('buildProviderCall: Anthropic', () => {
     expect(buildProviderCall(def, { ...base, method: 'POST', path: '/v1/messages/count_tokens' }).transformBody).toBeUndefined();
     expect(buildProviderCall(def, { ...base, method: 'GET', path: '/v1/messages' }).transformBody).toBeUndefined();
     expect(
-      buildProviderCall(def, { clientHeaders: {}, auth: { type: 'api_key', apiKey: 'k' }, method: 'POST', path: '/v1/messages' }).transformBody,
+      buildProviderCall(def, { clientHeaders: {}, auth: { type: 'api_key', apiKey: 'k' }, method: 'POST', path: '/v1/messages' })
+        .transformBody,
     ).toBeUndefined();
   });
 });
@@ -204,7 +210,12 @@ describe('the Claude Code system block rule', () => {
 
   it('already first → body returned byte for byte', () => {
     const raw = Buffer.from(
-      JSON.stringify({ system: [{ type: 'text', text: CC, cache_control: { type: 'ephemeral' } }, { type: 'text', text: 'x' }] }),
+      JSON.stringify({
+        system: [
+          { type: 'text', text: CC, cache_control: { type: 'ephemeral' } },
+          { type: 'text', text: 'x' },
+        ],
+      }),
     );
     expect(prependSystemBlock(raw, CC)).toBe(raw);
   });
@@ -410,7 +421,12 @@ describe('buildProviderCall: URLs stay on the provider origin', () => {
 
   it('refuses credentials that cannot be header values', () => {
     expect(() =>
-      buildProviderCall(def, { auth: { type: 'api_key', apiKey: 'k\r\nx-evil: 1' }, method: 'POST', path: '/v1/messages', clientHeaders: {} }),
+      buildProviderCall(def, {
+        auth: { type: 'api_key', apiKey: 'k\r\nx-evil: 1' },
+        method: 'POST',
+        path: '/v1/messages',
+        clientHeaders: {},
+      }),
     ).toThrow(ValidationError);
   });
 });

@@ -117,7 +117,10 @@ describe('parsePastedCode', () => {
       code: 'ac_123456',
       state: 'xyz',
     });
-    expect(parsePastedCode('  https://platform.claude.com/oauth/code/callback?code=c0de1234&state=s  ')).toEqual({ code: 'c0de1234', state: 's' });
+    expect(parsePastedCode('  https://platform.claude.com/oauth/code/callback?code=c0de1234&state=s  ')).toEqual({
+      code: 'c0de1234',
+      state: 's',
+    });
   });
 
   it('bare code, Google-style with a slash, surrounding whitespace trimmed', () => {
@@ -171,7 +174,12 @@ describe('a whole login against the fake provider', () => {
     expect(pasted.code).toBe(consent.code);
     if (provider !== 'gemini') expect(pasted.state).toBe(login.state);
 
-    const tokens = await exchangeCode(def, { code: pasted.code, verifier: login.verifier, state: login.state, redirectUri: login.redirectUri });
+    const tokens = await exchangeCode(def, {
+      code: pasted.code,
+      verifier: login.verifier,
+      state: login.state,
+      redirectUri: login.redirectUri,
+    });
     expect(tokens.accessToken).toBe(fake.issued.accessTokens[0]);
     expect(tokens.refreshToken).toBe(fake.issued.refreshTokens[0]);
     expect(fake.isAccessTokenValid(tokens.accessToken)).toBe(true);

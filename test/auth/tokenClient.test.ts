@@ -46,7 +46,12 @@ describe('code exchange: exact wire format per provider', () => {
     const def = defineProvider('anthropic', fake.overrides);
     const { start, consent } = await login(fake, def);
     const before = Date.now();
-    const tokens = await exchangeCode(def, { code: consent.code, verifier: start.verifier, state: start.state, redirectUri: start.redirectUri });
+    const tokens = await exchangeCode(def, {
+      code: consent.code,
+      verifier: start.verifier,
+      state: start.state,
+      redirectUri: start.redirectUri,
+    });
 
     const [req] = fake.tokenRequests();
     expect(fake.tokenRequests()).toHaveLength(1);
@@ -77,7 +82,12 @@ describe('code exchange: exact wire format per provider', () => {
     fake = await startFakeProvider({ provider: 'openai', accountId: 'acct_123' });
     const def = defineProvider('openai', fake.overrides);
     const { start, consent } = await login(fake, def);
-    const tokens = await exchangeCode(def, { code: consent.code, verifier: start.verifier, state: start.state, redirectUri: start.redirectUri });
+    const tokens = await exchangeCode(def, {
+      code: consent.code,
+      verifier: start.verifier,
+      state: start.state,
+      redirectUri: start.redirectUri,
+    });
 
     const [req] = fake.tokenRequests();
     expect(req!.method).toBe('POST');
@@ -101,7 +111,12 @@ describe('code exchange: exact wire format per provider', () => {
     fake = await startFakeProvider({ provider: 'gemini' });
     const def = defineProvider('gemini', fake.overrides);
     const { start, consent } = await login(fake, def);
-    const tokens = await exchangeCode(def, { code: consent.code, verifier: start.verifier, state: start.state, redirectUri: start.redirectUri });
+    const tokens = await exchangeCode(def, {
+      code: consent.code,
+      verifier: start.verifier,
+      state: start.state,
+      redirectUri: start.redirectUri,
+    });
 
     const [req] = fake.tokenRequests();
     expect(req!.path).toBe('/token');
@@ -132,7 +147,12 @@ describe('code exchange: exact wire format per provider', () => {
     const second = await login(fake, def);
     expect(
       await failure(
-        exchangeCode(def, { code: second.consent.code, verifier: second.start.verifier, state: 'other-state', redirectUri: second.start.redirectUri }),
+        exchangeCode(def, {
+          code: second.consent.code,
+          verifier: second.start.verifier,
+          state: 'other-state',
+          redirectUri: second.start.redirectUri,
+        }),
       ),
     ).toBeInstanceOf(ReauthRequiredError);
   });
@@ -155,7 +175,11 @@ describe('refresh: exact wire format, rotation and non-rotation', () => {
     expect(req!.method).toBe('POST');
     expect(req!.path).toBe('/v1/oauth/token');
     expect(req!.headers['content-type']).toBe('application/json');
-    expect(req!.json).toEqual({ grant_type: 'refresh_token', refresh_token: 'sk-ant-ort01-initial', client_id: ANTHROPIC_DEFAULTS.clientId });
+    expect(req!.json).toEqual({
+      grant_type: 'refresh_token',
+      refresh_token: 'sk-ant-ort01-initial',
+      client_id: ANTHROPIC_DEFAULTS.clientId,
+    });
     expect(Object.keys(req!.json as object)).toEqual(['grant_type', 'refresh_token', 'client_id']);
     expect(first.accessToken).toBe(fake.issued.accessTokens[0]);
     expect(first.refreshToken).toBe(fake.issued.refreshTokens[0]);
@@ -291,7 +315,9 @@ describe('token endpoint failures, classified', () => {
   });
 
   it('429 with Retry-After seconds → ProviderUnavailableError with retryAfterMs', async () => {
-    fake.failNextToken([{ status: 429, body: { error: { type: 'rate_limit_error', message: 'slow down' } }, headers: { 'retry-after': '17' } }]);
+    fake.failNextToken([
+      { status: 429, body: { error: { type: 'rate_limit_error', message: 'slow down' } }, headers: { 'retry-after': '17' } },
+    ]);
     const err = await failure(refreshAccessToken(def, rt));
     expect(err).toBeInstanceOf(ProviderUnavailableError);
     expect(err).not.toBeInstanceOf(ReauthRequiredError);
@@ -347,7 +373,11 @@ describe('token endpoint failures, classified', () => {
       { status: 200, body: { token_type: 'Bearer', expires_in: 3600 } },
       { status: 200, body: '<html>login</html>', headers: { 'content-type': 'text/html' } },
       { status: 200, body: { access_token: 42 } },
-      { status: 200, body: Buffer.from('definitely not gzip'), headers: { 'content-encoding': 'gzip', 'content-type': 'application/json' } },
+      {
+        status: 200,
+        body: Buffer.from('definitely not gzip'),
+        headers: { 'content-encoding': 'gzip', 'content-type': 'application/json' },
+      },
     ]);
     for (let i = 0; i < 5; i++) {
       const err = await failure(refreshAccessToken(def, rt));
@@ -357,7 +387,9 @@ describe('token endpoint failures, classified', () => {
   });
 
   it.each(['gzip', 'deflate', 'br'] as const)('reads a %s-compressed token answer', async (encoding) => {
-    const answer = Buffer.from(JSON.stringify({ access_token: `sk-ant-oat01-${encoding}`, refresh_token: 'sk-ant-ort01-next', expires_in: 60 }));
+    const answer = Buffer.from(
+      JSON.stringify({ access_token: `sk-ant-oat01-${encoding}`, refresh_token: 'sk-ant-ort01-next', expires_in: 60 }),
+    );
     const compressed =
       encoding === 'gzip' ? zlib.gzipSync(answer) : encoding === 'deflate' ? zlib.deflateSync(answer) : zlib.brotliCompressSync(answer);
     fake.failNextToken([{ status: 200, body: compressed, headers: { 'content-encoding': encoding, 'content-type': 'application/json' } }]);
@@ -370,7 +402,10 @@ describe('token endpoint failures, classified', () => {
   it('an error answer that echoes the refresh token, the code or a verifier never puts it in the message', async () => {
     fake.failNextToken([
       { status: 400, body: { error: 'invalid_grant', error_description: `Refresh token ${rt} is invalid` } },
-      { status: 401, body: { error: { type: 'authentication_error', message: `bad token sk-ant-oat01-AbCdEf0123456789xyzXYZ and ${rt}` } } },
+      {
+        status: 401,
+        body: { error: { type: 'authentication_error', message: `bad token sk-ant-oat01-AbCdEf0123456789xyzXYZ and ${rt}` } },
+      },
       { status: 500, body: `upstream said: refresh_token=${rt}`, headers: { 'content-type': 'text/plain' } },
       { status: 429, body: { error: { message: `quota for ${rt}`, code: rt } } },
     ]);

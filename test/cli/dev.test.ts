@@ -52,13 +52,24 @@ describe('npm run dev', () => {
 
     const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
     const client = new Client({ connection });
-    const queue = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: 'maestro' }, taskQueueType: 1 });
+    const queue = await client.workflowService.describeTaskQueue({
+      namespace: 'default',
+      taskQueue: { name: 'maestro' },
+      taskQueueType: 1,
+    });
     expect(queue.pollers?.length).toBeGreaterThan(0);
 
     const created = await fetch(`http://127.0.0.1:${ports.api}/v1/credentials`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ provider: 'anthropic', authType: 'oauth', name: 'kept', accessToken: 'sk-ant-oat01-devtest-abcdef', refreshToken: 'sk-ant-ort01-devtest-abcdef', expiresIn: 28800 }),
+      body: JSON.stringify({
+        provider: 'anthropic',
+        authType: 'oauth',
+        name: 'kept',
+        accessToken: 'sk-ant-oat01-devtest-abcdef',
+        refreshToken: 'sk-ant-ort01-devtest-abcdef',
+        expiresIn: 28800,
+      }),
     });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
@@ -89,7 +100,11 @@ describe('npm run dev', () => {
 
 describe('start-up errors', () => {
   it('names DATABASE_URL in one clear line when Postgres is unreachable', async () => {
-    const run = runMaestro(['api'], { DATABASE_URL: 'postgres://nobody:x@127.0.0.1:1/none', MAESTRO_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+    const run = runMaestro(['api'], {
+      DATABASE_URL: 'postgres://nobody:x@127.0.0.1:1/none',
+      MAESTRO_DATA_DIR: dataDir,
+      LOG_LEVEL: 'silent',
+    });
     expect(await run.exited).toBe(1);
     const lines = run.output().trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -118,6 +133,8 @@ describe('start-up errors', () => {
   it('rejects a malformed encryption key with a clear message', async () => {
     const run = runMaestro(['migrate'], { MAESTRO_ENCRYPTION_KEYS: 'k1:not-base64!!', MAESTRO_DATA_DIR: dataDir });
     expect(await run.exited).toBe(1);
-    expect(run.output().trim()).toBe('maestro: MAESTRO_ENCRYPTION_KEYS: key "k1" must be 32 bytes, base64-encoded (openssl rand -base64 32)');
+    expect(run.output().trim()).toBe(
+      'maestro: MAESTRO_ENCRYPTION_KEYS: key "k1" must be 32 bytes, base64-encoded (openssl rand -base64 32)',
+    );
   }, 60_000);
 });

@@ -20,7 +20,12 @@ it('re-seals every row under the first key and reports how many moved', async ()
   for (let i = 0; i < 7; i++) {
     await oldStore.create({ provider: 'openai', authType: 'api_key', name: `k${i}`, secret: { apiKey: `sk-proj-rotate-${i}-abcdefgh` } });
   }
-  const run = runMaestro(['keys', 'rotate', '--batch-size', '3'], { DATABASE_URL: t.url, MAESTRO_ENCRYPTION_KEYS: `${NEW},${OLD}`, NODE_ENV: 'production', MAESTRO_API_KEYS: 'msk_unused_0123456789abcdef' });
+  const run = runMaestro(['keys', 'rotate', '--batch-size', '3'], {
+    DATABASE_URL: t.url,
+    MAESTRO_ENCRYPTION_KEYS: `${NEW},${OLD}`,
+    NODE_ENV: 'production',
+    MAESTRO_API_KEYS: 'msk_unused_0123456789abcdef',
+  });
   expect(await run.exited).toBe(0);
   expect(run.output()).toMatch(/rotation: 7 rows re-sealed under key "new", 0 already current, 0 remaining/);
   expect(run.output()).toMatch(/older keys can now be removed/);
@@ -33,7 +38,12 @@ it('re-seals every row under the first key and reports how many moved', async ()
     expect((await newOnly.getWithSecret(c.id)).secret.apiKey).toMatch(/^sk-proj-rotate-\d-abcdefgh$/);
   }
   // Running it again moves nothing.
-  const again = runMaestro(['keys', 'rotate'], { DATABASE_URL: t.url, MAESTRO_ENCRYPTION_KEYS: `${NEW},${OLD}`, NODE_ENV: 'production', MAESTRO_API_KEYS: 'msk_unused_0123456789abcdef' });
+  const again = runMaestro(['keys', 'rotate'], {
+    DATABASE_URL: t.url,
+    MAESTRO_ENCRYPTION_KEYS: `${NEW},${OLD}`,
+    NODE_ENV: 'production',
+    MAESTRO_API_KEYS: 'msk_unused_0123456789abcdef',
+  });
   expect(await again.exited).toBe(0);
   expect(again.output()).toMatch(/rotation: 0 rows re-sealed under key "new", 7 already current/);
 }, 60_000);

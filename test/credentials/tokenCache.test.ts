@@ -19,7 +19,12 @@ afterAll(async () => {
 });
 
 it('releases a disconnected waiter at once; the shared refresh goes on and serves the others', async () => {
-  const c = await store.create({ provider: 'anthropic', authType: 'oauth', name: 'cache', secret: { accessToken: 'sk-ant-oat01-cache-old-00000000', refreshToken: 'sk-ant-ort01-cache-000000' } });
+  const c = await store.create({
+    provider: 'anthropic',
+    authType: 'oauth',
+    name: 'cache',
+    secret: { accessToken: 'sk-ant-oat01-cache-old-00000000', refreshToken: 'sk-ant-ort01-cache-000000' },
+  });
   let calls = 0;
   // Stands in for the workflow's refresh-now (what the cache is given): slow, then a new token.
   const cache = new TokenCache({
@@ -28,7 +33,11 @@ it('releases a disconnected waiter at once; the shared refresh goes on and serve
     refresh: async (id, ifVersion) => {
       calls++;
       await new Promise((r) => setTimeout(r, 500));
-      await store.updateTokens(id, ifVersion, { secret: { accessToken: 'sk-ant-oat01-cache-new-00000000' }, expiresAt: null, reason: 'refreshed' });
+      await store.updateTokens(id, ifVersion, {
+        secret: { accessToken: 'sk-ant-oat01-cache-new-00000000' },
+        expiresAt: null,
+        reason: 'refreshed',
+      });
     },
   });
   const leaving = new AbortController();

@@ -28,10 +28,12 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const rawRow = async (id: string) =>
-  (await t.query<{ secret: Buffer; key_id: string; version: number; last_error: string | null; updated_at: Date }>(
-    'select * from saved_authentications where id = $1',
-    [id],
-  ))[0]!;
+  (
+    await t.query<{ secret: Buffer; key_id: string; version: number; last_error: string | null; updated_at: Date }>(
+      'select * from saved_authentications where id = $1',
+      [id],
+    )
+  )[0]!;
 
 /** Takes the row lock from a separate connection, as a concurrent writer mid-transaction would. */
 async function holdRowLock(id: string) {
@@ -133,7 +135,8 @@ describe('CredentialStore: sealing at rest', () => {
     const bSecret = oauthSecret();
     const b = await store.create({ provider: 'anthropic', authType: 'oauth', name: uniqueName(), secret: bSecret });
     const original = await rawRow(b.id);
-    const restore = () => t.query('update saved_authentications set secret = $1, key_id = $2 where id = $3', [original.secret, original.key_id, b.id]);
+    const restore = () =>
+      t.query('update saved_authentications set secret = $1, key_id = $2 where id = $3', [original.secret, original.key_id, b.id]);
     const expectSealError = async () => {
       const error = await store.getWithSecret(b.id).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(SealError);
@@ -201,22 +204,32 @@ describe('CredentialStore: create and read', () => {
     const name = uniqueName();
     await store.create({ provider: 'openai', authType: 'api_key', name, secret: { apiKey: token('sk-') } });
     const [{ n: eventsBefore }] = (await t.query<{ n: string }>('select count(*) as n from credential_events')) as [{ n: string }];
-    const error = await store.create({ provider: 'openai', authType: 'api_key', name, secret: { apiKey: token('sk-') } }).catch((e: unknown) => e);
+    const error = await store
+      .create({ provider: 'openai', authType: 'api_key', name, secret: { apiKey: token('sk-') } })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConflictError);
     expect(error).not.toBeInstanceOf(VersionConflictError);
     expect((error as ConflictError).type).toBe('conflict');
-    expect((error as Error).message).toBe(`a api_key credential named "${name}" already exists for openai; pick another name, or replace its tokens instead`);
+    expect((error as Error).message).toBe(
+      `a api_key credential named "${name}" already exists for openai; pick another name, or replace its tokens instead`,
+    );
     const [{ n: eventsAfter }] = (await t.query<{ n: string }>('select count(*) as n from credential_events')) as [{ n: string }];
     expect(eventsAfter).toBe(eventsBefore);
     // same name, other auth type or provider: different credentials
     await expect(store.create({ provider: 'openai', authType: 'oauth', name, secret: oauthSecret() })).resolves.toMatchObject({ name });
-    await expect(store.create({ provider: 'gemini', authType: 'api_key', name, secret: { apiKey: token('AIza') } })).resolves.toMatchObject({ name });
+    await expect(store.create({ provider: 'gemini', authType: 'api_key', name, secret: { apiKey: token('AIza') } })).resolves.toMatchObject(
+      { name },
+    );
   });
 
   it('validates input before touching the database', async () => {
     await expect(store.create({ provider: 'openai', authType: 'api_key', secret: { accessToken: 'x' } })).rejects.toThrow(ValidationError);
-    await expect(store.create({ provider: 'openai', authType: 'oauth', name: uniqueName(), secret: { apiKey: 'x' } })).rejects.toThrow(/needs an accessToken/);
-    await expect(store.create({ provider: 'openai', authType: 'api_key', name: 'x'.repeat(101), secret: { apiKey: 'x' } })).rejects.toThrow(/1 to 100/);
+    await expect(store.create({ provider: 'openai', authType: 'oauth', name: uniqueName(), secret: { apiKey: 'x' } })).rejects.toThrow(
+      /needs an accessToken/,
+    );
+    await expect(store.create({ provider: 'openai', authType: 'api_key', name: 'x'.repeat(101), secret: { apiKey: 'x' } })).rejects.toThrow(
+      /1 to 100/,
+    );
     await expect(
       store.create({ provider: 'openai', authType: 'oauth', name: uniqueName(), secret: oauthSecret(), expiresAt: new Date('nope') }),
     ).rejects.toThrow(/expiresAt/);
@@ -238,7 +251,9 @@ describe('CredentialStore: create and read', () => {
     for (const id of ['00000000-0000-4000-8000-000000000000', 'not-a-uuid', "'; drop table x; --"]) {
       await expect(store.get(id)).rejects.toThrow(NotFoundError);
       await expect(store.getWithSecret(id)).rejects.toThrow(NotFoundError);
-      await expect(store.updateTokens(id, 1, { secret: oauthSecret(), expiresAt: null, reason: 'refreshed' })).rejects.toThrow(NotFoundError);
+      await expect(store.updateTokens(id, 1, { secret: oauthSecret(), expiresAt: null, reason: 'refreshed' })).rejects.toThrow(
+        NotFoundError,
+      );
       await expect(store.markReauthRequired(id, 'x')).rejects.toThrow(NotFoundError);
       await expect(store.recordRefreshFailure(id, 'x')).rejects.toThrow(NotFoundError);
       await expect(store.setStatus(id, 'disabled')).rejects.toThrow(NotFoundError);
@@ -259,7 +274,12 @@ describe('CredentialStore: create and read', () => {
     expect(await store.getOAuthToken(c.id, expiresAt)).toEqual({ status: 'expired', expiresAt: expiresAt.toISOString() });
     const forever = await store.create({ provider: 'anthropic', authType: 'oauth', name: uniqueName(), secret: oauthSecret() });
     expect(await store.getOAuthToken(forever.id, new Date(Date.now() + 10 ** 12))).toMatchObject({ status: 'ok', expiresAt: null });
-    const key = await store.create({ provider: 'anthropic', authType: 'api_key', name: uniqueName(), secret: { apiKey: token('sk-ant-api03-') } });
+    const key = await store.create({
+      provider: 'anthropic',
+      authType: 'api_key',
+      name: uniqueName(),
+      secret: { apiKey: token('sk-ant-api03-') },
+    });
     expect(await store.getOAuthToken(key.id)).toEqual({ status: 'not_found' });
     await store.setStatus(c.id, 'disabled');
     expect(await store.getOAuthToken(c.id)).toEqual({ status: 'not_found' });
@@ -268,7 +288,13 @@ describe('CredentialStore: create and read', () => {
 
 describe('CredentialStore: versioned token writes', () => {
   it('two writers with the same version: exactly one wins, the other gets VersionConflictError and changes nothing', async () => {
-    const c = await store.create({ provider: 'anthropic', authType: 'oauth', name: uniqueName(), secret: oauthSecret(), expiresAt: inOneHour() });
+    const c = await store.create({
+      provider: 'anthropic',
+      authType: 'oauth',
+      name: uniqueName(),
+      secret: oauthSecret(),
+      expiresAt: inOneHour(),
+    });
     const a = oauthSecret();
     const b = oauthSecret();
     // Make the race real rather than lucky: hold the row lock, start both writers, wait until
@@ -295,7 +321,9 @@ describe('CredentialStore: versioned token writes', () => {
 
     // a stale writer later: nothing at all changes (bytes, version, timestamps, history)
     const before = await rawRow(c.id);
-    await expect(store.updateTokens(c.id, 1, { secret: oauthSecret(), expiresAt: null, reason: 'replaced' })).rejects.toThrow(VersionConflictError);
+    await expect(store.updateTokens(c.id, 1, { secret: oauthSecret(), expiresAt: null, reason: 'replaced' })).rejects.toThrow(
+      VersionConflictError,
+    );
     expect(await rawRow(c.id)).toEqual(before);
     expect(await store.listEvents(c.id)).toHaveLength(2);
   });
@@ -306,14 +334,22 @@ describe('CredentialStore: versioned token writes', () => {
     await store.markReauthRequired(c.id, 'invalid_grant');
     const start = Date.now();
     const expiresAt = inOneHour();
-    const updated = await store.updateTokens(c.id, 2, { secret: { accessToken: 'new-access-token-value' }, expiresAt, reason: 'refreshed' });
+    const updated = await store.updateTokens(c.id, 2, {
+      secret: { accessToken: 'new-access-token-value' },
+      expiresAt,
+      reason: 'refreshed',
+    });
     expect(updated).toMatchObject({ version: 3, status: 'active', lastError: null, refreshCount: 1, expiresAt: expiresAt.toISOString() });
     expect(Date.parse(updated.lastRefreshedAt!)).toBeGreaterThanOrEqual(start);
     expect(Date.parse(updated.tokenObtainedAt!)).toBeGreaterThanOrEqual(start);
     expect((await store.getWithSecret(c.id)).secret).toEqual({ accessToken: 'new-access-token-value', refreshToken: first.refreshToken });
 
     // a replacement is taken as given, and is not counted as a refresh
-    const replaced = await store.updateTokens(c.id, 3, { secret: { accessToken: 'replaced-access-token' }, expiresAt: null, reason: 'replaced' });
+    const replaced = await store.updateTokens(c.id, 3, {
+      secret: { accessToken: 'replaced-access-token' },
+      expiresAt: null,
+      reason: 'replaced',
+    });
     expect(replaced).toMatchObject({ version: 4, refreshCount: 1, lastRefreshedAt: updated.lastRefreshedAt, expiresAt: null });
     expect((await store.getWithSecret(c.id)).secret).toEqual({ accessToken: 'replaced-access-token' });
     expect((await store.listEvents(c.id))[0]).toMatchObject({ type: 'tokens_replaced', details: { version: 4, expiresAt: null } });
@@ -321,10 +357,15 @@ describe('CredentialStore: versioned token writes', () => {
 
   it('replaces an API key; a secret of the wrong shape is refused and changes nothing', async () => {
     const c = await store.create({ provider: 'openai', authType: 'api_key', name: uniqueName(), secret: { apiKey: token('sk-') } });
-    await expect(store.updateTokens(c.id, 1, { secret: { accessToken: 'x' }, expiresAt: null, reason: 'replaced' })).rejects.toThrow(ValidationError);
+    await expect(store.updateTokens(c.id, 1, { secret: { accessToken: 'x' }, expiresAt: null, reason: 'replaced' })).rejects.toThrow(
+      ValidationError,
+    );
     expect((await store.get(c.id)).version).toBe(1);
     const apiKey = token('sk-');
-    expect(await store.updateTokens(c.id, 1, { secret: { apiKey }, expiresAt: null, reason: 'replaced' })).toMatchObject({ version: 2, tokenObtainedAt: null });
+    expect(await store.updateTokens(c.id, 1, { secret: { apiKey }, expiresAt: null, reason: 'replaced' })).toMatchObject({
+      version: 2,
+      tokenObtainedAt: null,
+    });
     expect((await store.getWithSecret(c.id)).secret).toEqual({ apiKey });
   });
 });

@@ -25,8 +25,20 @@ describe('first migration', () => {
     const byTable = (name: string) => rows.filter((r) => r.table_name === name).map((r) => r.column_name);
     expect(byTable('saved_authentications')).toEqual(
       expect.arrayContaining([
-        'id', 'name', 'provider', 'auth_type', 'secret', 'key_id', 'expires_at', 'status', 'version',
-        'refresh_count', 'last_refreshed_at', 'last_error', 'created_at', 'updated_at',
+        'id',
+        'name',
+        'provider',
+        'auth_type',
+        'secret',
+        'key_id',
+        'expires_at',
+        'status',
+        'version',
+        'refresh_count',
+        'last_refreshed_at',
+        'last_error',
+        'created_at',
+        'updated_at',
       ]),
     );
     expect(byTable('oauth_sessions')).toEqual(expect.arrayContaining(['id', 'provider', 'sealed', 'redirect_uri', 'expires_at']));

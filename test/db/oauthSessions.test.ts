@@ -31,7 +31,9 @@ describe('OAuthSessionStore', () => {
     expect(Date.parse(expiresAt) - now.getTime()).toBe(OAUTH_SESSION_TTL_MS);
     expect(OAUTH_SESSION_TTL_MS).toBe(600_000);
 
-    const [raw] = await t.query<{ sealed: Buffer; key_id: string; redirect_uri: string }>('select * from oauth_sessions where id = $1', [id]);
+    const [raw] = await t.query<{ sealed: Buffer; key_id: string; redirect_uri: string }>('select * from oauth_sessions where id = $1', [
+      id,
+    ]);
     expect(raw!.key_id).toBe('k1');
     for (const value of [input.verifier, input.state]) {
       expect(raw!.sealed.includes(value)).toBe(false);

@@ -63,7 +63,12 @@ async function seed(): Promise<Fixture> {
   const sessions = new Map<string, { verifier: string; state: string }>();
   for (let i = 0; i < SESSIONS; i += 1) {
     const value = { verifier: randomBytes(32).toString('base64url'), state: randomBytes(16).toString('base64url') };
-    const { id } = await loginStore.create({ provider: 'openai', name: `s${i}`, redirectUri: 'http://localhost:1455/auth/callback', ...value });
+    const { id } = await loginStore.create({
+      provider: 'openai',
+      name: `s${i}`,
+      redirectUri: 'http://localhost:1455/auth/callback',
+      ...value,
+    });
     sessions.set(id, value);
   }
   return { t, secrets, sessions, versions };
@@ -96,7 +101,12 @@ function runChild(url: string, env: Record<string, string>) {
   // node --import tsx, not `npx tsx`: one process, so SIGKILL hits the rotation itself and no
   // orphaned grandchild keeps rotating after the "kill".
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: { ...process.env, ROTATE_DATABASE_URL: url, ROTATE_KEYS: `new:${newKey.key.toString('base64')},old:${oldKey.key.toString('base64')}`, ...env },
+    env: {
+      ...process.env,
+      ROTATE_DATABASE_URL: url,
+      ROTATE_KEYS: `new:${newKey.key.toString('base64')},old:${oldKey.key.toString('base64')}`,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -170,7 +180,12 @@ describe('rotateKeys', () => {
     const writer = new pg.Client({ connectionString: f.t.url });
     await writer.connect();
     await writer.query('begin');
-    const [row] = (await writer.query<{ provider: string; version: number }>('select provider, version from saved_authentications where id = $1 for update', [early])).rows;
+    const [row] = (
+      await writer.query<{ provider: string; version: number }>(
+        'select provider, version from saved_authentications where id = $1 for update',
+        [early],
+      )
+    ).rows;
     const rotation = rotateKeys(f.t.db, rotating, {
       batchSize: BATCH,
       onBatch: async (done) => {
@@ -196,7 +211,11 @@ describe('rotateKeys', () => {
     }
     const fresh = { accessToken: 'early-access', refreshToken: 'early-refresh' };
     const sealed = oldOnly.seal(JSON.stringify(fresh), credentialAad(early, row!.provider));
-    await writer.query('update saved_authentications set secret = $1, key_id = $2, version = version + 1 where id = $3', [sealed.ciphertext, sealed.keyId, early]);
+    await writer.query('update saved_authentications set secret = $1, key_id = $2, version = version + 1 where id = $3', [
+      sealed.ciphertext,
+      sealed.keyId,
+      early,
+    ]);
     await writer.query('commit');
     await writer.end();
     f.secrets.set(early, fresh);
@@ -206,7 +225,9 @@ describe('rotateKeys', () => {
     await expectAllUnderNewKeyOnly(f); // includes both raced rows with their new secrets and versions
 
     // and after rotation, token writes keep working against the versions rotation left alone
-    expect(await storeNew.updateTokens(early, f.versions.get(early)!, { secret: fresh, expiresAt: null, reason: 'replaced' })).toMatchObject({
+    expect(
+      await storeNew.updateTokens(early, f.versions.get(early)!, { secret: fresh, expiresAt: null, reason: 'replaced' }),
+    ).toMatchObject({
       version: row!.version + 2,
     });
   });
@@ -220,8 +241,15 @@ describe('rotateKeys', () => {
     expect(result.rotated).toBe(CREDENTIALS + SESSIONS - 1);
     expect(result.remaining).toBe(1);
     expect(result.failed).toEqual([
-      { table: 'saved_authentications', id: victim, keyId: 'lost', reason: expect.stringMatching(/key id "lost" is not in MAESTRO_ENCRYPTION_KEYS/) },
+      {
+        table: 'saved_authentications',
+        id: victim,
+        keyId: 'lost',
+        reason: expect.stringMatching(/key id "lost" is not in MAESTRO_ENCRYPTION_KEYS/),
+      },
     ]);
-    expect(await f.t.query('select secret, key_id from saved_authentications where id = $1', [victim])).toEqual([{ secret: before[0]!.secret, key_id: 'lost' }]);
+    expect(await f.t.query('select secret, key_id from saved_authentications where id = $1', [victim])).toEqual([
+      { secret: before[0]!.secret, key_id: 'lost' },
+    ]);
   });
 });

@@ -39,10 +39,14 @@ describe('one credential, two API processes, one worker', () => {
     const tag = randomBytes(10).toString('hex');
     const seeded = { accessToken: `sk-ant-oat01-multi-${tag}`, refreshToken: `sk-ant-ort01-multi-${tag}` };
     rig.fake.seedTokens(seeded.refreshToken, seeded.accessToken);
-    const created = await a.call('POST', '/v1/credentials', { body: { provider: 'anthropic', authType: 'oauth', name: 'shared', ...seeded, expiresIn: 3600 } });
+    const created = await a.call('POST', '/v1/credentials', {
+      body: { provider: 'anthropic', authType: 'oauth', name: 'shared', ...seeded, expiresIn: 3600 },
+    });
     expect(created.status).toBe(201);
     const id = created.json.id as string;
-    await until(async () => (await b.call('GET', `/v1/credentials/${id}`)).json?.workflow?.phase === 'sleeping', { what: 'the refresh workflow asleep' });
+    await until(async () => (await b.call('GET', `/v1/credentials/${id}`)).json?.workflow?.phase === 'sleeping', {
+      what: 'the refresh workflow asleep',
+    });
 
     // Both caches hold the imported token.
     for (const api of [a, b]) {
@@ -57,14 +61,20 @@ describe('one credential, two API processes, one worker', () => {
     expect(tokenCalls()).toBe(1);
     const second = rig.fake.issued.accessTokens.at(-1)!;
     for (const api of [b, a]) {
-      await until(async () => (await proxiedMessage(api, 'shared')).status === 200 && lastBearer() === second, { timeoutMs: 5_000, what: `${api.url} to use the new token` });
+      await until(async () => (await proxiedMessage(api, 'shared')).status === 200 && lastBearer() === second, {
+        timeoutMs: 5_000,
+        what: `${api.url} to use the new token`,
+      });
     }
     expect(tokenCalls()).toBe(1);
 
     // Revoked early by the provider: 20 calls through each API at once.
     rig.fake.revokeAccessToken(second);
     const apiCallsBefore = rig.fake.apiRequests().length;
-    const results = await Promise.all([...Array.from({ length: 20 }, () => proxiedMessage(a, 'shared')), ...Array.from({ length: 20 }, () => proxiedMessage(b, 'shared'))]);
+    const results = await Promise.all([
+      ...Array.from({ length: 20 }, () => proxiedMessage(a, 'shared')),
+      ...Array.from({ length: 20 }, () => proxiedMessage(b, 'shared')),
+    ]);
     expect(results.map((r) => r.status)).toEqual(Array(40).fill(200));
     expect(tokenCalls()).toBe(2); // one refresh for both processes
     const third = rig.fake.issued.accessTokens.at(-1)!;
@@ -81,7 +91,10 @@ describe('one credential, two API processes, one worker', () => {
     expect(dead.status).toBe(409);
     expect(dead.json.error.type).toBe('reauth_required');
     expect(dead.json.error.message).toMatch(/new login/);
-    await until(async () => (await proxiedMessage(b, 'shared')).status === 409, { timeoutMs: 5_000, what: 'API b to refuse the dead credential' });
+    await until(async () => (await proxiedMessage(b, 'shared')).status === 409, {
+      timeoutMs: 5_000,
+      what: 'API b to refuse the dead credential',
+    });
     const viaB = await proxiedMessage(b, 'shared');
     expect(viaB.json.error.type).toBe('reauth_required');
     const shown = await b.call('GET', `/v1/credentials/${id}`);

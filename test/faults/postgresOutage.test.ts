@@ -50,10 +50,12 @@ describe('PostgreSQL stopped for a minute', () => {
     await until(() => rig.gate.held === 1, { what: 'the in-flight refresh to reach the token endpoint' });
     // due: its refresh falls due about 15 s into the outage (a 30-second token refreshes halfway).
     const due = await rig.importOAuth({ name: 'due', lifetimeMs: 2 * 17_000 });
-    await until(async () => (await rig.core.workflows.status(due.id))?.phase === 'sleeping', { what: 'the due credential to be scheduled' });
+    await until(async () => (await rig.core.workflows.status(due.id))?.phase === 'sleeping', {
+      what: 'the due credential to be scheduled',
+    });
 
     // short: cached before the outage; its token expires 30 s into it (its refresh at 15 s fails).
-    const short = await rig.importOAuth({ name: 'short', lifetimeMs: 30_000 });
+    await rig.importOAuth({ name: 'short', lifetimeMs: 30_000 });
     expect((await proxiedMessage(api, 'short')).status).toBe(200);
 
     await pgServer.stop();
@@ -63,12 +65,26 @@ describe('PostgreSQL stopped for a minute', () => {
       await sleep(33_000);
       const started = Date.now();
       const res = await proxiedMessage(api, 'short');
-      return { status: res.status, retryAfter: res.headers.get('retry-after'), waitedMs: Date.now() - started, sentAfterMs: started - downAt };
+      return {
+        status: res.status,
+        retryAfter: res.headers.get('retry-after'),
+        waitedMs: Date.now() - started,
+        sentAfterMs: started - downAt,
+      };
     })();
     rig.gate.mode = 'open';
     rig.gate.release(); // the provider rotates the in-flight token now; the worker cannot store it yet
 
-    const statuses: Record<string, number[]> = { cachedProxy: [], uncachedProxy: [], list: [], create: [], get: [], readyz: [], healthz: [], metrics: [] };
+    const statuses: Record<string, number[]> = {
+      cachedProxy: [],
+      uncachedProxy: [],
+      list: [],
+      create: [],
+      get: [],
+      readyz: [],
+      healthz: [],
+      metrics: [],
+    };
     const missingRetryAfter: string[] = [];
     const bodies: string[] = [];
     const record = (what: string, res: { status: number; headers: Headers; text: string }) => {
@@ -82,7 +98,12 @@ describe('PostgreSQL stopped for a minute', () => {
       record('uncachedProxy', await proxiedMessage(api, 'cold'));
       record('list', await api.call('GET', '/v1/credentials'));
       record('get', await api.call('GET', `/v1/credentials/${cold.id}`));
-      record('create', await api.call('POST', '/v1/credentials', { body: { provider: 'anthropic', authType: 'api_key', name: 'during-outage', apiKey: 'sk-ant-api03-outage-0123456789' } }));
+      record(
+        'create',
+        await api.call('POST', '/v1/credentials', {
+          body: { provider: 'anthropic', authType: 'api_key', name: 'during-outage', apiKey: 'sk-ant-api03-outage-0123456789' },
+        }),
+      );
       const readyz = await fetch(`${api.url}/readyz`);
       record('readyz', { status: readyz.status, headers: readyz.headers, text: await readyz.text() });
       const healthz = await fetch(`${api.url}/healthz`);
@@ -94,7 +115,9 @@ describe('PostgreSQL stopped for a minute', () => {
     await pgServer.start();
     const upAt = Date.now();
     const probe = await expiredProbe;
-    console.log(`[postgresOutage] expired cached token, sent ${probe.sentAfterMs} ms into the outage: ${probe.status} after ${probe.waitedMs} ms (retry-after ${probe.retryAfter})`);
+    console.log(
+      `[postgresOutage] expired cached token, sent ${probe.sentAfterMs} ms into the outage: ${probe.status} after ${probe.waitedMs} ms (retry-after ${probe.retryAfter})`,
+    );
     // Its refresh wait is bounded (MAESTRO_REFRESH_WAIT_MS, 20 s): 503 + Retry-After, never a 500 or a hang.
     expect([200, 503]).toContain(probe.status);
     expect(probe.waitedMs).toBeLessThan(30_000);
@@ -106,20 +129,30 @@ describe('PostgreSQL stopped for a minute', () => {
     expect(new Set(statuses.healthz)).toEqual(new Set([200]));
     expect(new Set(statuses.readyz)).toEqual(new Set([503]));
     for (const what of ['uncachedProxy', 'list', 'get', 'create']) expect(new Set(statuses[what]), what).toEqual(new Set([503]));
-    expect(statuses.metrics!.every((s) => s === 200 || s === 503), `metrics: ${statuses.metrics}`).toBe(true);
+    expect(
+      statuses.metrics!.every((s) => s === 200 || s === 503),
+      `metrics: ${statuses.metrics}`,
+    ).toBe(true);
     expect(missingRetryAfter).toEqual([]);
     expect(statuses.cachedProxy!.length).toBeGreaterThanOrEqual(10);
 
     // Back: the due refresh retried and succeeded, the in-flight one kept its tokens, cold works.
-    await until(async () => (await rig.core.store.get(due.id)).refreshCount >= 1, { timeoutMs: 150_000, intervalMs: 1_000, what: 'the refresh that fell due during the outage' });
+    await until(async () => (await rig.core.store.get(due.id)).refreshCount >= 1, {
+      timeoutMs: 150_000,
+      intervalMs: 1_000,
+      what: 'the refresh that fell due during the outage',
+    });
     // Its caller was answered within the bound ("still being refreshed" while the database was down).
     const outcome = await inflightRefresh;
     expect(outcome.ms).toBeLessThan(30_000);
     if ('error' in outcome) expect(outcome.error.message).toMatch(/still being refreshed|within/);
-    const recovered = await until(async () => {
-      const r = await proxiedMessage(api, 'cold');
-      return r.status === 200 ? r : undefined;
-    }, { timeoutMs: 30_000, what: 'the cold credential to be served' });
+    const recovered = await until(
+      async () => {
+        const r = await proxiedMessage(api, 'cold');
+        return r.status === 200 ? r : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the cold credential to be served' },
+    );
     expect(recovered.status).toBe(200);
     console.log(`[postgresOutage] due refresh done ${Math.round((Date.now() - upAt) / 1000)} s after the database came back`);
 

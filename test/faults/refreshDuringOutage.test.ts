@@ -18,7 +18,9 @@ afterAll(async () => {
 
 /** The refresh token each credential's chain ends in, from what the gate saw the provider answer. */
 function lastIssued(rig: Rig, seed: string): string {
-  const next = new Map(rig.gate.calls.filter((c) => c.status === 200 && c.presented && c.issuedRefreshToken).map((c) => [c.presented!, c.issuedRefreshToken!]));
+  const next = new Map(
+    rig.gate.calls.filter((c) => c.status === 200 && c.presented && c.issuedRefreshToken).map((c) => [c.presented!, c.issuedRefreshToken!]),
+  );
   let rt = seed;
   for (let guard = 0; next.has(rt) && guard < 10_000; guard++) rt = next.get(rt)!;
   return rt;
@@ -39,7 +41,10 @@ async function outage(opts: { restartWorkerDuringOutage: boolean }) {
     const downAt = Date.now();
     rig.gate.mode = 'open';
     rig.gate.release(); // the provider rotates all ten now; nothing can be written yet
-    await until(() => rig.gate.calls.filter((c) => c.status === 200).length === credentials.length, { timeoutMs: 30_000, what: 'the provider to answer' });
+    await until(() => rig.gate.calls.filter((c) => c.status === 200).length === credentials.length, {
+      timeoutMs: 30_000,
+      what: 'the provider to answer',
+    });
     if (opts.restartWorkerDuringOutage) {
       await sleep(8_000);
       await workers[0]!.kill('SIGKILL'); // its attempts die with it; Temporal retries them on the other worker
@@ -77,6 +82,7 @@ async function outage(opts: { restartWorkerDuringOutage: boolean }) {
 }
 
 describe('token answers while PostgreSQL is down, two workers', () => {
-  it('40 s outage: every answer is stored once the database is back, none lost, none reused', () => outage({ restartWorkerDuringOutage: false }));
+  it('40 s outage: every answer is stored once the database is back, none lost, none reused', () =>
+    outage({ restartWorkerDuringOutage: false }));
   it('40 s outage with a worker SIGKILLed during it: still none lost, none reused', () => outage({ restartWorkerDuringOutage: true }));
 });

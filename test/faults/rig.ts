@@ -41,7 +41,10 @@ export interface Rig {
   startWorker(): Promise<ChildHandle>;
   startApi(): Promise<ApiChild>;
   /** An OAuth credential the fake accepts, written by the test process, its workflow started. */
-  importOAuth(opts: { name?: string; lifetimeMs: number }): Promise<{ id: string; name: string; accessToken: string; refreshToken: string }>;
+  importOAuth(opts: {
+    name?: string;
+    lifetimeMs: number;
+  }): Promise<{ id: string; name: string; accessToken: string; refreshToken: string }>;
   /** Every line any child of this rig wrote. */
   logLines(): string[];
   close(): Promise<void>;
@@ -55,7 +58,11 @@ export async function startRig(opts: { dev: DevServer; dbUrl: string; fake?: Omi
   const gate = await startTokenGate(fake.tokenUrl);
   const taskQueue = `faults-${randomBytes(4).toString('hex')}`;
   const base = testConfig();
-  const config = { ...base, temporal: { ...base.temporal, taskQueue }, providers: { ...base.providers, anthropic: { ...fake.overrides, oauthTokenUrl: gate.url } } };
+  const config = {
+    ...base,
+    temporal: { ...base.temporal, taskQueue },
+    providers: { ...base.providers, anthropic: { ...fake.overrides, oauthTokenUrl: gate.url } },
+  };
   const core = createCore(config, db, dev.client);
   const env = {
     MAESTRO_ENV: 'production',
@@ -123,7 +130,10 @@ export async function startRig(opts: { dev: DevServer; dbUrl: string; fake?: Omi
     async close() {
       for (const c of [...workers, ...apis.map((a) => a.child)]) await c.kill('SIGKILL');
       for (const c of await core.store.list().catch(() => [])) {
-        await dev.client.workflow.getHandle(`credential:${c.id}`).terminate('test finished').catch(() => {});
+        await dev.client.workflow
+          .getHandle(`credential:${c.id}`)
+          .terminate('test finished')
+          .catch(() => {});
       }
       await gate.close();
       await fake.close();

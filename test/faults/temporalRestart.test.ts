@@ -45,7 +45,7 @@ describe('Temporal dev server restarted while the workflows sleep', () => {
     it(`${signal === 'SIGTERM' ? 'stopped' : 'killed (SIGKILL)'} for 12 s: every workflow resumes and refreshes on time, then keeps refreshing`, async () => {
       const started = new Date();
       // Ten credentials due 8 s … 30 s from now: some fall due while the server is away.
-      const credentials: (Awaited<ReturnType<Rig["importOAuth"]>> & { dueAt: number })[] = [];
+      const credentials: (Awaited<ReturnType<Rig['importOAuth']>> & { dueAt: number })[] = [];
       for (let i = 0; i < 10; i++) {
         const lifetimeMs = 2 * (8_000 + i * 2_400);
         const c = await rig.importOAuth({ lifetimeMs });

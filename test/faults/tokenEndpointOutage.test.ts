@@ -24,11 +24,19 @@ let worker: MaestroWorker;
 let running: Promise<void>;
 
 beforeAll(async () => {
-  [env, db, fake] = await Promise.all([createTimeSkippingEnv(), createTestDatabase(), startFakeProvider({ provider: 'anthropic', accessTokenTtlSec: 1800 })]);
+  [env, db, fake] = await Promise.all([
+    createTimeSkippingEnv(),
+    createTestDatabase(),
+    startFakeProvider({ provider: 'anthropic', accessTokenTtlSec: 1800 }),
+  ]);
   gate = await startTokenGate(fake.tokenUrl);
   const base = testConfig();
   const taskQueue = `outage-${randomBytes(4).toString('hex')}`;
-  const config = { ...base, temporal: { ...base.temporal, taskQueue }, providers: { ...base.providers, anthropic: { ...fake.overrides, oauthTokenUrl: gate.url } } };
+  const config = {
+    ...base,
+    temporal: { ...base.temporal, taskQueue },
+    providers: { ...base.providers, anthropic: { ...fake.overrides, oauthTokenUrl: gate.url } },
+  };
   core = createCore(config, db.db, env.client);
   worker = await createMaestroWorker({
     connection: env.nativeConnection,
@@ -41,7 +49,10 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const c of (await core?.store.list().catch(() => [])) ?? []) {
-    await env.client.workflow.getHandle(`credential:${c.id}`).terminate('test finished').catch(() => {});
+    await env.client.workflow
+      .getHandle(`credential:${c.id}`)
+      .terminate('test finished')
+      .catch(() => {});
   }
   if (worker?.getState() === 'RUNNING') worker.shutdown();
   await running;

@@ -28,7 +28,6 @@ import { killAllChildren, sleep, startDevServer, until, type DevServer, type Tok
 import { startRig, type Rig } from './rig.js';
 import { prng } from '../support/prng.js';
 
-
 async function newRig(dev: DevServer, ttlSec: number): Promise<Rig & { testDb: TestDatabase }> {
   const testDb = await createTestDatabase({ migrate: false });
   const rig = await startRig({ dev, dbUrl: testDb.url, fake: { accessTokenTtlSec: ttlSec } });
@@ -55,7 +54,8 @@ async function importCredentials(rig: Rig, count: number, lifetimeSec: number) {
 /** The refresh token each credential's chain ends in, from what the gate saw the provider answer. */
 function lastIssued(gate: TokenGate, seed: string): string {
   const next = new Map<string, string>();
-  for (const c of gate.calls) if (c.status === 200 && c.presented && c.issuedRefreshToken && c.fate !== 'held') next.set(c.presented, c.issuedRefreshToken);
+  for (const c of gate.calls)
+    if (c.status === 200 && c.presented && c.issuedRefreshToken && c.fate !== 'held') next.set(c.presented, c.issuedRefreshToken);
   let rt = seed;
   for (let guard = 0; next.has(rt) && guard < 100_000; guard++) rt = next.get(rt)!;
   return rt;
@@ -82,7 +82,9 @@ async function quiesce(rig: Rig, ids: string[], seeds: Map<string, string>) {
       // Say which rotation is missing, so a failure explains itself.
       const id = behind[0]!;
       const missing = rig.gate.calls.find((c) => c.presented === stored.get(id));
-      throw new Error(`${behind.length} credential(s) behind; ${id} stores …${stored.get(id)?.slice(-6)}, presented since with fate ${missing?.fate} status ${missing?.status}`);
+      throw new Error(
+        `${behind.length} credential(s) behind; ${id} stores …${stored.get(id)?.slice(-6)}, presented since with fate ${missing?.fate} status ${missing?.status}`,
+      );
     },
     { timeoutMs: 30_000, intervalMs: 50, what: 'every delivered rotation to be committed' },
   );
@@ -173,7 +175,9 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
 
       await quiesce(rig, ids, seeds);
       const stored = await storedRefreshTokens(rig, ids);
-      const statuses = await rig.testDb.query<{ status: string; n: string }>('select status, count(*) as n from saved_authentications group by status');
+      const statuses = await rig.testDb.query<{ status: string; n: string }>(
+        'select status, count(*) as n from saved_authentications group by status',
+      );
       expect(statuses).toEqual([{ status: 'active', n: String(ids.length) }]);
       for (const id of ids) expect(stored.get(id), `credential ${id}`).toBe(lastIssued(rig.gate, seeds.get(id)!));
       expect(rig.fake.reusedRefreshTokens).toEqual([]);
@@ -183,7 +187,9 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
       const storedSet = new Set(stored.values());
       for (const rt of rig.fake.issued.refreshTokens) expect(presented.has(rt) || storedSet.has(rt), rt.slice(0, 24)).toBe(true);
       const refreshes = rig.gate.calls.filter((c) => c.status === 200).length;
-      console.log(`[workerKill] ${kills.map((k) => k.kind).join(', ')}; ${refreshes} refreshes, ${rig.gate.calls.filter((c) => c.fate === 'dropped').length} calls cut by kills`);
+      console.log(
+        `[workerKill] ${kills.map((k) => k.kind).join(', ')}; ${refreshes} refreshes, ${rig.gate.calls.filter((c) => c.fate === 'dropped').length} calls cut by kills`,
+      );
       expect(refreshes).toBeGreaterThan(60);
 
       // The workers' own logs never carried a token.
@@ -207,14 +213,21 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
       await locker.query('begin');
       await locker.query('select id from saved_authentications where id = $1 for update', [credential!.id]);
       const refresh = rig.core.workflows.refreshNow(credential!.id).catch((error: Error) => error);
-      await until(async () => (await rig.testDb.query('select 1 from refresh_answers where credential_id = $1', [credential!.id])).length === 1, {
-        timeoutMs: 30_000,
-        what: 'the token answer to be recorded',
-      });
+      await until(
+        async () => (await rig.testDb.query('select 1 from refresh_answers where credential_id = $1', [credential!.id])).length === 1,
+        {
+          timeoutMs: 30_000,
+          what: 'the token answer to be recorded',
+        },
+      );
       await worker.kill('SIGKILL');
       await locker.query('rollback');
       worker = await rig.startWorker();
-      await until(async () => (await rig.core.store.get(credential!.id)).refreshCount === 1, { timeoutMs: 90_000, intervalMs: 500, what: 'the recorded answer to be stored' });
+      await until(async () => (await rig.core.store.get(credential!.id)).refreshCount === 1, {
+        timeoutMs: 90_000,
+        intervalMs: 500,
+        what: 'the recorded answer to be stored',
+      });
       await refresh;
       const { metadata, secret } = await rig.core.store.getWithSecret(credential!.id);
       expect(metadata.status).toBe('active');
@@ -228,7 +241,7 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
     }
   });
 
-  it('the remaining window, pinned: a worker that dies before the provider\'s answer reaches it loses the rotation (credential → reauth_required, callers answered)', async () => {
+  it("the remaining window, pinned: a worker that dies before the provider's answer reaches it loses the rotation (credential → reauth_required, callers answered)", async () => {
     // The provider answers, the worker dies before a byte of the answer arrives: the old refresh
     // token is spent at the provider and the new one was never seen by Maestro. The retried
     // activity presents the stored (spent) token; the provider reports reuse and the credential
@@ -251,7 +264,11 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
       const outcome = await refresh;
       expect(outcome).toBeInstanceOf(Error); // answered within the bound: "still being refreshed" or "needs a new login"
       expect(Date.now() - started).toBeLessThan(30_000);
-      await until(async () => (await rig.core.store.get(credential!.id)).status === 'reauth_required', { timeoutMs: 90_000, intervalMs: 500, what: 'the credential to need a new login' });
+      await until(async () => (await rig.core.store.get(credential!.id)).status === 'reauth_required', {
+        timeoutMs: 90_000,
+        intervalMs: 500,
+        what: 'the credential to need a new login',
+      });
       expect(rig.gate.calls.map((c) => c.fate)).toEqual(['lost', 'delivered']);
       expect(rig.fake.reusedRefreshTokens).toEqual([credential!.seedRefreshToken]);
       await expect(rig.core.workflows.refreshNow(credential!.id)).rejects.toThrow(/new login/);

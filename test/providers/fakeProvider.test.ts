@@ -54,7 +54,12 @@ describe('fake provider: token endpoint strictness', () => {
     // None of the refused requests spent the token.
     const ok = await post(fake.tokenUrl, json(good), JSON_CT);
     expect(ok.status).toBe(200);
-    expect(ok.json).toMatchObject({ token_type: 'Bearer', expires_in: 3600, access_token: fake.issued.accessTokens[0], refresh_token: fake.issued.refreshTokens[0] });
+    expect(ok.json).toMatchObject({
+      token_type: 'Bearer',
+      expires_in: 3600,
+      access_token: fake.issued.accessTokens[0],
+      refresh_token: fake.issued.refreshTokens[0],
+    });
     expect(fake.tokenRequests()).toHaveLength(6);
   });
 
@@ -63,7 +68,13 @@ describe('fake provider: token endpoint strictness', () => {
     const refresh = { client_id: OPENAI_DEFAULTS.clientId, grant_type: 'refresh_token', refresh_token: 'rt-o' };
     expect((await post(fake.tokenUrl, form(refresh), FORM_CT)).status).toBe(400);
 
-    const exchange = { grant_type: 'authorization_code', code: 'c', redirect_uri: OPENAI_DEFAULTS.redirectUri, client_id: OPENAI_DEFAULTS.clientId, code_verifier: 'v' };
+    const exchange = {
+      grant_type: 'authorization_code',
+      code: 'c',
+      redirect_uri: OPENAI_DEFAULTS.redirectUri,
+      client_id: OPENAI_DEFAULTS.clientId,
+      code_verifier: 'v',
+    };
     const asJson = await post(fake.tokenUrl, json(exchange), JSON_CT);
     expect(asJson.status).toBe(400);
     expect(String(asJson.json!.error_description)).toContain('expects application/x-www-form-urlencoded');
@@ -112,14 +123,22 @@ describe('fake provider: token endpoint strictness', () => {
     expect(location.searchParams.get('state')).toBe('st');
     const code = location.searchParams.get('code')!;
 
-    const body = { grant_type: 'authorization_code', code, state: 'st', client_id: ANTHROPIC_DEFAULTS.clientId, redirect_uri: ANTHROPIC_DEFAULTS.redirectUri };
+    const body = {
+      grant_type: 'authorization_code',
+      code,
+      state: 'st',
+      client_id: ANTHROPIC_DEFAULTS.clientId,
+      redirect_uri: ANTHROPIC_DEFAULTS.redirectUri,
+    };
     const wrong = await post(fake.tokenUrl, json({ ...body, code_verifier: 'w'.repeat(43) }), JSON_CT);
     expect(wrong.status).toBe(400);
     expect(String(wrong.json!.error_description)).toContain('code_verifier');
     const right = await post(fake.tokenUrl, json({ ...body, code_verifier: verifier }), JSON_CT);
     expect(right.status).toBe(200);
 
-    expect(() => fake!.authorize(authorizeUrl.toString().replace('code_challenge_method=S256', 'code_challenge_method=plain'))).toThrow(/code_challenge_method/);
+    expect(() => fake!.authorize(authorizeUrl.toString().replace('code_challenge_method=S256', 'code_challenge_method=plain'))).toThrow(
+      /code_challenge_method/,
+    );
   });
 
   it('scripted failures are consumed in order, then normal service resumes', async () => {
@@ -152,7 +171,10 @@ describe('fake provider: API endpoints', () => {
     expect((await post(url, body, { ...v, 'x-api-key': 'wrong' })).status).toBe(401);
     const noBeta = await post(url, body, { ...v, authorization: 'Bearer at-valid' });
     expect(noBeta.status).toBe(401);
-    expect(noBeta.json).toEqual({ type: 'error', error: { type: 'authentication_error', message: 'OAuth authentication is currently not supported.' } });
+    expect(noBeta.json).toEqual({
+      type: 'error',
+      error: { type: 'authentication_error', message: 'OAuth authentication is currently not supported.' },
+    });
     const ok = await post(url, body, { ...v, authorization: 'Bearer at-valid', 'anthropic-beta': 'oauth-2025-04-20' });
     expect(ok.status).toBe(200);
     expect(ok.headers['x-fake-auth']).toBe('oauth');
@@ -176,7 +198,11 @@ describe('fake provider: API endpoints', () => {
   it('refuses headers that must never reach a provider', async () => {
     fake = await startFakeProvider({ provider: 'openai' });
     for (const header of ['x-maestro-credential', 'cookie', 'proxy-authorization']) {
-      const res = await post(`${fake.url}/v1/chat/completions`, '{}', { ...JSON_CT, authorization: `Bearer ${fake.apiKey}`, [header]: 'x' });
+      const res = await post(`${fake.url}/v1/chat/completions`, '{}', {
+        ...JSON_CT,
+        authorization: `Bearer ${fake.apiKey}`,
+        [header]: 'x',
+      });
       expect(res.status).toBe(400);
       expect(String(res.json!.error_description)).toContain(header);
     }

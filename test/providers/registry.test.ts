@@ -98,7 +98,9 @@ describe('ProviderRegistry', () => {
 
   it('refuses unusable URLs', () => {
     expect(() => new ProviderRegistry({ providers: { ...emptyProviders, anthropic: { baseUrl: 'ftp://x' } } })).toThrow(MisconfiguredError);
-    expect(() => new ProviderRegistry({ providers: { ...emptyProviders, anthropic: { baseUrl: 'https://x/?q=1' } } })).toThrow(MisconfiguredError);
+    expect(() => new ProviderRegistry({ providers: { ...emptyProviders, anthropic: { baseUrl: 'https://x/?q=1' } } })).toThrow(
+      MisconfiguredError,
+    );
     expect(() => new ProviderRegistry({ providers: { ...emptyProviders, openai: { oauthTokenUrl: 'https://user:pw@x/token' } } })).toThrow(
       MisconfiguredError,
     );

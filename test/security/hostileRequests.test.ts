@@ -85,9 +85,22 @@ beforeAll(async () => {
   for (const s of [TEST_API_KEY, h.fake.apiKey, ...Object.values(seeded)]) secrets.add(s);
 
   h.fake.seedTokens(seeded.oauthRefresh, seeded.oauthAccess);
-  const oauth = await h.call('POST', '/v1/credentials', { body: { provider: 'anthropic', authType: 'oauth', name: 'default', accessToken: seeded.oauthAccess, refreshToken: seeded.oauthRefresh, expiresIn: 3600 } });
-  const apiKey = await h.call('POST', '/v1/credentials', { body: { provider: 'anthropic', authType: 'api_key', name: 'key-a', apiKey: seeded.apiKey } });
-  const openai = await h.call('POST', '/v1/credentials', { body: { provider: 'openai', authType: 'api_key', name: 'oa', apiKey: seeded.openaiKey } });
+  const oauth = await h.call('POST', '/v1/credentials', {
+    body: {
+      provider: 'anthropic',
+      authType: 'oauth',
+      name: 'default',
+      accessToken: seeded.oauthAccess,
+      refreshToken: seeded.oauthRefresh,
+      expiresIn: 3600,
+    },
+  });
+  const apiKey = await h.call('POST', '/v1/credentials', {
+    body: { provider: 'anthropic', authType: 'api_key', name: 'key-a', apiKey: seeded.apiKey },
+  });
+  const openai = await h.call('POST', '/v1/credentials', {
+    body: { provider: 'openai', authType: 'api_key', name: 'oa', apiKey: seeded.openaiKey },
+  });
   // A completed login (an authorization code and a verifier went by) and a pending one (a sealed session row).
   const started = await h.call('POST', '/v1/oauth/anthropic/start', { body: { name: 'login' } });
   const consent = h.fake.authorize(started.json.authorizeUrl);
@@ -119,7 +132,9 @@ async function snapshot(): Promise<string> {
       `select id, name, provider, auth_type, status, version, key_id, encode(secret, 'hex') as secret, expires_at, last_error, refresh_count, updated_at
          from saved_authentications order by id`,
     ),
-    h.db.query(`select id, provider, name, key_id, encode(sealed, 'hex') as sealed, redirect_uri, expires_at from oauth_sessions order by id`),
+    h.db.query(
+      `select id, provider, name, key_id, encode(sealed, 'hex') as sealed, redirect_uri, expires_at from oauth_sessions order by id`,
+    ),
     h.db.query(`select count(*)::int as n, coalesce(max(id), 0)::text as last from credential_events`),
   ]);
   return JSON.stringify({ credentials, sessions, events });
@@ -148,123 +163,643 @@ const sqli = "x' OR '1'='1'; DROP TABLE saved_authentications; --";
 const cases: Case[] = [
   // --- Maestro keys -------------------------------------------------------------------------
   { name: 'no key', send: () => send({ path: '/v1/credentials' }), status: 401, type: 'unauthorized' },
-  { name: 'wrong bearer key', send: () => send({ path: '/v1/credentials', headers: { authorization: 'Bearer msk_wrong_0123456789abcdef' } }), status: 401, type: 'unauthorized' },
-  { name: 'wrong x-api-key', send: () => send({ path: '/v1/credentials', headers: { 'x-api-key': 'msk_wrong_0123456789abcdef' } }), status: 401, type: 'unauthorized' },
-  { name: 'Basic auth with the key as password', send: () => send({ path: '/v1/credentials', headers: { authorization: `Basic ${Buffer.from(`u:${TEST_API_KEY}`).toString('base64')}` } }), status: 401 },
-  { name: 'key with trailing junk', send: () => send({ path: '/v1/credentials', headers: { authorization: `Bearer ${TEST_API_KEY} extra` } }), status: 401 },
+  {
+    name: 'wrong bearer key',
+    send: () => send({ path: '/v1/credentials', headers: { authorization: 'Bearer msk_wrong_0123456789abcdef' } }),
+    status: 401,
+    type: 'unauthorized',
+  },
+  {
+    name: 'wrong x-api-key',
+    send: () => send({ path: '/v1/credentials', headers: { 'x-api-key': 'msk_wrong_0123456789abcdef' } }),
+    status: 401,
+    type: 'unauthorized',
+  },
+  {
+    name: 'Basic auth with the key as password',
+    send: () =>
+      send({ path: '/v1/credentials', headers: { authorization: `Basic ${Buffer.from(`u:${TEST_API_KEY}`).toString('base64')}` } }),
+    status: 401,
+  },
+  {
+    name: 'key with trailing junk',
+    send: () => send({ path: '/v1/credentials', headers: { authorization: `Bearer ${TEST_API_KEY} extra` } }),
+    status: 401,
+  },
   { name: 'empty bearer', send: () => send({ path: '/v1/credentials', headers: { authorization: 'Bearer ' } }), status: 401 },
-  { name: 'key in another case', send: () => send({ path: '/v1/credentials', headers: { authorization: `Bearer ${TEST_API_KEY.toUpperCase()}` } }), status: 401 },
-  { name: 'key prefix', send: () => send({ path: '/v1/credentials', headers: { authorization: `Bearer ${TEST_API_KEY.slice(0, -1)}` } }), status: 401 },
-  { name: 'a 10 KB key', send: () => send({ path: '/v1/credentials', headers: { authorization: `Bearer ${'k'.repeat(10_000)}` } }), status: 401 },
-  { name: 'wrong bearer beside a right x-api-key', send: () => send({ path: '/v1/credentials', headers: { authorization: 'Bearer msk_wrong_0123456789abcdef', 'x-api-key': TEST_API_KEY } }), status: 401 },
+  {
+    name: 'key in another case',
+    send: () => send({ path: '/v1/credentials', headers: { authorization: `Bearer ${TEST_API_KEY.toUpperCase()}` } }),
+    status: 401,
+  },
+  {
+    name: 'key prefix',
+    send: () => send({ path: '/v1/credentials', headers: { authorization: `Bearer ${TEST_API_KEY.slice(0, -1)}` } }),
+    status: 401,
+  },
+  {
+    name: 'a 10 KB key',
+    send: () => send({ path: '/v1/credentials', headers: { authorization: `Bearer ${'k'.repeat(10_000)}` } }),
+    status: 401,
+  },
+  {
+    name: 'wrong bearer beside a right x-api-key',
+    send: () =>
+      send({ path: '/v1/credentials', headers: { authorization: 'Bearer msk_wrong_0123456789abcdef', 'x-api-key': TEST_API_KEY } }),
+    status: 401,
+  },
   { name: 'key in the query string', send: () => send({ path: `/v1/credentials?api_key=${TEST_API_KEY}` }), status: 401 },
-  { name: 'proxy without a key', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/messages', headers: { 'content-type': 'application/json' }, body: message }), status: 401 },
-  { name: 'delete with a wrong key', send: () => send({ method: 'DELETE', path: `/v1/credentials/${`${ids.oauth}`}`, headers: { authorization: 'Bearer msk_wrong_0123456789abcdef' } }), status: 401 },
-  { name: 'login start without a key', send: () => send({ method: 'POST', path: '/v1/oauth/anthropic/start', headers: { 'content-type': 'application/json' }, body: '{}' }), status: 401 },
+  {
+    name: 'proxy without a key',
+    send: () =>
+      send({ method: 'POST', path: '/proxy/anthropic/v1/messages', headers: { 'content-type': 'application/json' }, body: message }),
+    status: 401,
+  },
+  {
+    name: 'delete with a wrong key',
+    send: () =>
+      send({
+        method: 'DELETE',
+        path: `/v1/credentials/${`${ids.oauth}`}`,
+        headers: { authorization: 'Bearer msk_wrong_0123456789abcdef' },
+      }),
+    status: 401,
+  },
+  {
+    name: 'login start without a key',
+    send: () => send({ method: 'POST', path: '/v1/oauth/anthropic/start', headers: { 'content-type': 'application/json' }, body: '{}' }),
+    status: 401,
+  },
 
   // --- bodies --------------------------------------------------------------------------------
-  { name: 'malformed JSON', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{"provider": "anthropic",') }), status: 400, type: 'invalid_json' },
-  { name: 'JSON with trailing garbage', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{"provider":"anthropic"} {"x":1}') }), status: 400, type: 'invalid_json' },
+  {
+    name: 'malformed JSON',
+    send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{"provider": "anthropic",') }),
+    status: 400,
+    type: 'invalid_json',
+  },
+  {
+    name: 'JSON with trailing garbage',
+    send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{"provider":"anthropic"} {"x":1}') }),
+    status: 400,
+    type: 'invalid_json',
+  },
   { name: 'JSON null', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('null') }), status: 400 },
   { name: 'JSON string', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('"anthropic"') }), status: 400 },
   { name: 'JSON array', send: () => send({ method: 'POST', path: '/v1/credentials', ...json([{ provider: 'anthropic' }]) }), status: 400 },
-  { name: 'JSON sent as text/plain', send: () => send({ method: 'POST', path: '/v1/credentials', ...json({ provider: 'anthropic', authType: 'api_key', apiKey: 'sk-ant-api03-plain-0123456789' }, { 'content-type': 'text/plain' }) }), status: 400 },
-  { name: 'operator object as provider', send: () => send({ method: 'POST', path: '/v1/credentials', ...json({ provider: { $ne: null }, authType: 'api_key', apiKey: 'sk-ant-api03-0123456789' }) }), status: 400 },
-  { name: 'SQL injection in provider', send: () => send({ method: 'POST', path: '/v1/credentials', ...json({ provider: sqli, authType: 'api_key', apiKey: 'sk-ant-api03-0123456789' }) }), status: 400 },
-  { name: 'SQL injection in name', send: () => send({ method: 'POST', path: '/v1/credentials', ...json({ provider: 'anthropic', authType: 'api_key', name: sqli, apiKey: 'sk-ant-api03-0123456789' }) }), status: 400 },
-  { name: 'name of 101 characters', send: () => send({ method: 'POST', path: '/v1/credentials', ...json({ provider: 'anthropic', authType: 'api_key', name: 'n'.repeat(101), apiKey: 'sk-ant-api03-0123456789' }) }), status: 400 },
-  { name: 'NUL in name', send: () => send({ method: 'POST', path: '/v1/credentials', ...json({ provider: 'anthropic', authType: 'api_key', name: 'a\u0000b', apiKey: 'sk-ant-api03-0123456789' }) }), status: 400 },
-  { name: 'number as apiKey', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{"provider":"anthropic","authType":"api_key","apiKey":1e309}') }), status: 400 },
-  { name: 'string as expiresIn', send: () => send({ method: 'POST', path: '/v1/credentials', ...json({ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-0123456789', expiresIn: '3600' }) }), status: 400 },
-  { name: 'expiresIn of 30 000 years', send: () => send({ method: 'POST', path: '/v1/credentials', ...json({ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-0123456789', expiresIn: 1e12 }) }), status: 400 },
-  { name: '__proto__ pollution', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{"provider":"anthropic","authType":"api_key","apiKey":"sk-ant-api03-0123456789","__proto__":{"polluted":true}}') }), status: 400, check: () => expect(({} as Record<string, unknown>).polluted).toBeUndefined() },
-  { name: 'constructor.prototype pollution', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{"provider":"anthropic","authType":"api_key","apiKey":"sk-ant-api03-0123456789","constructor":{"prototype":{"polluted":true}}}') }), status: 400, check: () => expect(({} as Record<string, unknown>).polluted).toBeUndefined() },
-  { name: 'duplicate keys, the last one hostile', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{"provider":"anthropic","authType":"api_key","apiKey":"sk-ant-api03-0123456789","provider":"cohere"}') }), status: 400 },
-  { name: 'status smuggled into a create', send: () => send({ method: 'POST', path: '/v1/credentials', ...json({ provider: 'anthropic', authType: 'api_key', apiKey: 'sk-ant-api03-0123456789', status: 'disabled', version: 99 }) }), status: 400 },
-  { name: 'body of 2 MB', send: () => send({ method: 'POST', path: '/v1/credentials', ...json({ provider: 'anthropic', authType: 'api_key', apiKey: 'x'.repeat(2 * 1024 * 1024) }) }), status: 413, type: 'payload_too_large' },
-  { name: 'JSON nested 100 000 deep', send: () => send({ method: 'POST', path: '/v1/credentials', ...json(`${'['.repeat(100_000)}${']'.repeat(100_000)}`) }), status: [400, 413] },
-  { name: 'gzip body that is not gzip', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('not gzip at all', { 'content-encoding': 'gzip' }) }), status: 400 },
-  { name: 'unknown content-encoding', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{}', { 'content-encoding': 'compress' }) }), status: 415 },
-  { name: 'unsupported charset', send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{}', { 'content-type': 'application/json; charset=iso-8859-1' }) }), status: 415 },
+  {
+    name: 'JSON sent as text/plain',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json({ provider: 'anthropic', authType: 'api_key', apiKey: 'sk-ant-api03-plain-0123456789' }, { 'content-type': 'text/plain' }),
+      }),
+    status: 400,
+  },
+  {
+    name: 'operator object as provider',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json({ provider: { $ne: null }, authType: 'api_key', apiKey: 'sk-ant-api03-0123456789' }),
+      }),
+    status: 400,
+  },
+  {
+    name: 'SQL injection in provider',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json({ provider: sqli, authType: 'api_key', apiKey: 'sk-ant-api03-0123456789' }),
+      }),
+    status: 400,
+  },
+  {
+    name: 'SQL injection in name',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json({ provider: 'anthropic', authType: 'api_key', name: sqli, apiKey: 'sk-ant-api03-0123456789' }),
+      }),
+    status: 400,
+  },
+  {
+    name: 'name of 101 characters',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json({ provider: 'anthropic', authType: 'api_key', name: 'n'.repeat(101), apiKey: 'sk-ant-api03-0123456789' }),
+      }),
+    status: 400,
+  },
+  {
+    name: 'NUL in name',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json({ provider: 'anthropic', authType: 'api_key', name: 'a\u0000b', apiKey: 'sk-ant-api03-0123456789' }),
+      }),
+    status: 400,
+  },
+  {
+    name: 'number as apiKey',
+    send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{"provider":"anthropic","authType":"api_key","apiKey":1e309}') }),
+    status: 400,
+  },
+  {
+    name: 'string as expiresIn',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json({ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-0123456789', expiresIn: '3600' }),
+      }),
+    status: 400,
+  },
+  {
+    name: 'expiresIn of 30 000 years',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json({ provider: 'anthropic', authType: 'oauth', accessToken: 'sk-ant-oat01-0123456789', expiresIn: 1e12 }),
+      }),
+    status: 400,
+  },
+  {
+    name: '__proto__ pollution',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json('{"provider":"anthropic","authType":"api_key","apiKey":"sk-ant-api03-0123456789","__proto__":{"polluted":true}}'),
+      }),
+    status: 400,
+    check: () => expect(({} as Record<string, unknown>).polluted).toBeUndefined(),
+  },
+  {
+    name: 'constructor.prototype pollution',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json(
+          '{"provider":"anthropic","authType":"api_key","apiKey":"sk-ant-api03-0123456789","constructor":{"prototype":{"polluted":true}}}',
+        ),
+      }),
+    status: 400,
+    check: () => expect(({} as Record<string, unknown>).polluted).toBeUndefined(),
+  },
+  {
+    name: 'duplicate keys, the last one hostile',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json('{"provider":"anthropic","authType":"api_key","apiKey":"sk-ant-api03-0123456789","provider":"cohere"}'),
+      }),
+    status: 400,
+  },
+  {
+    name: 'status smuggled into a create',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json({ provider: 'anthropic', authType: 'api_key', apiKey: 'sk-ant-api03-0123456789', status: 'disabled', version: 99 }),
+      }),
+    status: 400,
+  },
+  {
+    name: 'body of 2 MB',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/credentials',
+        ...json({ provider: 'anthropic', authType: 'api_key', apiKey: 'x'.repeat(2 * 1024 * 1024) }),
+      }),
+    status: 413,
+    type: 'payload_too_large',
+  },
+  {
+    name: 'JSON nested 100 000 deep',
+    send: () => send({ method: 'POST', path: '/v1/credentials', ...json(`${'['.repeat(100_000)}${']'.repeat(100_000)}`) }),
+    status: [400, 413],
+  },
+  {
+    name: 'gzip body that is not gzip',
+    send: () => send({ method: 'POST', path: '/v1/credentials', ...json('not gzip at all', { 'content-encoding': 'gzip' }) }),
+    status: 400,
+  },
+  {
+    name: 'unknown content-encoding',
+    send: () => send({ method: 'POST', path: '/v1/credentials', ...json('{}', { 'content-encoding': 'compress' }) }),
+    status: 415,
+  },
+  {
+    name: 'unsupported charset',
+    send: () =>
+      send({ method: 'POST', path: '/v1/credentials', ...json('{}', { 'content-type': 'application/json; charset=iso-8859-1' }) }),
+    status: 415,
+  },
 
   // --- ids and another credential's id -------------------------------------------------------------
   { name: 'SQL injection as id', send: () => send({ path: `/v1/credentials/${encodeURIComponent(sqli)}`, headers: auth }), status: 400 },
   { name: 'path traversal as id', send: () => send({ path: '/v1/credentials/..%2F..%2Fetc%2Fpasswd', headers: auth }), status: 400 },
   { name: 'NUL in id', send: () => send({ path: '/v1/credentials/%00', headers: auth }), status: 400 },
   { name: 'unknown id', send: () => send({ path: `/v1/credentials/${uuidUnknown}`, headers: auth }), status: 404, type: 'not_found' },
-  { name: 'events of an injected id', send: () => send({ path: `/v1/credentials/${encodeURIComponent("1' or 1=1--")}/events`, headers: auth }), status: 400 },
-  { name: 'delete an unknown id', send: () => send({ method: 'DELETE', path: `/v1/credentials/${uuidUnknown}`, headers: auth }), status: 404 },
-  { name: 'refresh an API key', send: () => send({ method: 'POST', path: `/v1/credentials/${ids.apiKey}/refresh`, headers: auth }), status: 409, type: 'conflict' },
-  { name: 'refresh an unknown id', send: () => send({ method: 'POST', path: `/v1/credentials/${uuidUnknown}/refresh`, headers: auth }), status: 404 },
-  { name: 'PATCH an API key with OAuth tokens', send: () => send({ method: 'PATCH', path: `/v1/credentials/${ids.apiKey}`, ...json({ accessToken: 'sk-ant-oat01-hijack-0123456789' }) }), status: 400 },
-  { name: 'PATCH an OAuth credential with an API key', send: () => send({ method: 'PATCH', path: `/v1/credentials/${ids.oauth}`, ...json({ apiKey: 'sk-ant-api03-hijack-0123456789' }) }), status: 400 },
-  { name: 'PATCH smuggling status and version', send: () => send({ method: 'PATCH', path: `/v1/credentials/${ids.oauth}`, ...json({ accessToken: 'sk-ant-oat01-hijack-0123456789', status: 'active', version: 1 }) }), status: 400 },
-  { name: 'PATCH an unknown id', send: () => send({ method: 'PATCH', path: `/v1/credentials/${uuidUnknown}`, ...json({ apiKey: 'sk-ant-api03-hijack-0123456789' }) }), status: 404 },
-  { name: 'method override header', send: () => send({ path: `/v1/credentials/${ids.apiKey}`, headers: { ...auth, 'x-http-method-override': 'DELETE' } }), status: 200 },
-  { name: 'SQL injection in a query parameter', send: () => send({ path: `/v1/credentials?provider=${encodeURIComponent(sqli)}`, headers: auth }), status: 400 },
+  {
+    name: 'events of an injected id',
+    send: () => send({ path: `/v1/credentials/${encodeURIComponent("1' or 1=1--")}/events`, headers: auth }),
+    status: 400,
+  },
+  {
+    name: 'delete an unknown id',
+    send: () => send({ method: 'DELETE', path: `/v1/credentials/${uuidUnknown}`, headers: auth }),
+    status: 404,
+  },
+  {
+    name: 'refresh an API key',
+    send: () => send({ method: 'POST', path: `/v1/credentials/${ids.apiKey}/refresh`, headers: auth }),
+    status: 409,
+    type: 'conflict',
+  },
+  {
+    name: 'refresh an unknown id',
+    send: () => send({ method: 'POST', path: `/v1/credentials/${uuidUnknown}/refresh`, headers: auth }),
+    status: 404,
+  },
+  {
+    name: 'PATCH an API key with OAuth tokens',
+    send: () =>
+      send({ method: 'PATCH', path: `/v1/credentials/${ids.apiKey}`, ...json({ accessToken: 'sk-ant-oat01-hijack-0123456789' }) }),
+    status: 400,
+  },
+  {
+    name: 'PATCH an OAuth credential with an API key',
+    send: () => send({ method: 'PATCH', path: `/v1/credentials/${ids.oauth}`, ...json({ apiKey: 'sk-ant-api03-hijack-0123456789' }) }),
+    status: 400,
+  },
+  {
+    name: 'PATCH smuggling status and version',
+    send: () =>
+      send({
+        method: 'PATCH',
+        path: `/v1/credentials/${ids.oauth}`,
+        ...json({ accessToken: 'sk-ant-oat01-hijack-0123456789', status: 'active', version: 1 }),
+      }),
+    status: 400,
+  },
+  {
+    name: 'PATCH an unknown id',
+    send: () => send({ method: 'PATCH', path: `/v1/credentials/${uuidUnknown}`, ...json({ apiKey: 'sk-ant-api03-hijack-0123456789' }) }),
+    status: 404,
+  },
+  {
+    name: 'method override header',
+    send: () => send({ path: `/v1/credentials/${ids.apiKey}`, headers: { ...auth, 'x-http-method-override': 'DELETE' } }),
+    status: 200,
+  },
+  {
+    name: 'SQL injection in a query parameter',
+    send: () => send({ path: `/v1/credentials?provider=${encodeURIComponent(sqli)}`, headers: auth }),
+    status: 400,
+  },
   { name: 'operator in a query parameter', send: () => send({ path: '/v1/credentials?status[$ne]=x', headers: auth }), status: 400 },
-  { name: 'repeated query parameter', send: () => send({ path: '/v1/credentials?provider=anthropic&provider=openai', headers: auth }), status: 400 },
+  {
+    name: 'repeated query parameter',
+    send: () => send({ path: '/v1/credentials?provider=anthropic&provider=openai', headers: auth }),
+    status: 400,
+  },
   { name: 'unknown query parameter', send: () => send({ path: '/v1/credentials?limit=1000000', headers: auth }), status: 400 },
-  { name: 'message call to an absolute URL', send: () => send({ method: 'POST', path: `/v1/credentials/${ids.apiKey}/messages`, ...json({ path: `http://127.0.0.1:${canaryPort}/v1/messages` }) }), status: 400 },
-  { name: 'message call with a header name in capitals', send: () => send({ method: 'POST', path: `/v1/credentials/${ids.apiKey}/messages`, ...json({ headers: { 'X-Evil': 'a' } }) }), status: 400 },
-  { name: 'message call with CRLF in a header value', send: () => send({ method: 'POST', path: `/v1/credentials/${ids.apiKey}/messages`, ...json({ headers: { 'x-evil': 'a\r\nx-injected: b' } }) }), status: 400 },
-  { name: 'message call walking out of the provider path', send: () => send({ method: 'POST', path: `/v1/credentials/${ids.apiKey}/messages`, ...json({ path: '/v1/../../admin' }) }), status: 400 },
+  {
+    name: 'message call to an absolute URL',
+    send: () =>
+      send({
+        method: 'POST',
+        path: `/v1/credentials/${ids.apiKey}/messages`,
+        ...json({ path: `http://127.0.0.1:${canaryPort}/v1/messages` }),
+      }),
+    status: 400,
+  },
+  {
+    name: 'message call with a header name in capitals',
+    send: () => send({ method: 'POST', path: `/v1/credentials/${ids.apiKey}/messages`, ...json({ headers: { 'X-Evil': 'a' } }) }),
+    status: 400,
+  },
+  {
+    name: 'message call with CRLF in a header value',
+    send: () =>
+      send({ method: 'POST', path: `/v1/credentials/${ids.apiKey}/messages`, ...json({ headers: { 'x-evil': 'a\r\nx-injected: b' } }) }),
+    status: 400,
+  },
+  {
+    name: 'message call walking out of the provider path',
+    send: () => send({ method: 'POST', path: `/v1/credentials/${ids.apiKey}/messages`, ...json({ path: '/v1/../../admin' }) }),
+    status: 400,
+  },
 
   // --- login -------------------------------------------------------------------------------------
   { name: 'login for an unknown provider', send: () => send({ method: 'POST', path: '/v1/oauth/cohere/start', ...json({}) }), status: 400 },
-  { name: 'login name with path traversal', send: () => send({ method: 'POST', path: '/v1/oauth/anthropic/start', ...json({ name: '../../etc' }) }), status: 400 },
-  { name: 'login completion with an injected session id', send: () => send({ method: 'POST', path: '/v1/oauth/anthropic/complete', ...json({ sessionId: sqli, code: 'abc' }) }), status: 400 },
-  { name: 'login completion for an unknown session', send: () => send({ method: 'POST', path: '/v1/oauth/anthropic/complete', ...json({ sessionId: uuidUnknown, code: 'ac_0123456789abcdef#st_0123456789abcdef' }) }), status: 404 },
-  { name: 'login completion with a 5000-character code', send: () => send({ method: 'POST', path: '/v1/oauth/anthropic/complete', ...json({ sessionId: uuidUnknown, code: 'c'.repeat(5000) }) }), status: 400 },
+  {
+    name: 'login name with path traversal',
+    send: () => send({ method: 'POST', path: '/v1/oauth/anthropic/start', ...json({ name: '../../etc' }) }),
+    status: 400,
+  },
+  {
+    name: 'login completion with an injected session id',
+    send: () => send({ method: 'POST', path: '/v1/oauth/anthropic/complete', ...json({ sessionId: sqli, code: 'abc' }) }),
+    status: 400,
+  },
+  {
+    name: 'login completion for an unknown session',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/v1/oauth/anthropic/complete',
+        ...json({ sessionId: uuidUnknown, code: 'ac_0123456789abcdef#st_0123456789abcdef' }),
+      }),
+    status: 404,
+  },
+  {
+    name: 'login completion with a 5000-character code',
+    send: () => send({ method: 'POST', path: '/v1/oauth/anthropic/complete', ...json({ sessionId: uuidUnknown, code: 'c'.repeat(5000) }) }),
+    status: 400,
+  },
 
   // --- the proxy --------------------------------------------------------------------------------
-  { name: 'proxy: encoded dot segments', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/%2e%2e/%2e%2e/admin', headers: proxyHeaders, body: message }), status: 400 },
-  { name: 'proxy: dot segments', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/../../admin', headers: proxyHeaders, body: message }), status: 400 },
-  { name: 'proxy: double-encoded dot segments', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/%252e%252e/%252e%252e/admin', headers: proxyHeaders, body: message }), status: 400 },
-  { name: 'proxy: encoded slashes', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/..%2f..%2fadmin', headers: proxyHeaders, body: message }), status: 400 },
-  { name: 'proxy: backslashes', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1%5c..%5cadmin', headers: proxyHeaders, body: message }), status: 400 },
-  { name: 'proxy: protocol-relative host in the path', send: () => send({ method: 'POST', path: `/proxy/anthropic//127.0.0.1:${canaryPort}/v1/messages`, headers: proxyHeaders, body: message }), status: 400 },
-  { name: 'proxy: absolute URL in the path', send: () => send({ method: 'POST', path: `/proxy/anthropic/http://127.0.0.1:${canaryPort}/v1/messages`, headers: proxyHeaders, body: message }), status: 400 },
-  { name: 'proxy: userinfo-looking path', send: () => send({ method: 'POST', path: `/proxy/anthropic/@127.0.0.1:${canaryPort}/v1/messages`, headers: proxyHeaders, body: message }), status: [400, 404], reachesProvider: true, providerAnswer: true },
-  { name: 'proxy: absolute-form request target', send: () => send({ method: 'POST', path: `http://127.0.0.1:${canaryPort}/proxy/anthropic/v1/messages`, headers: proxyHeaders, body: message }), status: 400 },
-  { name: 'proxy: Host header naming another server', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/messages', headers: { ...proxyHeaders, host: `127.0.0.1:${canaryPort}` }, body: message }), status: 200, reachesProvider: true },
-  { name: 'proxy: X-Forwarded-Host naming another server', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/messages', headers: { ...proxyHeaders, 'x-forwarded-host': `127.0.0.1:${canaryPort}`, forwarded: `host=127.0.0.1:${canaryPort}` }, body: message }), status: 200, reachesProvider: true },
-  { name: 'proxy: cookie, proxy-authorization and x-maestro-* are not forwarded', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/messages', headers: { ...proxyHeaders, cookie: 'session=stolen', 'proxy-authorization': 'Basic eDp5', 'x-maestro-debug': '1' }, body: message }), status: 200, reachesProvider: true },
-  { name: 'proxy: credential of another provider', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/messages', headers: { ...proxyHeaders, 'x-maestro-credential': `${ids.openai}` }, body: message }), status: 404 },
-  { name: 'proxy: an OAuth id on another provider', send: () => send({ method: 'POST', path: '/proxy/openai/v1/chat/completions', headers: { ...proxyHeaders, 'x-maestro-credential': `${ids.oauth}` }, body: '{}' }), status: 404 },
-  { name: 'proxy: SQL injection as credential selector', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/messages', headers: { ...proxyHeaders, 'x-maestro-credential': sqli }, body: message }), status: 404 },
-  { name: 'proxy: unknown credential id', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/messages', headers: { ...proxyHeaders, 'x-maestro-credential': uuidUnknown }, body: message }), status: 404 },
-  { name: 'proxy: 300-character selector', send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/messages', headers: { ...proxyHeaders, 'x-maestro-credential': 's'.repeat(300) }, body: message }), status: 400 },
-  { name: 'proxy: unknown provider', send: () => send({ method: 'POST', path: '/proxy/cohere/v1/messages', headers: proxyHeaders, body: message }), status: 404 },
-  { name: 'proxy: dot-dot as provider', send: () => send({ method: 'POST', path: '/proxy/%2e%2e/v1/credentials', headers: proxyHeaders, body: message }), status: 404 },
-  { name: 'proxy: chunked body over the limit (12 MB)', send: () => sendChunked('/proxy/anthropic/v1/messages', 12 * 1024 * 1024), status: 413, type: 'payload_too_large' },
-  { name: 'proxy: declared body over the limit', send: () => rawSocket(port, `POST /proxy/anthropic/v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 20000000\r\n\r\n{"a":1}`), status: 413 },
+  {
+    name: 'proxy: encoded dot segments',
+    send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/%2e%2e/%2e%2e/admin', headers: proxyHeaders, body: message }),
+    status: 400,
+  },
+  {
+    name: 'proxy: dot segments',
+    send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/../../admin', headers: proxyHeaders, body: message }),
+    status: 400,
+  },
+  {
+    name: 'proxy: double-encoded dot segments',
+    send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/%252e%252e/%252e%252e/admin', headers: proxyHeaders, body: message }),
+    status: 400,
+  },
+  {
+    name: 'proxy: encoded slashes',
+    send: () => send({ method: 'POST', path: '/proxy/anthropic/v1/..%2f..%2fadmin', headers: proxyHeaders, body: message }),
+    status: 400,
+  },
+  {
+    name: 'proxy: backslashes',
+    send: () => send({ method: 'POST', path: '/proxy/anthropic/v1%5c..%5cadmin', headers: proxyHeaders, body: message }),
+    status: 400,
+  },
+  {
+    name: 'proxy: protocol-relative host in the path',
+    send: () =>
+      send({ method: 'POST', path: `/proxy/anthropic//127.0.0.1:${canaryPort}/v1/messages`, headers: proxyHeaders, body: message }),
+    status: 400,
+  },
+  {
+    name: 'proxy: absolute URL in the path',
+    send: () =>
+      send({ method: 'POST', path: `/proxy/anthropic/http://127.0.0.1:${canaryPort}/v1/messages`, headers: proxyHeaders, body: message }),
+    status: 400,
+  },
+  {
+    name: 'proxy: userinfo-looking path',
+    send: () =>
+      send({ method: 'POST', path: `/proxy/anthropic/@127.0.0.1:${canaryPort}/v1/messages`, headers: proxyHeaders, body: message }),
+    status: [400, 404],
+    reachesProvider: true,
+    providerAnswer: true,
+  },
+  {
+    name: 'proxy: absolute-form request target',
+    send: () =>
+      send({ method: 'POST', path: `http://127.0.0.1:${canaryPort}/proxy/anthropic/v1/messages`, headers: proxyHeaders, body: message }),
+    status: 400,
+  },
+  {
+    name: 'proxy: Host header naming another server',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/proxy/anthropic/v1/messages',
+        headers: { ...proxyHeaders, host: `127.0.0.1:${canaryPort}` },
+        body: message,
+      }),
+    status: 200,
+    reachesProvider: true,
+  },
+  {
+    name: 'proxy: X-Forwarded-Host naming another server',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/proxy/anthropic/v1/messages',
+        headers: { ...proxyHeaders, 'x-forwarded-host': `127.0.0.1:${canaryPort}`, forwarded: `host=127.0.0.1:${canaryPort}` },
+        body: message,
+      }),
+    status: 200,
+    reachesProvider: true,
+  },
+  {
+    name: 'proxy: cookie, proxy-authorization and x-maestro-* are not forwarded',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/proxy/anthropic/v1/messages',
+        headers: { ...proxyHeaders, cookie: 'session=stolen', 'proxy-authorization': 'Basic eDp5', 'x-maestro-debug': '1' },
+        body: message,
+      }),
+    status: 200,
+    reachesProvider: true,
+  },
+  {
+    name: 'proxy: credential of another provider',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/proxy/anthropic/v1/messages',
+        headers: { ...proxyHeaders, 'x-maestro-credential': `${ids.openai}` },
+        body: message,
+      }),
+    status: 404,
+  },
+  {
+    name: 'proxy: an OAuth id on another provider',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/proxy/openai/v1/chat/completions',
+        headers: { ...proxyHeaders, 'x-maestro-credential': `${ids.oauth}` },
+        body: '{}',
+      }),
+    status: 404,
+  },
+  {
+    name: 'proxy: SQL injection as credential selector',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/proxy/anthropic/v1/messages',
+        headers: { ...proxyHeaders, 'x-maestro-credential': sqli },
+        body: message,
+      }),
+    status: 404,
+  },
+  {
+    name: 'proxy: unknown credential id',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/proxy/anthropic/v1/messages',
+        headers: { ...proxyHeaders, 'x-maestro-credential': uuidUnknown },
+        body: message,
+      }),
+    status: 404,
+  },
+  {
+    name: 'proxy: 300-character selector',
+    send: () =>
+      send({
+        method: 'POST',
+        path: '/proxy/anthropic/v1/messages',
+        headers: { ...proxyHeaders, 'x-maestro-credential': 's'.repeat(300) },
+        body: message,
+      }),
+    status: 400,
+  },
+  {
+    name: 'proxy: unknown provider',
+    send: () => send({ method: 'POST', path: '/proxy/cohere/v1/messages', headers: proxyHeaders, body: message }),
+    status: 404,
+  },
+  {
+    name: 'proxy: dot-dot as provider',
+    send: () => send({ method: 'POST', path: '/proxy/%2e%2e/v1/credentials', headers: proxyHeaders, body: message }),
+    status: 404,
+  },
+  {
+    name: 'proxy: chunked body over the limit (12 MB)',
+    send: () => sendChunked('/proxy/anthropic/v1/messages', 12 * 1024 * 1024),
+    status: 413,
+    type: 'payload_too_large',
+  },
+  {
+    name: 'proxy: declared body over the limit',
+    send: () =>
+      rawSocket(
+        port,
+        `POST /proxy/anthropic/v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 20000000\r\n\r\n{"a":1}`,
+      ),
+    status: 413,
+  },
 
   // --- HTTP-level tricks ----------------------------------------------------------------------
-  { name: 'CR inside a header value', send: () => rawSocket(port, `GET /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nX-Evil: a\rInjected: b\r\n\r\n`), status: 400, parser: true },
+  {
+    name: 'CR inside a header value',
+    send: () =>
+      rawSocket(port, `GET /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nX-Evil: a\rInjected: b\r\n\r\n`),
+    status: 400,
+    parser: true,
+  },
   {
     name: 'a keyless request pipelined behind a public one',
     send: async () => {
-      const raw = await rawSocket(port, `GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/credentials HTTP/1.1\r\nHost: y\r\nConnection: close\r\n\r\n`, 5_000, 2);
+      const raw = await rawSocket(
+        port,
+        `GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/credentials HTTP/1.1\r\nHost: y\r\nConnection: close\r\n\r\n`,
+        5_000,
+        2,
+      );
       const second = raw.indexOf('HTTP/1.1', 1);
       expect(raw.slice(0, 12)).toBe('HTTP/1.1 200');
       return second < 0 ? raw : raw.slice(second);
     },
     status: 401,
   },
-  { name: 'CRLF inside the Host header', send: () => rawSocket(port, `GET /v1/credentials HTTP/1.1\r\nHost: x\r\nInjected: y\r\nAuthorization: Bearer ${TEST_API_KEY}\r\n\r\n`.replace('Host: x\r\nInjected', 'Host: x\rInjected')), status: 400, parser: true },
-  { name: 'headers over 16 KB', send: () => rawSocket(port, `GET /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`), status: 431, parser: true },
-  { name: 'Content-Length and Transfer-Encoding together (smuggling)', send: () => rawSocket(port, `POST /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/credentials HTTP/1.1\r\nHost: x\r\n\r\n`), status: 400, parser: true },
-  { name: 'two Content-Length headers', send: () => rawSocket(port, `POST /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}`), status: 400, parser: true },
-  { name: 'unknown HTTP method', send: () => rawSocket(port, `FOO /v1/credentials HTTP/1.1\r\nHost: x\r\n\r\n`), status: 400, parser: true },
-  { name: 'space in the request target', send: () => rawSocket(port, `GET /v1/credentials /x HTTP/1.1\r\nHost: x\r\n\r\n`), status: 400, parser: true },
+  {
+    name: 'CRLF inside the Host header',
+    send: () =>
+      rawSocket(
+        port,
+        `GET /v1/credentials HTTP/1.1\r\nHost: x\r\nInjected: y\r\nAuthorization: Bearer ${TEST_API_KEY}\r\n\r\n`.replace(
+          'Host: x\r\nInjected',
+          'Host: x\rInjected',
+        ),
+      ),
+    status: 400,
+    parser: true,
+  },
+  {
+    name: 'headers over 16 KB',
+    send: () =>
+      rawSocket(
+        port,
+        `GET /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
+      ),
+    status: 431,
+    parser: true,
+  },
+  {
+    name: 'Content-Length and Transfer-Encoding together (smuggling)',
+    send: () =>
+      rawSocket(
+        port,
+        `POST /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/credentials HTTP/1.1\r\nHost: x\r\n\r\n`,
+      ),
+    status: 400,
+    parser: true,
+  },
+  {
+    name: 'two Content-Length headers',
+    send: () =>
+      rawSocket(
+        port,
+        `POST /v1/credentials HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}`,
+      ),
+    status: 400,
+    parser: true,
+  },
+  {
+    name: 'unknown HTTP method',
+    send: () => rawSocket(port, `FOO /v1/credentials HTTP/1.1\r\nHost: x\r\n\r\n`),
+    status: 400,
+    parser: true,
+  },
+  {
+    name: 'space in the request target',
+    send: () => rawSocket(port, `GET /v1/credentials /x HTTP/1.1\r\nHost: x\r\n\r\n`),
+    status: 400,
+    parser: true,
+  },
   { name: 'no route', send: () => send({ path: '/v1/admin', headers: auth }), status: 404, type: 'not_found' },
-  { name: 'around the key check: traversal from a public route', send: () => send({ path: '/healthz/../v1/credentials' }), status: [401, 404] },
-  { name: 'around the key check: encoded traversal from a public route', send: () => send({ path: '/openapi.json/%2e%2e/v1/credentials' }), status: [401, 404] },
+  {
+    name: 'around the key check: traversal from a public route',
+    send: () => send({ path: '/healthz/../v1/credentials' }),
+    status: [401, 404],
+  },
+  {
+    name: 'around the key check: encoded traversal from a public route',
+    send: () => send({ path: '/openapi.json/%2e%2e/v1/credentials' }),
+    status: [401, 404],
+  },
   { name: 'around the key check: double slash', send: () => send({ path: '//v1/credentials' }), status: [401, 404] },
   { name: 'around the key check: route in capitals', send: () => send({ path: '/V1/CREDENTIALS' }), status: [401, 404] },
   { name: 'around the key check: trailing dot segment', send: () => send({ path: '/v1/credentials/.' }), status: [401, 404] },
-  { name: 'public metrics with a hostile query string', send: () => send({ path: `/metrics?name[]=${encodeURIComponent(sqli)}` }), status: 200, check: (res) => expect(res.text).toMatch(/maestro_/) },
+  {
+    name: 'public metrics with a hostile query string',
+    send: () => send({ path: `/metrics?name[]=${encodeURIComponent(sqli)}` }),
+    status: 200,
+    check: (res) => expect(res.text).toMatch(/maestro_/),
+  },
 ];
 
 function parseRaw(text: string): RawAnswer {
@@ -322,14 +857,16 @@ describe('hostile and malformed requests', () => {
     });
   }
 
-  it('never sent anything hostile to the provider: only its own paths, the credential\'s auth, no client secrets', () => {
+  it("never sent anything hostile to the provider: only its own paths, the credential's auth, no client secrets", () => {
     for (const r of h.fake.requests) {
       expect(r.path).not.toMatch(/\.\.|%2e|%2f|%5c|\\/i);
       expect(JSON.stringify(r.headers)).not.toContain(TEST_API_KEY);
       expect(r.headers.cookie).toBeUndefined();
       expect(r.headers['proxy-authorization']).toBeUndefined();
       expect(r.headers.host).toBe(new URL(h.fake.url).host);
-      expect(Object.keys(r.headers).filter((k) => k.startsWith('x-maestro-') || k.startsWith('x-forwarded-') || k === 'forwarded')).toEqual([]);
+      expect(Object.keys(r.headers).filter((k) => k.startsWith('x-maestro-') || k.startsWith('x-forwarded-') || k === 'forwarded')).toEqual(
+        [],
+      );
     }
     expect(canaryHits).toEqual([]);
   });
@@ -373,7 +910,9 @@ describe('secrets, over everything this file did', () => {
     const logs = h.logLines.join('\n');
     const responses = answers.join('\n');
     const events = JSON.stringify(await h.db.query('select * from credential_events'));
-    const metadata = JSON.stringify(await h.db.query('select id, name, provider, auth_type, status, last_error, key_id from saved_authentications'));
+    const metadata = JSON.stringify(
+      await h.db.query('select id, name, provider, auth_type, status, last_error, key_id from saved_authentications'),
+    );
     for (const secret of known) {
       const label = `${secret.slice(0, 14)}…`;
       expect(logs.includes(secret), `log lines contain ${label}`).toBe(false);

@@ -21,7 +21,11 @@ export async function callApi(
 ): Promise<ApiAnswer> {
   const res = await fetch(`${url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${TEST_API_KEY}`, ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: {
+      authorization: `Bearer ${TEST_API_KEY}`,
+      ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
     body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
   });
   const text = await res.text();
@@ -42,7 +46,10 @@ export interface ApiHarness extends Harness {
   call(method: string, path: string, opts?: { body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<ApiAnswer>;
 }
 
-export async function startApiHarness(env: TestWorkflowEnvironment, opts: Parameters<typeof startHarness>[1] & { apiKeyFallback?: boolean } = {}): Promise<ApiHarness> {
+export async function startApiHarness(
+  env: TestWorkflowEnvironment,
+  opts: Parameters<typeof startHarness>[1] & { apiKeyFallback?: boolean } = {},
+): Promise<ApiHarness> {
   const h = await startHarness(env, opts);
   const logLines: string[] = [];
   const log = createLogger('debug', { write: (line: string) => void logLines.push(line) });

@@ -24,7 +24,10 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls fn until it returns a truthy value (or throws the last error / a timeout). */
-export async function until<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
+export async function until<T>(
+  fn: () => T | Promise<T>,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let last: unknown;
   for (;;) {
@@ -36,7 +39,9 @@ export async function until<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: num
       last = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${opts.what ?? 'a condition'}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${opts.what ?? 'a condition'}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`,
+      );
     }
     await sleep(opts.intervalMs ?? 100);
   }
@@ -75,7 +80,12 @@ process.once('exit', () => {
   for (const c of children) if (c.running) killGroup(c.pid, 'SIGKILL');
 });
 
-export function spawnChild(name: string, command: string, args: string[], opts: { env: Record<string, string>; cwd?: string }): ChildHandle {
+export function spawnChild(
+  name: string,
+  command: string,
+  args: string[],
+  opts: { env: Record<string, string>; cwd?: string },
+): ChildHandle {
   const proc = spawn(command, args, {
     cwd: opts.cwd ?? REPO_ROOT,
     // A clean environment: nothing from the test runner (MAESTRO_ENV=test, NODE_OPTIONS…) leaks in.
@@ -144,7 +154,11 @@ export function spawnChild(name: string, command: string, args: string[], opts: 
           if (!waiters.has(waiter)) return;
           waiters.delete(waiter);
           clearTimeout(timer);
-          reject(new Error(`${name} exited (code ${code}, signal ${signal}) before a line matching ${re}; last lines:\n${lines.slice(-15).join('\n')}`));
+          reject(
+            new Error(
+              `${name} exited (code ${code}, signal ${signal}) before a line matching ${re}; last lines:\n${lines.slice(-15).join('\n')}`,
+            ),
+          );
         });
       });
     },
@@ -207,26 +221,34 @@ export async function startDevServer(cliPath: string, opts: { dir?: string } = {
 
   const start = async () => {
     const [httpPort, metricsPort] = [await freePort(), await freePort()];
-    child = spawnChild('temporal', cliPath, [
-      'server',
-      'start-dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--http-port',
-      String(httpPort),
-      '--metrics-port',
-      String(metricsPort),
-      '--headless',
-      '--db-filename',
-      dbFilename,
-      '--namespace',
-      'default',
-      '--log-level',
-      'error',
-      ...MAESTRO_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${key.type === 'DATETIME' ? 'Datetime' : 'Keyword'}`]),
-    ], { env: {} });
+    child = spawnChild(
+      'temporal',
+      cliPath,
+      [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--http-port',
+        String(httpPort),
+        '--metrics-port',
+        String(metricsPort),
+        '--headless',
+        '--db-filename',
+        dbFilename,
+        '--namespace',
+        'default',
+        '--log-level',
+        'error',
+        ...MAESTRO_SEARCH_ATTRIBUTES.flatMap((key) => [
+          '--search-attribute',
+          `${key.name}=${key.type === 'DATETIME' ? 'Datetime' : 'Keyword'}`,
+        ]),
+      ],
+      { env: {} },
+    );
     const c = child;
     await until(
       async () => {
@@ -393,9 +415,12 @@ export async function startTokenGate(upstreamTokenUrl: string): Promise<TokenGat
       const headers = { ...req.headers, host: upstream.host };
       delete headers['accept-encoding']; // plain answers, so the gate can read them
       const answer = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-        const up = http.request({ host: upstream.hostname, port: upstream.port, path: upstream.pathname + upstream.search, method: req.method, headers }, (r) => {
-          readAll(r).then((b) => resolve({ status: r.statusCode ?? 502, headers: r.headers, body: b }), reject);
-        });
+        const up = http.request(
+          { host: upstream.hostname, port: upstream.port, path: upstream.pathname + upstream.search, method: req.method, headers },
+          (r) => {
+            readAll(r).then((b) => resolve({ status: r.statusCode ?? 502, headers: r.headers, body: b }), reject);
+          },
+        );
         up.on('error', reject);
         up.end(body);
       });
@@ -515,7 +540,14 @@ export interface RawAnswer {
 /** An HTTP request sent as written (no path normalisation, any header), for hostile inputs. */
 export function rawRequest(
   port: number,
-  opts: { method?: string; path: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer; setHost?: boolean; timeoutMs?: number },
+  opts: {
+    method?: string;
+    path: string;
+    headers?: http.OutgoingHttpHeaders;
+    body?: string | Buffer;
+    setHost?: boolean;
+    timeoutMs?: number;
+  },
 ): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const req = http.request(

@@ -136,7 +136,10 @@ export async function startHarness(
       // End this harness's workflows: on the time-skipping server a workflow task nobody polls
       // would hold the clock for every later test.
       for (const c of await core.store.list().catch(() => [])) {
-        await env.client.workflow.getHandle(`credential:${c.id}`).terminate('test finished').catch(() => {});
+        await env.client.workflow
+          .getHandle(`credential:${c.id}`)
+          .terminate('test finished')
+          .catch(() => {});
       }
       await stopWorker();
       await fake.close();

@@ -127,7 +127,11 @@ describe('credentialRefreshWorkflow', () => {
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () => {
-        received.push({ body, signature: String(req.headers['x-maestro-signature']), timestamp: String(req.headers['x-maestro-timestamp']) });
+        received.push({
+          body,
+          signature: String(req.headers['x-maestro-signature']),
+          timestamp: String(req.headers['x-maestro-timestamp']),
+        });
         res.end('ok');
       });
     });
@@ -155,7 +159,11 @@ describe('credentialRefreshWorkflow', () => {
 
       expect(received).toHaveLength(1);
       const first = received[0]!;
-      expect(JSON.parse(first.body)).toMatchObject({ event: 'credential.reauth_required', credentialId: credential.id, provider: 'anthropic' });
+      expect(JSON.parse(first.body)).toMatchObject({
+        event: 'credential.reauth_required',
+        credentialId: credential.id,
+        provider: 'anthropic',
+      });
       expect(first.signature).toBe(`sha256=${createHmac('sha256', secret).update(`${first.timestamp}.${first.body}`).digest('hex')}`);
       expect(first.body).not.toMatch(/sk-ant/);
 
@@ -261,5 +269,4 @@ describe('credentialRefreshWorkflow', () => {
       await ownEnv.teardown();
     }
   });
-
 });

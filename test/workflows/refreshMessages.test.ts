@@ -68,7 +68,9 @@ describe('refresh-now after a PATCH', () => {
 
     expect(view.version).toBe(3); // created 1, PATCHed 2, refreshed 3
     expect((await h.core.store.get(credential.id)).refreshCount).toBe(1);
-    expect(h.fake.tokenRequests().map((r) => (r.json as { refresh_token?: string } | undefined)?.refresh_token)).toEqual([patched.refreshToken]);
+    expect(h.fake.tokenRequests().map((r) => (r.json as { refresh_token?: string } | undefined)?.refresh_token)).toEqual([
+      patched.refreshToken,
+    ]);
     // The race really was exercised: signal and update were delivered in the same task.
     const events = (await handle.fetchHistory()).events ?? [];
     const signalAt = events.findIndex((e) => e.workflowExecutionSignaledEventAttributes);
@@ -94,7 +96,8 @@ describe('bounded answers', () => {
     expect(answers.some((a) => /503/.test(a.error!.message))).toBe(true); // the last error, sanitised
     // The workflow kept retrying (after 2 s and 4 s): the third attempt succeeds.
     const deadline = Date.now() + 30_000;
-    while ((await h.core.store.get(credential.id)).refreshCount === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    while ((await h.core.store.get(credential.id)).refreshCount === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 250));
     expect((await h.core.store.get(credential.id)).refreshCount).toBe(1);
     expect(h.fake.tokenRequests()).toHaveLength(3);
     expect(h.fake.reusedRefreshTokens).toEqual([]);
@@ -134,7 +137,9 @@ describe('continue-as-new and stop', () => {
     const { credential, handle } = await oauth(h, { lifetimeMs: null });
     const firstRun = (await handle.describe()).runId;
     for (let round = 0; round < 6; round++) {
-      const batch = await Promise.all(Array.from({ length: round % 2 === 0 ? 1 : 4 }, () => timed(h!.core.workflows.refreshNow(credential.id))));
+      const batch = await Promise.all(
+        Array.from({ length: round % 2 === 0 ? 1 : 4 }, () => timed(h!.core.workflows.refreshNow(credential.id))),
+      );
       for (const r of batch) expect(r.error, `round ${round}: ${r.error?.message}`).toBeUndefined();
     }
     expect((await handle.describe()).runId).not.toBe(firstRun);
@@ -176,7 +181,11 @@ describe('a run started by the previous code', () => {
     // Deploy: the old worker goes, a worker with today's code comes.
     await h.startWorker();
     // A PATCH wakes the old run; on today's code it replays, then continues as new.
-    const replaced = await h.core.store.replaceTokens(credential.id, { secret: { accessToken: `sk-ant-oat01-migrated-${seq}-0000` }, expiresAt: new Date(Date.now() + 3600_000), keep: ['refreshToken'] });
+    const replaced = await h.core.store.replaceTokens(credential.id, {
+      secret: { accessToken: `sk-ant-oat01-migrated-${seq}-0000` },
+      expiresAt: new Date(Date.now() + 3600_000),
+      keep: ['refreshToken'],
+    });
     await h.core.workflows.credentialUpdated(replaced);
     let current = oldRun;
     for (let i = 0; i < 100 && current === oldRun; i++) {
@@ -247,7 +256,11 @@ describe('no self-starvation', () => {
     const { credential } = await oauth(h);
     h.fake.revokeAccessToken(`sk-ant-oat01-msg-${seq}-0000000000`);
     h.fake.setTokenDelayMs(500);
-    const request = { path: '/v1/messages', body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }, headers: { 'anthropic-version': '2023-06-01' } };
+    const request = {
+      path: '/v1/messages',
+      body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] },
+      headers: { 'anthropic-version': '2023-06-01' },
+    };
     const answers = await Promise.all(Array.from({ length: 3 }, () => timed(h!.core.workflows.sendMessage(credential.id, request))));
     for (const a of answers) {
       expect(a.error, a.error?.message).toBeUndefined();

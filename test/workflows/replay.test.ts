@@ -27,7 +27,10 @@ describe.runIf(!recordLabel)('replay of recorded workflow histories', () => {
 
   it('replays every recorded history against the current workflow code', async () => {
     const bundle = await workflowBundle();
-    const histories = files.map((file) => ({ workflowId: file, history: temporal.api.history.v1.History.decode(readFileSync(path.join(HISTORIES, file))) }));
+    const histories = files.map((file) => ({
+      workflowId: file,
+      history: temporal.api.history.v1.History.decode(readFileSync(path.join(HISTORIES, file))),
+    }));
     const failures: string[] = [];
     let replayed = 0;
     for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) {

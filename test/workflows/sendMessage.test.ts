@@ -15,7 +15,11 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const request = { path: '/v1/messages', body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }, headers: { 'anthropic-version': '2023-06-01' } };
+const request = {
+  path: '/v1/messages',
+  body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] },
+  headers: { 'anthropic-version': '2023-06-01' },
+};
 
 describe('sendMessageWorkflow', () => {
   it('calls the provider with an API key in its own header', async () => {
@@ -61,7 +65,9 @@ describe('sendMessageWorkflow', () => {
   it('returns a 4xx answer as it is, without retrying', async () => {
     const key = await h.core.store.find('anthropic', 'k', 'api_key');
     const before = h.fake.apiRequests().length;
-    h.fake.failNextApi([{ status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: required' } } }]);
+    h.fake.failNextApi([
+      { status: 400, body: { type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: required' } } },
+    ]);
     const answer = await h.core.workflows.sendMessage(key!.id, request);
     expect(answer.status).toBe(400);
     expect(answer.body).toMatchObject({ error: { type: 'invalid_request_error' } });

@@ -42,7 +42,13 @@ it('sets the search attributes and a summary, and lists credentials that need a 
   await h.core.workflows.start(a!);
   await h.core.workflows.start(b!);
   const taskQueue = `TaskQueue = '${h.taskQueue}'`;
-  await vi.waitFor(async () => expect((await ids(`${taskQueue} AND MaestroProvider = 'anthropic' AND MaestroAuthStatus = 'active'`)).sort()).toEqual([credentialWorkflowId(a!.id), credentialWorkflowId(b!.id)].sort()), { timeout: 15_000, interval: 250 });
+  await vi.waitFor(
+    async () =>
+      expect((await ids(`${taskQueue} AND MaestroProvider = 'anthropic' AND MaestroAuthStatus = 'active'`)).sort()).toEqual(
+        [credentialWorkflowId(a!.id), credentialWorkflowId(b!.id)].sort(),
+      ),
+    { timeout: 15_000, interval: 250 },
+  );
   expect(await ids(`${taskQueue} AND MaestroCredentialId = '${a!.id}'`)).toEqual([credentialWorkflowId(a!.id)]);
   expect(await ids(`${taskQueue} AND MaestroExpiresAt > '${new Date().toISOString()}'`)).toHaveLength(2);
 
@@ -52,5 +58,8 @@ it('sets the search attributes and a summary, and lists credentials that need a 
   // b's refresh token dies: it shows up in the operator's "needs a login" list.
   h.fake.revokeAllRefreshTokens();
   await expect(h.core.workflows.refreshNow(b!.id)).rejects.toThrow(/new login/);
-  await vi.waitFor(async () => expect(await ids(`${taskQueue} AND MaestroAuthStatus = 'reauth_required'`)).toEqual([credentialWorkflowId(b!.id)]), { timeout: 15_000, interval: 250 });
+  await vi.waitFor(
+    async () => expect(await ids(`${taskQueue} AND MaestroAuthStatus = 'reauth_required'`)).toEqual([credentialWorkflowId(b!.id)]),
+    { timeout: 15_000, interval: 250 },
+  );
 }, 120_000);

@@ -3,14 +3,24 @@
 import { Router } from 'express';
 import { whileConnected } from '../clientGone.js';
 import type { CredentialService } from '../../credentials/service.js';
-import { createCredentialSchema, idParamSchema, listQuerySchema, messageSchema, replaceCredentialSchema } from '../schemas.js';
+import {
+  createCredentialSchema,
+  credentialEventListSchema,
+  credentialListSchema,
+  credentialSchema,
+  credentialWithWorkflowSchema,
+  idParamSchema,
+  listQuerySchema,
+  messageSchema,
+  replaceCredentialSchema,
+  shaped,
+} from '../schemas.js';
 
 export function expiryFrom(body: { expiresAt?: string; expiresIn?: number }, now = Date.now()): Date | null {
   if (body.expiresAt) return new Date(body.expiresAt);
   if (body.expiresIn !== undefined) return new Date(now + body.expiresIn * 1000);
   return null;
 }
-
 
 export function createCredentialRoutes({ credentials }: { credentials: CredentialService }): Router {
   const router = Router();
@@ -19,20 +29,21 @@ export function createCredentialRoutes({ credentials }: { credentials: Credentia
   router.post('/', async (req, res) => {
     const body = createCredentialSchema.parse(req.body);
     const credential = await credentials.importCredential(body.authType === 'api_key' ? body : { ...body, expiresAt: expiryFrom(body) });
-    res.status(201).json(credential);
+    res.status(201).json(shaped(credentialSchema, credential));
   });
 
   router.get('/', async (req, res) => {
-    res.json({ credentials: await credentials.list(listQuerySchema.parse(req.query)) });
+    res.json(shaped(credentialListSchema, { credentials: await credentials.list(listQuerySchema.parse(req.query)) }));
   });
 
   router.get('/:id', async (req, res) => {
-    res.json(await credentials.get(parseId(req.params.id)));
+    res.json(shaped(credentialWithWorkflowSchema, await credentials.get(parseId(req.params.id))));
   });
 
   router.patch('/:id', async (req, res) => {
     const body = replaceCredentialSchema.parse(req.body);
-    res.json(await credentials.replace(parseId(req.params.id), 'apiKey' in body ? body : { ...body, expiresAt: expiryFrom(body) }));
+    const id = parseId(req.params.id);
+    res.json(shaped(credentialSchema, await credentials.replace(id, 'apiKey' in body ? body : { ...body, expiresAt: expiryFrom(body) })));
   });
 
   router.delete('/:id', async (req, res) => {
@@ -42,11 +53,11 @@ export function createCredentialRoutes({ credentials }: { credentials: Credentia
 
   router.post('/:id/refresh', async (req, res) => {
     // Bounded by the workflows client; a caller that disconnects releases its wait.
-    res.json(await credentials.refreshNow(parseId(req.params.id), { signal: whileConnected(res) }));
+    res.json(shaped(credentialSchema, await credentials.refreshNow(parseId(req.params.id), { signal: whileConnected(res) })));
   });
 
   router.get('/:id/events', async (req, res) => {
-    res.json({ events: await credentials.events(parseId(req.params.id)) });
+    res.json(shaped(credentialEventListSchema, { events: await credentials.events(parseId(req.params.id)) }));
   });
 
   router.post('/:id/messages', async (req, res) => {

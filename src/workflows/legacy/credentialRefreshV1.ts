@@ -212,7 +212,12 @@ export async function credentialRefreshWorkflowV1(input: RefreshWorkflowInput): 
       }
     } catch (error) {
       if (stopping && isCancellation(error)) break;
-      const failure = error instanceof ApplicationFailure ? error : error instanceof Error && error.cause instanceof ApplicationFailure ? error.cause : undefined;
+      const failure =
+        error instanceof ApplicationFailure
+          ? error
+          : error instanceof Error && error.cause instanceof ApplicationFailure
+            ? error.cause
+            : undefined;
       const type = failure?.type ?? 'Unknown';
       const at = new Date().toISOString();
       if (type === FailureTypes.reauthRequired) {
