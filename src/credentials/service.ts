@@ -188,27 +188,29 @@ export class CredentialService {
 
   // --- the workflow side (one policy, see the top of this file) -------------------------------
 
-  private async startWorkflow(credential: CredentialMetadata): Promise<void> {
-    if (credential.authType !== 'oauth') return;
-    try {
-      await this.deps.workflows.start(credential);
-    } catch (error) {
-      this.deps.log.warn(
-        { credentialId: credential.id, error: (error as Error).message },
-        'refresh workflow not started yet; the reconcile schedule will start it',
-      );
-    }
+  private startWorkflow(credential: CredentialMetadata): Promise<void> {
+    return this.toWorkflow(
+      credential,
+      () => this.deps.workflows.start(credential),
+      'refresh workflow not started yet; the reconcile schedule will start it',
+    );
   }
 
-  private async tellWorkflow(credential: CredentialMetadata): Promise<void> {
+  private tellWorkflow(credential: CredentialMetadata): Promise<void> {
+    return this.toWorkflow(
+      credential,
+      () => this.deps.workflows.credentialUpdated(credential),
+      'could not signal the refresh workflow; it picks the change up at its next read',
+    );
+  }
+
+  /** The stored row is the truth; a workflow that misses this message catches up by itself (warned, not thrown). */
+  private async toWorkflow(credential: CredentialMetadata, send: () => Promise<unknown>, onFailure: string): Promise<void> {
     if (credential.authType !== 'oauth') return;
     try {
-      await this.deps.workflows.credentialUpdated(credential);
+      await send();
     } catch (error) {
-      this.deps.log.warn(
-        { credentialId: credential.id, error: (error as Error).message },
-        'could not signal the refresh workflow; it picks the change up at its next read',
-      );
+      this.deps.log.warn({ credentialId: credential.id, error: (error as Error).message }, onFailure);
     }
   }
 }

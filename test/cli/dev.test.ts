@@ -6,15 +6,12 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { freePort } from '../../src/db/embedded.js';
-import { runMaestro, type Child } from '../support/cli.js';
+import { runMaestro, type ChildHandle } from '../support/children.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'maestro-dev-test-'));
-let child: Child | undefined;
+let child: ChildHandle | undefined;
 afterAll(async () => {
-  if (child && child.process.exitCode === null) {
-    child.process.kill('SIGKILL');
-    await child.exited;
-  }
+  if (child?.running) await child.kill('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -75,8 +72,8 @@ describe('npm run dev', () => {
     const { id } = (await created.json()) as { id: string };
     await connection.close();
 
-    first.dev.process.kill('SIGINT');
-    expect(await first.dev.exited).toBe(0);
+    first.dev.proc.kill('SIGINT');
+    expect((await first.dev.exited).code).toBe(0);
 
     const second = await startDev(ports);
     child = second.dev;
@@ -93,8 +90,8 @@ describe('npm run dev', () => {
       },
       { timeout: 45_000, interval: 500 },
     );
-    second.dev.process.kill('SIGINT');
-    expect(await second.dev.exited).toBe(0);
+    second.dev.proc.kill('SIGINT');
+    expect((await second.dev.exited).code).toBe(0);
   }, 240_000);
 });
 
@@ -105,7 +102,7 @@ describe('start-up errors', () => {
       MAESTRO_DATA_DIR: dataDir,
       LOG_LEVEL: 'silent',
     });
-    expect(await run.exited).toBe(1);
+    expect((await run.exited).code).toBe(1);
     const lines = run.output().trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^maestro: cannot reach PostgreSQL at DATABASE_URL/);
@@ -118,7 +115,7 @@ describe('start-up errors', () => {
       MAESTRO_DATA_DIR: dataDir,
       LOG_LEVEL: 'silent',
     });
-    expect(await run.exited).toBe(1);
+    expect((await run.exited).code).toBe(1);
     const lines = run.output().trim().split('\n');
     expect(lines.at(-1)).toMatch(/^maestro: cannot reach Temporal at TEMPORAL_ADDRESS=127\.0\.0\.1:\d+/);
     expect(run.output()).not.toMatch(/\n\s+at /); // no stack trace
@@ -126,13 +123,13 @@ describe('start-up errors', () => {
 
   it('refuses to start in production without keys, naming the variable', async () => {
     const run = runMaestro(['api'], { NODE_ENV: 'production', MAESTRO_DATA_DIR: dataDir });
-    expect(await run.exited).toBe(1);
+    expect((await run.exited).code).toBe(1);
     expect(run.output().trim()).toMatch(/^maestro: MAESTRO_ENCRYPTION_KEYS is required in production/);
   }, 60_000);
 
   it('rejects a malformed encryption key with a clear message', async () => {
     const run = runMaestro(['migrate'], { MAESTRO_ENCRYPTION_KEYS: 'k1:not-base64!!', MAESTRO_DATA_DIR: dataDir });
-    expect(await run.exited).toBe(1);
+    expect((await run.exited).code).toBe(1);
     expect(run.output().trim()).toBe(
       'maestro: MAESTRO_ENCRYPTION_KEYS: key "k1" must be 32 bytes, base64-encoded (openssl rand -base64 32)',
     );

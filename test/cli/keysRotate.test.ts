@@ -5,7 +5,7 @@ import { KeyRing } from '../../src/crypto/keyRing.js';
 import { CredentialStore } from '../../src/db/credentials.js';
 import { parseEncryptionKeys } from '../../src/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { runMaestro } from '../support/cli.js';
+import { runMaestro } from '../support/children.js';
 
 const OLD = `old:${Buffer.alloc(32, 1).toString('base64')}`;
 const NEW = `new:${Buffer.alloc(32, 2).toString('base64')}`;
@@ -26,7 +26,7 @@ it('re-seals every row under the first key and reports how many moved', async ()
     NODE_ENV: 'production',
     MAESTRO_API_KEYS: 'msk_unused_0123456789abcdef',
   });
-  expect(await run.exited).toBe(0);
+  expect((await run.exited).code).toBe(0);
   expect(run.output()).toMatch(/rotation: 7 rows re-sealed under key "new", 0 already current, 0 remaining/);
   expect(run.output()).toMatch(/older keys can now be removed/);
 
@@ -44,6 +44,6 @@ it('re-seals every row under the first key and reports how many moved', async ()
     NODE_ENV: 'production',
     MAESTRO_API_KEYS: 'msk_unused_0123456789abcdef',
   });
-  expect(await again.exited).toBe(0);
+  expect((await again.exited).code).toBe(0);
   expect(again.output()).toMatch(/rotation: 0 rows re-sealed under key "new", 7 already current/);
 }, 60_000);

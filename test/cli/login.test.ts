@@ -3,7 +3,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startApiHarness, type ApiHarness } from '../support/api.js';
-import { runMaestro } from '../support/cli.js';
+import { runMaestro } from '../support/children.js';
 import { createDevServerEnv, TEST_API_KEY } from '../support/temporal.js';
 
 let env: TestWorkflowEnvironment;
@@ -24,16 +24,16 @@ it('logs in through the pasted code and lists the stored credential', async () =
   const url = /(http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?\S+)/.exec(login.output())?.[1];
   expect(url).toBeDefined();
   const consent = h.fake.authorize(url!);
-  login.process.stdin!.end(`${consent.pasted}\n`);
-  expect(await login.exited).toBe(0);
+  login.proc.stdin!.end(`${consent.pasted}\n`);
+  expect((await login.exited).code).toBe(0);
   expect(login.output()).toMatch(/Stored anthropic credential "terminal" \([0-9a-f-]{36}\), expires \d{4}-/);
   expect(login.output()).not.toContain(consent.code);
 
   const list = runMaestro(['credentials'], cliEnv);
-  expect(await list.exited).toBe(0);
+  expect((await list.exited).code).toBe(0);
   expect(list.output()).toMatch(/anthropic\s+oauth\s+terminal\s+active/);
 
   const wrong = runMaestro(['credentials'], { ...cliEnv, MAESTRO_API_KEY: 'msk_wrong_0000000000000' });
-  expect(await wrong.exited).toBe(1);
+  expect((await wrong.exited).code).toBe(1);
   expect(wrong.output().trim()).toBe('maestro: invalid Maestro API key');
 }, 90_000);

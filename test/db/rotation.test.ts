@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -8,6 +7,7 @@ import { KeyRing, credentialAad } from '../../src/crypto/keyRing.js';
 import { rotateKeys } from '../../src/db/rotate.js';
 import { CredentialStore, type CredentialSecret } from '../../src/db/credentials.js';
 import { OAuthSessionStore } from '../../src/db/oauthSessions.js';
+import { spawnChild } from '../support/children.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
 const oldKey: EncryptionKey = { id: 'old', key: randomBytes(32) };
@@ -100,31 +100,9 @@ function runChild(url: string, env: Record<string, string>) {
   const script = fileURLToPath(new URL('../support/rotateChild.ts', import.meta.url));
   // node --import tsx, not `npx tsx`: one process, so SIGKILL hits the rotation itself and no
   // orphaned grandchild keeps rotating after the "kill".
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    env: {
-      ...process.env,
-      ROTATE_DATABASE_URL: url,
-      ROTATE_KEYS: `new:${newKey.key.toString('base64')},old:${oldKey.key.toString('base64')}`,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return spawnChild('rotation', process.execPath, ['--import', 'tsx', script], {
+    env: { ROTATE_DATABASE_URL: url, ROTATE_KEYS: `new:${newKey.key.toString('base64')},old:${oldKey.key.toString('base64')}`, ...env },
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const waitFor = async (marker: string) => {
-    const deadline = Date.now() + 30_000;
-    while (!stdout.includes(marker)) {
-      if (child.exitCode !== null) throw new Error(`rotation child exited early: ${stdout}${stderr}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for "${marker}": ${stdout}${stderr}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  };
-  return { child, exited, waitFor, output: () => stdout + stderr };
 }
 
 describe('rotateKeys', () => {
@@ -148,8 +126,8 @@ describe('rotateKeys', () => {
   it('survives being SIGKILLed halfway: no row is lost or half-written, and a re-run finishes the job', async () => {
     const f = await seed();
     const run = runChild(f.t.url, { ROTATE_BATCH_SIZE: String(BATCH), ROTATE_PAUSE_AT: '150' });
-    await run.waitFor('paused');
-    run.child.kill('SIGKILL');
+    await run.waitFor(/paused/, 30_000);
+    await run.kill('SIGKILL');
     expect(await run.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(run.output()).not.toContain('done');
 

@@ -8,7 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { killAllChildren, startDevServer, until, type DevServer } from '../support/processes.js';
+import { killAllChildren } from '../support/children.js';
+import { startDevServer, type DevServer } from '../support/processes.js';
+import { until } from '../support/wait.js';
 import { knownSecrets, proxiedMessage, startRig, type ApiChild, type Rig } from './rig.js';
 
 let dev: DevServer;

@@ -7,7 +7,9 @@
 //     until it can write them (the provider has already spent the old refresh token), and its
 //     caller is answered within the refresh-wait bound meanwhile.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { killAllChildren, sleep, startDevServer, startOwnPostgres, until, type DevServer, type OwnPostgres } from '../support/processes.js';
+import { killAllChildren } from '../support/children.js';
+import { startDevServer, startOwnPostgres, type DevServer, type OwnPostgres } from '../support/processes.js';
+import { sleep, until } from '../support/wait.js';
 import { knownSecrets, proxiedMessage, startRig, type ApiChild, type Rig } from './rig.js';
 
 let dev: DevServer;

@@ -4,7 +4,9 @@
 // during the outage. Real processes: the Temporal dev server, a private embedded PostgreSQL the
 // test stops for 40 s, two workers (`maestro worker`), a fake Anthropic that rotates strictly.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { killAllChildren, sleep, startDevServer, startOwnPostgres, until, type DevServer, type OwnPostgres } from '../support/processes.js';
+import { killAllChildren } from '../support/children.js';
+import { startDevServer, startOwnPostgres, type DevServer, type OwnPostgres } from '../support/processes.js';
+import { sleep, until } from '../support/wait.js';
 import { knownSecrets, startRig, type Rig } from './rig.js';
 
 let dev: DevServer;

@@ -7,18 +7,11 @@ import { createCore, type Core } from '../../src/app/services.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { createDb, type Db } from '../../src/db/pool.js';
 import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from '../support/fakeProvider.js';
-import {
-  apiReady,
-  freePort,
-  spawnMaestro,
-  startTokenGate,
-  workerReady,
-  type ChildHandle,
-  type DevServer,
-  type TokenGate,
-} from '../support/processes.js';
-import { callApi, type ApiAnswer } from '../support/api.js';
+import { apiReady, spawnMaestro, workerReady, type ChildHandle } from '../support/children.js';
+import { callApi, type ApiAnswer } from '../support/http.js';
+import { freePort, startTokenGate, type DevServer, type TokenGate } from '../support/processes.js';
 import { TEST_API_KEY, TEST_ENCRYPTION_KEYS, testConfig } from '../support/temporal.js';
+import { seedOAuthCredential } from '../support/credentials.js';
 
 export interface ApiChild {
   child: ChildHandle;
@@ -112,18 +105,11 @@ export async function startRig(opts: { dev: DevServer; dbUrl: string; fake?: Omi
     },
     async importOAuth({ name, lifetimeMs }) {
       seq++;
-      const tag = `${seq}-${randomBytes(10).toString('hex')}`;
-      const refreshToken = `sk-ant-ort01-fault-${tag}`;
-      const accessToken = `sk-ant-oat01-fault-${tag}`;
-      fake.seedTokens(refreshToken, accessToken);
-      const credential = await core.store.create({
-        provider: 'anthropic',
-        authType: 'oauth',
-        name: name ?? `fault-${seq}`,
-        secret: { accessToken, refreshToken },
-        expiresAt: new Date(Date.now() + lifetimeMs),
-      });
-      await core.workflows.start(credential);
+      const tag = `fault-${seq}-${randomBytes(10).toString('hex')}`;
+      const { credential, accessToken, refreshToken } = await seedOAuthCredential(
+        { core, fake },
+        { tag, name: name ?? `fault-${seq}`, lifetimeMs },
+      );
       return { id: credential.id, name: credential.name, accessToken, refreshToken };
     },
     logLines: () => [...workers, ...apis.map((a) => a.child)].flatMap((c) => c.lines),

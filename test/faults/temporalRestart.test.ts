@@ -4,7 +4,9 @@
 // worker and the API are child processes that live through it.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { killAllChildren, sleep, startDevServer, until, type DevServer } from '../support/processes.js';
+import { killAllChildren } from '../support/children.js';
+import { startDevServer, type DevServer } from '../support/processes.js';
+import { sleep, until } from '../support/wait.js';
 import { refreshDelayForLifetime } from '../../src/workflows/schedule.js';
 import { knownSecrets, proxiedMessage, startRig, type ApiChild, type Rig } from './rig.js';
 

@@ -14,6 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
 import { startTokenGate, type TokenGate } from '../support/processes.js';
 import { createTimeSkippingEnv, testConfig, workflowBundle } from '../support/temporal.js';
+import { seedOAuthCredential } from '../support/credentials.js';
 
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
@@ -64,17 +65,10 @@ afterAll(async () => {
 
 describe('token endpoint down for an hour', () => {
   it('backs off up to 5 minutes, makes about 20 attempts, keeps the credential active, and recovers on the first attempt after', async () => {
-    const refreshToken = `sk-ant-ort01-outage-${randomBytes(12).toString('hex')}`;
-    const accessToken = `sk-ant-oat01-outage-${randomBytes(12).toString('hex')}`;
-    fake.seedTokens(refreshToken, accessToken);
-    const credential = await core.store.create({
-      provider: 'anthropic',
-      authType: 'oauth',
-      name: 'outage',
-      secret: { accessToken, refreshToken },
-      expiresAt: new Date(Date.now() + 30 * 60_000), // refresh due at 24 min
-    });
-    await core.workflows.start(credential);
+    const { credential, refreshToken } = await seedOAuthCredential(
+      { core, fake },
+      { tag: `outage-${randomBytes(12).toString('hex')}`, name: 'outage', lifetimeMs: 30 * 60_000 }, // refresh due at 24 min
+    );
     const handle = env.client.workflow.getHandle(`credential:${credential.id}`);
 
     // When (on the server's clock) each attempt reached the endpoint.

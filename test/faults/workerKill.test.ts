@@ -24,7 +24,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CREDENTIAL_CHANGES_CHANNEL } from '../../src/db/changes.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { killAllChildren, sleep, startDevServer, until, type DevServer, type TokenGate } from '../support/processes.js';
+import { killAllChildren } from '../support/children.js';
+import { startDevServer, type DevServer, type TokenGate } from '../support/processes.js';
+import { sleep, until } from '../support/wait.js';
 import { startRig, type Rig } from './rig.js';
 import { prng } from '../support/prng.js';
 

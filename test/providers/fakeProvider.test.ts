@@ -7,12 +7,9 @@ import { ANTHROPIC_DEFAULTS, CLAUDE_CODE_SYSTEM_PROMPT } from '../../src/provide
 import { GEMINI_DEFAULTS } from '../../src/providers/gemini.js';
 import { OPENAI_DEFAULTS } from '../../src/providers/openai.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
+import { httpRequest } from '../support/http.js';
 
-async function post(url: string, body: string, headers: Record<string, string>) {
-  const res = await request(url, { method: 'POST', body, headers });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
-}
+const post = (url: string, body: string, headers: Record<string, string>) => httpRequest(url, { method: 'POST', body, headers });
 
 const json = (o: unknown) => JSON.stringify(o);
 const form = (o: Record<string, string>) => new URLSearchParams(o).toString();
@@ -148,7 +145,7 @@ describe('fake provider: token endpoint strictness', () => {
     expect((await post(fake.tokenUrl, body, JSON_CT)).status).toBe(503);
     const limited = await post(fake.tokenUrl, body, JSON_CT);
     expect(limited.status).toBe(429);
-    expect(limited.headers['retry-after']).toBe('2');
+    expect(limited.headers.get('retry-after')).toBe('2');
     expect((await post(fake.tokenUrl, body, JSON_CT)).status).toBe(200);
   });
 });
@@ -177,7 +174,7 @@ describe('fake provider: API endpoints', () => {
     });
     const ok = await post(url, body, { ...v, authorization: 'Bearer at-valid', 'anthropic-beta': 'oauth-2025-04-20' });
     expect(ok.status).toBe(200);
-    expect(ok.headers['x-fake-auth']).toBe('oauth');
+    expect(ok.headers.get('x-fake-auth')).toBe('oauth');
 
     fake.revokeAccessToken('at-valid');
     expect(fake.isAccessTokenValid('at-valid')).toBe(false);

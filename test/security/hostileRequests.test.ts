@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiHarness, type ApiHarness } from '../support/api.js';
-import { rawRequest, rawSocket, type RawAnswer } from '../support/processes.js';
+import { rawRequest, rawSocket, type RawAnswer } from '../support/http.js';
 import { createDevServerEnv, TEST_API_KEY } from '../support/temporal.js';
 
 let env: TestWorkflowEnvironment;

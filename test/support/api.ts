@@ -3,40 +3,8 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startApi, type RunningApi } from '../../src/app/services.js';
 import { createLogger } from '../../src/logger.js';
-import { startHarness, TEST_API_KEY, type Harness } from './temporal.js';
-
-export interface ApiAnswer {
-  status: number;
-  json: any;
-  text: string;
-  headers: Headers;
-}
-
-/** fetch against a Maestro API with the test key (unless headers say otherwise); JSON parsed when it is JSON. */
-export async function callApi(
-  url: string,
-  method: string,
-  path: string,
-  { body, raw, headers }: { body?: unknown; raw?: string; headers?: Record<string, string> } = {},
-): Promise<ApiAnswer> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${TEST_API_KEY}`,
-      ...(body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...headers,
-    },
-    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text, headers: res.headers };
-}
+import { callApi, type ApiAnswer } from './http.js';
+import { startHarness, type Harness } from './temporal.js';
 
 export interface ApiHarness extends Harness {
   api: RunningApi;

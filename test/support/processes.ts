@@ -1,192 +1,23 @@
-// Real processes for fault tests: Maestro's own CLI (`api`, `worker`) as child processes that a
-// test can SIGKILL, the Temporal dev server (the CLI that src/temporal/binaries.ts locates) on a
-// fixed port with a database file so workflows survive a restart, a private embedded PostgreSQL
-// that a test can stop and start again, and a gate in front of a fake token endpoint that can
-// hold, fail or watch token calls. Everything listens on 127.0.0.1 only.
-//
-// Every child is started in its own process group and registered here; killAllChildren() (call
-// it in afterAll) kills each group, and a process 'exit' hook does the same as a last resort.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Real servers for fault tests: the Temporal dev server (the CLI that src/temporal/binaries.ts
+// locates) on a fixed port with a database file so workflows survive a restart, a private embedded
+// PostgreSQL that a test can stop and start again, and a gate in front of a fake token endpoint
+// that can hold, fail or watch token calls. Everything listens on 127.0.0.1 only; the processes are
+// children from ./children.ts, so killAllChildren() in afterAll stops them.
 import { mkdtempSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import net, { type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { startEmbeddedPostgres, freePort } from '../../src/db/embedded.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
 
+import { spawnChild, type ChildHandle } from './children.js';
+import { readAll } from './http.js';
+import { until } from './wait.js';
+
 export { freePort };
-
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls fn until it returns a truthy value (or throws the last error / a timeout). */
-export async function until<T>(
-  fn: () => T | Promise<T>,
-  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value as NonNullable<T>;
-      last = undefined;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${opts.what ?? 'a condition'}${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`,
-      );
-    }
-    await sleep(opts.intervalMs ?? 100);
-  }
-}
-
-// --- child processes --------------------------------------------------------------------------
-
-export interface ChildHandle {
-  name: string;
-  pid: number;
-  /** Every stdout/stderr line so far (newest last). */
-  lines: string[];
-  readonly running: boolean;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first line (already seen or future) matching re. */
-  waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
-  /** Signals the whole process group and waits for the exit. */
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-const children = new Set<ChildHandle & { proc: ChildProcess }>();
-
-function killGroup(pid: number, signal: NodeJS.Signals) {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-process.once('exit', () => {
-  for (const c of children) if (c.running) killGroup(c.pid, 'SIGKILL');
-});
-
-export function spawnChild(
-  name: string,
-  command: string,
-  args: string[],
-  opts: { env: Record<string, string>; cwd?: string },
-): ChildHandle {
-  const proc = spawn(command, args, {
-    cwd: opts.cwd ?? REPO_ROOT,
-    // A clean environment: nothing from the test runner (MAESTRO_ENV=test, NODE_OPTIONS…) leaks in.
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.tmpdir(), TMPDIR: os.tmpdir(), ...opts.env },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  const waiters = new Set<{ re: RegExp; resolve: (line: string) => void }>();
-  let running = true;
-  const onLine = (line: string) => {
-    lines.push(line);
-    if (lines.length > 20_000) lines.splice(0, 10_000);
-    for (const w of [...waiters]) {
-      if (w.re.test(line)) {
-        waiters.delete(w);
-        w.resolve(line);
-      }
-    }
-  };
-  for (const stream of [proc.stdout!, proc.stderr!]) {
-    let buffered = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      buffered += chunk;
-      const parts = buffered.split('\n');
-      buffered = parts.pop()!;
-      for (const part of parts) if (part) onLine(part);
-    });
-    stream.on('end', () => {
-      if (buffered) onLine(buffered);
-      buffered = '';
-    });
-  }
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    proc.once('exit', (code, signal) => {
-      running = false;
-      resolve({ code, signal });
-    });
-    proc.once('error', (error) => {
-      running = false;
-      onLine(`spawn error: ${error.message}`);
-      resolve({ code: -1, signal: null });
-    });
-  });
-  const handle = {
-    name,
-    pid: proc.pid!,
-    proc,
-    lines,
-    get running() {
-      return running;
-    },
-    exited,
-    waitForLine(re: RegExp, timeoutMs = 60_000) {
-      const seen = lines.find((l) => re.test(l));
-      if (seen) return Promise.resolve(seen);
-      return new Promise<string>((resolve, reject) => {
-        const waiter = { re, resolve: (line: string) => (clearTimeout(timer), resolve(line)) };
-        const timer = setTimeout(() => {
-          waiters.delete(waiter);
-          reject(new Error(`${name}: no line matching ${re} within ${timeoutMs} ms; last lines:\n${lines.slice(-15).join('\n')}`));
-        }, timeoutMs);
-        waiters.add(waiter);
-        void exited.then(({ code, signal }) => {
-          if (!waiters.has(waiter)) return;
-          waiters.delete(waiter);
-          clearTimeout(timer);
-          reject(
-            new Error(
-              `${name} exited (code ${code}, signal ${signal}) before a line matching ${re}; last lines:\n${lines.slice(-15).join('\n')}`,
-            ),
-          );
-        });
-      });
-    },
-    async kill(signal: NodeJS.Signals = 'SIGKILL') {
-      if (running) killGroup(proc.pid!, signal);
-      await exited;
-      children.delete(handle);
-    },
-  };
-  children.add(handle);
-  return handle;
-}
-
-/** Kills every child still running (SIGKILL, whole process group) and waits for them. */
-export async function killAllChildren(): Promise<void> {
-  await Promise.all([...children].map((c) => c.kill('SIGKILL')));
-}
-
-/** `node --import tsx src/cli/main.ts <command>`, exactly what `npm start` / `npm run worker` run. */
-export function spawnMaestro(command: 'api' | 'worker', env: Record<string, string>, name: string = command): ChildHandle {
-  return spawnChild(name, process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], { env });
-}
-
-/** Waits until a spawned worker has reconciled and polls its task queue. */
-export const workerReady = (child: ChildHandle, timeoutMs = 90_000) => child.waitForLine(/worker polling/, timeoutMs);
-/** Waits until a spawned API listens. */
-export const apiReady = (child: ChildHandle, timeoutMs = 90_000) => child.waitForLine(/API listening/, timeoutMs);
-
 // --- Temporal dev server ----------------------------------------------------------------------
 
 export interface DevServer {
@@ -383,15 +214,6 @@ export interface TokenGate {
   close(): Promise<void>;
 }
 
-function readAll(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 const field = (body: Buffer, name: string): string | undefined => {
   const text = body.toString('utf8');
   try {
@@ -526,82 +348,4 @@ export async function startTokenGate(upstreamTokenUrl: string): Promise<TokenGat
     },
   };
   return gate;
-}
-
-// --- raw HTTP ------------------------------------------------------------------------------------
-
-export interface RawAnswer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  text: string;
-  json: any;
-}
-
-/** An HTTP request sent as written (no path normalisation, any header), for hostile inputs. */
-export function rawRequest(
-  port: number,
-  opts: {
-    method?: string;
-    path: string;
-    headers?: http.OutgoingHttpHeaders;
-    body?: string | Buffer;
-    setHost?: boolean;
-    timeoutMs?: number;
-  },
-): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: opts.method ?? 'GET',
-        path: opts.path,
-        headers: opts.headers,
-        setHost: opts.setHost ?? true,
-        agent: false,
-        insecureHTTPParser: false,
-      },
-      (res) => {
-        readAll(res).then((b) => {
-          const text = b.toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-        }, reject);
-      },
-    );
-    req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`timeout: ${opts.method ?? 'GET'} ${opts.path}`)));
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
-
-/** Bytes written straight to a socket; resolves with everything the server sent back. */
-export function rawSocket(port: number, payload: string | Buffer, timeoutMs = 10_000, answers = 1): Promise<string> {
-  return new Promise((resolve) => {
-    let data = '';
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(payload));
-    const timer = setTimeout(() => socket.destroy(), timeoutMs);
-    socket.on('data', (d) => {
-      data += d.toString('latin1');
-      // Stop once `answers` complete answers (head + declared body) arrived.
-      let at = 0;
-      for (let n = 0; n < answers; n++) {
-        const headEnd = data.indexOf('\r\n\r\n', at);
-        const length = headEnd < 0 ? undefined : /content-length:\s*(\d+)/i.exec(data.slice(at, headEnd))?.[1];
-        if (length === undefined || data.length < headEnd + 4 + Number(length)) return;
-        at = headEnd + 4 + Number(length);
-      }
-      socket.end();
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(data);
-    });
-    socket.on('error', () => undefined);
-  });
 }

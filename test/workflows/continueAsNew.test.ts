@@ -4,6 +4,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { credentialWorkflowId, statusQuery } from '../../src/workflows/credentialRefresh.js';
 import { createTimeSkippingEnv, startHarness, type Harness } from '../support/temporal.js';
+import { seedOAuthCredential } from '../support/credentials.js';
 
 let env: TestWorkflowEnvironment;
 let h: Harness;
@@ -17,14 +18,7 @@ afterAll(async () => {
 });
 
 it('performs 1,000 refreshes across continue-as-new with state intact and bounded history', async () => {
-  h.fake.seedTokens('sk-ant-ort01-can-seed-000000', 'sk-ant-oat01-can-seed-000000');
-  const credential = await h.core.store.create({
-    provider: 'anthropic',
-    authType: 'oauth',
-    secret: { accessToken: 'sk-ant-oat01-can-seed-000000', refreshToken: 'sk-ant-ort01-can-seed-000000' },
-    expiresAt: new Date(Date.now() + 120_000),
-  });
-  await h.core.workflows.start(credential);
+  const { credential } = await seedOAuthCredential(h, { tag: 'can-seed', lifetimeMs: 120_000 });
   const handle = env.client.workflow.getHandle(credentialWorkflowId(credential.id));
   const firstRunId = (await handle.describe()).runId;
   // A 2-minute token refreshes every minute: 1,000 refreshes take 1,000 simulated minutes.

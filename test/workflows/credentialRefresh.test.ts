@@ -11,6 +11,7 @@ import { createLogger } from '../../src/logger.js';
 import { createMaestroWorker } from '../../src/temporal/worker.js';
 import { credentialWorkflowId, statusQuery, stopSignal } from '../../src/workflows/credentialRefresh.js';
 import { createTimeSkippingEnv, startHarness, workflowBundle, type Harness } from '../support/temporal.js';
+import { seedOAuthCredential } from '../support/credentials.js';
 
 let env: TestWorkflowEnvironment;
 let h: Harness | undefined;
@@ -29,17 +30,7 @@ let seq = 0;
 /** An OAuth credential whose refresh token the fake accepts, with its workflow started. */
 async function oauthCredential(harness: Harness, lifetimeMs: number, start = true) {
   seq++;
-  const refreshToken = `sk-ant-ort01-seed-${seq}-0000000000`;
-  const accessToken = `sk-ant-oat01-seed-${seq}-0000000000`;
-  harness.fake.seedTokens(refreshToken, accessToken);
-  const credential = await harness.core.store.create({
-    provider: 'anthropic',
-    authType: 'oauth',
-    name: `c${seq}`,
-    secret: { accessToken, refreshToken },
-    expiresAt: new Date(Date.now() + lifetimeMs),
-  });
-  if (start) await harness.core.workflows.start(credential);
+  const { credential, refreshToken } = await seedOAuthCredential(harness, { tag: `seed-${seq}`, name: `c${seq}`, lifetimeMs, start });
   return { credential, handle: env.client.workflow.getHandle(credentialWorkflowId(credential.id)), refreshToken };
 }
 

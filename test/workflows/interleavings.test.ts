@@ -13,6 +13,7 @@ import { NotFoundError, ReauthRequiredError, ServiceUnavailableError } from '../
 import { credentialWorkflowId, stopSignal } from '../../src/workflows/credentialRefresh.js';
 import { createDevServerEnv, startHarness, type Harness } from '../support/temporal.js';
 import { prng } from '../support/prng.js';
+import { seedOAuthCredential } from '../support/credentials.js';
 
 const WAIT_MS = 3_000;
 const BOUND_MS = WAIT_MS + 5_000 + 2_000; // the workflow's bound, the client's grace, slack
@@ -50,15 +51,7 @@ describe('randomized interleavings on one credential', () => {
           h.fake.seedTokens(t.refreshToken, t.accessToken);
           return t;
         };
-        const first = fresh();
-        const credential = await h.core.store.create({
-          provider: 'anthropic',
-          authType: 'oauth',
-          name: `il-${seed}`,
-          secret: first,
-          expiresAt: new Date(Date.now() + 3600_000),
-        });
-        await h.core.workflows.start(credential);
+        const { credential } = await seedOAuthCredential(h, { tag: `il-${seed}-0` });
         const handle = env.client.workflow.getHandle(credentialWorkflowId(credential.id));
 
         const callers: Promise<void>[] = [];

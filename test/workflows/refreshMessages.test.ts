@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, ReauthRequiredError, ServiceUnavailableError } from '../../src/errors.js';
 import { credentialWorkflowId, statusQuery, stopSignal } from '../../src/workflows/credentialRefresh.js';
 import { createDevServerEnv, startHarness, type Harness } from '../support/temporal.js';
+import { seedOAuthCredential } from '../support/credentials.js';
 
 let env: TestWorkflowEnvironment;
 let h: Harness | undefined;
@@ -23,18 +24,7 @@ afterAll(async () => {
 let seq = 0;
 async function oauth(harness: Harness, opts: { lifetimeMs?: number | null; refreshToken?: boolean } = {}) {
   seq++;
-  const refreshToken = `sk-ant-ort01-msg-${seq}-0000000000`;
-  const accessToken = `sk-ant-oat01-msg-${seq}-0000000000`;
-  harness.fake.seedTokens(refreshToken, accessToken);
-  const lifetime = opts.lifetimeMs === undefined ? 3600_000 : opts.lifetimeMs;
-  const credential = await harness.core.store.create({
-    provider: 'anthropic',
-    authType: 'oauth',
-    name: `msg-${seq}`,
-    secret: opts.refreshToken === false ? { accessToken } : { accessToken, refreshToken },
-    expiresAt: lifetime === null ? null : new Date(Date.now() + lifetime),
-  });
-  await harness.core.workflows.start(credential);
+  const { credential, refreshToken } = await seedOAuthCredential(harness, { tag: `msg-${seq}`, ...opts });
   return { credential, refreshToken, handle: env.client.workflow.getHandle(credentialWorkflowId(credential.id)) };
 }
 

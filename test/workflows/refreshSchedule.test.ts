@@ -2,6 +2,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentialWorkflowId, statusQuery } from '../../src/workflows/credentialRefresh.js';
 import { createTimeSkippingEnv, startHarness, type Harness } from '../support/temporal.js';
+import { seedOAuthCredential } from '../support/credentials.js';
 
 let env: TestWorkflowEnvironment;
 let h: Harness;
@@ -16,14 +17,7 @@ afterAll(async () => {
 
 describe('refresh schedule (time-skipping)', () => {
   it('refreshes an 8-hour token at 6.4 hours, then again 6.4 hours after that', async () => {
-    h.fake.seedTokens('sk-ant-ort01-seed-000000000000', 'sk-ant-oat01-seed-000000000000');
-    const credential = await h.core.store.create({
-      provider: 'anthropic',
-      authType: 'oauth',
-      secret: { accessToken: 'sk-ant-oat01-seed-000000000000', refreshToken: 'sk-ant-ort01-seed-000000000000' },
-      expiresAt: new Date(Date.now() + 8 * 3600_000),
-    });
-    await h.core.workflows.start(credential);
+    const { credential } = await seedOAuthCredential(h, { tag: 'seed', lifetimeMs: 8 * 3600_000 });
     const handle = env.client.workflow.getHandle(credentialWorkflowId(credential.id));
     await env.sleep('6 hours');
     expect(h.fake.tokenRequests()).toHaveLength(0);

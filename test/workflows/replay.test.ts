@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentialWorkflowId, stopSignal } from '../../src/workflows/credentialRefresh.js';
 import { sendMessageWorkflow } from '../../src/workflows/sendMessage.js';
 import { createTimeSkippingEnv, startHarness, workflowBundle, type Harness } from '../support/temporal.js';
+import { seedOAuthCredential } from '../support/credentials.js';
 
 const HISTORIES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'histories');
 const recordLabel = process.env.MAESTRO_RECORD_HISTORIES;
@@ -57,17 +58,7 @@ describe.runIf(recordLabel)('record workflow histories', () => {
   let seq = 0;
   async function credential(harness: Harness, lifetimeMs: number, opts: { refreshToken?: boolean } = {}) {
     seq++;
-    const refreshToken = `rt-replay-${seq}-000000`;
-    const accessToken = `at-replay-${seq}-000000`;
-    harness.fake.seedTokens(refreshToken, accessToken);
-    const created = await harness.core.store.create({
-      provider: 'anthropic',
-      authType: 'oauth',
-      name: `replay-${seq}`,
-      secret: opts.refreshToken === false ? { accessToken } : { accessToken, refreshToken },
-      expiresAt: new Date(Date.now() + lifetimeMs),
-    });
-    await harness.core.workflows.start(created);
+    const { credential: created } = await seedOAuthCredential(harness, { tag: `replay-${seq}`, lifetimeMs, ...opts });
     return { created, handle: env.client.workflow.getHandle(credentialWorkflowId(created.id)) };
   }
 
