@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// `maestro` on the PATH (npm link, npx maestro): runs the TypeScript CLI through tsx.
-import { register } from 'tsx/esm/api';
+// `maestro` on the PATH (npm link, npx maestro): the compiled CLI from `npm run build`; in a
+// development checkout that has not been built, the TypeScript sources through tsx.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const compiled = new URL('../dist/src/cli/main.js', import.meta.url);
+if (existsSync(compiled)) {
+  await import(compiled.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/cli/main.ts');
+}

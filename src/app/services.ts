@@ -153,7 +153,7 @@ export async function startWorker(
     ),
   );
   log.info(
-    { taskQueue: config.temporal.taskQueue, credentials: checked },
+    { taskQueue: config.temporal.taskQueue, credentials: checked, workflowCode: worker.workflowCode },
     'worker polling; refresh workflows reconciled; reconcile schedule in place',
   );
   return { worker, done };

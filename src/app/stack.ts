@@ -3,9 +3,7 @@
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ConfigError, type Config } from '../config.js';
-import { startEmbeddedPostgres } from '../db/embedded.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { checkDatabase, createDb, type Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
@@ -26,6 +24,8 @@ export async function openDatabase(config: Config, log: Logger, opts: { migrate?
   if (!url) {
     if (config.mode === 'production') throw new ConfigError('DATABASE_URL is required in production');
     const dir = path.join(config.dataDir, 'postgres');
+    // Development only, and a development dependency: loaded here so production never needs it.
+    const { startEmbeddedPostgres } = await import('../db/embedded.js');
     const server = await startEmbeddedPostgres(dir, { port: 5433 });
     url = server.url;
     stopServer = () => server.stop();
@@ -88,6 +88,8 @@ export async function openTemporal(config: Config, log: Logger): Promise<Tempora
   });
   // The dev server keeps its state in a file so workflows survive a restart, and registers
   // Maestro's search attributes so the Web UI can filter on them.
+  // The dev server comes with @temporalio/testing, a development dependency: loaded only here.
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable,

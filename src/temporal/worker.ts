@@ -2,12 +2,27 @@
 // polling two task queues. The refresh loop's activities (describe, refresh) run on their own
 // queue (`<queue>-refresh`) with their own slots: a durable message call that waits for a refresh
 // (a 401) holds a slot on the main queue, so a refresh must never need one of those.
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  Worker,
+  type NativeConnection,
+  type WorkflowBundlePath,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import { refreshTaskQueue } from '../workflows/refreshMessages.js';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+// Under tsx this module is worker.ts and the workflows are .ts; compiled (npm run build), both are .js.
+const SOURCE_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+export const WORKFLOWS_PATH = fileURLToPath(new URL(`../workflows/index${SOURCE_EXTENSION}`, import.meta.url));
+/**
+ * The workflow bundle `npm run build` writes (dist/workflow-bundle.js): the compiled worker loads it
+ * instead of bundling at every start, so the code workflows replay against is a file you can keep
+ * and replay-test. Running from the sources, this path does not exist and the worker bundles.
+ */
+export const PREBUILT_BUNDLE_PATH = fileURLToPath(new URL('../../workflow-bundle.js', import.meta.url));
 
 /** Bundling takes a few seconds; tests do it once and pass the bundle to every worker. */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
@@ -22,7 +37,7 @@ export interface WorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
-  workflowBundle?: WorkflowBundleWithSourceMap;
+  workflowBundle?: WorkflowBundleWithSourceMap | WorkflowBundlePath;
   /** 0 disables the sticky workflow cache (tests that restart workers on the time-skipping server). */
   maxCachedWorkflows?: number;
   /** Activity slots of the main queue (durable messages, describe, webhooks); Temporal's default when unset. */
@@ -36,6 +51,8 @@ export class MaestroWorker {
   constructor(
     readonly main: Worker,
     readonly refresh: Worker,
+    /** Where the workflow code came from, for the start-up log line. */
+    readonly workflowCode: string,
   ) {}
 
   getState() {
@@ -74,6 +91,14 @@ export class MaestroWorker {
   }
 }
 
+function workflowSource(given: WorkerOptions['workflowBundle']) {
+  if (given) return { source: { workflowBundle: given }, described: 'a bundle given by the caller' };
+  if (SOURCE_EXTENSION === '.js' && existsSync(PREBUILT_BUNDLE_PATH)) {
+    return { source: { workflowBundle: { codePath: PREBUILT_BUNDLE_PATH } }, described: `prebuilt ${PREBUILT_BUNDLE_PATH}` };
+  }
+  return { source: { workflowsPath: WORKFLOWS_PATH }, described: `bundled at start from ${WORKFLOWS_PATH}` };
+}
+
 export async function createMaestroWorker({
   connection,
   namespace,
@@ -84,6 +109,7 @@ export async function createMaestroWorker({
   maxConcurrentActivityTaskExecutions,
 }: WorkerOptions): Promise<MaestroWorker> {
   const activities = createActivities(deps);
+  const workflows = workflowSource(workflowBundle);
   // A refresh heartbeats the sealed token answer the moment it arrives: it must reach the
   // server within a second (the default throttle holds details back for up to 0.8 × the timeout).
   const maxHeartbeatThrottleInterval = '1 second';
@@ -99,7 +125,7 @@ export async function createMaestroWorker({
     maxHeartbeatThrottleInterval,
     shutdownGraceTime,
     activities,
-    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...workflows.source,
   });
   const refresh = await Worker.create({
     connection,
@@ -109,5 +135,5 @@ export async function createMaestroWorker({
     shutdownGraceTime,
     activities: { refreshCredential: activities.refreshCredential, describeCredential: activities.describeCredential },
   });
-  return new MaestroWorker(main, refresh);
+  return new MaestroWorker(main, refresh, workflows.described);
 }

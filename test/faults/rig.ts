@@ -43,7 +43,13 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function startRig(opts: { dev: DevServer; dbUrl: string; fake?: Omit<FakeProviderOptions, 'provider'> }): Promise<Rig> {
+export async function startRig(opts: {
+  dev: DevServer;
+  dbUrl: string;
+  fake?: Omit<FakeProviderOptions, 'provider'>;
+  /** Run the workers and APIs from a built dist/src/cli/main.js instead of the sources. */
+  compiled?: string;
+}): Promise<Rig> {
   const { dev, dbUrl } = opts;
   const db = createDb(dbUrl, 4);
   await migrateToLatest(db);
@@ -84,14 +90,14 @@ export async function startRig(opts: { dev: DevServer; dbUrl: string; fake?: Omi
     workers,
     apis,
     async startWorker() {
-      const w = spawnMaestro('worker', env, `worker-${workers.length + 1}`);
+      const w = spawnMaestro('worker', env, `worker-${workers.length + 1}`, opts.compiled);
       workers.push(w);
       await workerReady(w);
       return w;
     },
     async startApi() {
       const port = await freePort();
-      const child = spawnMaestro('api', { ...env, PORT: String(port) }, `api-${apis.length + 1}`);
+      const child = spawnMaestro('api', { ...env, PORT: String(port) }, `api-${apis.length + 1}`, opts.compiled);
       await apiReady(child);
       const url = `http://127.0.0.1:${port}`;
       const api: ApiChild = {

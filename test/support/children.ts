@@ -160,19 +160,27 @@ export async function killAllChildren(): Promise<void> {
 }
 
 /** `node --import tsx src/cli/main.ts <command>`, exactly what `npm start` / `npm run worker` run. */
-export function spawnMaestro(command: 'api' | 'worker', env: Record<string, string>, name: string = command): ChildHandle {
-  return runMaestro([command], env, { name });
+export function spawnMaestro(
+  command: 'api' | 'worker',
+  env: Record<string, string>,
+  name: string = command,
+  compiled?: string,
+): ChildHandle {
+  return runMaestro([command], env, { name, compiled });
 }
 
 /**
  * The real `maestro` command with arguments, as a user runs it (`--import tsx`: one process, so a
  * signal reaches Maestro itself, not an npx wrapper).
  */
-export function runMaestro(args: string[], env: Record<string, string>, opts: { stdin?: boolean; name?: string } = {}): ChildHandle {
-  return spawnChild(opts.name ?? `maestro ${args.join(' ')}`, process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    env,
-    stdin: opts.stdin,
-  });
+export function runMaestro(
+  args: string[],
+  env: Record<string, string>,
+  opts: { stdin?: boolean; name?: string; compiled?: string } = {},
+): ChildHandle {
+  // compiled: the path of a built dist/src/cli/main.js, run as `npm start` runs it in production.
+  const entry = opts.compiled ? [opts.compiled] : ['--import', 'tsx', 'src/cli/main.ts'];
+  return spawnChild(opts.name ?? `maestro ${args.join(' ')}`, process.execPath, [...entry, ...args], { env, stdin: opts.stdin });
 }
 
 /** Waits until a spawned worker has reconciled and polls its task queue. */
