@@ -22,6 +22,21 @@ const REDACT_PATHS = [
   '*.code_verifier',
 ];
 
+/**
+ * Where a CLI process logs: readable lines when a person watches a terminal in development
+ * (pino-pretty, a development dependency), JSON lines otherwise (production, pipes, files).
+ * Secrets are redacted before either sees the line.
+ */
+export async function terminalDestination(mode: string): Promise<DestinationStream | undefined> {
+  if (mode === 'production' || !process.stdout.isTTY) return undefined;
+  try {
+    const { default: pretty } = await import('pino-pretty');
+    return pretty({ colorize: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l', sync: true });
+  } catch {
+    return undefined; // not installed (npm ci --omit=dev): JSON it is
+  }
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {

@@ -7,7 +7,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { KeyRing } from '../crypto/keyRing.js';
 import { rotateKeys } from '../db/rotate.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger, terminalDestination, type Logger } from '../logger.js';
 import { ensureDevSecrets } from './devSecrets.js';
 import { createCore, startApi, startWorker } from '../app/services.js';
 import { openDatabase, openTemporal } from '../app/stack.js';
@@ -20,9 +20,9 @@ async function runCleanups(log: Logger, cleanups: Cleanup[]): Promise<void> {
   }
 }
 
-function setup(): { config: Config; log: Logger } {
+async function setup(): Promise<{ config: Config; log: Logger }> {
   const config = loadConfig();
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, await terminalDestination(config.mode));
   // Maestro owns shutdown order (API, worker, Temporal, Postgres); the SDK logs warnings only.
   Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
   return { config: ensureDevSecrets(config, log), log };
@@ -37,7 +37,7 @@ async function serve(
   parts: { worker: boolean; api: boolean },
   announce: (info: { apiUrl?: string; uiUrl?: string; temporalAddress: string; config: Config }) => void,
 ): Promise<void> {
-  const { config, log } = setup();
+  const { config, log } = await setup();
   const cleanups: Cleanup[] = [];
   let stopping = false;
   const stop = async (signal: string) => {
@@ -103,7 +103,7 @@ const worker = () =>
   );
 
 async function migrate(): Promise<void> {
-  const { config, log } = setup();
+  const { config, log } = await setup();
   const database = await openDatabase(config, log, { migrate: false });
   try {
     const { migrateToLatest } = await import('../db/migrate.js');
@@ -115,7 +115,7 @@ async function migrate(): Promise<void> {
 }
 
 async function keysRotate(opts: { batchSize: string }): Promise<void> {
-  const { config, log } = setup();
+  const { config, log } = await setup();
   const database = await openDatabase(config, log);
   try {
     const keys = new KeyRing(config.encryptionKeys);
