@@ -3,12 +3,13 @@ import { createInterface } from 'node:readline/promises';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { KeyRing } from '../crypto/keyRing.js';
 import { rotateKeys } from '../db/rotate.js';
 import { createLogger, terminalDestination, type Logger } from '../logger.js';
 import { ensureDevSecrets } from './devSecrets.js';
+import { temporalRuntimeLogger } from '../temporal/runtimeLogger.js';
 import { createCore, startApi, startWorker } from '../app/services.js';
 import { openDatabase, openTemporal } from '../app/stack.js';
 
@@ -23,8 +24,8 @@ async function runCleanups(log: Logger, cleanups: Cleanup[]): Promise<void> {
 async function setup(): Promise<{ config: Config; log: Logger }> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, await terminalDestination(config.mode));
-  // Maestro owns shutdown order (API, worker, Temporal, Postgres); the SDK logs warnings only.
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  // Maestro owns shutdown order (API, worker, Temporal, Postgres); the SDK logs warnings only, through ours.
+  Runtime.install({ logger: temporalRuntimeLogger(log), shutdownSignals: [] });
   return { config: ensureDevSecrets(config, log), log };
 }
 

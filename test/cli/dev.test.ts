@@ -74,6 +74,12 @@ describe('npm run dev', () => {
 
     first.dev.proc.kill('SIGINT');
     expect((await first.dev.exited).code).toBe(0);
+    // A quiet start and a quiet Ctrl-C: no SDK warnings (the refresh queue runs activities only by
+    // design), nothing warned or failed while the stack stops in order.
+    const all = first.dev.output();
+    expect(all).not.toMatch(/No workflows registered/);
+    const stopping = all.slice(all.indexOf('"shutting down"'));
+    expect(stopping).not.toMatch(/"level":(40|50)|\[(WARN|ERROR)\]|refused/i);
 
     const second = await startDev(ports);
     child = second.dev;
