@@ -58,6 +58,15 @@ export interface Config {
   bodyLimitBytes: number;
   /** How long a refresh-now caller (route, proxy, durable message) waits before "still retrying" (ms). */
   refreshWaitMs: number;
+  /**
+   * Which hops' X-Forwarded-For to believe when finding a client's address (Express's `trust proxy`):
+   * false (default: the socket's peer), true, a hop count, or addresses/subnets/`loopback`…
+   */
+  trustProxy: boolean | number | string[];
+  /** Failed key checks per client address per minute before that address gets 429 for the rest of it. */
+  authFailuresPerMinute: number;
+  /** credential_events older than this many days are deleted by the maintenance schedule; 0 keeps them forever. */
+  eventRetentionDays: number;
   /** Where `maestro login` / `maestro credentials` find a running Maestro, and the key they present. */
   cli: { url?: string; apiKey?: string };
 }
@@ -108,6 +117,15 @@ const envSchema = z.object({
   MAESTRO_REFRESH_WAIT_MS: optionalString.refine(
     (v) => v === undefined || (/^\d+$/.test(v) && Number(v) >= 1000 && Number(v) <= 300_000),
     'MAESTRO_REFRESH_WAIT_MS must be a whole number of milliseconds from 1000 to 300000',
+  ),
+  MAESTRO_TRUST_PROXY: optionalString,
+  MAESTRO_AUTH_FAILURES_PER_MINUTE: optionalString.refine(
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) >= 1),
+    'MAESTRO_AUTH_FAILURES_PER_MINUTE must be a whole number from 1',
+  ),
+  MAESTRO_EVENT_RETENTION_DAYS: optionalString.refine(
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) <= 36_500),
+    'MAESTRO_EVENT_RETENTION_DAYS must be a whole number of days (0 keeps events forever)',
   ),
   MAESTRO_URL: optionalUrl('MAESTRO_URL'),
   MAESTRO_API_KEY: optionalString,
@@ -210,6 +228,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logLevel: e.LOG_LEVEL ?? (mode === 'test' ? 'silent' : 'info'),
     bodyLimitBytes: e.MAESTRO_BODY_LIMIT_BYTES === undefined ? 10 * 1024 * 1024 : Number(e.MAESTRO_BODY_LIMIT_BYTES),
     refreshWaitMs: e.MAESTRO_REFRESH_WAIT_MS === undefined ? 20_000 : Number(e.MAESTRO_REFRESH_WAIT_MS),
+    trustProxy: parseTrustProxy(e.MAESTRO_TRUST_PROXY),
+    authFailuresPerMinute: e.MAESTRO_AUTH_FAILURES_PER_MINUTE === undefined ? 30 : Number(e.MAESTRO_AUTH_FAILURES_PER_MINUTE),
+    eventRetentionDays: e.MAESTRO_EVENT_RETENTION_DAYS === undefined ? 90 : Number(e.MAESTRO_EVENT_RETENTION_DAYS),
     cli: { url: e.MAESTRO_URL, apiKey: e.MAESTRO_API_KEY },
   };
+}
+
+/**
+ * MAESTRO_TRUST_PROXY as Express reads `trust proxy`: true/false, a number of hops, or a list of
+ * addresses, subnets and the names loopback, linklocal, uniquelocal. Checked here so a typo is a
+ * start-up error, not a limiter that buckets every client together.
+ */
+export function parseTrustProxy(value: string | undefined): boolean | number | string[] {
+  const v = value?.trim();
+  if (!v || v === 'false' || v === '0') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  const entries = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const ok = (entry: string) => ['loopback', 'linklocal', 'uniquelocal'].includes(entry) || /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry);
+  const bad = entries.find((entry) => !ok(entry));
+  if (bad !== undefined) {
+    throw new ConfigError(
+      `MAESTRO_TRUST_PROXY: "${bad.slice(0, 60)}" is not true, false, a hop count, an address, a subnet, loopback, linklocal or uniquelocal`,
+    );
+  }
+  return entries;
 }

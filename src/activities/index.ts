@@ -33,10 +33,17 @@ export interface ActivityDeps {
   requestRefresh(credentialId: string, ifVersion: number): Promise<void>;
   /** Starts the refresh workflow of every OAuth credential that has none (the reconcile Schedule). */
   reconcile?: () => Promise<{ checked: number; started: number }>;
+  /** Housekeeping (the maintenance Schedule): expired login sessions and events past retention. */
+  purge?: () => Promise<PurgeResult>;
   webhook: { url?: string; secret?: string };
   log: Logger;
   /** Token writes tried this often before the attempt fails (its retry stores the recorded answer). */
   writeAttempts?: number;
+}
+
+export interface PurgeResult {
+  loginSessions: number;
+  events: number;
 }
 
 /** What workflows see of a credential: metadata only, plus whether it can be refreshed. */
@@ -340,6 +347,10 @@ export function createActivities(deps: ActivityDeps) {
         const load = async () => {
           const loaded = await store.getWithSecret(credentialId);
           if (loaded.metadata.status === 'reauth_required') throw new ReauthRequiredError('credential needs a new login');
+          // As the proxy refuses it: a disabled credential sends nothing, durable call or not.
+          if (loaded.metadata.status === 'disabled') {
+            throw ApplicationFailure.nonRetryable(`credential "${loaded.metadata.name}" is disabled`, FailureType.disabled);
+          }
           return loaded;
         };
         const send = async ({ metadata, secret }: Awaited<ReturnType<typeof load>>) => {
@@ -409,6 +420,13 @@ export function createActivities(deps: ActivityDeps) {
         throw ApplicationFailure.nonRetryable('this worker cannot reconcile (no Temporal client)', FailureType.misconfigured);
       const result = await deps.reconcile();
       if (result.started > 0) log.info(result, 'reconcile started missing refresh workflows');
+      return result;
+    },
+
+    async purgeExpired(): Promise<PurgeResult> {
+      if (!deps.purge) throw ApplicationFailure.nonRetryable('this worker cannot purge (no database access)', FailureType.misconfigured);
+      const result = await deps.purge();
+      if (result.loginSessions || result.events) log.info(result, 'purged expired login sessions and events past retention');
       return result;
     },
 

@@ -7,7 +7,8 @@ import type { CredentialService } from '../credentials/service.js';
 import type { TokenCache } from '../credentials/tokenCache.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import { apiKeyCheck, requireApiKey } from './auth.js';
+import { apiKeyCheck, FailedAuthLimiter, keyGate, requireApiKey } from './auth.js';
+import { clientAddress } from './clientAddress.js';
 import { errorHandler, notFoundHandler, sendError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -17,7 +18,7 @@ import { createCredentialRoutes } from './routes/credentials.js';
 import { createOAuthRoutes } from './routes/oauth.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'apiKeys' | 'bodyLimitBytes'>;
+  config: Pick<Config, 'apiKeys' | 'bodyLimitBytes' | 'trustProxy' | 'authFailuresPerMinute'>;
   log: Logger;
   credentials: CredentialService;
   providers: ProviderRegistry;
@@ -56,7 +57,8 @@ function requestLogger(log: Logger) {
 export function createApp(deps: AppDeps): RequestListener {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // The same setting decides req.ip (the login limit) and the fast path's address (the key limit).
+  app.set('trust proxy', deps.config.trustProxy);
   const logRequest = requestLogger(deps.log);
   app.use((req, res, next) => {
     logRequest(req, res, req.originalUrl);
@@ -82,8 +84,12 @@ export function createApp(deps: AppDeps): RequestListener {
     res.json(openapi);
   });
 
-  const checkKey = apiKeyCheck(deps.config.apiKeys);
-  const auth = requireApiKey(checkKey);
+  const gate = keyGate(
+    apiKeyCheck(deps.config.apiKeys),
+    new FailedAuthLimiter(deps.config.authFailuresPerMinute),
+    clientAddress(deps.config.trustProxy),
+  );
+  const auth = requireApiKey(gate);
   const onError = (error: unknown, req: IncomingMessage, res: ServerResponse) => sendError(deps.log, error, req, res);
   // The proxy reads raw bytes itself (no body parser), so bodies stream through untouched.
   const proxy = createProxyHandler({ ...deps, bodyLimitBytes: deps.config.bodyLimitBytes, onError });
@@ -118,7 +124,7 @@ export function createApp(deps: AppDeps): RequestListener {
       return;
     }
     logRequest(req, res, url);
-    const denied = checkKey(req.headers);
+    const denied = gate(req);
     if (denied) return onError(denied, req, res);
     const provider = url.slice(7, slash);
     req.url = url.slice(slash);

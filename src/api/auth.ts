@@ -1,8 +1,9 @@
 // Clients present a Maestro key as `Authorization: Bearer <key>` or `x-api-key: <key>`.
 // Keys are compared as SHA-256 digests with timingSafeEqual, so timing reveals neither content nor length.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
+import type { ClientAddress } from './clientAddress.js';
 import { HttpError } from './errors.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
@@ -31,7 +32,81 @@ export function apiKeyCheck(keys: string[]): (headers: IncomingHttpHeaders) => H
   };
 }
 
-/** The same check as Express middleware. */
-export function requireApiKey(check: ReturnType<typeof apiKeyCheck>): RequestHandler {
-  return (req, _res, next) => next(check(req.headers));
+/**
+ * The key check with the failed-check limit in front: the one gate for Express routes and the
+ * proxy's fast path. Undefined when the caller may go on, else the 401 or 429 to answer.
+ */
+export function keyGate(
+  check: ReturnType<typeof apiKeyCheck>,
+  limiter: FailedAuthLimiter,
+  addressOf: ClientAddress,
+): (req: IncomingMessage) => HttpError | undefined {
+  return (req) => {
+    const limited = limiter.refused(addressOf(req));
+    if (limited) return limited;
+    const denied = check(req.headers);
+    if (denied) limiter.failed(addressOf(req));
+    return denied;
+  };
+}
+
+/** The same gate as Express middleware. */
+export function requireApiKey(gate: ReturnType<typeof keyGate>): RequestHandler {
+  return (req, _res, next) => next(gate(req));
+}
+
+/**
+ * Failed key checks counted per client address in fixed one-minute windows; an address over the
+ * limit is refused (429) before its key is even looked at, so guessing keys does not scale. Kept
+ * synchronous and in memory: the proxy's hot path pays one Map lookup only while some address is
+ * blocked, and the table is bounded (the oldest windows go first).
+ */
+export class FailedAuthLimiter {
+  private readonly windows = new Map<string, { failures: number; resetAt: number }>();
+  private blocked = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs = 60_000,
+    private readonly maxAddresses = 10_000,
+  ) {}
+
+  /** The 429 to answer when `address` is over its limit, else undefined. */
+  refused(address: string, now = Date.now()): HttpError | undefined {
+    if (this.blocked === 0) return undefined;
+    const entry = this.windows.get(address);
+    if (!entry || entry.failures < this.limit) return undefined;
+    if (entry.resetAt <= now) {
+      this.windows.delete(address);
+      this.blocked--;
+      return undefined;
+    }
+    const seconds = Math.ceil((entry.resetAt - now) / 1000);
+    const error = new HttpError(429, 'rate_limited', `too many failed key checks from this address; try again in ${seconds} s`);
+    error.retryAfterSeconds = seconds;
+    return error;
+  }
+
+  /** Counts one failed key check for `address`. */
+  failed(address: string, now = Date.now()): void {
+    let entry = this.windows.get(address);
+    if (entry && entry.resetAt <= now) {
+      if (entry.failures >= this.limit) this.blocked--;
+      this.windows.delete(address);
+      entry = undefined;
+    }
+    if (!entry) {
+      if (this.windows.size >= this.maxAddresses) this.evictOldest();
+      entry = { failures: 0, resetAt: now + this.windowMs };
+      this.windows.set(address, entry);
+    }
+    entry.failures++;
+    if (entry.failures === this.limit) this.blocked++;
+  }
+
+  private evictOldest(): void {
+    const [address, entry] = this.windows.entries().next().value as [string, { failures: number }];
+    if (entry.failures >= this.limit) this.blocked--;
+    this.windows.delete(address);
+  }
 }

@@ -20,6 +20,9 @@ import type { Logger } from '../logger.js';
 import { describeIssues } from './schemas.js';
 
 export class HttpError extends MaestroError {
+  /** Sent as Retry-After when set (429s). */
+  retryAfterSeconds?: number;
+
   constructor(
     readonly status: number,
     override readonly type: string,
@@ -90,6 +93,7 @@ export function sendError(log: Logger, caught: unknown, req: IncomingMessage, re
     'content-length': String(Buffer.byteLength(body)),
   };
   if (error instanceof ServiceUnavailableError) headers['retry-after'] = String(error.retryAfterSeconds);
+  if (error instanceof HttpError && error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
   res.writeHead(status, headers).end(body);
 }
 

@@ -29,6 +29,7 @@ const failure = (description: string) => answer(description, errorSchema);
 const common: ZodOpenApiResponsesObject = {
   400: failure('the request is malformed; the message says which field and why'),
   401: failure('missing or wrong Maestro API key'),
+  429: failure('too many failed key checks from this address (MAESTRO_AUTH_FAILURES_PER_MINUTE); Retry-After says when'),
   500: failure('unexpected error (logged; never carries a secret)'),
 };
 const withId = { path: z.object({ id: idParamSchema }) };
@@ -158,7 +159,7 @@ export function openApiDocument() {
             201: answer('the signed-in credential', credentialSchema),
             ...common,
             404: failure('no such login session (expired or used)'),
-            429: failure('too many login attempts'),
+            429: failure('too many login attempts, or too many failed key checks'),
             502: failure('the provider refused or did not answer the code exchange'),
           },
         }),
@@ -180,8 +181,11 @@ export function openApiDocument() {
             401: failure('missing or wrong Maestro API key'),
             404: failure('unknown provider or credential'),
             409: failure('the credential needs a new login'),
+            429: failure('too many failed key checks from this address; Retry-After says when'),
             502: failure('the provider did not answer'),
-            503: failure('refreshing after a rejected token; try again after Retry-After'),
+            503: failure(
+              'the token was refused and a streamed body cannot be replayed, or a refresh is still retrying; resend after Retry-After',
+            ),
           },
         }),
       },

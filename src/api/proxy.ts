@@ -7,7 +7,14 @@ import { Transform, type Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { buildProviderCall } from '../auth/clientBuilder.js';
-import { CallerGoneError, ConflictError, MaestroError, ProviderUnavailableError, ReauthRequiredError } from '../errors.js';
+import {
+  CallerGoneError,
+  ConflictError,
+  MaestroError,
+  ProviderUnavailableError,
+  ReauthRequiredError,
+  ServiceUnavailableError,
+} from '../errors.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { ProviderId } from '../config.js';
 import { HttpError } from './errors.js';
@@ -183,6 +190,19 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         throw new ProviderUnavailableError(`${provider} is unreachable: ${(error as Error).message}`);
       }
 
+      if (upstream.statusCode === 401 && entry.auth.type === 'oauth' && !replayable) {
+        // The token was refused but this body streamed through and cannot be sent again: refresh
+        // in the background (single-flight, bounded by the workflows client) so the next call
+        // works, and say so, rather than pass on a 401 that reads as "your key is wrong".
+        await upstream.body.dump().catch(() => {});
+        const { id, version, name } = entry.metadata;
+        deps.cache.refresh(id, version).catch(() => {}); // its outcome is the next call's concern
+        throw new ServiceUnavailableError(
+          `${provider} refused the access token of credential "${name}" and the streamed request body cannot be replayed; ` +
+            'Maestro is refreshing the token: send the request again after Retry-After',
+          { retryAfterSeconds: 2 },
+        );
+      }
       deps.metrics.proxyRequests.inc({ provider, status: String(upstream.statusCode) });
       // Headers leave with the first body chunk (one write, not two); an SSE stream's first event
       // follows its headers at once, so nothing waits.

@@ -115,7 +115,12 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
 }
 
 /** What the activities need, from the same core the API uses. */
-export function activityDeps(config: Pick<Config, 'webhook'>, log: Logger, core: Core): ActivityDeps {
+export function activityDeps(
+  config: Pick<Config, 'webhook'> & Partial<Pick<Config, 'eventRetentionDays'>>,
+  log: Logger,
+  core: Core,
+): ActivityDeps {
+  const retentionDays = config.eventRetentionDays ?? 90;
   return {
     store: core.store,
     answers: core.answers,
@@ -124,6 +129,10 @@ export function activityDeps(config: Pick<Config, 'webhook'>, log: Logger, core:
       await core.workflows.refreshNow(id, ifVersion);
     },
     reconcile: () => core.workflows.reconcile(core.store),
+    purge: async () => ({
+      loginSessions: await core.sessions.deleteExpired(),
+      events: retentionDays > 0 ? await core.store.purgeEventsBefore(new Date(Date.now() - retentionDays * 86_400_000)) : 0,
+    }),
     webhook: config.webhook,
     log,
   };
@@ -152,6 +161,11 @@ export async function startWorker(
       'could not create the reconcile schedule; credentials whose workflow start failed are repaired at the next worker start',
     ),
   );
+  await core.workflows
+    .ensureMaintenanceSchedule()
+    .catch((error: Error) =>
+      log.warn({ error: error.message }, 'could not create the maintenance schedule; expired login sessions and old events are kept'),
+    );
   log.info(
     { taskQueue: config.temporal.taskQueue, credentials: checked, workflowCode: worker.workflowCode },
     'worker polling; refresh workflows reconciled; reconcile schedule in place',

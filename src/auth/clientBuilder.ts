@@ -1,5 +1,6 @@
 // The one place where the URL, headers and body rewrite of a provider call are decided. The
 // proxy, the durable message activity and the tests all call buildProviderCall.
+import { prependSystemBlock } from './systemBlock.js';
 import { ValidationError } from '../errors.js';
 import type { BodyTransformRule, CallAuth, HeaderSet, ProviderDefinition } from '../providers/types.js';
 
@@ -210,38 +211,4 @@ function applyBodyTransform(rule: BodyTransformRule, body: Buffer): Buffer {
     case 'prepend-system-block':
       return prependSystemBlock(body, rule.text);
   }
-}
-
-/**
- * Makes `text` the first system block, exactly once: added when missing (a string `system`
- * becomes an array of text blocks), moved to the front when present later, untouched when
- * already first. A body that is not a JSON object, or a `system` of an unknown shape, is
- * returned unchanged (the provider will answer it).
- */
-export function prependSystemBlock(body: Buffer, text: string): Buffer {
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    return body;
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) return body;
-  const request = json as Record<string, unknown>;
-  const block = { type: 'text', text };
-  const system = request.system;
-  let next: unknown[];
-  if (system === undefined || system === null || system === '') {
-    next = [block];
-  } else if (typeof system === 'string') {
-    next = system === text ? [block] : [block, { type: 'text', text: system }];
-  } else if (Array.isArray(system)) {
-    const isOurs = (b: unknown) =>
-      b !== null && typeof b === 'object' && (b as Record<string, unknown>).type === 'text' && (b as Record<string, unknown>).text === text;
-    if (isOurs(system[0])) return body;
-    const at = system.findIndex(isOurs);
-    next = at === -1 ? [block, ...system] : [system[at], ...system.filter((_, i) => i !== at)];
-  } else {
-    return body;
-  }
-  return Buffer.from(JSON.stringify({ ...request, system: next }), 'utf8');
 }

@@ -10,7 +10,7 @@ import { ConflictError, NotFoundError, SealError, ValidationError, VersionConfli
 import { safeText } from '../redact.js';
 import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import type { Db } from './pool.js';
-import { appendEvent, listEvents, type CredentialEvent } from './events.js';
+import { appendEvent, deleteEventsBefore, listEvents, type CredentialEvent } from './events.js';
 
 export type { CredentialEvent, CredentialEventType } from './events.js';
 import { validateTokenExpiry } from '../workflows/schedule.js';
@@ -407,6 +407,11 @@ export class CredentialStore {
   /** Newest first. Works for deleted credentials too (that is the point of keeping history). */
   listEvents(id: string, opts: { limit?: number } = {}): Promise<CredentialEvent[]> {
     return UUID.test(id) ? listEvents(this.db, id, opts) : Promise.resolve([]);
+  }
+
+  /** Retention (the maintenance schedule): history older than `cutoff` goes; returns how many events. */
+  purgeEventsBefore(cutoff: Date): Promise<number> {
+    return deleteEventsBefore(this.db, cutoff);
   }
 
   // --- internals -------------------------------------------------------------------------

@@ -39,3 +39,18 @@ export async function listEvents(db: Kysely<Database>, id: string, opts: { limit
     createdAt: r.created_at.toISOString(),
   }));
 }
+
+/**
+ * Retention: deletes events created before `cutoff`, oldest first, in batches (short transactions
+ * beside the writers; old rows have the smallest ids, so each batch reads the start of the id index).
+ */
+export async function deleteEventsBefore(db: Kysely<Database>, cutoff: Date, batchSize = 5000): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const oldest = db.selectFrom('credential_events').select('id').where('created_at', '<', cutoff).orderBy('id').limit(batchSize);
+    const result = await db.deleteFrom('credential_events').where('id', 'in', oldest).executeTakeFirst();
+    const n = Number(result.numDeletedRows);
+    deleted += n;
+    if (n < batchSize) return deleted;
+  }
+}

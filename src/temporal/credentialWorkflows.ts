@@ -1,7 +1,7 @@
 // The API's side of the refresh workflows: start (one per credential, reusing a running one),
 // refresh now, signal, stop, and reconcile the set of workflows with the database.
 import { ScheduleAlreadyRunning, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type Duration, type Workflow } from '@temporalio/common';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
 import {
   CallerGoneError,
@@ -27,6 +27,7 @@ import {
 } from '../workflows/credentialRefresh.js';
 import { sendMessageWorkflow } from '../workflows/sendMessage.js';
 import { reconcileWorkflow } from '../workflows/reconcile.js';
+import { maintenanceWorkflow } from '../workflows/maintenance.js';
 
 /** How often the reconcile Schedule looks for credentials without a refresh workflow. */
 export const RECONCILE_EVERY_MINUTES = 2;
@@ -68,6 +69,8 @@ function toMaestroError(error: unknown, credentialId: string): Error {
       return new ConflictError(`credential ${credentialId} has no refresh token; replace its tokens instead`);
     case FailureType.misconfigured:
       return new ConflictError(`credential ${credentialId} cannot be used: provider is misconfigured`);
+    case FailureType.disabled:
+      return new ConflictError(`credential ${credentialId} is disabled; enable it before sending with it`);
     case FailureType.invalidRequest:
       return new ValidationError(failure.message);
     case FailureType.providerUnavailable:
@@ -225,20 +228,40 @@ export class CredentialWorkflows {
   }
 
   /** The Schedule that runs reconcileWorkflow every `everyMinutes` (created once; kept if it exists). */
-  async ensureReconcileSchedule(everyMinutes = RECONCILE_EVERY_MINUTES): Promise<void> {
-    const scheduleId = `maestro-reconcile:${this.options.taskQueue}`;
+  ensureReconcileSchedule(everyMinutes = RECONCILE_EVERY_MINUTES): Promise<void> {
+    return this.ensureSchedule(
+      'maestro-reconcile',
+      `${everyMinutes} minutes`,
+      reconcileWorkflow,
+      'Starts the refresh workflow of any OAuth credential that has none',
+    );
+  }
+
+  /** Hourly housekeeping: expired login sessions, events past MAESTRO_EVENT_RETENTION_DAYS. */
+  ensureMaintenanceSchedule(every = '1 hour'): Promise<void> {
+    return this.ensureSchedule(
+      'maestro-maintenance',
+      every,
+      maintenanceWorkflow,
+      'Deletes expired login sessions and credential events past retention',
+    );
+  }
+
+  /** One Schedule per task queue, created once (a second worker start finds it and leaves it). */
+  private async ensureSchedule(prefix: string, every: string, workflowType: Workflow, summary: string): Promise<void> {
+    const scheduleId = `${prefix}:${this.options.taskQueue}`;
     try {
       await this.client.schedule.create({
         scheduleId,
-        spec: { intervals: [{ every: `${everyMinutes} minutes` }] },
+        spec: { intervals: [{ every: every as Duration }] },
         policies: { overlap: 'SKIP', catchupWindow: '1 minute' },
         action: {
           type: 'startWorkflow',
-          workflowType: reconcileWorkflow,
-          workflowId: `maestro-reconcile:${this.options.taskQueue}`,
+          workflowType,
+          workflowId: scheduleId,
           taskQueue: this.options.taskQueue,
           args: [],
-          staticSummary: 'Starts the refresh workflow of any OAuth credential that has none',
+          staticSummary: summary,
         },
       });
     } catch (error) {

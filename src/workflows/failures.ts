@@ -12,6 +12,8 @@ export const FailureType = {
   notRefreshable: 'NotRefreshable',
   /** A 2xx token answer without an access token (kept sealed for an operator). */
   malformed: 'MalformedTokenResponse',
+  /** The credential is disabled: nothing is sent with it until it is enabled again. */
+  disabled: 'CredentialDisabled',
   /** The caller's request is wrong (bad header, bad path): a 400, never retried. */
   invalidRequest: 'InvalidRequest',
   /** The provider answered 429/5xx or could not be reached: retried with backoff. */

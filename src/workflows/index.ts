@@ -2,3 +2,4 @@
 export { credentialRefreshWorkflow } from './credentialRefresh.js';
 export { sendMessageWorkflow } from './sendMessage.js';
 export { reconcileWorkflow } from './reconcile.js';
+export { maintenanceWorkflow } from './maintenance.js';

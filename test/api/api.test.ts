@@ -414,6 +414,48 @@ describe('proxy', () => {
     expect((await h.call('GET', `/v1/credentials/${revoked.id}`)).json.status).toBe('reauth_required');
   });
 
+  it('a 401 on a streamed (chunked) request body: refreshed in the background, the client told to resend (503 + Retry-After), the next call works', async () => {
+    const streamedCall = () =>
+      fetch(`${h.url}/proxy/anthropic/v1/messages`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TEST_API_KEY}`,
+          'content-type': 'application/json',
+          'anthropic-version': '2023-06-01',
+          'x-maestro-credential': 'chunked',
+        },
+        // A stream body goes out chunked (no content-length): the proxy cannot replay it.
+        body: new ReadableStream({
+          start(c) {
+            // A streamed body is not rewritten either, so it carries the Claude Code block itself.
+            const system = [{ type: 'text', text: CLAUDE_CODE_SYSTEM_PROMPT }];
+            c.enqueue(
+              new TextEncoder().encode(JSON.stringify({ model: 'm', max_tokens: 5, system, messages: [{ role: 'user', content: 'x' }] })),
+            );
+            c.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+    const chunked = await importOAuth({ name: 'chunked' });
+    expect((await streamedCall()).status).toBe(200);
+    h.fake.revokeAccessToken(chunked.accessToken);
+    const tokenCallsBefore = h.fake.tokenRequests().length;
+    const refused = await streamedCall();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('2');
+    const body = (await refused.json()) as { error: { type: string; message: string } };
+    expect(body.error.type).toBe('service_unavailable');
+    expect(body.error.message).toMatch(/refused the access token of credential "chunked".*cannot be replayed.*send the request again/);
+    await vi.waitFor(async () => expect((await h.call('GET', `/v1/credentials/${chunked.id}`)).json.version).toBe(2), { timeout: 20_000 });
+    expect(h.fake.tokenRequests().length - tokenCallsBefore).toBe(1);
+    const again = await streamedCall();
+    expect(again.status).toBe(200);
+    expect(h.fake.apiRequests().at(-1)!.headers.authorization).toBe(`Bearer ${h.fake.issued.accessTokens.at(-1)}`);
+    expect(h.fake.tokenRequests().length - tokenCallsBefore).toBe(1);
+    for (const t of [...h.fake.issued.accessTokens, ...h.fake.issued.refreshTokens]) secretsSeen.add(t);
+  });
+
   it('runs a durable message call through sendMessageWorkflow', async () => {
     const res = await h.call('POST', `/v1/credentials/${credential.id}/messages`, {
       body: {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildProviderCall, prependSystemBlock } from '../../src/auth/clientBuilder.js';
+import { buildProviderCall } from '../../src/auth/clientBuilder.js';
+import { prependSystemBlock } from '../../src/auth/systemBlock.js';
 import { ValidationError } from '../../src/errors.js';
 import { ANTHROPIC_DEFAULTS, CLAUDE_CODE_SYSTEM_PROMPT } from '../../src/providers/anthropic.js';
 import { defineProvider } from '../../src/providers/registry.js';
@@ -246,6 +247,35 @@ describe('the Claude Code system block rule', () => {
   it('applying it twice changes nothing the second time', () => {
     const once = prependSystemBlock(Buffer.from(JSON.stringify({ system: 'x' })), CC);
     expect(prependSystemBlock(once, CC)).toBe(once);
+  });
+
+  it('keeps every other byte as sent: integers past 2^53, key order, spacing, escapes', () => {
+    const raw =
+      '{ "model":"m",\n  "metadata": {"user_id": 12345678901234567890, "n": 1.10},\n  "system": "be \\u0062rief [ok] {fine}",\n  "messages": [{"role":"user","content":"x"}] }';
+    const out = prependSystemBlock(Buffer.from(raw), CC).toString('utf8');
+    expect(out).toBe(
+      `{ "model":"m",\n  "metadata": {"user_id": 12345678901234567890, "n": 1.10},\n  "system": [${JSON.stringify({ type: 'text', text: CC })},{"type":"text","text":"be \\u0062rief [ok] {fine}"}],\n  "messages": [{"role":"user","content":"x"}] }`,
+    );
+    expect(JSON.parse(out).system[1].text).toBe('be brief [ok] {fine}');
+    // Added when missing: up front, the rest untouched.
+    expect(prependSystemBlock(Buffer.from('{"max_tokens": 9007199254740993}'), CC).toString()).toBe(
+      `{"system":[${JSON.stringify({ type: 'text', text: CC })}],"max_tokens": 9007199254740993}`,
+    );
+    expect(prependSystemBlock(Buffer.from('{}'), CC).toString()).toBe(`{"system":[${JSON.stringify({ type: 'text', text: CC })}]}`);
+  });
+
+  it('moves array elements verbatim, and leaves one system when the client sent duplicates (the last, as JSON.parse reads it)', () => {
+    const raw =
+      '{"system":"old","model":"m","system":[{"type":"text","text":"a","n":18446744073709551616},{"type":"text","text":' +
+      JSON.stringify(CC) +
+      '}]}';
+    const out = prependSystemBlock(Buffer.from(raw), CC).toString('utf8');
+    expect(out).toBe(
+      '{"model":"m","system":[{"type":"text","text":' + JSON.stringify(CC) + '},{"type":"text","text":"a","n":18446744073709551616}]}',
+    );
+    // Ours already first in the last duplicate: only the earlier duplicate goes.
+    const firstOk = '{"system":"x","system":[{"type":"text","text":' + JSON.stringify(CC) + '}]}';
+    expect(prependSystemBlock(Buffer.from(firstOk), CC).toString()).toBe('{"system":[{"type":"text","text":' + JSON.stringify(CC) + '}]}');
   });
 
   it('leaves non-JSON and non-object bodies unchanged', () => {

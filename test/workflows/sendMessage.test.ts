@@ -1,6 +1,7 @@
 // sendMessageWorkflow: the durable provider call, with the shared client builder, retries on
 // 429/5xx/529 and one refresh on a 401.
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ConflictError } from '../../src/errors.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTimeSkippingEnv, startHarness, type Harness } from '../support/temporal.js';
 
@@ -90,5 +91,15 @@ describe('sendMessageWorkflow', () => {
     expect(h.fake.tokenRequests()).toHaveLength(1);
     expect(h.fake.apiRequests().at(-1)!.headers.authorization).toBe(`Bearer ${h.fake.issued.accessTokens.at(-1)}`);
     expect((await h.core.store.get(credential.id)).version).toBe(2);
+  });
+
+  it('refuses a disabled credential without calling the provider, as the proxy does (409)', async () => {
+    const key = await h.core.store.create({ provider: 'anthropic', authType: 'api_key', name: 'off', secret: { apiKey: h.fake.apiKey } });
+    await h.core.store.setStatus(key.id, 'disabled');
+    const before = h.fake.apiRequests().length;
+    const error = await h.core.workflows.sendMessage(key.id, request).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as Error).message).toMatch(/is disabled/);
+    expect(h.fake.apiRequests().length - before).toBe(0);
   });
 });

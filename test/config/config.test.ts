@@ -1,0 +1,32 @@
+// Settings whose typo would silently weaken Maestro are start-up errors that name the variable.
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const base = { MAESTRO_ENV: 'test' };
+
+describe('MAESTRO_TRUST_PROXY', () => {
+  it('reads Express trust-proxy values: off by default, true, hop counts, addresses, subnets, names', () => {
+    expect(loadConfig(base).trustProxy).toBe(false);
+    expect(loadConfig({ ...base, MAESTRO_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ ...base, MAESTRO_TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ ...base, MAESTRO_TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::1' }).trustProxy).toEqual([
+      'loopback',
+      '10.0.0.0/8',
+      'fd00::1',
+    ]);
+  });
+
+  it('refuses anything else, naming the variable and the bad entry', () => {
+    expect(() => loadConfig({ ...base, MAESTRO_TRUST_PROXY: 'loopback,my-load-balancer' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, MAESTRO_TRUST_PROXY: 'yes' })).toThrow(/MAESTRO_TRUST_PROXY: "yes" is not/);
+  });
+});
+
+describe('limits and retention', () => {
+  it('has generous defaults and refuses nonsense', () => {
+    expect(loadConfig(base)).toMatchObject({ authFailuresPerMinute: 30, eventRetentionDays: 90 });
+    expect(loadConfig({ ...base, MAESTRO_EVENT_RETENTION_DAYS: '0' }).eventRetentionDays).toBe(0);
+    expect(() => loadConfig({ ...base, MAESTRO_EVENT_RETENTION_DAYS: 'ninety' })).toThrow(/MAESTRO_EVENT_RETENTION_DAYS must be/);
+    expect(() => loadConfig({ ...base, MAESTRO_AUTH_FAILURES_PER_MINUTE: '0' })).toThrow(/MAESTRO_AUTH_FAILURES_PER_MINUTE must be/);
+  });
+});
