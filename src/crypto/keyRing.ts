@@ -92,8 +92,18 @@ export class KeyRing {
 // Domain-separated AADs: a credential's ciphertext can never be replayed as a login session's,
 // nor one row's as another's. JSON arrays keep the encoding unambiguous whatever the fields hold.
 
-/** AAD of a credential's secret: its id and provider. */
-export function credentialAad(credentialId: string, provider: string): string {
+/**
+ * AAD of a credential's secret: its id, provider, auth type and the row version the seal was
+ * written at. Every version bump re-seals, so an older ciphertext of the same row (an earlier
+ * refresh token, a rotated-out API key) copied back by someone with database access but no keys
+ * does not open, nor does the row's secret under another auth type.
+ */
+export function credentialAad(credentialId: string, provider: string, authType: string, version: number): string {
+  return JSON.stringify(['maestro:credential:v2', credentialId, provider, authType, version]);
+}
+
+/** The AAD of seals written before the auth type and version were bound; they still open until re-sealed. */
+export function legacyCredentialAad(credentialId: string, provider: string): string {
   return JSON.stringify(['maestro:credential:v1', credentialId, provider]);
 }
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { z } from 'zod';
 import type { ProviderId } from '../config.js';
-import { credentialAad, type KeyRing } from '../crypto/keyRing.js';
+import { credentialAad, legacyCredentialAad, type KeyRing } from '../crypto/keyRing.js';
 import { ConflictError, NotFoundError, SealError, ValidationError, VersionConflictError } from '../errors.js';
 import { safeText } from '../redact.js';
 import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
@@ -143,7 +143,8 @@ export class CredentialStore {
     const expiresAt = checkDate(input.expiresAt, 'expiresAt');
     // The id is part of the AAD, so it must exist before sealing: generate it here, not in Postgres.
     const id = randomUUID();
-    const sealed = this.seal(id, input.provider, input.secret);
+    // A new row starts at version 1 (the column default), so that is the version it is sealed at.
+    const sealed = this.seal({ id, provider: input.provider, auth_type: input.authType, version: 1 }, input.secret);
     const now = new Date();
     try {
       return await this.db.transaction().execute(async (trx) => {
@@ -156,6 +157,7 @@ export class CredentialStore {
             auth_type: input.authType,
             secret: sealed.ciphertext,
             key_id: sealed.keyId,
+            version: 1,
             expires_at: expiresAt,
             token_obtained_at: input.authType === 'oauth' ? now : null,
             created_at: now,
@@ -272,7 +274,7 @@ export class CredentialStore {
         for (const field of missing) if (previous?.[field]) secret = { ...secret, [field]: previous[field] };
       }
       checkSecret(current.auth_type, secret);
-      const sealed = this.seal(id, current.provider, secret);
+      const sealed = this.seal({ ...current, version: version + 1 }, secret);
       const now = new Date();
       const refreshed = update.reason === 'refreshed';
       const row = await trx
@@ -324,7 +326,7 @@ export class CredentialStore {
       if (!current) throw notFound(id);
       const secret = this.tryOpen(current);
       if (!secret || secret.refreshToken !== spent) return undefined;
-      const sealed = this.seal(id, current.provider, { ...secret, refreshToken: fresh });
+      const sealed = this.seal({ ...current, version: current.version + 1 }, { ...secret, refreshToken: fresh });
       const row = await trx
         .updateTable('saved_authentications')
         .set({ secret: sealed.ciphertext, key_id: sealed.keyId, version: sql`version + 1`, updated_at: new Date() })
@@ -346,7 +348,13 @@ export class CredentialStore {
       if (expectedVersion !== undefined && current.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion);
       const row = await trx
         .updateTable('saved_authentications')
-        .set({ status: 'reauth_required', last_error: clean, version: sql`version + 1`, updated_at: new Date() })
+        .set({
+          status: 'reauth_required',
+          last_error: clean,
+          version: current.version + 1,
+          ...this.resealed(current),
+          updated_at: new Date(),
+        })
         .where('id', '=', id)
         .returning(METADATA_COLUMNS)
         .executeTakeFirstOrThrow();
@@ -371,17 +379,12 @@ export class CredentialStore {
   async setStatus(id: string, status: CredentialStatus): Promise<CredentialMetadata> {
     if (!UUID.test(id)) throw notFound(id);
     return this.db.transaction().execute(async (trx) => {
-      const current = await trx
-        .selectFrom('saved_authentications')
-        .select(METADATA_COLUMNS)
-        .where('id', '=', id)
-        .forUpdate()
-        .executeTakeFirst();
+      const current = await trx.selectFrom('saved_authentications').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
       if (!current) throw notFound(id);
       if (current.status === status) return toMetadata(current);
       const row = await trx
         .updateTable('saved_authentications')
-        .set({ status, version: sql`version + 1`, updated_at: new Date() })
+        .set({ status, version: current.version + 1, ...this.resealed(current), updated_at: new Date() })
         .where('id', '=', id)
         .returning(METADATA_COLUMNS)
         .executeTakeFirstOrThrow();
@@ -416,12 +419,24 @@ export class CredentialStore {
 
   // --- internals -------------------------------------------------------------------------
 
-  private seal(id: string, provider: ProviderId, secret: CredentialSecret) {
-    return this.keys.seal(JSON.stringify(secretSchema.parse(secret)), credentialAad(id, provider));
+  /** Sealed for the row as it will be written: `version` is the version the write sets. */
+  private seal(row: Pick<Row, 'id' | 'provider' | 'auth_type' | 'version'>, secret: CredentialSecret) {
+    return this.keys.seal(JSON.stringify(secretSchema.parse(secret)), credentialAad(row.id, row.provider, row.auth_type, row.version));
   }
 
-  private open(row: Pick<Row, 'id' | 'provider' | 'secret' | 'key_id'>): CredentialSecret {
-    const plaintext = this.keys.open(row.secret, row.key_id, credentialAad(row.id, row.provider));
+  /**
+   * The row's secret re-sealed for the next version (a write that bumps the version without new
+   * tokens); nothing when it cannot be opened (it stays as unreadable as it already was).
+   */
+  private resealed(current: Row): { secret: Buffer; key_id: string } | Record<string, never> {
+    const secret = this.tryOpen(current);
+    if (!secret) return {};
+    const sealed = this.seal({ ...current, version: current.version + 1 }, secret);
+    return { secret: sealed.ciphertext, key_id: sealed.keyId };
+  }
+
+  private open(row: Pick<Row, 'id' | 'provider' | 'auth_type' | 'version' | 'secret' | 'key_id'>): CredentialSecret {
+    const plaintext = openCredentialSecret(this.keys, row);
     // Authenticated bytes that are not our JSON mean a bug, not an attacker; still never echo them.
     let json: unknown;
     try {
@@ -456,5 +471,24 @@ export class CredentialStore {
       const clean = sanitizeReason(reason, secret ? Object.values(secret) : []) || 'unknown error';
       return write(trx, current, clean);
     });
+  }
+}
+
+/**
+ * Opens a credential's sealed secret: bound to its id, provider, auth type and version, or a seal
+ * from before that binding (legacy AAD), which opens until a token write or `keys rotate` re-seals it.
+ */
+export function openCredentialSecret(
+  keys: KeyRing,
+  row: Pick<Row, 'id' | 'provider' | 'auth_type' | 'version' | 'secret' | 'key_id'>,
+): Buffer {
+  try {
+    return keys.open(row.secret, row.key_id, credentialAad(row.id, row.provider, row.auth_type, row.version));
+  } catch (error) {
+    try {
+      return keys.open(row.secret, row.key_id, legacyCredentialAad(row.id, row.provider));
+    } catch {
+      throw error;
+    }
   }
 }

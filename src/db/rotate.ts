@@ -10,6 +10,7 @@
 import type { Db } from './pool.js';
 import { SealError } from '../errors.js';
 import { credentialAad, oauthSessionAad, type KeyRing } from '../crypto/keyRing.js';
+import { openCredentialSecret } from './credentials.js';
 
 export type SealedTable = 'saved_authentications' | 'oauth_sessions';
 
@@ -41,7 +42,10 @@ interface Candidate {
   id: string;
   keyId: string;
   sealed: Buffer;
+  /** The AAD the row is sealed with from now on. */
   aad: string;
+  /** Opens the row's current seal (a credential's may predate today's AAD). */
+  open(keys: KeyRing): Buffer;
 }
 
 interface TableAccess {
@@ -56,10 +60,17 @@ interface TableAccess {
 const credentials: TableAccess = {
   table: 'saved_authentications',
   async next(trx, sealingKeyId, afterId, limit) {
-    let query = trx.selectFrom('saved_authentications').select(['id', 'provider', 'secret', 'key_id']).where('key_id', '<>', sealingKeyId);
+    let query = trx.selectFrom('saved_authentications').select(['id', 'provider', 'auth_type', 'version', 'secret', 'key_id']).where('key_id', '<>', sealingKeyId);
     if (afterId) query = query.where('id', '>', afterId);
     const rows = await query.orderBy('id').limit(limit).forUpdate().execute();
-    return rows.map((r) => ({ id: r.id, keyId: r.key_id, sealed: r.secret, aad: credentialAad(r.id, r.provider) }));
+    return rows.map((r) => ({
+      id: r.id,
+      keyId: r.key_id,
+      sealed: r.secret,
+      // Same version (re-sealing is not a token write), today's binding: a legacy seal moves to it here.
+      aad: credentialAad(r.id, r.provider, r.auth_type, r.version),
+      open: (keys) => openCredentialSecret(keys, r),
+    }));
   },
   async write(trx, row, sealed, keyId) {
     const result = await trx
@@ -90,12 +101,10 @@ const oauthSessions: TableAccess = {
       .where('key_id', '<>', sealingKeyId);
     if (afterId) query = query.where('id', '>', afterId);
     const rows = await query.orderBy('id').limit(limit).forUpdate().execute();
-    return rows.map((r) => ({
-      id: r.id,
-      keyId: r.key_id,
-      sealed: r.sealed,
-      aad: oauthSessionAad(r.id, r.provider, r.name, r.redirect_uri),
-    }));
+    return rows.map((r) => {
+      const aad = oauthSessionAad(r.id, r.provider, r.name, r.redirect_uri);
+      return { id: r.id, keyId: r.key_id, sealed: r.sealed, aad, open: (keys: KeyRing) => keys.open(r.sealed, r.key_id, aad) };
+    });
   },
   async write(trx, row, sealed, keyId) {
     const result = await trx
@@ -137,7 +146,7 @@ export async function rotateKeys(db: Db, keys: KeyRing, opts: RotationOptions = 
         for (const row of rows) {
           let plaintext: Buffer;
           try {
-            plaintext = keys.open(row.sealed, row.keyId, row.aad);
+            plaintext = row.open(keys);
           } catch (error) {
             if (!(error instanceof SealError)) throw error;
             result.failed.push({ table: access.table, id: row.id, keyId: row.keyId, reason: error.message });

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
-import { credentialAad, KeyRing, oauthSessionAad } from '../../src/crypto/keyRing.js';
+import { credentialAad, KeyRing, legacyCredentialAad, oauthSessionAad } from '../../src/crypto/keyRing.js';
 import { SealError } from '../../src/errors.js';
 
 const k1 = { id: 'k1', key: randomBytes(32) };
 const k2 = { id: 'k2', key: randomBytes(32) };
-const aad = credentialAad('7a1c0e56-1c1e-4a55-9d2f-0b9f3a7f0c11', 'anthropic');
+const aad = credentialAad('7a1c0e56-1c1e-4a55-9d2f-0b9f3a7f0c11', 'anthropic', 'oauth', 1);
 const secret = 'sk-ant-oat01-' + randomBytes(24).toString('base64url');
 
 /** Runs `fn`, expects a SealError, and returns its message for further checks. */
@@ -75,17 +75,21 @@ describe('KeyRing', () => {
     expect(unknown).not.toContain(k1.key.toString('base64'));
   });
 
-  it('binds the ciphertext to its AAD: another credential id or provider does not open', () => {
+  it('binds the ciphertext to its AAD: another credential id, provider, auth type or version does not open', () => {
     const ring = new KeyRing([k1]);
     const { ciphertext } = ring.seal(secret, aad);
-    sealErrorOf(() => ring.open(ciphertext, 'k1', credentialAad('00000000-0000-4000-8000-000000000000', 'anthropic')));
-    sealErrorOf(() => ring.open(ciphertext, 'k1', credentialAad('7a1c0e56-1c1e-4a55-9d2f-0b9f3a7f0c11', 'openai')));
+    const id = '7a1c0e56-1c1e-4a55-9d2f-0b9f3a7f0c11';
+    sealErrorOf(() => ring.open(ciphertext, 'k1', credentialAad('00000000-0000-4000-8000-000000000000', 'anthropic', 'oauth', 1)));
+    sealErrorOf(() => ring.open(ciphertext, 'k1', credentialAad(id, 'openai', 'oauth', 1)));
+    sealErrorOf(() => ring.open(ciphertext, 'k1', credentialAad(id, 'anthropic', 'api_key', 1)));
+    sealErrorOf(() => ring.open(ciphertext, 'k1', credentialAad(id, 'anthropic', 'oauth', 2)));
+    sealErrorOf(() => ring.open(ciphertext, 'k1', legacyCredentialAad(id, 'anthropic')));
     // and a credential's ciphertext is never a login session's, even with the same id and provider
     sealErrorOf(() => ring.open(ciphertext, 'k1', oauthSessionAad('7a1c0e56-1c1e-4a55-9d2f-0b9f3a7f0c11', 'anthropic', '', '')));
   });
 
   it('keeps AADs unambiguous whatever the fields contain', () => {
-    expect(credentialAad('a', 'b\nc')).not.toBe(credentialAad('a\nb', 'c'));
+    expect(credentialAad('a', 'b\nc', 'oauth', 1)).not.toBe(credentialAad('a\nb', 'c', 'oauth', 1));
     expect(oauthSessionAad('i', 'p', 'n","x', 'r')).not.toBe(oauthSessionAad('i', 'p', 'n', 'x","r'));
   });
 

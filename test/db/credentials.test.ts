@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyRing } from '../../src/crypto/keyRing.js';
+import { credentialAad, KeyRing, legacyCredentialAad } from '../../src/crypto/keyRing.js';
 import { CredentialStore, sanitizeReason, type CredentialSecret } from '../../src/db/credentials.js';
 import { REFRESH_MARGIN_MS, validateTokenExpiry } from '../../src/workflows/schedule.js';
 import { ConflictError, NotFoundError, SealError, ValidationError, VersionConflictError } from '../../src/errors.js';
@@ -412,5 +412,62 @@ describe('CredentialStore: history', () => {
       expect(stored).not.toContain(value);
     }
     await expect(store.delete(c.id)).rejects.toThrow(NotFoundError);
+  });
+});
+
+describe('what a sealed secret is bound to', () => {
+  it('an older ciphertext of the same row, copied back, does not open (no reviving a spent refresh token)', async () => {
+    const first = oauthSecret();
+    const created = await store.create({
+      provider: 'anthropic',
+      authType: 'oauth',
+      name: uniqueName(),
+      secret: first,
+      expiresAt: inOneHour(),
+    });
+    const old = (await rawRow(created.id)).secret;
+    await store.updateTokens(created.id, 1, { secret: oauthSecret(), expiresAt: inOneHour(), reason: 'refreshed' });
+    await t.query('update saved_authentications set secret = $1 where id = $2', [old, created.id]);
+    await expect(store.getWithSecret(created.id)).rejects.toThrow(SealError);
+    // With the version rolled back too it opens again: the version (the workflow's token) must also move back.
+    await t.query('update saved_authentications set version = 1 where id = $1', [created.id]);
+    expect((await store.getWithSecret(created.id)).secret).toEqual(first);
+  });
+
+  it('a secret does not open under another auth type (an OAuth secret read as an API key row, or back)', async () => {
+    const key = await store.create({ provider: 'openai', authType: 'api_key', name: uniqueName(), secret: { apiKey: token('sk-') } });
+    await t.query(`update saved_authentications set auth_type = 'oauth' where id = $1`, [key.id]);
+    await expect(store.getWithSecret(key.id)).rejects.toThrow(SealError);
+  });
+
+  it('status changes and reauth marks re-seal for the new version; the secret stays readable', async () => {
+    const secret = oauthSecret();
+    const created = await store.create({ provider: 'anthropic', authType: 'oauth', name: uniqueName(), secret, expiresAt: inOneHour() });
+    await store.setStatus(created.id, 'disabled');
+    await store.setStatus(created.id, 'active');
+    await store.markReauthRequired(created.id, 'refresh token revoked', 3);
+    const { metadata, secret: opened } = await store.getWithSecret(created.id);
+    expect(metadata.version).toBe(4);
+    expect(opened).toEqual(secret);
+  });
+
+  it('a seal from before the binding (legacy AAD) still opens, and the next write binds it', async () => {
+    const created = await store.create({
+      provider: 'anthropic',
+      authType: 'oauth',
+      name: uniqueName(),
+      secret: oauthSecret(),
+      expiresAt: inOneHour(),
+    });
+    const legacy = oauthSecret();
+    const sealed = keys.seal(JSON.stringify(legacy), legacyCredentialAad(created.id, 'anthropic'));
+    await t.query('update saved_authentications set secret = $1, key_id = $2 where id = $3', [sealed.ciphertext, sealed.keyId, created.id]);
+    expect((await store.getWithSecret(created.id)).secret).toEqual(legacy);
+    await store.setStatus(created.id, 'disabled');
+    const row = await t.query<{ secret: Buffer; key_id: string; version: number }>('select * from saved_authentications where id = $1', [
+      created.id,
+    ]);
+    const bound = keys.open(row[0]!.secret, row[0]!.key_id, credentialAad(created.id, 'anthropic', 'oauth', row[0]!.version));
+    expect(JSON.parse(bound.toString('utf8'))).toEqual(legacy);
   });
 });

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EncryptionKey } from '../../src/config.js';
-import { KeyRing, credentialAad } from '../../src/crypto/keyRing.js';
+import { KeyRing, credentialAad, legacyCredentialAad } from '../../src/crypto/keyRing.js';
 import { rotateKeys } from '../../src/db/rotate.js';
 import { CredentialStore, type CredentialSecret } from '../../src/db/credentials.js';
 import { OAuthSessionStore } from '../../src/db/oauthSessions.js';
@@ -159,8 +159,8 @@ describe('rotateKeys', () => {
     await writer.connect();
     await writer.query('begin');
     const [row] = (
-      await writer.query<{ provider: string; version: number }>(
-        'select provider, version from saved_authentications where id = $1 for update',
+      await writer.query<{ provider: string; auth_type: string; version: number }>(
+        'select provider, auth_type, version from saved_authentications where id = $1 for update',
         [early],
       )
     ).rows;
@@ -188,7 +188,7 @@ describe('rotateKeys', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     const fresh = { accessToken: 'early-access', refreshToken: 'early-refresh' };
-    const sealed = oldOnly.seal(JSON.stringify(fresh), credentialAad(early, row!.provider));
+    const sealed = oldOnly.seal(JSON.stringify(fresh), credentialAad(early, row!.provider, row!.auth_type, row!.version + 1));
     await writer.query('update saved_authentications set secret = $1, key_id = $2, version = version + 1 where id = $3', [
       sealed.ciphertext,
       sealed.keyId,
@@ -229,5 +229,24 @@ describe('rotateKeys', () => {
     expect(await f.t.query('select secret, key_id from saved_authentications where id = $1', [victim])).toEqual([
       { secret: before[0]!.secret, key_id: 'lost' },
     ]);
+  });
+
+  it('moves seals from before the auth-type/version binding onto it: after rotation only the bound form opens', async () => {
+    const f = await seed();
+    const [id] = [...f.secrets.keys()];
+    const [row] = await f.t.query<{ provider: string; auth_type: string; version: number }>(
+      'select provider, auth_type, version from saved_authentications where id = $1',
+      [id],
+    );
+    const legacy = oldOnly.seal(JSON.stringify(f.secrets.get(id!)), legacyCredentialAad(id!, row!.provider));
+    await f.t.query('update saved_authentications set secret = $1 where id = $2', [legacy.ciphertext, id]);
+    expect((await rotateKeys(f.t.db, rotating, { batchSize: BATCH })).failed).toEqual([]);
+    const [after] = await f.t.query<{ secret: Buffer; key_id: string }>('select secret, key_id from saved_authentications where id = $1', [
+      id,
+    ]);
+    expect(after!.key_id).toBe('new');
+    const opened = newOnly.open(after!.secret, 'new', credentialAad(id!, row!.provider, row!.auth_type, row!.version));
+    expect(JSON.parse(opened.toString('utf8'))).toEqual(f.secrets.get(id!));
+    await expectAllUnderNewKeyOnly(f);
   });
 });
