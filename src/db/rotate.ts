@@ -60,7 +60,10 @@ interface TableAccess {
 const credentials: TableAccess = {
   table: 'saved_authentications',
   async next(trx, sealingKeyId, afterId, limit) {
-    let query = trx.selectFrom('saved_authentications').select(['id', 'provider', 'auth_type', 'version', 'secret', 'key_id']).where('key_id', '<>', sealingKeyId);
+    let query = trx
+      .selectFrom('saved_authentications')
+      .select(['id', 'provider', 'auth_type', 'version', 'secret', 'key_id'])
+      .where('key_id', '<>', sealingKeyId);
     if (afterId) query = query.where('id', '>', afterId);
     const rows = await query.orderBy('id').limit(limit).forUpdate().execute();
     return rows.map((r) => ({
