@@ -299,6 +299,11 @@ export class CredentialRefresher {
       this.view = null; // whatever happened, read the credential again before the next step
       if (type === FailureType.reauthRequired) {
         this.state.lastResult = { outcome: 'reauth_required', at, attempts: 1, error: type };
+        // Status says so from the moment callers hear it (the row already does), not only after
+        // the re-read below: an operator reading both must not see reauth_required + "refreshing".
+        // State only, no command: replays of earlier histories are unaffected.
+        this.phase = 'parked';
+        this.nextDue = null;
         this.finish({ failure: ApplicationFailure.nonRetryable('credential needs a new login', FailureType.reauthRequired) });
         this.notify('credential.reauth_required', view);
         return; // the re-read shows reauth_required → parked
