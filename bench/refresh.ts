@@ -17,6 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { activityDeps, createCore, startWorker } from '../src/app/services.js';
+import { dataConverterFor } from '../src/temporal/payloadCodec.js';
 import { createMaestroWorker } from '../src/temporal/worker.js';
 import { createLogger } from '../src/logger.js';
 import { refreshDelayForLifetime } from '../src/workflows/schedule.js';
@@ -87,7 +88,8 @@ async function main() {
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       maxCachedWorkflows: MAX_CACHED,
-      deps: { ...activityDeps({ webhook: {} }, wlog, core) },
+      deps: { ...activityDeps(config, wlog, core) },
+      dataConverter: dataConverterFor(config),
     });
     running = { worker, done: worker.run() };
   }

@@ -1,6 +1,7 @@
 // Environment → one typed, validated Config. Nothing else in Maestro reads process.env.
 import path from 'node:path';
 import { z } from 'zod';
+import { loadTemporalConnection, type TemporalConnectionSettings } from './temporal/connectionConfig.js';
 
 export const PROVIDER_IDS = ['anthropic', 'openai', 'gemini'] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
@@ -36,6 +37,8 @@ export interface Config {
     /** Unset: Maestro starts an embedded dev server (development only). */
     address?: string;
     namespace: string;
+    /** TLS, API key and gRPC metadata from Temporal's environment configuration (src/temporal/connectionConfig.ts). */
+    connection: Omit<TemporalConnectionSettings, 'address' | 'namespace'>;
     taskQueue: string;
     cliPath?: string;
     testServerPath?: string;
@@ -49,6 +52,10 @@ export interface Config {
   apiKeys: string[];
   /** First key seals; all keys open. Empty in development until resolved by ensureDevSecrets. */
   encryptionKeys: EncryptionKey[];
+  /** Keys of the Temporal payload codec (first seals, all open); empty: the encryption keys. */
+  payloadKeys: EncryptionKey[];
+  /** Browser origins (a Temporal Web UI) allowed to call /codec; development adds the dev server's UI. */
+  codecCorsOrigins: string[];
   providers: Record<ProviderId, ProviderOverrides>;
   /** Proxy falls back to a provider's API key when its OAuth credential needs a new login. */
   apiKeyFallback: boolean;
@@ -88,10 +95,8 @@ const envSchema = z.object({
     (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
     'DATABASE_URL must be a postgres:// or postgresql:// URL',
   ),
-  TEMPORAL_ADDRESS: optionalString.refine(
-    (v) => v === undefined || /^[^\s:/]+:\d{1,5}$/.test(v),
-    'TEMPORAL_ADDRESS must be host:port, for example localhost:7233',
-  ),
+  // Read (with the rest of Temporal's settings) by src/temporal/connectionConfig.ts.
+  TEMPORAL_ADDRESS: optionalString,
   TEMPORAL_NAMESPACE: optionalString,
   MAESTRO_TASK_QUEUE: optionalString,
   MAESTRO_TEMPORAL_CLI_PATH: optionalString,
@@ -105,6 +110,8 @@ const envSchema = z.object({
   PORT: optionalString.refine((v) => v === undefined || (/^\d+$/.test(v) && Number(v) < 65536), 'PORT must be a port number (0-65535)'),
   MAESTRO_API_KEYS: optionalString,
   MAESTRO_ENCRYPTION_KEYS: optionalString,
+  MAESTRO_PAYLOAD_KEYS: optionalString,
+  MAESTRO_CODEC_CORS_ORIGINS: optionalString,
   MAESTRO_API_KEY_FALLBACK: optionalString.pipe(
     z.enum(['true', 'false', '1', '0'], { error: 'MAESTRO_API_KEY_FALLBACK must be true or false' }).optional(),
   ),
@@ -194,6 +201,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     providers[provider] = overrides;
   }
 
+  let temporal: TemporalConnectionSettings;
+  try {
+    temporal = loadTemporalConnection(env);
+  } catch (error) {
+    throw new ConfigError((error as Error).message, { cause: error });
+  }
+
   const apiKeys = (e.MAESTRO_API_KEYS ?? '')
     .split(',')
     .map((k) => k.trim())
@@ -210,8 +224,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dataDir: path.resolve(cwd, e.MAESTRO_DATA_DIR ?? '.maestro'),
     databaseUrl: e.DATABASE_URL,
     temporal: {
-      address: e.TEMPORAL_ADDRESS,
-      namespace: e.TEMPORAL_NAMESPACE ?? 'default',
+      address: temporal.address,
+      namespace: temporal.namespace ?? 'default',
+      connection: { tls: temporal.tls, apiKey: temporal.apiKey, metadata: temporal.metadata },
       taskQueue: e.MAESTRO_TASK_QUEUE ?? 'maestro',
       cliPath: e.MAESTRO_TEMPORAL_CLI_PATH,
       testServerPath: e.MAESTRO_TEMPORAL_TEST_SERVER_PATH,
@@ -222,6 +237,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     port: e.PORT === undefined ? 3000 : Number(e.PORT),
     apiKeys,
     encryptionKeys: e.MAESTRO_ENCRYPTION_KEYS ? parseEncryptionKeys(e.MAESTRO_ENCRYPTION_KEYS) : [],
+    payloadKeys: e.MAESTRO_PAYLOAD_KEYS ? parseEncryptionKeys(e.MAESTRO_PAYLOAD_KEYS, 'MAESTRO_PAYLOAD_KEYS') : [],
+    codecCorsOrigins: parseOrigins(e.MAESTRO_CODEC_CORS_ORIGINS),
     providers,
     apiKeyFallback: e.MAESTRO_API_KEY_FALLBACK === 'true' || e.MAESTRO_API_KEY_FALLBACK === '1',
     webhook: { url: e.MAESTRO_WEBHOOK_URL, secret: e.MAESTRO_WEBHOOK_SECRET },
@@ -257,4 +274,23 @@ export function parseTrustProxy(value: string | undefined): boolean | number | s
     );
   }
   return entries;
+}
+
+/** MAESTRO_CODEC_CORS_ORIGINS: comma-separated `scheme://host[:port]` origins. */
+function parseOrigins(value: string | undefined): string[] {
+  const origins = (value ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (!url || url.origin !== origin)
+      throw new ConfigError(`MAESTRO_CODEC_CORS_ORIGINS: "${origin.slice(0, 80)}" is not an origin like https://temporal-ui.example.com`);
+  }
+  return origins;
 }

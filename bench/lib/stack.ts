@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { loadConfig, type Config } from '../../src/config.js';
+import { loadConfig, parseEncryptionKeys, type Config } from '../../src/config.js';
+import { dataConverterFor } from '../../src/temporal/payloadCodec.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { createDb, type Db } from '../../src/db/pool.js';
@@ -41,6 +42,8 @@ export async function startBenchStack(opts: {
     Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
   }
   const dataDir = path.resolve('.maestro');
+  // Clients and workers encrypt payloads as production does (the codec's cost is part of what is measured).
+  const benchDataConverter = dataConverterFor({ payloadKeys: [], encryptionKeys: parseEncryptionKeys(BENCH_ENCRYPTION_KEYS) });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'maestro-bench-'));
   const [pg, env] = await Promise.all([
     startEmbeddedPostgres(path.join(dir, 'pg'), { port: 0 }),
@@ -48,11 +51,15 @@ export async function startBenchStack(opts: {
       if (opts.temporal === 'dev') {
         const executable = await locateTemporalCli({ dataDir, log, explicitPath: process.env.MAESTRO_TEMPORAL_CLI_PATH });
         return TestWorkflowEnvironment.createLocal({
+          client: { dataConverter: benchDataConverter },
           server: { executable, ip: '127.0.0.1', ui: false, searchAttributes: MAESTRO_SEARCH_ATTRIBUTES, namespace: 'default' },
         });
       }
       const executable = await locateTestServer({ dataDir, log, explicitPath: process.env.MAESTRO_TEMPORAL_TEST_SERVER_PATH });
-      const ts = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable } });
+      const ts = await TestWorkflowEnvironment.createTimeSkipping({
+        client: { dataConverter: benchDataConverter },
+        server: { executable },
+      });
       await registerSearchAttributes(ts.connection, ts.namespace ?? 'default');
       return ts;
     })(),

@@ -12,6 +12,7 @@ import { clientAddress } from './clientAddress.js';
 import { errorHandler, notFoundHandler, sendError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
+import { createCodecRoutes, type CodecDeps } from './codec.js';
 import { createProxyHandler } from './proxy.js';
 import { healthSchema, readySchema, shaped } from './schemas.js';
 import { createCredentialRoutes } from './routes/credentials.js';
@@ -28,6 +29,8 @@ export interface AppDeps {
   checkReady: () => Promise<void>;
   /** Login routes: requests per minute per client address. */
   loginRateLimit?: number;
+  /** The Temporal payload codec, served at /codec for the Web UI and the CLI. */
+  codec: CodecDeps;
 }
 
 /** One line per finished request: method, path without the query, status, time. Never headers. */
@@ -110,6 +113,8 @@ export function createApp(deps: AppDeps): RequestListener {
   v1.use('/oauth', loginLimiter, createOAuthRoutes(deps));
   v1.use('/credentials', createCredentialRoutes(deps));
   app.use('/v1', v1);
+
+  app.use('/codec', createCodecRoutes(deps.codec, auth));
 
   app.use(notFoundHandler);
   const handleError = errorHandler(deps.log);

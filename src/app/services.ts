@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config.js';
+import { DurableCallSigner } from '../crypto/durableCalls.js';
 import { KeyRing } from '../crypto/keyRing.js';
 import { CredentialStore } from '../db/credentials.js';
 import { RefreshAnswerStore } from '../db/refreshAnswers.js';
@@ -13,6 +14,8 @@ import type { Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { CredentialWorkflows } from '../temporal/credentialWorkflows.js';
+import { dataConverterFor, payloadCodecFor } from '../temporal/payloadCodec.js';
+import type { CodecDeps } from '../api/codec.js';
 import { createMaestroWorker, type MaestroWorker } from '../temporal/worker.js';
 import type { ActivityDeps } from '../activities/index.js';
 import { createApp } from '../api/app.js';
@@ -43,7 +46,21 @@ export function createCore(config: Config, db: Db, client: Client, opts: { maxHi
       maxHistoryEvents: opts.maxHistoryEvents,
       refreshWaitMs: config.refreshWaitMs,
       lastError: async (id) => (await store.get(id)).lastError,
+      signer: new DurableCallSigner(config.encryptionKeys),
     }),
+  };
+}
+
+/**
+ * /codec: the payload codec, the Web UI origins allowed to call it, and in development (the
+ * embedded dev server) that server's own UI, which calls from this machine without a key.
+ */
+function codecDeps(config: Config): CodecDeps {
+  const devUi = config.mode === 'development' && !config.temporal.address ? `http://localhost:${config.temporal.devUiPort}` : undefined;
+  return {
+    codec: payloadCodecFor(config),
+    corsOrigins: devUi ? [...config.codecCorsOrigins, devUi] : config.codecCorsOrigins,
+    devUiOrigin: devUi,
   };
 }
 
@@ -71,6 +88,7 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     providers: core.providers,
     cache,
     metrics: createMetrics(databaseStats(db)),
+    codec: codecDeps(config),
     checkReady: async () => {
       await db
         .selectNoFrom((eb) => eb.val(1).as('ok'))
@@ -116,7 +134,7 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
 
 /** What the activities need, from the same core the API uses. */
 export function activityDeps(
-  config: Pick<Config, 'webhook'> & Partial<Pick<Config, 'eventRetentionDays'>>,
+  config: Pick<Config, 'webhook' | 'encryptionKeys'> & Partial<Pick<Config, 'eventRetentionDays'>>,
   log: Logger,
   core: Core,
 ): ActivityDeps {
@@ -134,6 +152,7 @@ export function activityDeps(
       events: retentionDays > 0 ? await core.store.purgeEventsBefore(new Date(Date.now() - retentionDays * 86_400_000)) : 0,
     }),
     webhook: config.webhook,
+    durableCalls: new DurableCallSigner(config.encryptionKeys),
     log,
   };
 }
@@ -149,6 +168,7 @@ export async function startWorker(
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     deps: activityDeps(config, log, core),
+    dataConverter: dataConverterFor(config),
   });
   const done = worker.run();
   // Every OAuth credential gets its workflow now (after a restore, say), and from then on the

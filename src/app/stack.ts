@@ -11,6 +11,7 @@ import { locateTemporalCli } from '../temporal/binaries.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
 import { registerSearchAttributes } from '../temporal/registerSearchAttributes.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes.js';
+import { dataConverterFor } from '../temporal/payloadCodec.js';
 
 export interface DatabaseHandle {
   db: Db;
@@ -64,8 +65,8 @@ export interface TemporalHandle {
 export async function openTemporal(config: Config, log: Logger): Promise<TemporalHandle> {
   const { address, namespace } = config.temporal;
   if (address) {
-    const client = await connectClient(address, namespace);
-    const workerConnection = await connectWorker(address);
+    const client = await connectClient(address, namespace, config.temporal.connection, dataConverterFor(config));
+    const workerConnection = await connectWorker(address, config.temporal.connection);
     // Best effort: without operator rights the operator registers them (see README).
     await registerSearchAttributes(client.connection as Connection, namespace)
       .then((added) => added.length && log.info({ added }, 'search attributes registered'))
@@ -91,6 +92,7 @@ export async function openTemporal(config: Config, log: Logger): Promise<Tempora
   // The dev server comes with @temporalio/testing, a development dependency: loaded only here.
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   const env = await TestWorkflowEnvironment.createLocal({
+    client: { dataConverter: dataConverterFor(config) },
     server: {
       executable,
       namespace,
@@ -100,6 +102,8 @@ export async function openTemporal(config: Config, log: Logger): Promise<Tempora
       uiPort: config.temporal.devUiPort,
       dbFilename: path.join(config.dataDir, 'temporal.db'),
       searchAttributes: MAESTRO_SEARCH_ATTRIBUTES,
+      // The Web UI decodes Maestro's encrypted payloads through the API's /codec.
+      extraArgs: ['--ui-codec-endpoint', `http://localhost:${config.port}/codec`],
     },
   }).catch((error: unknown) => {
     throw new ConfigError(

@@ -3,26 +3,27 @@
 // never claims a change that did not happen (or misses one that did).
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
-import { z } from 'zod';
 import type { ProviderId } from '../config.js';
-import { credentialAad, legacyCredentialAad, type KeyRing } from '../crypto/keyRing.js';
-import { ConflictError, NotFoundError, SealError, ValidationError, VersionConflictError } from '../errors.js';
+import type { KeyRing } from '../crypto/keyRing.js';
+import { ConflictError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
 import { safeText } from '../redact.js';
 import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import type { Db } from './pool.js';
 import { appendEvent, deleteEventsBefore, listEvents, type CredentialEvent } from './events.js';
 
+import {
+  checkSecret,
+  openCredentialSecret,
+  sealCredentialSecret,
+  type CredentialSecret,
+  type SealedRow,
+  type SealedRowPlace,
+} from './credentialSecrets.js';
+
 export type { CredentialEvent, CredentialEventType } from './events.js';
+export type { CredentialSecret } from './credentialSecrets.js';
 import { validateTokenExpiry } from '../workflows/schedule.js';
 import type { AuthType, CredentialStatus, Database, SavedAuthenticationsTable } from './types.js';
-
-export interface CredentialSecret {
-  accessToken?: string;
-  refreshToken?: string;
-  apiKey?: string;
-  idToken?: string;
-  accountId?: string;
-}
 
 export interface CredentialMetadata {
   id: string;
@@ -52,14 +53,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function sanitizeReason(text: string, knownSecrets: readonly (string | undefined)[] = []): string {
   return safeText(text, { knownSecrets, max: MAX_REASON_LENGTH });
 }
-
-const secretSchema = z.object({
-  accessToken: z.string().optional(),
-  refreshToken: z.string().optional(),
-  apiKey: z.string().optional(),
-  idToken: z.string().optional(),
-  accountId: z.string().optional(),
-});
 
 // Every column but the secret: metadata reads never load (or risk returning) sealed bytes.
 const METADATA_COLUMNS = [
@@ -108,11 +101,6 @@ function notFound(id: string): NotFoundError {
 
 function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && error.code === '23505';
-}
-
-function checkSecret(authType: AuthType, secret: CredentialSecret): void {
-  if (authType === 'api_key' && !secret.apiKey) throw new ValidationError('an api_key credential needs an apiKey');
-  if (authType === 'oauth' && !secret.accessToken) throw new ValidationError('an oauth credential needs an accessToken');
 }
 
 function checkDate(value: Date | null | undefined, field: string): Date | null {
@@ -420,8 +408,8 @@ export class CredentialStore {
   // --- internals -------------------------------------------------------------------------
 
   /** Sealed for the row as it will be written: `version` is the version the write sets. */
-  private seal(row: Pick<Row, 'id' | 'provider' | 'auth_type' | 'version'>, secret: CredentialSecret) {
-    return this.keys.seal(JSON.stringify(secretSchema.parse(secret)), credentialAad(row.id, row.provider, row.auth_type, row.version));
+  private seal(row: SealedRowPlace, secret: CredentialSecret) {
+    return sealCredentialSecret(this.keys, row, secret);
   }
 
   /**
@@ -435,18 +423,8 @@ export class CredentialStore {
     return { secret: sealed.ciphertext, key_id: sealed.keyId };
   }
 
-  private open(row: Pick<Row, 'id' | 'provider' | 'auth_type' | 'version' | 'secret' | 'key_id'>): CredentialSecret {
-    const plaintext = openCredentialSecret(this.keys, row);
-    // Authenticated bytes that are not our JSON mean a bug, not an attacker; still never echo them.
-    let json: unknown;
-    try {
-      json = JSON.parse(plaintext.toString('utf8'));
-    } catch {
-      json = undefined;
-    }
-    const parsed = secretSchema.safeParse(json);
-    if (!parsed.success) throw new SealError(`sealed secret of credential ${row.id} is not a credential secret`);
-    return parsed.data;
+  private open(row: SealedRow): CredentialSecret {
+    return openCredentialSecret(this.keys, row);
   }
 
   private tryOpen(row: Row): CredentialSecret | undefined {
@@ -471,24 +449,5 @@ export class CredentialStore {
       const clean = sanitizeReason(reason, secret ? Object.values(secret) : []) || 'unknown error';
       return write(trx, current, clean);
     });
-  }
-}
-
-/**
- * Opens a credential's sealed secret: bound to its id, provider, auth type and version, or a seal
- * from before that binding (legacy AAD), which opens until a token write or `keys rotate` re-seals it.
- */
-export function openCredentialSecret(
-  keys: KeyRing,
-  row: Pick<Row, 'id' | 'provider' | 'auth_type' | 'version' | 'secret' | 'key_id'>,
-): Buffer {
-  try {
-    return keys.open(row.secret, row.key_id, credentialAad(row.id, row.provider, row.auth_type, row.version));
-  } catch (error) {
-    try {
-      return keys.open(row.secret, row.key_id, legacyCredentialAad(row.id, row.provider));
-    } catch {
-      throw error;
-    }
   }
 }

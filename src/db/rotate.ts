@@ -10,7 +10,7 @@
 import type { Db } from './pool.js';
 import { SealError } from '../errors.js';
 import { credentialAad, oauthSessionAad, type KeyRing } from '../crypto/keyRing.js';
-import { openCredentialSecret } from './credentials.js';
+import { openSealedBytes } from './credentialSecrets.js';
 
 export type SealedTable = 'saved_authentications' | 'oauth_sessions';
 
@@ -72,7 +72,7 @@ const credentials: TableAccess = {
       sealed: r.secret,
       // Same version (re-sealing is not a token write), today's binding: a legacy seal moves to it here.
       aad: credentialAad(r.id, r.provider, r.auth_type, r.version),
-      open: (keys) => openCredentialSecret(keys, r),
+      open: (keys) => openSealedBytes(keys, r),
     }));
   },
   async write(trx, row, sealed, keyId) {

@@ -2,6 +2,7 @@
 // refresh now, signal, stop, and reconcile the set of workflows with the database.
 import { ScheduleAlreadyRunning, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure, type Duration, type Workflow } from '@temporalio/common';
+import type { DurableCallSigner } from '../crypto/durableCalls.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
 import {
   CallerGoneError,
@@ -43,6 +44,8 @@ export interface CredentialWorkflowsOptions {
   refreshWaitMs?: number;
   /** The credential's last recorded refresh error, for "still retrying" answers. */
   lastError?: (credentialId: string) => Promise<string | null>;
+  /** Signs durable calls so the worker knows an API accepted them. */
+  signer: DurableCallSigner;
 }
 
 /** Extra time the client allows past the workflow's own bound before it gives up on Temporal. */
@@ -69,6 +72,8 @@ function toMaestroError(error: unknown, credentialId: string): Error {
       return new ConflictError(`credential ${credentialId} has no refresh token; replace its tokens instead`);
     case FailureType.misconfigured:
       return new ConflictError(`credential ${credentialId} cannot be used: provider is misconfigured`);
+    case FailureType.unsignedCall:
+      return new ValidationError(failure.message);
     case FailureType.disabled:
       return new ConflictError(`credential ${credentialId} is disabled; enable it before sending with it`);
     case FailureType.invalidRequest:
@@ -195,7 +200,7 @@ export class CredentialWorkflows {
       return await this.client.workflow.execute(sendMessageWorkflow, {
         workflowId: `message:${credentialId}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`,
         taskQueue: this.options.taskQueue,
-        args: [{ credentialId, request }],
+        args: [{ credentialId, request, signature: this.options.signer.sign(credentialId, request) }],
         staticSummary: `Durable message call with credential ${credentialId}`,
       });
     } catch (error) {

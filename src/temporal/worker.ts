@@ -11,6 +11,7 @@ import {
   type WorkflowBundlePath,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import { refreshTaskQueue } from '../workflows/refreshMessages.js';
 
@@ -37,6 +38,8 @@ export interface WorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** Maestro's payload codec (src/temporal/payloadCodec.ts): required, so no worker writes plaintext payloads. */
+  dataConverter: DataConverter;
   workflowBundle?: WorkflowBundleWithSourceMap | WorkflowBundlePath;
   /** 0 disables the sticky workflow cache (tests that restart workers on the time-skipping server). */
   maxCachedWorkflows?: number;
@@ -104,6 +107,7 @@ export async function createMaestroWorker({
   namespace,
   taskQueue,
   deps,
+  dataConverter,
   workflowBundle,
   maxCachedWorkflows,
   maxConcurrentActivityTaskExecutions,
@@ -124,6 +128,7 @@ export async function createMaestroWorker({
     maxConcurrentActivityTaskExecutions,
     maxHeartbeatThrottleInterval,
     shutdownGraceTime,
+    dataConverter,
     activities,
     ...workflows.source,
   });
@@ -133,6 +138,7 @@ export async function createMaestroWorker({
     taskQueue: refreshTaskQueue(taskQueue),
     maxHeartbeatThrottleInterval,
     shutdownGraceTime,
+    dataConverter,
     activities: { refreshCredential: activities.refreshCredential, describeCredential: activities.describeCredential },
   });
   return new MaestroWorker(main, refresh, workflows.described);

@@ -12,6 +12,8 @@ export const FailureType = {
   notRefreshable: 'NotRefreshable',
   /** A 2xx token answer without an access token (kept sealed for an operator). */
   malformed: 'MalformedTokenResponse',
+  /** A durable call that no Maestro API signed (started through Temporal by hand): never sent. */
+  unsignedCall: 'UnsignedDurableCall',
   /** The credential is disabled: nothing is sent with it until it is enabled again. */
   disabled: 'CredentialDisabled',
   /** The caller's request is wrong (bad header, bad path): a 400, never retried. */

@@ -8,6 +8,8 @@ import { NON_RETRYABLE_MESSAGE } from './failures.js';
 export interface SendMessageInput {
   credentialId: string;
   request: MessageRequest;
+  /** The accepting API's HMAC over both (src/crypto/durableCalls.ts); the activity refuses a call without it. */
+  signature?: string;
 }
 
 const { sendMessage } = proxyActivities<ReturnType<typeof createActivities>>({
@@ -22,6 +24,7 @@ const { sendMessage } = proxyActivities<ReturnType<typeof createActivities>>({
   },
 });
 
-export async function sendMessageWorkflow({ credentialId, request }: SendMessageInput): Promise<MessageResponse> {
-  return sendMessage({ credentialId, request });
+export async function sendMessageWorkflow(input: SendMessageInput): Promise<MessageResponse> {
+  // Passed on whole (the signature with it); the command is the same activity as before.
+  return sendMessage(input);
 }

@@ -18,7 +18,7 @@ import { FailureType } from '../../src/workflows/failures.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
 import { startOwnPostgres, type OwnPostgres } from '../support/processes.js';
-import { testConfig } from '../support/temporal.js';
+import { testConfig, testDurableCalls } from '../support/temporal.js';
 
 let db: TestDatabase;
 let fake: FakeProvider;
@@ -43,7 +43,16 @@ afterAll(async () => {
 });
 
 const activitiesFor = (s: CredentialStore, a: RefreshAnswerStore, extra: { writeAttempts?: number } = {}) =>
-  createActivities({ store: s, answers: a, providers, requestRefresh: async () => {}, webhook: {}, log: createLogger('silent'), ...extra });
+  createActivities({
+    store: s,
+    answers: a,
+    providers,
+    requestRefresh: async () => {},
+    webhook: {},
+    durableCalls: testDurableCalls(),
+    log: createLogger('silent'),
+    ...extra,
+  });
 
 let seq = 0;
 async function credential(s = store) {

@@ -13,7 +13,7 @@ import { statusQuery } from '../../src/workflows/credentialRefresh.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
 import { startTokenGate, type TokenGate } from '../support/processes.js';
-import { createTimeSkippingEnv, testConfig, workflowBundle } from '../support/temporal.js';
+import { createTimeSkippingEnv, testConfig, testDataConverter, workflowBundle } from '../support/temporal.js';
 import { seedOAuthCredential } from '../support/credentials.js';
 
 let env: TestWorkflowEnvironment;
@@ -45,6 +45,7 @@ beforeAll(async () => {
     taskQueue,
     workflowBundle: await workflowBundle(),
     deps: activityDeps(config, createLogger('silent'), core),
+    dataConverter: testDataConverter(),
   });
   running = worker.run();
 });

@@ -15,6 +15,7 @@ import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.
 
 import { spawnChild, type ChildHandle } from './children.js';
 import { readAll } from './http.js';
+import { testDataConverter } from './temporal.js';
 import { until } from './wait.js';
 
 export { freePort };
@@ -87,7 +88,7 @@ export async function startDevServer(cliPath: string, opts: { dir?: string } = {
         // One connection for the server's whole life: after a restart its channel reconnects to
         // the same address, so clients handed out earlier (createCore, workers) keep working.
         connection ??= await Connection.connect({ address, connectTimeout: '1 second' });
-        client ??= new Client({ connection, namespace: 'default' });
+        client ??= new Client({ connection, namespace: 'default', dataConverter: testDataConverter() });
         await connection.workflowService.describeNamespace({ namespace: 'default' });
         return true;
       },

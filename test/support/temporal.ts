@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { inject } from 'vitest';
-import { loadConfig, type Config, type ProviderId } from '../../src/config.js';
+import { loadConfig, parseEncryptionKeys, type Config, type ProviderId } from '../../src/config.js';
+import { dataConverterFor } from '../../src/temporal/payloadCodec.js';
+import { DurableCallSigner } from '../../src/crypto/durableCalls.js';
 import { activityDeps, createCore, type Core } from '../../src/app/services.js';
 import { createMaestroWorker, bundleWorkflows, type MaestroWorker } from '../../src/temporal/worker.js';
 import { createLogger } from '../../src/logger.js';
@@ -31,6 +33,7 @@ export const workflowBundle = () => (bundle ??= bundleWorkflows());
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   const env = await TestWorkflowEnvironment.createTimeSkipping({
+    client: { dataConverter: testDataConverter() },
     server: { executable: { type: 'existing-path', path: inject('temporalTestServerPath') } },
   });
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
@@ -41,11 +44,18 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
 export async function createDevServerEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createLocal({
+    client: { dataConverter: testDataConverter() },
     server: { executable: { type: 'existing-path', path: inject('temporalCliPath') }, searchAttributes: MAESTRO_SEARCH_ATTRIBUTES },
   });
 }
 
 export const TEST_ENCRYPTION_KEYS = `test1:${Buffer.alloc(32, 7).toString('base64')}`;
+
+/** Verifies durable calls as a worker with the test keys does (for activities built by hand). */
+export const testDurableCalls = () => new DurableCallSigner(parseEncryptionKeys(TEST_ENCRYPTION_KEYS));
+
+/** The payload codec every test client, worker and replayer uses: the one production builds from TEST_ENCRYPTION_KEYS. */
+export const testDataConverter = () => dataConverterFor({ payloadKeys: [], encryptionKeys: parseEncryptionKeys(TEST_ENCRYPTION_KEYS) });
 export const TEST_API_KEY = 'msk_test_0123456789abcdef';
 
 export function testConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessEnv = {}): Config {
@@ -110,6 +120,7 @@ export async function startHarness(
       maxCachedWorkflows: opts.maxCachedWorkflows,
       maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
       deps: activityDeps(config, createLogger('silent'), core),
+      dataConverter: testDataConverter(),
     });
   let worker = await newWorker(opts.bundle);
   let running = worker.run();

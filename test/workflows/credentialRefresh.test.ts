@@ -10,7 +10,14 @@ import { ReauthRequiredError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { createMaestroWorker } from '../../src/temporal/worker.js';
 import { credentialWorkflowId, statusQuery, stopSignal } from '../../src/workflows/credentialRefresh.js';
-import { createTimeSkippingEnv, startHarness, workflowBundle, type Harness } from '../support/temporal.js';
+import {
+  createTimeSkippingEnv,
+  startHarness,
+  testDataConverter,
+  testDurableCalls,
+  workflowBundle,
+  type Harness,
+} from '../support/temporal.js';
 import { seedOAuthCredential } from '../support/credentials.js';
 
 let env: TestWorkflowEnvironment;
@@ -207,6 +214,7 @@ describe('credentialRefreshWorkflow', () => {
       providers: h.core.providers,
       requestRefresh: async () => {},
       webhook: {},
+      durableCalls: testDurableCalls(),
       log: createLogger('silent'),
     });
     const input = { credentialId: credential.id, expectedVersion: credential.version };
@@ -238,12 +246,14 @@ describe('credentialRefreshWorkflow', () => {
         taskQueue: h.taskQueue,
         workflowBundle: await workflowBundle(),
         maxCachedWorkflows: 0,
+        dataConverter: testDataConverter(),
         deps: {
           store: h.core.store,
           answers: h.core.answers,
           providers: h.core.providers,
           requestRefresh: async () => {},
           webhook: {},
+          durableCalls: testDurableCalls(),
           log: createLogger('silent'),
         },
       });

@@ -13,7 +13,7 @@ import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentialWorkflowId, stopSignal } from '../../src/workflows/credentialRefresh.js';
 import { sendMessageWorkflow } from '../../src/workflows/sendMessage.js';
-import { createTimeSkippingEnv, startHarness, workflowBundle, type Harness } from '../support/temporal.js';
+import { createTimeSkippingEnv, startHarness, testDataConverter, workflowBundle, type Harness } from '../support/temporal.js';
 import { seedOAuthCredential } from '../support/credentials.js';
 
 const HISTORIES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'histories');
@@ -34,7 +34,7 @@ describe.runIf(!recordLabel)('replay of recorded workflow histories', () => {
     }));
     const failures: string[] = [];
     let replayed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle, dataConverter: testDataConverter() }, histories)) {
       replayed++;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }

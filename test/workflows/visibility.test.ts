@@ -1,17 +1,14 @@
 // On the real dev server (the one `npm run dev` runs), an operator finds credentials by
 // Maestro's search attributes, e.g. every credential that needs a new login.
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, expect, inject, it, vi } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { credentialWorkflowId } from '../../src/workflows/credentialRefresh.js';
-import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
-import { startHarness, type Harness } from '../support/temporal.js';
+import { createDevServerEnv, startHarness, type Harness } from '../support/temporal.js';
 
 let env: TestWorkflowEnvironment;
 let h: Harness;
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: inject('temporalCliPath') }, searchAttributes: MAESTRO_SEARCH_ATTRIBUTES },
-  });
+  env = await createDevServerEnv();
   h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 } });
 });
 afterAll(async () => {

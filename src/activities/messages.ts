@@ -1,0 +1,132 @@
+// sendMessage: one durable provider call through the shared client builder, with one refresh
+// on a 401 and retries only where a retry cannot send the same call twice.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { request } from 'undici';
+import { ProviderUnavailableError, ReauthRequiredError, ValidationError } from '../errors.js';
+import { callAuth } from '../auth/credentialAuth.js';
+import { buildProviderCall } from '../auth/clientBuilder.js';
+import { readBody } from '../auth/http.js';
+import { parseRetryAfter } from '../auth/tokenClient.js';
+import { FailureType } from '../workflows/failures.js';
+import { withOneRefresh } from '../credentials/withOneRefresh.js';
+import { HEARTBEAT_EVERY_MS, toFailure } from './failures.js';
+import type { ActivityDeps, MessageRequest, MessageResponse } from './types.js';
+
+// undici's codes for a connection that never carried the request: safe to retry.
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** A provider call that failed without an answer: retryable only if the request never left. */
+function callFailure(error: unknown): Error {
+  if (error instanceof Error && error.name === 'InvalidArgumentError')
+    return new ValidationError(`the request cannot be sent: ${error.message}`);
+  const code = (error as { code?: unknown })?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (typeof code === 'string' && NOT_SENT.has(code)) return new ProviderUnavailableError(`provider unreachable (${code})`);
+  // Sent, then cut off: the provider may have processed (and billed) it. Not sent again.
+  return ApplicationFailure.nonRetryable(
+    `provider call failed after it was sent (${typeof code === 'string' ? code : message}); not retried, since the provider may have processed it`,
+    FailureType.providerUnavailable,
+  );
+}
+
+export function messageActivities(deps: ActivityDeps) {
+  const { store, providers } = deps;
+  return {
+    /**
+     * One provider call through the shared client builder; a 401 on OAuth asks for one refresh.
+     * It waits for the answer as long as the attempt lives (a long generation is not cut short by
+     * a timer and re-sent), heartbeating so a dead worker is noticed. Retried only when the
+     * provider says so (429, 5xx, 529) or when nothing reached it (the connection failed):
+     * a call that may have been processed is never sent twice.
+     */
+    async sendMessage({
+      credentialId,
+      request: call,
+      signature,
+    }: {
+      credentialId: string;
+      request: MessageRequest;
+      signature?: string;
+    }): Promise<MessageResponse> {
+      // Started by hand through Temporal, not accepted by an API: nothing is sent.
+      if (!deps.durableCalls.verify(credentialId, call, signature)) {
+        throw ApplicationFailure.nonRetryable(
+          'this durable call was not accepted by a Maestro API (its signature is missing or wrong): send it with POST /v1/credentials/:id/messages',
+          FailureType.unsignedCall,
+        );
+      }
+      const ctx = Context.current();
+      const beating = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+      try {
+        const load = async () => {
+          const loaded = await store.getWithSecret(credentialId);
+          if (loaded.metadata.status === 'reauth_required') throw new ReauthRequiredError('credential needs a new login');
+          // As the proxy refuses it: a disabled credential sends nothing, durable call or not.
+          if (loaded.metadata.status === 'disabled') {
+            throw ApplicationFailure.nonRetryable(`credential "${loaded.metadata.name}" is disabled`, FailureType.disabled);
+          }
+          return loaded;
+        };
+        const send = async ({ metadata, secret }: Awaited<ReturnType<typeof load>>) => {
+          const method = call.method ?? 'POST';
+          const built = buildProviderCall(providers.get(metadata.provider), {
+            auth: callAuth(metadata, secret),
+            method,
+            path: call.path,
+            search: '',
+            clientHeaders: { ...call.headers, 'content-type': 'application/json', accept: 'application/json' },
+          });
+          let body: Buffer | undefined = method === 'GET' ? undefined : Buffer.from(JSON.stringify(call.body ?? {}));
+          if (body && built.transformBody) body = built.transformBody(body);
+          let res;
+          try {
+            res = await request(built.url, {
+              method,
+              headers: built.headers,
+              body,
+              headersTimeout: 0,
+              bodyTimeout: 0,
+              signal: ctx.cancellationSignal,
+            });
+          } catch (error) {
+            throw callFailure(error);
+          }
+          try {
+            return { res, raw: await readBody(res.body, res.headers['content-encoding'] as string | undefined) };
+          } catch (error) {
+            // The provider answered (and may have billed it): an answer cut short is not re-sent.
+            throw ApplicationFailure.nonRetryable(
+              `the provider's answer could not be read (${(error as Error).message})`,
+              FailureType.providerUnavailable,
+            );
+          }
+        };
+        const { res, raw } = await withOneRefresh(await load(), send, {
+          refused: (answer, { metadata }) => answer.res.statusCode === 401 && metadata.authType === 'oauth',
+          refresh: async ({ metadata }) => {
+            await deps.requestRefresh(credentialId, metadata.version);
+            return load();
+          },
+        });
+        if (res.statusCode === 429 || res.statusCode >= 500) {
+          throw new ProviderUnavailableError(`provider answered ${res.statusCode}`, parseRetryAfter(res.headers['retry-after']));
+        }
+        const contentType = (res.headers['content-type'] as string | undefined) ?? null;
+        const text = raw.toString('utf8');
+        let parsed: unknown = text;
+        if (contentType?.includes('json')) {
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // leave as text
+          }
+        }
+        return { status: res.statusCode, contentType, body: parsed };
+      } catch (error) {
+        throw toFailure(error);
+      } finally {
+        clearInterval(beating);
+      }
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// What workflows and activities exchange (plain JSON), and what the activities are built from.
+import type { ProviderId } from '../config.js';
+import type { DurableCallSigner } from '../crypto/durableCalls.js';
+import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
+import type { RefreshAnswerStore } from '../db/refreshAnswers.js';
+import type { Logger } from '../logger.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+
+export interface ActivityDeps {
+  store: CredentialStore;
+  /** The write-ahead log of token answers (sealed). */
+  answers: RefreshAnswerStore;
+  providers: ProviderRegistry;
+  /** Asks the credential's refresh workflow to refresh now (the refreshNow update) and waits for it; ifVersion = the version whose token failed. */
+  requestRefresh(credentialId: string, ifVersion: number): Promise<void>;
+  /** Starts the refresh workflow of every OAuth credential that has none (the reconcile Schedule). */
+  reconcile?: () => Promise<{ checked: number; started: number }>;
+  /** Housekeeping (the maintenance Schedule): expired login sessions and events past retention. */
+  purge?: () => Promise<PurgeResult>;
+  webhook: { url?: string; secret?: string };
+  /** Checks that a durable call was accepted (and signed) by a Maestro API. */
+  durableCalls: Pick<DurableCallSigner, 'verify'>;
+  log: Logger;
+  /** Token writes tried this often before the attempt fails (its retry stores the recorded answer). */
+  writeAttempts?: number;
+}
+
+export interface PurgeResult {
+  loginSessions: number;
+  events: number;
+}
+
+/** What workflows see of a credential: metadata only, plus whether it can be refreshed. */
+export interface CredentialView {
+  id: string;
+  name: string;
+  provider: ProviderId;
+  authType: CredentialMetadata['authType'];
+  status: CredentialMetadata['status'];
+  expiresAt: string | null;
+  tokenObtainedAt: string | null;
+  version: number;
+  refreshable: boolean;
+  /**
+   * Remaining lifetime and age of the token, measured when this view was made. The workflow
+   * anchors them on its own clock, so a skew between worker hosts and the Temporal server (or
+   * a time-skipping test server) never shifts the schedule.
+   */
+  expiresInMs: number | null;
+  ageMs: number | null;
+}
+
+export interface RefreshResult {
+  outcome: 'refreshed' | 'already_current';
+  credential: CredentialView;
+  attempts: number;
+}
+
+export interface MessageRequest {
+  /** Provider API path, e.g. /v1/messages. */
+  path: string;
+  method?: 'POST' | 'GET';
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface MessageResponse {
+  status: number;
+  contentType: string | null;
+  body: unknown;
+}
+
+export interface WebhookEvent {
+  event: 'credential.reauth_required' | 'credential.recovered';
+  credentialId: string;
+  provider: ProviderId;
+  name: string;
+}

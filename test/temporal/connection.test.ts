@@ -1,0 +1,100 @@
+// Maestro reaches Temporal the way Temporal's own tools do (@temporalio/envconfig): through TLS with
+// a private CA, with a client certificate (mTLS), with an API key, or from a profile in the config
+// file; and a bad setting is one line naming the variable. A TLS endpoint made for the test stands in
+// front of the real dev server and checks what each connection presents.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { connectClient, connectWorker } from '../../src/temporal/connection.js';
+import { createDevServerEnv, TEST_API_KEY, TEST_ENCRYPTION_KEYS, testDataConverter } from '../support/temporal.js';
+import { makeCertificates, startTlsFront, type TestCertificates, type TlsFront } from '../support/tlsFront.js';
+
+let env: TestWorkflowEnvironment;
+let certs: TestCertificates;
+let front: TlsFront;
+let mtls: TlsFront;
+beforeAll(async () => {
+  env = await createDevServerEnv();
+  certs = makeCertificates();
+  [front, mtls] = await Promise.all([startTlsFront(env.address, certs), startTlsFront(env.address, certs, { requireClientCert: true })]);
+});
+afterAll(async () => {
+  await front?.close();
+  await mtls?.close();
+  await env?.teardown();
+  certs?.remove();
+});
+
+const configWith = (vars: Record<string, string>) =>
+  loadConfig({ MAESTRO_ENV: 'test', MAESTRO_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, MAESTRO_API_KEYS: TEST_API_KEY, ...vars });
+
+/** Connects the client and the worker connection with `vars` and makes one call on each. */
+async function reach(vars: Record<string, string>) {
+  const { temporal } = configWith(vars);
+  const client = await connectClient(temporal.address!, temporal.namespace, temporal.connection, testDataConverter());
+  try {
+    await client.workflowService.getSystemInfo({});
+    const worker = await connectWorker(temporal.address!, temporal.connection);
+    try {
+      await worker.workflowService.getSystemInfo({});
+    } finally {
+      await worker.close();
+    }
+  } finally {
+    await client.connection.close();
+  }
+  return temporal;
+}
+
+describe('Temporal connections (envconfig)', () => {
+  it('TLS with a private CA: both connections work; without the CA they are refused with a line naming TEMPORAL_ADDRESS', async () => {
+    await reach({ TEMPORAL_ADDRESS: front.address, TEMPORAL_TLS_SERVER_CA_CERT_PATH: certs.caCert });
+    await expect(reach({ TEMPORAL_ADDRESS: front.address, TEMPORAL_TLS: 'true' })).rejects.toThrow(
+      new RegExp(`cannot reach Temporal at TEMPORAL_ADDRESS=${front.address}`),
+    );
+  });
+
+  it('mTLS: the client certificate opens it; none, or one from another CA, does not', async () => {
+    const base = { TEMPORAL_ADDRESS: mtls.address, TEMPORAL_TLS_SERVER_CA_CERT_PATH: certs.caCert };
+    await reach({ ...base, TEMPORAL_TLS_CLIENT_CERT_PATH: certs.clientCert, TEMPORAL_TLS_CLIENT_KEY_PATH: certs.clientKey });
+    await expect(reach(base)).rejects.toThrow(ConfigError);
+    await expect(
+      reach({ ...base, TEMPORAL_TLS_CLIENT_CERT_PATH: certs.strangerCert, TEMPORAL_TLS_CLIENT_KEY_PATH: certs.strangerKey }),
+    ).rejects.toThrow(ConfigError);
+  });
+
+  it('an API key is presented by the client and the worker connection alike', async () => {
+    const before = front.seen.length;
+    await reach({
+      TEMPORAL_ADDRESS: front.address,
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: certs.caCert,
+      TEMPORAL_API_KEY: 'tmprl-test-key-0123456789',
+    });
+    const calls = front.seen.slice(before).filter((h) => String(h[':path']).endsWith('/GetSystemInfo'));
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    for (const h of calls) expect(h.authorization).toBe('Bearer tmprl-test-key-0123456789');
+  });
+
+  it('a profile in the config file: address, namespace and TLS from TEMPORAL_CONFIG_FILE + TEMPORAL_PROFILE', async () => {
+    const file = path.join(certs.dir, 'temporal.toml');
+    writeFileSync(
+      file,
+      `[profile.cloud]\naddress = "${front.address}"\nnamespace = "maestro-ns"\n[profile.cloud.tls]\nserver_ca_cert_path = "${certs.caCert}"\n`,
+    );
+    const temporal = await reach({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'cloud' });
+    expect(temporal).toMatchObject({ address: front.address, namespace: 'maestro-ns' });
+    expect(() => configWith({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'nope' })).toThrow(/TEMPORAL_PROFILE=nope.*not found/);
+  });
+
+  it('bad certificate settings are one line naming the variable', () => {
+    expect(() => configWith({ TEMPORAL_ADDRESS: front.address, TEMPORAL_TLS_CLIENT_CERT_PATH: '/nonexistent/client.pem' })).toThrow(
+      /^TEMPORAL_TLS_CLIENT_CERT_PATH: cannot read \/nonexistent\/client.pem \(ENOENT\)$/,
+    );
+    expect(() => configWith({ TEMPORAL_ADDRESS: front.address, TEMPORAL_TLS_SERVER_CA_CERT_PATH: certs.clientKey })).toThrow(
+      /TEMPORAL_TLS_SERVER_CA_CERT_PATH: .* is not a PEM certificate/,
+    );
+    expect(() => configWith({ TEMPORAL_ADDRESS: 'not an address' })).toThrow(/TEMPORAL_ADDRESS must be host:port/);
+  });
+});
