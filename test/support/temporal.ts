@@ -2,6 +2,7 @@
 // Maestro's bundled workflows and activities, a real database and a fake provider.
 import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { loadConfig, parseEncryptionKeys, type Config, type ProviderId } from '../../src/config.js';
@@ -76,7 +77,7 @@ export interface Harness {
   /** Shuts the worker down and waits until it has fully stopped polling. */
   stopWorker(): Promise<void>;
   /** A new worker on the same task queue (after stopWorker: a restart), optionally running another bundle. */
-  startWorker(opts?: { bundle?: WorkflowBundleWithSourceMap }): Promise<void>;
+  startWorker(opts?: { bundle?: WorkflowBundleWithSourceMap; dataConverter?: DataConverter }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -92,6 +93,8 @@ export async function startHarness(
     refreshWaitMs?: number;
     /** The first worker runs this bundle instead of today's workflows (older code, say). */
     bundle?: WorkflowBundleWithSourceMap;
+    /** The first worker's data converter instead of today's codec (`{}`: plain payloads, as before the codec). */
+    dataConverter?: DataConverter;
     maxConcurrentActivityTaskExecutions?: number;
   } = {},
 ): Promise<Harness> {
@@ -111,7 +114,7 @@ export async function startHarness(
     refreshWaitMs: opts.refreshWaitMs ?? base.refreshWaitMs,
   };
   const core = createCore(config, db.db, env.client, { maxHistoryEvents: opts.maxHistoryEvents });
-  const newWorker = (bundleCode = workflowBundleCode) =>
+  const newWorker = (bundleCode = workflowBundleCode, dataConverter = testDataConverter()) =>
     createMaestroWorker({
       connection: env.nativeConnection,
       namespace: env.namespace ?? 'default',
@@ -120,9 +123,9 @@ export async function startHarness(
       maxCachedWorkflows: opts.maxCachedWorkflows,
       maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
       deps: activityDeps(config, createLogger('silent'), core),
-      dataConverter: testDataConverter(),
+      dataConverter,
     });
-  let worker = await newWorker(opts.bundle);
+  let worker = await newWorker(opts.bundle, opts.dataConverter);
   let running = worker.run();
   const stopWorker = async () => {
     if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -139,7 +142,7 @@ export async function startHarness(
     stopWorker,
     startWorker: async (restart = {}) => {
       await stopWorker();
-      worker = await newWorker(restart.bundle);
+      worker = await newWorker(restart.bundle, restart.dataConverter);
       harness.worker = worker;
       running = worker.run();
     },

@@ -5,13 +5,13 @@
 import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentialWorkflowId } from '../../src/workflows/credentialRefresh.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { credentialRefreshWorkflow, credentialWorkflowId, statusQuery } from '../../src/workflows/credentialRefresh.js';
 import { sendMessageWorkflow } from '../../src/workflows/sendMessage.js';
 import { ENCRYPTED_ENCODING } from '../../src/temporal/payloadCodec.js';
 import { startApiHarness, type ApiHarness } from '../support/api.js';
 import { seedOAuthCredential } from '../support/credentials.js';
-import { createDevServerEnv } from '../support/temporal.js';
+import { createDevServerEnv, startHarness, testDataConverter } from '../support/temporal.js';
 
 let env: TestWorkflowEnvironment;
 let h: ApiHarness;
@@ -137,5 +137,40 @@ describe('payloads in Temporal', () => {
       expect(failure).toBe('UnsignedDurableCall');
     }
     expect(h.fake.apiRequests().length).toBe(before);
+  });
+
+  it('a refresh workflow started before the codec (plain payloads) keeps working under it', async () => {
+    const plain = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, dataConverter: {} });
+    try {
+      const { credential } = await seedOAuthCredential(plain, { tag: 'payloads-before', start: false });
+      // Started as the code before the codec started it: a plain input, run by a plain worker.
+      const before = new Client({ connection: env.connection, namespace: env.namespace ?? 'default' });
+      await before.workflow.start(credentialRefreshWorkflow, {
+        workflowId: credentialWorkflowId(credential.id),
+        taskQueue: plain.taskQueue,
+        args: [{ credentialId: credential.id }],
+      });
+      await vi.waitFor(
+        async () =>
+          expect((await before.workflow.getHandle(credentialWorkflowId(credential.id)).query(statusQuery)).phase).toBe('sleeping'),
+        {
+          timeout: 20_000,
+        },
+      );
+      // The deploy: the worker now seals; the history mixes plain and sealed payloads.
+      await plain.startWorker({ dataConverter: testDataConverter() });
+      const refreshed = await plain.core.workflows.refreshNow(credential.id);
+      expect(refreshed.version).toBe(2);
+      expect((await plain.core.workflows.status(credential.id))?.refreshes).toBe(1);
+      const history = await raw.workflow.getHandle(credentialWorkflowId(credential.id)).fetchHistory();
+      const encodings = new Set(
+        payloadsOf(history)
+          .filter(({ at }) => /input|result/.test(at))
+          .map(({ payload }) => encodingOf(payload)),
+      );
+      expect(encodings).toEqual(new Set(['json/plain', ENCRYPTED_ENCODING]));
+    } finally {
+      await plain.close();
+    }
   });
 });
