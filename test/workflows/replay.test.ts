@@ -13,7 +13,14 @@ import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentialWorkflowId, stopSignal } from '../../src/workflows/credentialRefresh.js';
 import { sendMessageWorkflow } from '../../src/workflows/sendMessage.js';
-import { createTimeSkippingEnv, startHarness, testDataConverter, workflowBundle, type Harness } from '../support/temporal.js';
+import {
+  createTimeSkippingEnv,
+  startHarness,
+  testDataConverter,
+  testDurableCalls,
+  workflowBundle,
+  type Harness,
+} from '../support/temporal.js';
 import { seedOAuthCredential } from '../support/credentials.js';
 
 const HISTORIES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'histories');
@@ -163,19 +170,17 @@ describe.runIf(recordLabel)('record workflow histories', () => {
     const key = await h.core.store.create({ provider: 'anthropic', authType: 'api_key', name: 'k', secret: { apiKey: h.fake.apiKey } });
     h.fake.failNextApi([{ status: 529, body: { type: 'error', error: { type: 'overloaded_error' } } }]);
     const workflowId = `message:${key.id}:replay`;
+    const request = {
+      path: '/v1/messages',
+      body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] },
+      headers: { 'anthropic-version': '2023-06-01' },
+    };
+    // Signed as the API signs it (the worker refuses an unsigned durable call).
+    const signature = testDurableCalls().sign(key.id, request);
     await env.client.workflow.execute(sendMessageWorkflow, {
       workflowId,
       taskQueue: h.taskQueue,
-      args: [
-        {
-          credentialId: key.id,
-          request: {
-            path: '/v1/messages',
-            body: { model: 'claude-maestro-test', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] },
-            headers: { 'anthropic-version': '2023-06-01' },
-          },
-        },
-      ],
+      args: [{ credentialId: key.id, request, signature }],
     });
     await save('send-message', workflowId);
     await h.close();
