@@ -3,9 +3,11 @@ import type { Migration } from 'kysely';
 import * as initial from './0001_initial.js';
 import * as credentialChangeNotify from './0002_credential_change_notify.js';
 import * as refreshAnswers from './0003_refresh_answers.js';
+import * as durableCallClaims from './0004_durable_call_claims.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_change_notify': credentialChangeNotify,
   '0003_refresh_answers': refreshAnswers,
+  '0004_durable_call_claims': durableCallClaims,
 };

@@ -48,14 +48,19 @@ export function messageActivities(deps: ActivityDeps) {
       request: MessageRequest;
       signature?: string;
     }): Promise<MessageResponse> {
-      // Started by hand through Temporal, not accepted by an API: nothing is sent.
-      if (!deps.durableCalls.verify(credentialId, call, signature)) {
+      const ctx = Context.current();
+      const { workflowId = '', runId = '' } = ctx.info.workflowExecution ?? {};
+      // Started by hand through Temporal (or again, with a copied input): nothing is sent.
+      const accepted =
+        workflowId !== '' &&
+        deps.durableCalls.verify(workflowId, credentialId, call, signature) &&
+        (await deps.durableCalls.claim(workflowId, runId));
+      if (!accepted) {
         throw ApplicationFailure.nonRetryable(
-          'this durable call was not accepted by a Maestro API (its signature is missing or wrong): send it with POST /v1/credentials/:id/messages',
+          'this durable call was not accepted by a Maestro API for this workflow run (signature missing, wrong, expired or used by another run): send it with POST /v1/credentials/:id/messages',
           FailureType.unsignedCall,
         );
       }
-      const ctx = Context.current();
       const beating = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
       try {
         const load = async () => {

@@ -18,8 +18,8 @@ export interface ActivityDeps {
   /** Housekeeping (the maintenance Schedule): expired login sessions and events past retention. */
   purge?: () => Promise<PurgeResult>;
   webhook: { url?: string; secret?: string };
-  /** Checks that a durable call was accepted (and signed) by a Maestro API. */
-  durableCalls: Pick<DurableCallSigner, 'verify'>;
+  /** Checks that a durable call was accepted (and signed) by a Maestro API, and claims it for one workflow run. */
+  durableCalls: DurableCallGuard;
   log: Logger;
   /** Token writes tried this often before the attempt fails (its retry stores the recorded answer). */
   writeAttempts?: number;
@@ -28,6 +28,13 @@ export interface ActivityDeps {
 export interface PurgeResult {
   loginSessions: number;
   events: number;
+  durableCallClaims: number;
+}
+
+export interface DurableCallGuard {
+  verify: DurableCallSigner['verify'];
+  /** True when this run may send the call: the first run to present it, or a retry of that run. */
+  claim(workflowId: string, runId: string): Promise<boolean>;
 }
 
 /** What workflows see of a credential: metadata only, plus whether it can be refreshed. */

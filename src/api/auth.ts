@@ -97,6 +97,7 @@ export class FailedAuthLimiter {
     }
     if (!entry) {
       if (this.windows.size >= this.maxAddresses) this.evictOldest();
+      if (this.windows.size >= this.maxAddresses) return;
       entry = { failures: 0, resetAt: now + this.windowMs };
       this.windows.set(address, entry);
     }
@@ -104,9 +105,14 @@ export class FailedAuthLimiter {
     if (entry.failures === this.limit) this.blocked++;
   }
 
+  /** Makes room: the oldest address that is not blocked goes (a flood of new addresses cannot free a blocked one). */
   private evictOldest(): void {
-    const [address, entry] = this.windows.entries().next().value as [string, { failures: number }];
-    if (entry.failures >= this.limit) this.blocked--;
-    this.windows.delete(address);
+    for (const [address, entry] of this.windows) {
+      if (entry.failures < this.limit) {
+        this.windows.delete(address);
+        return;
+      }
+    }
+    // Every tracked address is blocked: refuse to forget any; this window is simply not counted.
   }
 }

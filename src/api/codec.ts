@@ -18,9 +18,15 @@ export interface CodecDeps {
 }
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'payload bytes must be base64');
-const bodySchema = z.object({
-  payloads: z.array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() })).max(1000),
-});
+/** Temporal's remote codec body: payloads as protobuf JSON (bytes in base64). */
+export const codecBodySchema = z
+  .object({
+    payloads: z
+      .array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() }))
+      .max(1000, 'at most 1000 payloads per call'),
+  })
+  .meta({ id: 'CodecPayloads' });
+const bodySchema = codecBodySchema;
 type JsonPayload = z.infer<typeof bodySchema>['payloads'][number];
 
 const fromJson = (p: JsonPayload) => ({

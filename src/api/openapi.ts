@@ -2,6 +2,7 @@
 // schemas that validate requests and shape responses, so the two cannot drift apart.
 import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import { codecBodySchema } from './codec.js';
 import {
   createCredentialSchema,
   credentialEventListSchema,
@@ -162,6 +163,18 @@ export function openApiDocument() {
             429: failure('too many login attempts, or too many failed key checks'),
             502: failure('the provider refused or did not answer the code exchange'),
           },
+        }),
+      },
+      '/codec/encode': {
+        post: op('encodePayloads', "seal Temporal payloads with Maestro's payload codec (remote codec protocol)", {
+          requestBody: jsonBody(codecBodySchema),
+          responses: { 200: answer('the same payloads, sealed', codecBodySchema), ...common },
+        }),
+      },
+      '/codec/decode': {
+        post: op('decodePayloads', "open Temporal payloads sealed by Maestro (the Web UI's and the CLI's --codec-endpoint)", {
+          requestBody: jsonBody(codecBodySchema),
+          responses: { 200: answer('the same payloads, opened (plain ones unchanged)', codecBodySchema), ...common },
         }),
       },
       '/proxy/{provider}/{path}': {

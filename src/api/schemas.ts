@@ -189,7 +189,10 @@ export const readySchema = z.object({ status: z.literal('ready') });
 
 /** A response body shaped by its schema: typed against it at compile time, unknown fields dropped at run time. */
 export function shaped<S extends z.ZodType>(schema: S, value: z.input<S>): z.output<S> {
-  return schema.parse(value);
+  const result = schema.safeParse(value);
+  // A response that does not fit its schema is Maestro's bug (a 500, logged), never the caller's 400.
+  if (!result.success) throw new Error(`response does not match its schema: ${describeIssues(result.error)}`);
+  return result.data;
 }
 
 /** A readable one-line summary of zod's issues: "field: problem; field: problem". */

@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config.js';
-import { DurableCallSigner } from '../crypto/durableCalls.js';
+import { DURABLE_CALL_LIFETIME_MS, DurableCallSigner } from '../crypto/durableCalls.js';
+import { DurableCallClaims } from '../db/durableCallClaims.js';
 import { KeyRing } from '../crypto/keyRing.js';
 import { CredentialStore } from '../db/credentials.js';
 import { RefreshAnswerStore } from '../db/refreshAnswers.js';
@@ -17,7 +18,7 @@ import { CredentialWorkflows } from '../temporal/credentialWorkflows.js';
 import { dataConverterFor, payloadCodecFor } from '../temporal/payloadCodec.js';
 import type { CodecDeps } from '../api/codec.js';
 import { createMaestroWorker, type MaestroWorker } from '../temporal/worker.js';
-import type { ActivityDeps } from '../activities/index.js';
+import type { ActivityDeps, DurableCallGuard } from '../activities/index.js';
 import { createApp } from '../api/app.js';
 import { createMetrics } from '../api/metrics.js';
 import { TokenCache } from '../credentials/tokenCache.js';
@@ -30,6 +31,7 @@ export interface Core {
   sessions: OAuthSessionStore;
   providers: ProviderRegistry;
   workflows: CredentialWorkflows;
+  durableCallClaims: DurableCallClaims;
 }
 
 export function createCore(config: Config, db: Db, client: Client, opts: { maxHistoryEvents?: number } = {}): Core {
@@ -39,6 +41,7 @@ export function createCore(config: Config, db: Db, client: Client, opts: { maxHi
     store,
     answers: new RefreshAnswerStore(db, keys),
     sessions: new OAuthSessionStore(db, keys),
+    durableCallClaims: new DurableCallClaims(db),
     providers: new ProviderRegistry(config),
     workflows: new CredentialWorkflows({
       client,
@@ -62,6 +65,10 @@ function codecDeps(config: Config): CodecDeps {
     corsOrigins: devUi ? [...config.codecCorsOrigins, devUi] : config.codecCorsOrigins,
     devUiOrigin: devUi,
   };
+}
+
+export function durableCallGuard(signer: DurableCallSigner, claims: DurableCallClaims): DurableCallGuard {
+  return { verify: (...args) => signer.verify(...args), claim: (workflowId, runId) => claims.claim(workflowId, runId) };
 }
 
 export interface RunningApi {
@@ -150,9 +157,10 @@ export function activityDeps(
     purge: async () => ({
       loginSessions: await core.sessions.deleteExpired(),
       events: retentionDays > 0 ? await core.store.purgeEventsBefore(new Date(Date.now() - retentionDays * 86_400_000)) : 0,
+      durableCallClaims: await core.durableCallClaims.deleteBefore(new Date(Date.now() - DURABLE_CALL_LIFETIME_MS)),
     }),
     webhook: config.webhook,
-    durableCalls: new DurableCallSigner(config.encryptionKeys),
+    durableCalls: durableCallGuard(new DurableCallSigner(config.encryptionKeys), core.durableCallClaims),
     log,
   };
 }

@@ -1,11 +1,16 @@
 // Durable provider calls carry an HMAC made by the API that accepted them (keys derived from the
-// encryption key ring), and the worker sends only calls whose HMAC checks out: access to Temporal
-// alone (starting sendMessageWorkflow by hand with a stored credential id) is not enough to spend a
-// credential.
+// encryption key ring) over the workflow id, the credential, the request and the time it was
+// issued. The worker sends a call only if the HMAC checks out for the workflow it runs in, is
+// under a week old, and that workflow run is the first to present it (see DurableCallClaims): so
+// access to Temporal alone (starting sendMessageWorkflow by hand, or again with a copied sealed
+// input) is not enough to spend a credential.
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { EncryptionKey } from '../config.js';
 
 const INFO = 'maestro:durable-call:v1';
+/** A signature is good this long after it was issued (a durable call's retries end well before). */
+export const DURABLE_CALL_LIFETIME_MS = 7 * 24 * 3600_000;
+const CLOCK_SKEW_MS = 5 * 60_000;
 
 export class DurableCallSigner {
   private readonly keys: Array<{ id: string; key: Buffer }>;
@@ -15,27 +20,29 @@ export class DurableCallSigner {
     this.keys = keys.map(({ id, key }) => ({ id, key: Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), INFO, 32)) }));
   }
 
-  /** `<key id>.<hex HMAC>` over the credential id and the request exactly as it will be sent. */
-  sign(credentialId: string, request: unknown): string {
+  /** `<key id>.<issued at ms>.<hex HMAC>` over the workflow id, credential id and request exactly as sent. */
+  sign(workflowId: string, credentialId: string, request: unknown, now = Date.now()): string {
     const first = this.keys[0];
     if (!first) throw new Error('no key to sign durable calls with');
-    return `${first.id}.${this.mac(first.key, credentialId, request).toString('hex')}`;
+    return `${first.id}.${now}.${this.mac(first.key, workflowId, credentialId, request, now).toString('hex')}`;
   }
 
-  /** True when `signature` was made by a key of this ring for exactly this credential and request. */
-  verify(credentialId: string, request: unknown, signature: unknown): boolean {
+  /** True when `signature` was made by a key of this ring for exactly this call, and is not too old. */
+  verify(workflowId: string, credentialId: string, request: unknown, signature: unknown, now = Date.now()): boolean {
     if (typeof signature !== 'string') return false;
-    const dot = signature.indexOf('.');
-    const entry = this.keys.find((k) => k.id === signature.slice(0, dot));
-    const given = Buffer.from(signature.slice(dot + 1), 'hex');
-    if (!entry || given.length !== 32) return false;
-    return timingSafeEqual(this.mac(entry.key, credentialId, request), given);
+    const [keyId, issued, hex] = signature.split('.');
+    const entry = this.keys.find((k) => k.id === keyId);
+    const issuedAt = Number(issued);
+    const given = Buffer.from(hex ?? '', 'hex');
+    if (!entry || !Number.isSafeInteger(issuedAt) || given.length !== 32) return false;
+    if (issuedAt > now + CLOCK_SKEW_MS || now - issuedAt > DURABLE_CALL_LIFETIME_MS) return false;
+    return timingSafeEqual(this.mac(entry.key, workflowId, credentialId, request, issuedAt), given);
   }
 
-  private mac(key: Buffer, credentialId: string, request: unknown): Buffer {
+  private mac(key: Buffer, workflowId: string, credentialId: string, request: unknown, issuedAt: number): Buffer {
     // JSON keeps key order across Temporal's JSON payloads, so signer and verifier hash the same text.
     return createHmac('sha256', key)
-      .update(JSON.stringify([credentialId, request]))
+      .update(JSON.stringify([workflowId, credentialId, request, issuedAt]))
       .digest();
   }
 }

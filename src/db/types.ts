@@ -55,11 +55,18 @@ export interface RefreshAnswersTable {
   received_at: GeneratedTimestamp;
 }
 
+export interface DurableCallClaimsTable {
+  workflow_id: string;
+  run_id: string;
+  claimed_at: GeneratedTimestamp;
+}
+
 export interface Database {
   saved_authentications: SavedAuthenticationsTable;
   oauth_sessions: OAuthSessionsTable;
   credential_events: CredentialEventsTable;
   refresh_answers: RefreshAnswersTable;
+  durable_call_claims: DurableCallClaimsTable;
 }
 
 export type CredentialRow = Selectable<SavedAuthenticationsTable>;

@@ -1,8 +1,8 @@
 // Where and how to reach Temporal, read the Temporal way (@temporalio/envconfig): TEMPORAL_ADDRESS,
 // TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_* (client cert/key, server CA, server name),
-// TEMPORAL_PROFILE and the config file (TEMPORAL_CONFIG_FILE or the default path), so a profile
-// that works with the `temporal` CLI works here. Every problem is one line naming what to fix.
-import { readFileSync } from 'node:fs';
+// TEMPORAL_PROFILE and the config file (TEMPORAL_CONFIG_FILE, or the CLI's default path when
+// TEMPORAL_PROFILE is set), so a profile that works with the `temporal` CLI works here. Every problem is one line naming what to fix.
+import { existsSync, readFileSync } from 'node:fs';
 import { loadClientConfigProfile, toClientOptions } from '@temporalio/envconfig';
 import type { TLSConfig } from '@temporalio/client';
 
@@ -38,7 +38,13 @@ export function loadTemporalConnection(env: Record<string, string | undefined>):
   const defined = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
   let profile;
   try {
-    profile = loadClientConfigProfile({ overrideEnvVars: defined });
+    // The config file only when asked for: a developer's CLI default profile (Temporal Cloud,
+    // say) must not silently replace `npm run dev`'s embedded server.
+    const fromFile = defined.TEMPORAL_CONFIG_FILE !== undefined || defined.TEMPORAL_PROFILE !== undefined;
+    if (defined.TEMPORAL_CONFIG_FILE !== undefined && !existsSync(defined.TEMPORAL_CONFIG_FILE)) {
+      throw new Error('no such file');
+    }
+    profile = loadClientConfigProfile({ overrideEnvVars: defined, disableFile: !fromFile });
   } catch (error) {
     const where = defined.TEMPORAL_CONFIG_FILE ? `TEMPORAL_CONFIG_FILE=${defined.TEMPORAL_CONFIG_FILE}` : 'the Temporal config file';
     throw new Error(

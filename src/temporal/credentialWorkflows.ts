@@ -7,6 +7,7 @@ import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
 import {
   CallerGoneError,
   ConflictError,
+  MisconfiguredError,
   NotFoundError,
   ProviderUnavailableError,
   ReauthRequiredError,
@@ -73,7 +74,10 @@ function toMaestroError(error: unknown, credentialId: string): Error {
     case FailureType.misconfigured:
       return new ConflictError(`credential ${credentialId} cannot be used: provider is misconfigured`);
     case FailureType.unsignedCall:
-      return new ValidationError(failure.message);
+      // This API signed it: a worker that cannot verify it has other encryption keys.
+      return new MisconfiguredError(
+        `the worker refused a durable call this API signed (do the API and the worker share MAESTRO_ENCRYPTION_KEYS?): ${failure.message}`,
+      );
     case FailureType.disabled:
       return new ConflictError(`credential ${credentialId} is disabled; enable it before sending with it`);
     case FailureType.invalidRequest:
@@ -197,10 +201,11 @@ export class CredentialWorkflows {
   /** Runs a durable provider call and waits for its answer. */
   async sendMessage(credentialId: string, request: MessageRequest): Promise<MessageResponse> {
     try {
+      const workflowId = `message:${credentialId}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
       return await this.client.workflow.execute(sendMessageWorkflow, {
-        workflowId: `message:${credentialId}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`,
+        workflowId,
         taskQueue: this.options.taskQueue,
-        args: [{ credentialId, request, signature: this.options.signer.sign(credentialId, request) }],
+        args: [{ credentialId, request, signature: this.options.signer.sign(workflowId, credentialId, request) }],
         staticSummary: `Durable message call with credential ${credentialId}`,
       });
     } catch (error) {

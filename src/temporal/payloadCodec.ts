@@ -45,5 +45,7 @@ export function payloadCodecFor(config: Pick<Config, 'payloadKeys' | 'encryption
 }
 
 export function dataConverterFor(config: Pick<Config, 'payloadKeys' | 'encryptionKeys'>): DataConverter {
+  // Failure messages stay readable for operators: Maestro's are sanitized (src/redact.ts) and
+  // never carry a prompt, a completion or a token (the payloads test scans whole histories).
   return { payloadCodecs: [payloadCodecFor(config)] };
 }

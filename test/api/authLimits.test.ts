@@ -4,6 +4,7 @@
 // is ignored (a client cannot pick a fresh bucket per request by forging it).
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FailedAuthLimiter } from '../../src/api/auth.js';
 import { startApiHarness, type ApiHarness } from '../support/api.js';
 import { TEST_API_KEY, createDevServerEnv } from '../support/temporal.js';
 
@@ -55,5 +56,18 @@ describe('failed key checks', () => {
     expect((await h.call('GET', '/v1/credentials', from('198.51.100.7', TEST_API_KEY))).status).toBe(200);
     const proxied = await h.call('POST', '/proxy/anthropic/v1/messages', { ...from('203.0.113.9', TEST_API_KEY), body: message });
     expect(proxied.status).toBe(429);
+  });
+});
+
+describe('FailedAuthLimiter', () => {
+  it('keeps a blocked address blocked while a flood of new addresses fills its table', () => {
+    const limiter = new FailedAuthLimiter(3, 60_000, 100);
+    const now = 1_000_000;
+    for (let i = 0; i < 3; i++) limiter.failed('198.51.100.1', now);
+    expect(limiter.refused('198.51.100.1', now)?.status).toBe(429);
+    for (let i = 0; i < 500; i++) limiter.failed(`2001:db8::${i.toString(16)}`, now);
+    expect(limiter.refused('198.51.100.1', now)?.status).toBe(429);
+    // The window ends: the address may try again.
+    expect(limiter.refused('198.51.100.1', now + 60_001)).toBeUndefined();
   });
 });

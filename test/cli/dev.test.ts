@@ -46,6 +46,21 @@ describe('npm run dev', () => {
     const ui = await fetch(`http://127.0.0.1:${ports.ui}/`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toMatch(/<html/i);
+    // The Web UI decodes Maestro's sealed payloads through the local API's /codec; only its own
+    // origin, from this machine, is answered without a key.
+    const settings = (await (await fetch(`http://127.0.0.1:${ports.ui}/api/v1/settings`)).json()) as { Codec?: { Endpoint?: string } };
+    expect(settings.Codec?.Endpoint).toBe(`http://localhost:${ports.api}/codec`);
+    const payload = JSON.stringify({
+      payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"a":1}').toString('base64') }],
+    });
+    const codecCall = (origin: string) =>
+      fetch(`http://127.0.0.1:${ports.api}/codec/encode`, {
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/json' },
+        body: payload,
+      });
+    expect((await codecCall(`http://localhost:${ports.ui}`)).status).toBe(200);
+    expect((await codecCall('http://evil.example')).status).toBe(401);
 
     const connection = await Connection.connect({ address: `127.0.0.1:${ports.temporal}` });
     const client = new Client({ connection });

@@ -52,8 +52,11 @@ export async function createDevServerEnv(): Promise<TestWorkflowEnvironment> {
 
 export const TEST_ENCRYPTION_KEYS = `test1:${Buffer.alloc(32, 7).toString('base64')}`;
 
-/** Verifies durable calls as a worker with the test keys does (for activities built by hand). */
-export const testDurableCalls = () => new DurableCallSigner(parseEncryptionKeys(TEST_ENCRYPTION_KEYS));
+/** Signs and verifies durable calls as the API and a worker with the test keys do (for activities built by hand). */
+export const testDurableCalls = () => {
+  const signer = new DurableCallSigner(parseEncryptionKeys(TEST_ENCRYPTION_KEYS));
+  return { sign: signer.sign.bind(signer), verify: signer.verify.bind(signer), claim: async () => true };
+};
 
 /** The payload codec every test client, worker and replayer uses: the one production builds from TEST_ENCRYPTION_KEYS. */
 export const testDataConverter = () => dataConverterFor({ payloadKeys: [], encryptionKeys: parseEncryptionKeys(TEST_ENCRYPTION_KEYS) });

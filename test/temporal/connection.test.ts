@@ -2,7 +2,7 @@
 // a private CA, with a client certificate (mTLS), with an API key, or from a profile in the config
 // file; and a bad setting is one line naming the variable. A TLS endpoint made for the test stands in
 // front of the real dev server and checks what each connection presents.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +86,14 @@ describe('Temporal connections (envconfig)', () => {
     const temporal = await reach({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'cloud' });
     expect(temporal).toMatchObject({ address: front.address, namespace: 'maestro-ns' });
     expect(() => configWith({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'nope' })).toThrow(/TEMPORAL_PROFILE=nope.*not found/);
+    expect(() => configWith({ TEMPORAL_CONFIG_FILE: `${file}.missing` })).toThrow(/^TEMPORAL_CONFIG_FILE=.*missing: no such file$/);
+    // Without TEMPORAL_CONFIG_FILE or TEMPORAL_PROFILE no file is read: the CLI's own default profile
+    // (at its default path) stays the CLI's, and `npm run dev` keeps its embedded server.
+    mkdirSync(path.join(certs.dir, 'temporalio'), { recursive: true });
+    writeFileSync(path.join(certs.dir, 'temporalio', 'temporal.toml'), `[profile.default]\naddress = "cloud.example:7233"\n`);
+    const home = { HOME: certs.dir, XDG_CONFIG_HOME: certs.dir };
+    expect(configWith({ ...home, TEMPORAL_PROFILE: 'default' }).temporal.address).toBe('cloud.example:7233');
+    expect(configWith(home).temporal.address).toBeUndefined();
   });
 
   it('bad certificate settings are one line naming the variable', () => {

@@ -11,7 +11,7 @@ import { sendMessageWorkflow } from '../../src/workflows/sendMessage.js';
 import { ENCRYPTED_ENCODING } from '../../src/temporal/payloadCodec.js';
 import { startApiHarness, type ApiHarness } from '../support/api.js';
 import { seedOAuthCredential } from '../support/credentials.js';
-import { createDevServerEnv, startHarness, testDataConverter } from '../support/temporal.js';
+import { createDevServerEnv, startHarness, testDataConverter, testDurableCalls } from '../support/temporal.js';
 
 let env: TestWorkflowEnvironment;
 let h: ApiHarness;
@@ -117,7 +117,7 @@ describe('payloads in Temporal', () => {
     expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('a durable call started by hand through Temporal (no signature, or a forged one) sends nothing', async () => {
+  it('a durable call started by hand through Temporal sends nothing: unsigned, forged, signed for another workflow, expired, or a second run of a copied input', async () => {
     const key = await h.core.store.create({
       provider: 'anthropic',
       authType: 'api_key',
@@ -125,18 +125,31 @@ describe('payloads in Temporal', () => {
       secret: { apiKey: h.fake.apiKey },
     });
     const request = { path: '/v1/messages', method: 'POST' as const, body: { model: 'm', max_tokens: 5, messages: [] } };
-    const before = h.fake.apiRequests().length;
-    for (const signature of [undefined, `test1.${'00'.repeat(32)}`]) {
-      const started = env.client.workflow.execute(sendMessageWorkflow, {
-        workflowId: `by-hand-${signature ? 'forged' : 'unsigned'}-${key.id}`,
+    const signer = testDurableCalls();
+    const run = (workflowId: string, signature?: string) =>
+      env.client.workflow.execute(sendMessageWorkflow, {
+        workflowId,
         taskQueue: h.taskQueue,
         args: [{ credentialId: key.id, request, ...(signature ? { signature } : {}) }],
       });
-      await expect(started).rejects.toThrow();
-      const failure = await started.catch((e: { cause?: { cause?: { type?: string } } }) => e.cause?.cause?.type);
-      expect(failure).toBe('UnsignedDurableCall');
-    }
+    const refusedAs = (p: Promise<unknown>) =>
+      p.then(
+        () => 'sent',
+        (e: { cause?: { cause?: { type?: string } } }) => e.cause?.cause?.type,
+      );
+    const before = h.fake.apiRequests().length;
+    const w = `message:${key.id}:by-hand`;
+    expect(await refusedAs(run(`${w}-unsigned`))).toBe('UnsignedDurableCall');
+    expect(await refusedAs(run(`${w}-forged`, `test1.${Date.now()}.${'00'.repeat(32)}`))).toBe('UnsignedDurableCall');
+    expect(await refusedAs(run(`${w}-elsewhere`, signer.sign(w, key.id, request)))).toBe('UnsignedDurableCall');
+    expect(await refusedAs(run(w, signer.sign(w, key.id, request, Date.now() - 8 * 86_400_000)))).toBe('UnsignedDurableCall');
     expect(h.fake.apiRequests().length).toBe(before);
+    // What the API makes: signed for this workflow id. Its first run sends; a second run of the same input does not.
+    const genuine = signer.sign(w, key.id, request);
+    expect(await refusedAs(run(w, genuine))).toBe('sent');
+    expect(h.fake.apiRequests().length).toBe(before + 1);
+    expect(await refusedAs(run(w, genuine))).toBe('UnsignedDurableCall');
+    expect(h.fake.apiRequests().length).toBe(before + 1);
   });
 
   it('a refresh workflow started before the codec (plain payloads) keeps working under it', async () => {

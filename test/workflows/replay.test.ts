@@ -176,7 +176,7 @@ describe.runIf(recordLabel)('record workflow histories', () => {
       headers: { 'anthropic-version': '2023-06-01' },
     };
     // Signed as the API signs it (the worker refuses an unsigned durable call).
-    const signature = testDurableCalls().sign(key.id, request);
+    const signature = testDurableCalls().sign(workflowId, key.id, request);
     await env.client.workflow.execute(sendMessageWorkflow, {
       workflowId,
       taskQueue: h.taskQueue,
