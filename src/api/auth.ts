@@ -42,7 +42,8 @@ export function keyGate(
   addressOf: ClientAddress,
 ): (req: IncomingMessage) => HttpError | undefined {
   return (req) => {
-    const limited = limiter.refused(addressOf(req));
+    // The address is worked out only when it matters: some address is blocked, or this check failed.
+    const limited = limiter.anyBlocked ? limiter.refused(addressOf(req)) : undefined;
     if (limited) return limited;
     const denied = check(req.headers);
     if (denied) limiter.failed(addressOf(req));
@@ -64,6 +65,11 @@ export function requireApiKey(gate: ReturnType<typeof keyGate>): RequestHandler 
 export class FailedAuthLimiter {
   private readonly windows = new Map<string, { failures: number; resetAt: number }>();
   private blocked = 0;
+
+  /** False on the hot path almost always: then no request needs its address looked up. */
+  get anyBlocked(): boolean {
+    return this.blocked > 0;
+  }
 
   constructor(
     private readonly limit: number,

@@ -332,7 +332,7 @@ export class CredentialStore {
    * tokens PATCHed in the meantime are good and must not be marked.
    */
   async markReauthRequired(id: string, reason: string, expectedVersion?: number): Promise<CredentialMetadata> {
-    return this.changeWithReason(id, reason, async (trx, current, clean) => {
+    return this.changeWithReason(id, reason, async (trx, current, clean, secret) => {
       if (expectedVersion !== undefined && current.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion);
       const row = await trx
         .updateTable('saved_authentications')
@@ -340,7 +340,7 @@ export class CredentialStore {
           status: 'reauth_required',
           last_error: clean,
           version: current.version + 1,
-          ...this.resealed(current),
+          ...this.resealed(current, secret),
           updated_at: new Date(),
         })
         .where('id', '=', id)
@@ -416,8 +416,7 @@ export class CredentialStore {
    * The row's secret re-sealed for the next version (a write that bumps the version without new
    * tokens); nothing when it cannot be opened (it stays as unreadable as it already was).
    */
-  private resealed(current: Row): { secret: Buffer; key_id: string } | Record<string, never> {
-    const secret = this.tryOpen(current);
+  private resealed(current: Row, secret = this.tryOpen(current)): { secret: Buffer; key_id: string } | Record<string, never> {
     if (!secret) return {};
     const sealed = this.seal({ ...current, version: current.version + 1 }, secret);
     return { secret: sealed.ciphertext, key_id: sealed.keyId };
@@ -439,7 +438,8 @@ export class CredentialStore {
   private async changeWithReason<T>(
     id: string,
     reason: string,
-    write: (trx: Executor, current: Row, clean: string) => Promise<T>,
+    /** `secret`: the row's opened secret (undefined when it does not open), so writers need not open it again. */
+    write: (trx: Executor, current: Row, clean: string, secret: CredentialSecret | undefined) => Promise<T>,
   ): Promise<T> {
     if (!UUID.test(id)) throw notFound(id);
     return this.db.transaction().execute(async (trx) => {
@@ -447,7 +447,7 @@ export class CredentialStore {
       if (!current) throw notFound(id);
       const secret = this.tryOpen(current);
       const clean = sanitizeReason(reason, secret ? Object.values(secret) : []) || 'unknown error';
-      return write(trx, current, clean);
+      return write(trx, current, clean, secret);
     });
   }
 }
