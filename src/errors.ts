@@ -19,6 +19,25 @@ export class NotFoundError extends MaestroError {
 export class ConflictError extends MaestroError {
   override readonly type = 'conflict';
 }
+/** No key, or a key that is unknown, revoked or expired. */
+export class UnauthorizedError extends MaestroError {
+  override readonly type = 'unauthorized';
+}
+/** A valid key that may not do this: the message says what it lacks. */
+export class ForbiddenError extends MaestroError {
+  override readonly type = 'forbidden';
+}
+/** A key over its request rate (`rate_limited`) or token budget (`budget_exceeded`). */
+export class LimitExceededError extends MaestroError {
+  constructor(
+    override readonly type: 'rate_limited' | 'budget_exceeded',
+    message: string,
+    /** Sent as Retry-After. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
 /** A write lost the optimistic-concurrency race: the row's version moved on. */
 export class VersionConflictError extends ConflictError {
   constructor(

@@ -7,7 +7,12 @@ import type { CredentialService } from '../credentials/service.js';
 import type { TokenCache } from '../credentials/tokenCache.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import { apiKeyCheck, FailedAuthLimiter, keyGate, requireApiKey } from './auth.js';
+import { FailedAuthLimiter, keyGate, keyIdOf, principalOf, requireApiKey } from './auth.js';
+import { requireAdmin } from '../clientKeys/access.js';
+import type { KeyRegistry } from '../clientKeys/registry.js';
+import type { KeyService } from '../clientKeys/service.js';
+import type { LastUsedRecorder } from '../clientKeys/lastUsed.js';
+import { RequestRateLimiter } from '../clientKeys/requestRate.js';
 import { clientAddress } from './clientAddress.js';
 import { errorHandler, notFoundHandler, sendError } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -17,6 +22,7 @@ import { createProxyHandler } from './proxy.js';
 import { healthSchema, readySchema, shaped } from './schemas.js';
 import { createCredentialRoutes } from './routes/credentials.js';
 import { createOAuthRoutes } from './routes/oauth.js';
+import { createKeyRoutes } from './routes/keys.js';
 
 export interface AppDeps {
   config: Pick<Config, 'apiKeys' | 'bodyLimitBytes' | 'trustProxy' | 'authFailuresPerMinute'>;
@@ -31,9 +37,18 @@ export interface AppDeps {
   loginRateLimit?: number;
   /** The Temporal payload codec, served at /codec for the Web UI and the CLI. */
   codec: CodecDeps;
+  /** Client keys: the in-memory registry every request is checked against, the admin routes' service, last-used batching. */
+  access: { registry: Pick<KeyRegistry, 'authenticate'>; service: KeyService; lastUsed: Pick<LastUsedRecorder, 'used'> };
 }
 
-/** One line per finished request: method, path without the query, status, time. Never headers. */
+/** What a client key may call under /v1 (paths relative to /v1); everything else needs an admin key. */
+const CLIENT_V1_ROUTES: Array<[method: string, path: RegExp]> = [
+  ['GET', /^\/credentials\/?$/],
+  ['POST', /^\/credentials\/[^/]+\/messages\/?$/],
+  ['GET', /^\/usage\/?$/],
+];
+
+/** One line per finished request: method, path without the query, status, time, the key's id. Never headers or the key. */
 function requestLogger(log: Logger) {
   return (req: IncomingMessage, res: ServerResponse, url: string) => {
     if (!log.isLevelEnabled('info')) return;
@@ -43,6 +58,7 @@ function requestLogger(log: Logger) {
         {
           req: { method: req.method, url: url.split('?')[0] },
           res: { statusCode: res.statusCode },
+          keyId: keyIdOf(req),
           responseTime: Math.round(performance.now() - started),
         },
         'request completed',
@@ -87,12 +103,20 @@ export function createApp(deps: AppDeps): RequestListener {
     res.json(openapi);
   });
 
-  const gate = keyGate(
-    apiKeyCheck(deps.config.apiKeys),
-    new FailedAuthLimiter(deps.config.authFailuresPerMinute),
-    clientAddress(deps.config.trustProxy),
-  );
+  const gate = keyGate({
+    keys: deps.access.registry,
+    limiter: new FailedAuthLimiter(deps.config.authFailuresPerMinute),
+    addressOf: clientAddress(deps.config.trustProxy),
+    rate: new RequestRateLimiter(),
+    lastUsed: deps.access.lastUsed,
+  });
   const auth = requireApiKey(gate);
+  const adminOnly =
+    (what: string): express.RequestHandler =>
+    (req, _res, next) => {
+      requireAdmin(principalOf(req), what);
+      next();
+    };
   const onError = (error: unknown, req: IncomingMessage, res: ServerResponse) => sendError(deps.log, error, req, res);
   // The proxy reads raw bytes itself (no body parser), so bodies stream through untouched.
   const proxy = createProxyHandler({ ...deps, bodyLimitBytes: deps.config.bodyLimitBytes, onError });
@@ -100,6 +124,12 @@ export function createApp(deps: AppDeps): RequestListener {
 
   const v1 = express.Router();
   v1.use(auth);
+  v1.use((req, _res, next) => {
+    if (!CLIENT_V1_ROUTES.some(([method, path]) => method === req.method && path.test(req.path))) {
+      requireAdmin(principalOf(req), `${req.method} /v1${req.path.slice(0, 200)}`);
+    }
+    next();
+  });
   v1.use(express.json({ limit: Math.min(deps.config.bodyLimitBytes, 1024 * 1024), strict: true }));
   const loginLimiter = rateLimit({
     windowMs: 60_000,
@@ -112,9 +142,16 @@ export function createApp(deps: AppDeps): RequestListener {
   });
   v1.use('/oauth', loginLimiter, createOAuthRoutes(deps));
   v1.use('/credentials', createCredentialRoutes(deps));
+  v1.use('/keys', createKeyRoutes({ keys: deps.access.service }));
   app.use('/v1', v1);
 
-  app.use('/codec', createCodecRoutes(deps.codec, auth));
+  const codecAdmin = adminOnly('the payload codec');
+  app.use(
+    '/codec',
+    createCodecRoutes(deps.codec, (req, res, next) =>
+      auth(req, res, (error?: unknown) => (error ? next(error) : codecAdmin(req, res, next))),
+    ),
+  );
 
   app.use(notFoundHandler);
   const handleError = errorHandler(deps.log);

@@ -1,12 +1,15 @@
-// Clients present a Maestro key as `Authorization: Bearer <key>` or `x-api-key: <key>`.
-// Keys are compared as SHA-256 digests with timingSafeEqual, so timing reveals neither content nor length.
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+// Clients present a Maestro key as `Authorization: Bearer <key>` or `x-api-key: <key>`. The gate
+// checks it against the in-memory key registry (src/clientKeys/registry.ts: no database query),
+// counts failures per client address, applies the key's request rate, notes its use, and leaves
+// the caller's Principal on the request for the routes and the proxy to authorise against.
+import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
+import type { LastUsedRecorder } from '../clientKeys/lastUsed.js';
+import type { KeyRegistry, Principal } from '../clientKeys/registry.js';
+import type { RequestRateLimiter } from '../clientKeys/requestRate.js';
+import { MaestroError } from '../errors.js';
 import type { ClientAddress } from './clientAddress.js';
 import { HttpError } from './errors.js';
-
-const digest = (value: string) => createHash('sha256').update(value).digest();
 
 export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
   const authorization = headers.authorization;
@@ -18,36 +21,48 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
   return typeof apiKey === 'string' && apiKey.length > 0 ? apiKey.trim() : undefined;
 }
 
-/** The key check on plain headers: undefined when a valid key is presented, else the 401 to answer. */
-export function apiKeyCheck(keys: string[]): (headers: IncomingHttpHeaders) => HttpError | undefined {
-  const digests = keys.map(digest);
-  return (headers) => {
-    const key = presentedKey(headers);
-    if (key === undefined)
-      return new HttpError(401, 'unauthorized', 'missing Maestro API key: send Authorization: Bearer <key> or x-api-key: <key>');
-    const presented = digest(key);
-    let ok = false;
-    for (const d of digests) ok = timingSafeEqual(d, presented) || ok; // check every key: no early exit
-    return ok ? undefined : new HttpError(401, 'unauthorized', 'invalid Maestro API key');
-  };
+const principals = new WeakMap<IncomingMessage, Principal>();
+
+/** The caller of a request that passed the gate. */
+export function principalOf(req: IncomingMessage): Principal {
+  const p = principals.get(req);
+  if (!p) throw new Error('no principal on this request: the route is not behind the key gate');
+  return p;
+}
+
+/** The key id for the request log line (never the key), when the request passed the gate. */
+export const keyIdOf = (req: IncomingMessage): string | undefined => principals.get(req)?.keyId;
+
+export interface GateDeps {
+  keys: Pick<KeyRegistry, 'authenticate'>;
+  limiter: FailedAuthLimiter;
+  addressOf: ClientAddress;
+  rate: RequestRateLimiter;
+  lastUsed: Pick<LastUsedRecorder, 'used'>;
 }
 
 /**
- * The key check with the failed-check limit in front: the one gate for Express routes and the
- * proxy's fast path. Undefined when the caller may go on, else the 401 or 429 to answer.
+ * The one gate for Express routes and the proxy's fast path: undefined when the caller may go
+ * on (its Principal is then on the request), else the 401, 429 or 403 to answer.
  */
-export function keyGate(
-  check: ReturnType<typeof apiKeyCheck>,
-  limiter: FailedAuthLimiter,
-  addressOf: ClientAddress,
-): (req: IncomingMessage) => HttpError | undefined {
+export function keyGate(deps: GateDeps): (req: IncomingMessage) => MaestroError | undefined {
   return (req) => {
     // The address is worked out only when it matters: some address is blocked, or this check failed.
-    const limited = limiter.anyBlocked ? limiter.refused(addressOf(req)) : undefined;
+    const limited = deps.limiter.anyBlocked ? deps.limiter.refused(deps.addressOf(req)) : undefined;
     if (limited) return limited;
-    const denied = check(req.headers);
-    if (denied) limiter.failed(addressOf(req));
-    return denied;
+    const who = deps.keys.authenticate(presentedKey(req.headers));
+    if (who instanceof MaestroError) {
+      deps.limiter.failed(deps.addressOf(req));
+      return who;
+    }
+    try {
+      deps.rate.admit(who);
+    } catch (error) {
+      return error as MaestroError;
+    }
+    deps.lastUsed.used(who.keyId);
+    principals.set(req, who);
+    return undefined;
   };
 }
 

@@ -6,7 +6,9 @@ import { ZodError } from 'zod';
 import {
   CallerGoneError,
   ConflictError,
+  ForbiddenError,
   isDatabaseUnavailable,
+  LimitExceededError,
   MaestroError,
   MisconfiguredError,
   NotFoundError,
@@ -14,6 +16,7 @@ import {
   ReauthRequiredError,
   SealError,
   ServiceUnavailableError,
+  UnauthorizedError,
   ValidationError,
 } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -35,7 +38,10 @@ export class HttpError extends MaestroError {
 export function statusFor(error: unknown): number {
   if (error instanceof HttpError) return error.status;
   if (error instanceof ValidationError || error instanceof ZodError) return 400;
+  if (error instanceof UnauthorizedError) return 401;
+  if (error instanceof ForbiddenError) return 403;
   if (error instanceof NotFoundError) return 404;
+  if (error instanceof LimitExceededError) return 429;
   if (error instanceof ReauthRequiredError || error instanceof ConflictError) return 409;
   if (error instanceof ProviderUnavailableError) return 502;
   if (error instanceof ServiceUnavailableError) return 503;
@@ -93,6 +99,7 @@ export function sendError(log: Logger, caught: unknown, req: IncomingMessage, re
     'content-length': String(Buffer.byteLength(body)),
   };
   if (error instanceof ServiceUnavailableError) headers['retry-after'] = String(error.retryAfterSeconds);
+  if (error instanceof LimitExceededError) headers['retry-after'] = String(error.retryAfterSeconds);
   if (error instanceof HttpError && error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
   res.writeHead(status, headers).end(body);
 }

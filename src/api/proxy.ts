@@ -22,6 +22,8 @@ import type { Metrics } from './metrics.js';
 import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
 import { withOneRefresh } from '../credentials/withOneRefresh.js';
 import { whileConnected } from './clientGone.js';
+import { principalOf } from './auth.js';
+import { defaultSelectorFor, requireCredential, requireInferencePath, requireProvider } from '../clientKeys/access.js';
 
 /** Request bodies up to this size are buffered so a 401 can be retried; larger ones stream through once. */
 const REPLAYABLE_BODY_BYTES = 1024 * 1024;
@@ -123,23 +125,29 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       }
       const provider: ProviderId = providerId;
       const definition = deps.providers.get(provider);
+      const queryAt = url.indexOf('?');
+      const path = queryAt < 0 ? url : url.slice(0, queryAt);
+      const search = queryAt < 0 ? '' : url.slice(queryAt);
+      // What the key may reach is settled before any credential is read or byte sent.
+      const who = principalOf(req);
+      requireProvider(who, provider);
+      requireInferencePath(who, definition, req.method ?? 'GET', path);
       const selectorHeader = req.headers['x-maestro-credential'];
-      const selector = typeof selectorHeader === 'string' && selectorHeader.trim() ? selectorHeader.trim() : undefined;
+      const selector =
+        typeof selectorHeader === 'string' && selectorHeader.trim() ? selectorHeader.trim() : defaultSelectorFor(who, provider);
       if (selector && selector.length > 200) throw new HttpError(400, 'invalid_request', 'x-maestro-credential is too long');
 
       // A client that disconnects aborts the upstream call and releases any refresh wait.
       const clientGone = whileConnected(res);
 
       let entry = await deps.cache.resolve(provider, selector);
+      requireCredential(who, entry.metadata);
       usable(entry);
       if (entry.auth.type === 'oauth' && entry.expiresAtMs !== null && entry.expiresAtMs - Date.now() < EXPIRY_SKEW_MS) {
         entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version, clientGone);
         usable(entry);
       }
 
-      const queryAt = url.indexOf('?');
-      const path = queryAt < 0 ? url : url.slice(0, queryAt);
-      const search = queryAt < 0 ? '' : url.slice(queryAt);
       const declaredLength = Number(req.headers['content-length'] ?? 0);
       if (declaredLength > deps.bodyLimitBytes) {
         throw new HttpError(413, 'payload_too_large', `request body is larger than ${deps.bodyLimitBytes} bytes`);

@@ -112,6 +112,44 @@ export const messageSchema = z.strictObject({
   body: z.unknown().optional(),
 });
 
+const positiveLimit = (what: string) =>
+  z
+    .number({ error: `${what} must be a number` })
+    .int(`${what} must be a whole number`)
+    .positive(`${what} must be positive`)
+    .max(1_000_000_000, `${what} is too large`);
+export const keyLimitsSchema = z
+  .strictObject({
+    requestsPerMinute: positiveLimit('limits.requestsPerMinute').optional(),
+    tokensPerDay: positiveLimit('limits.tokensPerDay').optional(),
+  })
+  .meta({ id: 'KeyLimits' });
+
+export const createKeySchema = z.strictObject({
+  name: z
+    .string({ error: 'name must be a string' })
+    .trim()
+    .min(1, 'name must not be empty')
+    .max(100, 'name must be at most 100 characters')
+    .regex(/^[^\x00-\x1f\x7f]+$/, 'name must be printable text'),
+  role: z.enum(['admin', 'client'], { error: 'role must be "admin" or "client"' }),
+  credentials: z
+    .array(z.string().trim().min(1).max(100), { error: 'credentials must be a list of credential ids or names' })
+    .max(100, 'at most 100 credentials')
+    .optional(),
+  providers: z.array(providerSchema, { error: 'providers must be a list of providers' }).optional(),
+  expiresAt: z.iso
+    .datetime({ offset: true, error: 'expiresAt must be an ISO 8601 date-time' })
+    .refine((v) => isStorableDate(new Date(v)), `expiresAt must be ${STORABLE_DATE_RANGE}`)
+    .optional(),
+  limits: keyLimitsSchema.optional(),
+});
+
+export const keyIdParamSchema = z
+  .string()
+  .regex(/^[0-9a-f]{16}$/, 'key id must be 16 hex characters (the part after msk_)')
+  .meta({ description: 'key id' });
+
 // --- responses -------------------------------------------------------------------------------
 
 const dateTime = z.iso.datetime({ offset: true });
@@ -183,6 +221,26 @@ export const loginStartedSchema = z.object({
   authorizeUrl: z.url().meta({ description: 'open this in a browser, sign in, paste the code back to /complete' }),
   expiresAt: dateTime,
 });
+
+export const keySchema = z
+  .object({
+    id: z.string().meta({ description: 'the key id: msk_<id>_<secret>' }),
+    name: z.string(),
+    role: z.enum(['admin', 'client']),
+    credentials: z.array(z.uuid()).meta({ description: 'credential ids a client key may use' }),
+    providers: z.array(providerSchema).meta({ description: 'providers whose every credential a client key may use' }),
+    expiresAt: dateTime.nullable(),
+    limits: keyLimitsSchema,
+    createdAt: dateTime,
+    createdBy: z.string().nullable().meta({ description: 'id of the key that created it (env:<n> for MAESTRO_API_KEYS)' }),
+    revokedAt: dateTime.nullable(),
+    lastUsedAt: dateTime.nullable().meta({ description: 'written in batches: up to a few seconds behind' }),
+  })
+  .meta({ id: 'Key', description: 'a Maestro client key (never the key or its hash)' });
+export const createdKeySchema = keySchema
+  .extend({ key: z.string().meta({ description: 'the whole key, msk_<id>_<secret>: shown this once, store it now' }) })
+  .meta({ id: 'CreatedKey' });
+export const keyListSchema = z.object({ keys: z.array(keySchema) });
 
 export const healthSchema = z.object({ status: z.literal('ok') });
 export const readySchema = z.object({ status: z.literal('ready') });

@@ -9,7 +9,11 @@ import { DurableCallClaims } from '../db/durableCallClaims.js';
 import { KeyRing } from '../crypto/keyRing.js';
 import { CredentialStore } from '../db/credentials.js';
 import { RefreshAnswerStore } from '../db/refreshAnswers.js';
-import { listenForCredentialChanges, type ChangeListener } from '../db/changes.js';
+import { API_KEY_CHANGES_CHANNEL, CREDENTIAL_CHANGES_CHANNEL, listenForChanges, type ChangeListener } from '../db/changes.js';
+import { ApiKeyStore } from '../db/apiKeys.js';
+import { KeyRegistry } from '../clientKeys/registry.js';
+import { KeyService } from '../clientKeys/service.js';
+import { LastUsedRecorder } from '../clientKeys/lastUsed.js';
 import { OAuthSessionStore } from '../db/oauthSessions.js';
 import type { Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
@@ -27,6 +31,7 @@ import { databaseStats } from '../db/stats.js';
 
 export interface Core {
   store: CredentialStore;
+  apiKeys: ApiKeyStore;
   answers: RefreshAnswerStore;
   sessions: OAuthSessionStore;
   providers: ProviderRegistry;
@@ -39,6 +44,7 @@ export function createCore(config: Config, db: Db, client: Client, opts: { maxHi
   const store = new CredentialStore(db, keys);
   return {
     store,
+    apiKeys: new ApiKeyStore(db),
     answers: new RefreshAnswerStore(db, keys),
     sessions: new OAuthSessionStore(db, keys),
     durableCallClaims: new DurableCallClaims(db),
@@ -75,6 +81,7 @@ export interface RunningApi {
   server: Server;
   url: string;
   cache: TokenCache;
+  keys: KeyRegistry;
   close(): Promise<void>;
 }
 
@@ -84,10 +91,26 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     refresh: (id, ifVersion) => core.workflows.refreshNow(id, ifVersion),
     apiKeyFallback: config.apiKeyFallback,
   });
-  const listener: ChangeListener = listenForCredentialChanges(databaseUrl, (id) => cache.invalidate(id), {
-    log,
-    onReconnect: () => cache.invalidate(),
-  });
+  const keys = new KeyRegistry(core.apiKeys, config.apiKeys, { log });
+  await keys.start();
+  const listener: ChangeListener = listenForChanges(
+    databaseUrl,
+    {
+      [CREDENTIAL_CHANGES_CHANNEL]: (id) => cache.invalidate(id),
+      [API_KEY_CHANGES_CHANNEL]: (id) => void keys.reload(id),
+    },
+    {
+      log,
+      onReconnect: () => {
+        cache.invalidate();
+        keys.reloadAll().catch(() => {}); // the periodic re-check covers a failed reload
+      },
+    },
+  );
+  // The cache's re-check beside the registry's (its own timer): ~1 s bounds a change missed by the listener.
+  const recheck = setInterval(() => cache.recheck().catch(() => {}), 1_000);
+  recheck.unref();
+  const lastUsed = new LastUsedRecorder(core.apiKeys, { log });
   const app = createApp({
     config,
     log,
@@ -96,6 +119,7 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     cache,
     metrics: createMetrics(databaseStats(db)),
     codec: codecDeps(config),
+    access: { registry: keys, service: new KeyService({ keys: core.apiKeys, credentials: core.store }), lastUsed },
     checkReady: async () => {
       await db
         .selectNoFrom((eb) => eb.val(1).as('ok'))
@@ -131,10 +155,14 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     server,
     url: `http://localhost:${port}`,
     cache,
+    keys,
     close: async () => {
+      clearInterval(recheck);
+      keys.stop();
       await listener.close();
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await lastUsed.close(); // after the last request: its use is written too
     },
   };
 }

@@ -52,6 +52,11 @@ export class CredentialService {
     return this.deps.store.list(filter);
   }
 
+  /** Metadata only (no workflow status): for an access check. */
+  metadata(id: string): Promise<CredentialMetadata> {
+    return this.deps.store.get(id);
+  }
+
   /** Metadata and, for OAuth, the refresh workflow's status (null when Temporal cannot say). */
   async get(id: string): Promise<CredentialMetadata & { workflow: RefreshStatus | null }> {
     const credential = await this.deps.store.get(id);

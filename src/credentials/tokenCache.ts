@@ -1,6 +1,8 @@
 // In-memory credentials for the proxy: a steady stream of proxied requests makes no database
 // query. Entries are dropped when Postgres notifies a change (any process, any instance), and a
 // refresh through the workflow is shared by every request waiting on the same credential.
+// A periodic re-check (recheck(), about once a second) compares the cached versions with the
+// table, so a listener that died without a word cannot keep a deleted or replaced credential.
 import type { ProviderId } from '../config.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
 import { CallerGoneError, NotFoundError, ReauthRequiredError } from '../errors.js';
@@ -38,6 +40,10 @@ export class TokenCache {
   private readonly byId = new Map<string, Promise<CachedCredential>>();
   private readonly bySelector = new Map<string, string>();
   private readonly refreshing = new Map<string, Promise<void>>();
+  /** The version each loaded entry holds, for recheck(). */
+  private readonly versions = new Map<string, number>();
+  private newestCreated: number | null | undefined;
+  private rechecking: Promise<void> | undefined;
 
   constructor(private readonly options: TokenCacheOptions) {}
 
@@ -69,9 +75,37 @@ export class TokenCache {
 
   /** Drops one credential (or everything); selectors are re-resolved since defaults may change. */
   invalidate(credentialId?: string): void {
-    if (credentialId) this.byId.delete(credentialId);
-    else this.byId.clear();
+    if (credentialId) {
+      this.byId.delete(credentialId);
+      this.versions.delete(credentialId);
+    } else {
+      this.byId.clear();
+      this.versions.clear();
+    }
     this.bySelector.clear();
+  }
+
+  /**
+   * Drops every entry whose row changed or went, and every selector once a credential was created
+   * (a provider's default may be another now). Two indexed queries, whatever the traffic.
+   */
+  recheck(): Promise<void> {
+    this.rechecking ??= this.compare().finally(() => (this.rechecking = undefined));
+    return this.rechecking;
+  }
+
+  private async compare(): Promise<void> {
+    const held = [...this.versions];
+    const [current, newest] = await Promise.all([
+      this.options.store.versions(held.map(([id]) => id)),
+      this.options.store.newestCreatedAt(),
+    ]);
+    for (const [id, version] of held) {
+      // Only if the entry is still the one compared (a reload meanwhile has its own version).
+      if (current.get(id) !== version && this.versions.get(id) === version) this.invalidate(id);
+    }
+    if (this.newestCreated !== undefined && newest !== this.newestCreated) this.bySelector.clear();
+    this.newestCreated = newest;
   }
 
   get size(): number {
@@ -81,11 +115,10 @@ export class TokenCache {
   private load(id: string): Promise<CachedCredential> {
     let entry = this.byId.get(id);
     if (!entry) {
-      entry = this.options.store.getWithSecret(id).then(({ metadata, secret }) => ({
-        metadata,
-        auth: callAuth(metadata, secret),
-        expiresAtMs: metadata.expiresAt ? Date.parse(metadata.expiresAt) : null,
-      }));
+      entry = this.options.store.getWithSecret(id).then(({ metadata, secret }) => {
+        if (this.byId.get(id) === entry) this.versions.set(id, metadata.version);
+        return { metadata, auth: callAuth(metadata, secret), expiresAtMs: metadata.expiresAt ? Date.parse(metadata.expiresAt) : null };
+      });
       this.byId.set(id, entry);
       // A failed load is not cached: the next request tries again.
       entry.catch(() => {

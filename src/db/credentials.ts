@@ -205,6 +205,24 @@ export class CredentialStore {
   }
 
   /** Internal callers only (activities, proxy): the opened secret never leaves Maestro. */
+  /** The current version of each of `ids` that still exists: the token cache's periodic re-check. */
+  async versions(ids: string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db.selectFrom('saved_authentications').select(['id', 'version']).where('id', 'in', ids).execute();
+    return new Map(rows.map((r) => [r.id, r.version]));
+  }
+
+  /** When the newest credential was created (an index lookup): a change means a provider default may have changed. */
+  async newestCreatedAt(): Promise<number | null> {
+    const row = await this.db
+      .selectFrom('saved_authentications')
+      .select('created_at')
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? row.created_at.getTime() : null;
+  }
+
   async getWithSecret(id: string): Promise<{ metadata: CredentialMetadata; secret: CredentialSecret }> {
     if (!UUID.test(id)) throw notFound(id);
     const row = await this.db.selectFrom('saved_authentications').selectAll().where('id', '=', id).executeTakeFirst();

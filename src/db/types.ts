@@ -61,14 +61,51 @@ export interface DurableCallClaimsTable {
   claimed_at: GeneratedTimestamp;
 }
 
+export type KeyRole = 'admin' | 'client';
+export interface KeyLimits {
+  requestsPerMinute?: number;
+  tokensPerDay?: number;
+}
+export interface KeyCredentialGrant {
+  id: string;
+  provider: ProviderId;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  role: KeyRole;
+  secret_hash: Buffer;
+  credentials: ColumnType<KeyCredentialGrant[], string | undefined, string>;
+  providers: ColumnType<ProviderId[], string | undefined, string>;
+  limits: ColumnType<KeyLimits, string | undefined, string>;
+  expires_at: Timestamp | null;
+  version: Generated<number>;
+  created_by: string | null;
+  created_at: GeneratedTimestamp;
+  revoked_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+}
+
+export interface ApiKeyEventsTable {
+  id: Generated<string>;
+  key_id: string;
+  type: string;
+  details: ColumnType<Record<string, unknown>, string, string>;
+  created_at: GeneratedTimestamp;
+}
+
 export interface Database {
   saved_authentications: SavedAuthenticationsTable;
   oauth_sessions: OAuthSessionsTable;
   credential_events: CredentialEventsTable;
   refresh_answers: RefreshAnswersTable;
   durable_call_claims: DurableCallClaimsTable;
+  api_keys: ApiKeysTable;
+  api_key_events: ApiKeyEventsTable;
 }
 
 export type CredentialRow = Selectable<SavedAuthenticationsTable>;
 export type NewCredentialRow = Insertable<SavedAuthenticationsTable>;
 export type CredentialEventRow = Selectable<CredentialEventsTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;

@@ -29,6 +29,13 @@ export const gemini: ProviderDefinition = {
   // `?key=` is how some Gemini clients send their key: here it would be the Maestro key.
   dropQueryParams: ['key'],
   bodyTransforms: [],
+  inferencePaths: ['v1beta', 'v1'].flatMap((version) => [
+    { methods: ['POST'], path: `/${version}/models/{model}:generateContent` },
+    { methods: ['POST'], path: `/${version}/models/{model}:streamGenerateContent` },
+    { methods: ['POST'], path: `/${version}/models/{model}:countTokens` },
+    { methods: ['GET'], path: `/${version}/models` },
+    { methods: ['GET'], path: `/${version}/models/{model}` },
+  ]),
   oauth: {
     authorizeUrl: GEMINI_DEFAULTS.authorizeUrl,
     tokenUrl: GEMINI_DEFAULTS.tokenUrl,

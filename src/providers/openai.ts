@@ -32,6 +32,13 @@ export const openai: ProviderDefinition = {
   dropHeaders: ['chatgpt-account-id'],
   dropQueryParams: [],
   bodyTransforms: [],
+  inferencePaths: [
+    { methods: ['POST'], path: '/v1/chat/completions' },
+    { methods: ['POST'], path: '/v1/responses' },
+    { methods: ['POST'], path: '/v1/embeddings' },
+    { methods: ['GET'], path: '/v1/models' },
+    { methods: ['GET'], path: '/v1/models/{model}' },
+  ],
   oauth: {
     authorizeUrl: OPENAI_DEFAULTS.authorizeUrl,
     tokenUrl: OPENAI_DEFAULTS.tokenUrl,

@@ -48,6 +48,15 @@ export interface BodyTransformRule {
   text: string;
 }
 
+/**
+ * A provider path that serves inference. `{model}` matches one path segment that starts with a
+ * letter or digit and holds only letters, digits and `. _ - :` (never `..`, a slash or an escape).
+ */
+export interface InferencePath {
+  methods: string[];
+  path: string;
+}
+
 /** Body encoding of a token-endpoint request. */
 export type TokenBodyFormat = 'json' | 'form';
 
@@ -121,5 +130,7 @@ export interface ProviderDefinition {
   /** Query parameters never forwarded (e.g. Gemini's `key`, which would carry the client's Maestro key). */
   dropQueryParams: string[];
   bodyTransforms: BodyTransformRule[];
+  /** The paths a client key may call (src/providers/inferencePaths.ts); every other path is for admin keys. */
+  inferencePaths: InferencePath[];
   oauth: OAuthDefinition;
 }

@@ -3,6 +3,9 @@
 import { Router } from 'express';
 import { whileConnected } from '../clientGone.js';
 import type { CredentialService } from '../../credentials/service.js';
+import type { ProviderRegistry } from '../../providers/registry.js';
+import { requireCredential, requireInferencePath, visibleCredentials } from '../../clientKeys/access.js';
+import { principalOf } from '../auth.js';
 import {
   createCredentialSchema,
   credentialEventListSchema,
@@ -22,7 +25,13 @@ export function expiryFrom(body: { expiresAt?: string; expiresIn?: number }, now
   return null;
 }
 
-export function createCredentialRoutes({ credentials }: { credentials: CredentialService }): Router {
+export function createCredentialRoutes({
+  credentials,
+  providers,
+}: {
+  credentials: CredentialService;
+  providers: ProviderRegistry;
+}): Router {
   const router = Router();
   const parseId = (value: unknown) => idParamSchema.parse(value);
 
@@ -33,7 +42,8 @@ export function createCredentialRoutes({ credentials }: { credentials: Credentia
   });
 
   router.get('/', async (req, res) => {
-    res.json(shaped(credentialListSchema, { credentials: await credentials.list(listQuerySchema.parse(req.query)) }));
+    const all = await credentials.list(listQuerySchema.parse(req.query));
+    res.json(shaped(credentialListSchema, { credentials: visibleCredentials(principalOf(req), all) }));
   });
 
   router.get('/:id', async (req, res) => {
@@ -63,6 +73,13 @@ export function createCredentialRoutes({ credentials }: { credentials: Credentia
   router.post('/:id/messages', async (req, res) => {
     const id = parseId(req.params.id);
     const body = messageSchema.parse(req.body ?? {});
+    const who = principalOf(req);
+    if (who.role !== 'admin') {
+      // A client key: its own credential, and only an inference path of that provider.
+      const credential = await credentials.metadata(id);
+      requireCredential(who, credential);
+      requireInferencePath(who, providers.get(credential.provider), body.method, body.path);
+    }
     const answer = await credentials.sendMessage(id, { path: body.path, method: body.method, body: body.body, headers: body.headers });
     res.status(answer.status).json(answer.body);
   });

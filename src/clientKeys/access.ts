@@ -1,0 +1,55 @@
+// What a key may do (DESIGN.md "Client keys"). Admin keys reach everything. A client key reaches
+// the credentials it lists and every credential of the providers it lists, only through each
+// provider's inference paths, plus GET /v1/credentials (filtered) and GET /v1/usage (its own).
+// Every refusal is a ForbiddenError whose message says what the key lacks.
+import type { ProviderId } from '../config.js';
+import type { CredentialMetadata } from '../db/credentials.js';
+import { ForbiddenError } from '../errors.js';
+import { describeInferencePaths, isInferencePath } from '../providers/inferencePaths.js';
+import type { ProviderDefinition } from '../providers/types.js';
+import type { Principal } from './registry.js';
+
+const who = (p: Principal) => `Maestro key ${p.keyId} ("${p.name}") is a client key`;
+
+export function requireAdmin(p: Principal, what: string): void {
+  if (p.role !== 'admin') throw new ForbiddenError(`${who(p)}: ${what} needs an admin key`);
+}
+
+/** The credentials of `list` this key may see. */
+export function visibleCredentials<T extends Pick<CredentialMetadata, 'id' | 'provider'>>(p: Principal, list: T[]): T[] {
+  if (p.role === 'admin') return list;
+  return list.filter((c) => mayUseCredential(p, c));
+}
+
+export function mayUseCredential(p: Principal, c: Pick<CredentialMetadata, 'id' | 'provider'>): boolean {
+  return p.role === 'admin' || p.providers.has(c.provider) || p.credentialIds.has(c.id);
+}
+
+export function requireCredential(p: Principal, c: Pick<CredentialMetadata, 'id' | 'provider' | 'name'>): void {
+  if (!mayUseCredential(p, c)) {
+    throw new ForbiddenError(`${who(p)} without access to ${c.provider} credential "${c.name}" (${c.id})`);
+  }
+}
+
+/** Before a credential is even looked up: the key must reach something of this provider. */
+export function requireProvider(p: Principal, provider: ProviderId): void {
+  if (p.role === 'admin' || p.providers.has(provider) || p.credentials.some((c) => c.provider === provider)) return;
+  throw new ForbiddenError(`${who(p)} without access to ${provider}`);
+}
+
+export function requireInferencePath(p: Principal, def: ProviderDefinition, method: string, path: string): void {
+  if (p.role === 'admin' || isInferencePath(def, method, path)) return;
+  throw new ForbiddenError(
+    `${who(p)}: ${method} ${path.slice(0, 200)} is not a ${def.id} inference path (a client key may call ${describeInferencePaths(def)})`,
+  );
+}
+
+/**
+ * The credential a client key uses when the request names none: the one credential it lists for
+ * this provider, when it lists exactly one and not the whole provider. Else the provider default.
+ */
+export function defaultSelectorFor(p: Principal, provider: ProviderId): string | undefined {
+  if (p.role === 'admin' || p.providers.has(provider)) return undefined;
+  const mine = p.credentials.filter((c) => c.provider === provider);
+  return mine.length === 1 ? mine[0]!.id : undefined;
+}

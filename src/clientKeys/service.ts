@@ -1,0 +1,116 @@
+// Creating, listing and revoking client keys: the one place the routes (and so the CLI, which
+// calls them) go through. The whole key exists only in the creation answer.
+import type { ProviderId } from '../config.js';
+import type { ApiKeyStore, StoredKey } from '../db/apiKeys.js';
+import type { CredentialStore } from '../db/credentials.js';
+import type { KeyCredentialGrant, KeyLimits, KeyRole } from '../db/types.js';
+import { ValidationError } from '../errors.js';
+import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
+import { generateKey, KEY_ID_PATTERN } from './keyFormat.js';
+import { NotFoundError } from '../errors.js';
+
+export interface CreateKeyInput {
+  name: string;
+  role: KeyRole;
+  credentials?: string[];
+  providers?: ProviderId[];
+  expiresAt?: Date;
+  limits?: KeyLimits;
+}
+
+/** A key as the API shows it: never the secret or its hash. */
+export interface KeyMetadata {
+  id: string;
+  name: string;
+  role: KeyRole;
+  credentials: string[];
+  providers: ProviderId[];
+  expiresAt: string | null;
+  limits: KeyLimits;
+  createdAt: string;
+  createdBy: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function keyMetadata(k: StoredKey): KeyMetadata {
+  return {
+    id: k.id,
+    name: k.name,
+    role: k.role,
+    credentials: k.credentials.map((c) => c.id),
+    providers: k.providers,
+    expiresAt: k.expiresAt?.toISOString() ?? null,
+    limits: k.limits,
+    createdAt: k.createdAt.toISOString(),
+    createdBy: k.createdBy,
+    revokedAt: k.revokedAt?.toISOString() ?? null,
+    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+  };
+}
+
+export class KeyService {
+  constructor(private readonly deps: { keys: ApiKeyStore; credentials: CredentialStore }) {}
+
+  async create(input: CreateKeyInput, by: string): Promise<KeyMetadata & { key: string }> {
+    const credentials = input.credentials ?? [];
+    const providers = [...new Set(input.providers ?? [])];
+    if (input.role === 'client' && credentials.length === 0 && providers.length === 0) {
+      throw new ValidationError('a client key must list credentials (ids or names) or providers it may use');
+    }
+    if (input.role === 'admin' && (credentials.length > 0 || providers.length > 0)) {
+      throw new ValidationError('an admin key reaches every credential: credentials and providers apply to client keys only');
+    }
+    if (input.expiresAt) {
+      if (!isStorableDate(input.expiresAt)) throw new ValidationError(`expiresAt must be ${STORABLE_DATE_RANGE}`);
+      if (input.expiresAt.getTime() <= Date.now()) throw new ValidationError('expiresAt must be in the future');
+    }
+    const grants = await this.resolveCredentials(credentials);
+    const made = generateKey();
+    const stored = await this.deps.keys.create({
+      id: made.id,
+      name: input.name,
+      role: input.role,
+      secretHash: made.secretHash,
+      credentials: grants,
+      providers,
+      limits: input.limits ?? {},
+      expiresAt: input.expiresAt ?? null,
+      createdBy: by,
+    });
+    return { ...keyMetadata(stored), key: made.key };
+  }
+
+  async list(): Promise<KeyMetadata[]> {
+    return (await this.deps.keys.list()).map(keyMetadata);
+  }
+
+  async get(id: string): Promise<KeyMetadata> {
+    if (!KEY_ID_PATTERN.test(id)) throw new NotFoundError(`Maestro key ${id.slice(0, 40)} not found (ids are 16 hex characters)`);
+    return keyMetadata(await this.deps.keys.get(id));
+  }
+
+  async revoke(id: string, by: string): Promise<KeyMetadata> {
+    if (!KEY_ID_PATTERN.test(id)) throw new NotFoundError(`Maestro key ${id.slice(0, 40)} not found (ids are 16 hex characters)`);
+    return keyMetadata(await this.deps.keys.revoke(id, by));
+  }
+
+  /** Ids stay ids; a name must name exactly one credential (else the answer lists the candidates). */
+  private async resolveCredentials(given: string[]): Promise<KeyCredentialGrant[]> {
+    if (given.length === 0) return [];
+    const all = await this.deps.credentials.list();
+    const grants = new Map<string, KeyCredentialGrant>();
+    for (const ref of given) {
+      const matches = UUID.test(ref) ? all.filter((c) => c.id === ref.toLowerCase()) : all.filter((c) => c.name === ref);
+      if (matches.length === 0) throw new ValidationError(`no credential with id or name "${ref.slice(0, 100)}"`);
+      if (matches.length > 1) {
+        const listed = matches.map((c) => `${c.id} (${c.provider} ${c.authType})`).join(', ');
+        throw new ValidationError(`"${ref.slice(0, 100)}" names ${matches.length} credentials: list one by id: ${listed}`);
+      }
+      grants.set(matches[0]!.id, { id: matches[0]!.id, provider: matches[0]!.provider });
+    }
+    return [...grants.values()];
+  }
+}
