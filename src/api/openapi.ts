@@ -5,6 +5,11 @@ import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponse
 import { codecBodySchema } from './codec.js';
 import {
   createCredentialSchema,
+  createdKeySchema,
+  createKeySchema,
+  keyIdParamSchema,
+  keyListSchema,
+  keySchema,
   credentialEventListSchema,
   credentialListSchema,
   credentialSchema,
@@ -29,13 +34,19 @@ const failure = (description: string) => answer(description, errorSchema);
 /** The failures every authenticated /v1 route can answer. */
 const common: ZodOpenApiResponsesObject = {
   400: failure('the request is malformed; the message says which field and why'),
-  401: failure('missing or wrong Maestro API key'),
-  429: failure('too many failed key checks from this address (MAESTRO_AUTH_FAILURES_PER_MINUTE); Retry-After says when'),
+  401: failure('missing, unknown, revoked or expired Maestro key'),
+  403: failure('a client key that may not do this; the message says what it lacks'),
+  429: failure(
+    'too many failed key checks from this address (MAESTRO_AUTH_FAILURES_PER_MINUTE), or the key is over limits.requestsPerMinute (rate_limited); Retry-After says when',
+  ),
   500: failure('unexpected error (logged; never carries a secret)'),
 };
 const withId = { path: z.object({ id: idParamSchema }) };
 const withProvider = { path: z.object({ provider: providerSchema }) };
 const notFound = failure('no credential with this id');
+const withKeyId = { path: z.object({ id: keyIdParamSchema }) };
+const keyNotFound = failure('no key with this id');
+const adminOnly = 'Admin keys only.';
 
 function op(
   operationId: string,
@@ -165,6 +176,29 @@ export function openApiDocument() {
           },
         }),
       },
+      '/v1/keys': {
+        post: op('createKey', 'create a Maestro key (shown once)', {
+          description: `${adminOnly} A client key must list credentials (ids or names) or providers.`,
+          requestBody: jsonBody(createKeySchema),
+          responses: { 201: answer('the key, with the whole key this once', createdKeySchema), ...common },
+        }),
+        get: op('listKeys', 'list Maestro keys', {
+          description: adminOnly,
+          responses: { 200: answer('every key, revoked ones included; never a key or its hash', keyListSchema), ...common },
+        }),
+      },
+      '/v1/keys/{id}': {
+        get: op('getKey', 'read a Maestro key', {
+          description: adminOnly,
+          requestParams: withKeyId,
+          responses: { 200: answer('the key’s metadata and when it was last used', keySchema), ...common, 404: keyNotFound },
+        }),
+        delete: op('revokeKey', 'revoke a Maestro key', {
+          description: `${adminOnly} Refused by every API process within 2 s; revoking twice is not an error.`,
+          requestParams: withKeyId,
+          responses: { 204: { description: 'revoked' }, ...common, 404: keyNotFound },
+        }),
+      },
       '/codec/encode': {
         post: op('encodePayloads', "seal Temporal payloads with Maestro's payload codec (remote codec protocol)", {
           requestBody: jsonBody(codecBodySchema),
@@ -191,10 +225,11 @@ export function openApiDocument() {
           },
           responses: {
             200: { description: "the provider's answer, streamed" },
-            401: failure('missing or wrong Maestro API key'),
+            401: failure('missing, unknown, revoked or expired Maestro key'),
+            403: failure('a client key: not its credential or provider, or not an inference path'),
             404: failure('unknown provider or credential'),
             409: failure('the credential needs a new login'),
-            429: failure('too many failed key checks from this address; Retry-After says when'),
+            429: failure('too many failed key checks from this address, or the key is over its request rate; Retry-After says when'),
             502: failure('the provider did not answer'),
             503: failure(
               'the token was refused and a streamed body cannot be replayed, or a refresh is still retrying; resend after Retry-After',

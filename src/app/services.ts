@@ -82,6 +82,7 @@ export interface RunningApi {
   url: string;
   cache: TokenCache;
   keys: KeyRegistry;
+  lastUsed: LastUsedRecorder;
   close(): Promise<void>;
 }
 
@@ -119,7 +120,11 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     cache,
     metrics: createMetrics(databaseStats(db)),
     codec: codecDeps(config),
-    access: { registry: keys, service: new KeyService({ keys: core.apiKeys, credentials: core.store }), lastUsed },
+    access: {
+      registry: keys,
+      service: new KeyService({ keys: core.apiKeys, credentials: core.store, changed: (id) => keys.reload(id) }),
+      lastUsed,
+    },
     checkReady: async () => {
       await db
         .selectNoFrom((eb) => eb.val(1).as('ok'))
@@ -156,6 +161,7 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     url: `http://localhost:${port}`,
     cache,
     keys,
+    lastUsed,
     close: async () => {
       clearInterval(recheck);
       keys.stop();

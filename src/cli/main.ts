@@ -1,4 +1,5 @@
-// The `maestro` command: dev (whole local stack), api, worker, migrate, keys rotate, openapi, login, credentials.
+// The `maestro` command: dev (whole local stack), api, worker, migrate, keys rotate (encryption keys),
+// openapi, and over HTTP: login, credentials, api-keys (client keys).
 import { createInterface } from 'node:readline/promises';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -206,6 +207,101 @@ async function credentials(opts: { url?: string; key?: string }): Promise<void> 
   }
 }
 
+/** `--expires`: an ISO date-time, or a duration from now like 30d, 12h, 90m. */
+function expiryOption(value: string, now = Date.now()): string {
+  const duration = /^(\d+)([dhm])$/.exec(value.trim());
+  if (duration)
+    return new Date(now + Number(duration[1]) * { d: 86_400_000, h: 3_600_000, m: 60_000 }[duration[2] as 'd' | 'h' | 'm']).toISOString();
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime()))
+    throw new ConfigError(`--expires: "${value}" is neither an ISO date-time nor a duration like 30d, 12h or 90m`);
+  return date.toISOString();
+}
+
+const wholeNumber = (flag: string) => (value: string) => {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError(`${flag} must be a positive whole number, not "${value}"`);
+  return Number(value);
+};
+const collect = (value: string, previous: string[] = []) => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean),
+];
+
+interface KeyAnswer {
+  id: string;
+  name: string;
+  role: string;
+  credentials: string[];
+  providers: string[];
+  expiresAt: string | null;
+  limits: { requestsPerMinute?: number; tokensPerDay?: number };
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+async function apiKeysCreate(opts: {
+  name: string;
+  role: string;
+  credential?: string[];
+  provider?: string[];
+  expires?: string;
+  rpm?: number;
+  tokensPerDay?: number;
+  url?: string;
+  key?: string;
+}): Promise<void> {
+  const limits = { requestsPerMinute: opts.rpm, tokensPerDay: opts.tokensPerDay };
+  const created = (await call(apiTarget(opts), 'POST', '/v1/keys', {
+    name: opts.name,
+    role: opts.role,
+    credentials: opts.credential,
+    providers: opts.provider,
+    expiresAt: opts.expires === undefined ? undefined : expiryOption(opts.expires),
+    limits: limits.requestsPerMinute || limits.tokensPerDay ? limits : undefined,
+  })) as KeyAnswer & { key: string };
+  process.stdout.write(
+    `Created ${created.role} key "${created.name}" (${created.id})${created.expiresAt ? `, expires ${created.expiresAt}` : ''}.\n` +
+      'The key is shown this once; store it now:\n\n' +
+      `  ${created.key}\n\n`,
+  );
+}
+
+async function apiKeysList(opts: { url?: string; key?: string }): Promise<void> {
+  const { keys } = (await call(apiTarget(opts), 'GET', '/v1/keys')) as { keys: KeyAnswer[] };
+  if (keys.length === 0) {
+    process.stdout.write('no keys yet (MAESTRO_API_KEYS are admin keys): `maestro api-keys create --name <name> --provider anthropic`\n');
+    return;
+  }
+  const rows = keys.map((k) => {
+    const reach = k.role === 'admin' ? 'everything' : [...k.providers.map((p) => `${p}/*`), ...k.credentials].join(',');
+    const limits = [
+      k.limits.requestsPerMinute && `${k.limits.requestsPerMinute}/min`,
+      k.limits.tokensPerDay && `${k.limits.tokensPerDay} tok/day`,
+    ]
+      .filter(Boolean)
+      .join(' ');
+    const state = k.revokedAt ? `revoked ${k.revokedAt}` : k.expiresAt && Date.parse(k.expiresAt) <= Date.now() ? 'expired' : 'active';
+    return [k.id, k.name, k.role, reach, limits || '-', k.expiresAt ?? '-', k.lastUsedAt ?? 'never', state];
+  });
+  const header = ['ID', 'NAME', 'ROLE', 'REACHES', 'LIMITS', 'EXPIRES', 'LAST USED', 'STATE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  for (const r of [header, ...rows])
+    process.stdout.write(
+      `${r
+        .map((c, i) => String(c).padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+}
+
+async function apiKeysRevoke(id: string, opts: { url?: string; key?: string }): Promise<void> {
+  await call(apiTarget(opts), 'DELETE', `/v1/keys/${encodeURIComponent(id)}`);
+  process.stdout.write(`Revoked key ${id}: every Maestro API process refuses it within 2 s.\n`);
+}
+
 async function openapi(opts: { check?: string }) {
   const { openApiDocument } = await import('../api/openapi.js');
   const text = `${JSON.stringify(openApiDocument(), null, 2)}\n`;
@@ -243,6 +339,21 @@ remote(
     .option('--name <name>', 'credential name'),
 ).action(login);
 remote(program.command('credentials').description('list stored credentials')).action(credentials);
+const apiKeys = program.command('api-keys').description('client keys: create, list, revoke (needs an admin key)');
+remote(
+  apiKeys
+    .command('create')
+    .description('create a key; the whole key is printed once')
+    .requiredOption('--name <name>', 'who the key is for')
+    .option('--role <role>', 'client or admin', 'client')
+    .option('--credential <id-or-name>', 'a credential the key may use (repeat, or comma-separate)', collect)
+    .option('--provider <provider>', 'a provider whose every credential the key may use (repeat, or comma-separate)', collect)
+    .option('--expires <when>', 'ISO date-time, or a duration like 30d, 12h, 90m')
+    .option('--rpm <n>', 'requests per minute', wholeNumber('--rpm'))
+    .option('--tokens-per-day <n>', 'token budget per UTC day', wholeNumber('--tokens-per-day')),
+).action(apiKeysCreate);
+remote(apiKeys.command('list').description('list keys (never the keys themselves)')).action(apiKeysList);
+remote(apiKeys.command('revoke <id>').description('revoke a key by its id')).action(apiKeysRevoke);
 
 program.parseAsync().catch((error: unknown) => {
   // One clear line, no stack trace: the message says what to fix.

@@ -52,7 +52,14 @@ export function keyMetadata(k: StoredKey): KeyMetadata {
 }
 
 export class KeyService {
-  constructor(private readonly deps: { keys: ApiKeyStore; credentials: CredentialStore }) {}
+  constructor(
+    private readonly deps: {
+      keys: ApiKeyStore;
+      credentials: CredentialStore;
+      /** This process's registry takes the change before the answer leaves (other processes: by notification). */
+      changed?: (id: string) => Promise<void>;
+    },
+  ) {}
 
   async create(input: CreateKeyInput, by: string): Promise<KeyMetadata & { key: string }> {
     const credentials = input.credentials ?? [];
@@ -80,6 +87,7 @@ export class KeyService {
       expiresAt: input.expiresAt ?? null,
       createdBy: by,
     });
+    await this.deps.changed?.(stored.id);
     return { ...keyMetadata(stored), key: made.key };
   }
 
@@ -94,7 +102,9 @@ export class KeyService {
 
   async revoke(id: string, by: string): Promise<KeyMetadata> {
     if (!KEY_ID_PATTERN.test(id)) throw new NotFoundError(`Maestro key ${id.slice(0, 40)} not found (ids are 16 hex characters)`);
-    return keyMetadata(await this.deps.keys.revoke(id, by));
+    const revoked = await this.deps.keys.revoke(id, by);
+    await this.deps.changed?.(id);
+    return keyMetadata(revoked);
   }
 
   /** Ids stay ids; a name must name exactly one credential (else the answer lists the candidates). */

@@ -53,6 +53,7 @@ export function listenForChanges(
     if (closed) return;
     // Bounded connect and queries: a server that stops answering mid-connect must not stall the retries.
     const c = new pg.Client({
+      application_name: 'maestro-listener',
       connectionString: url,
       keepAlive: true,
       keepAliveInitialDelayMillis: 5_000,

@@ -32,7 +32,8 @@ export interface Rig {
   workers: ChildHandle[];
   apis: ApiChild[];
   startWorker(): Promise<ChildHandle>;
-  startApi(): Promise<ApiChild>;
+  /** An API child; `extraEnv` overrides the rig's environment (another DATABASE_URL, say). */
+  startApi(extraEnv?: Record<string, string>): Promise<ApiChild>;
   /** An OAuth credential the fake accepts, written by the test process, its workflow started. */
   importOAuth(opts: {
     name?: string;
@@ -95,9 +96,9 @@ export async function startRig(opts: {
       await workerReady(w);
       return w;
     },
-    async startApi() {
+    async startApi(extraEnv = {}) {
       const port = await freePort();
-      const child = spawnMaestro('api', { ...env, PORT: String(port) }, `api-${apis.length + 1}`, opts.compiled);
+      const child = spawnMaestro('api', { ...env, ...extraEnv, PORT: String(port) }, `api-${apis.length + 1}`, opts.compiled);
       await apiReady(child);
       const url = `http://127.0.0.1:${port}`;
       const api: ApiChild = {
