@@ -55,6 +55,15 @@ const oauthId = await addCredential({
   expiresIn: 8 * 3600,
 });
 
+// A client key (role client, every anthropic credential): the bench's `maestro-client` case.
+const keyAnswer = await request(`${api.url}/v1/keys`, {
+  method: 'POST',
+  headers: auth,
+  body: JSON.stringify({ name: 'bench client', role: 'client', providers: ['anthropic'] }),
+});
+const { key: clientKey } = (await keyAnswer.body.json()) as { key: string };
+if (keyAnswer.statusCode !== 201) throw new Error(`POST /v1/keys → ${keyAnswer.statusCode}`);
+
 const statsClient = new pg.Client({ connectionString: databaseUrl });
 await statsClient.connect();
 async function xactCommit(): Promise<number> {
@@ -86,5 +95,5 @@ serve(
       return true;
     },
   },
-  { url: api.url, apiKeyId, oauthId, logFile: logLevel === 'silent' ? null : logFile },
+  { url: api.url, apiKeyId, oauthId, clientKey, logFile: logLevel === 'silent' ? null : logFile },
 );

@@ -52,7 +52,7 @@ const REQUEST = {
   messages: [{ role: 'user', content: 'Write one sentence about benchmarks. Keep it short, please; this is a latency test.' }],
 };
 
-type CaseName = 'direct' | 'maestro' | 'forwarder' | 'maestro-oauth' | 'patched';
+type CaseName = 'direct' | 'maestro' | 'maestro-client' | 'forwarder' | 'maestro-oauth' | 'patched';
 /** A/B a src/ change within one run: a second Maestro from another checkout (e.g. a scratch copy with a patch applied). */
 const COMPARE_TREE = argValue('compare-tree');
 
@@ -71,7 +71,7 @@ async function main() {
     const [forwarder, loadgen, maestro] = await Promise.all([
       spawnChild<{ url: string }>(new URL('./forwarder.ts', import.meta.url), { env }),
       spawnChild<Record<string, never>>(new URL('./loadgen.ts', import.meta.url), { env }),
-      spawnChild<{ url: string; logFile: string | null }>(new URL('./maestroServer.ts', import.meta.url), { env }),
+      spawnChild<{ url: string; logFile: string | null; clientKey: string }>(new URL('./maestroServer.ts', import.meta.url), { env }),
     ]);
     children.push(forwarder, loadgen, maestro);
     const patched = COMPARE_TREE
@@ -86,6 +86,12 @@ async function main() {
       return {
         direct: { url: `${upstream.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': upstreamKey }, body },
         maestro: { url: `${maestro.ready.url}/proxy/anthropic/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
+        // The same call with a client key (role client, provider anthropic): scope and path checks on.
+        'maestro-client': {
+          url: `${maestro.ready.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
+          body,
+        },
         forwarder: { url: `${forwarder.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         patched: { url: `${patched?.ready.url}/proxy/anthropic/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         'maestro-oauth': {
@@ -97,7 +103,7 @@ async function main() {
     };
     const json = targets(false);
     const sse = targets(true);
-    const MAIN: CaseName[] = ['direct', 'maestro', 'forwarder', ...(patched ? (['patched'] as const) : [])];
+    const MAIN: CaseName[] = ['direct', 'maestro', 'maestro-client', 'forwarder', ...(patched ? (['patched'] as const) : [])];
     const ALL: CaseName[] = [...MAIN, 'maestro-oauth'];
     const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
 
