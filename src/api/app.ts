@@ -166,10 +166,14 @@ export function createApp(deps: AppDeps): RequestListener {
       return;
     }
     logRequest(req, res, url);
-    const denied = gate(req);
-    if (denied) return onError(denied, req, res);
     const provider = url.slice(7, slash);
-    req.url = url.slice(slash);
-    void proxy(req, res, provider);
+    const go = (denied: unknown) => {
+      if (denied) return onError(denied, req, res);
+      req.url = url.slice(slash);
+      void proxy(req, res, provider);
+    };
+    const denied = gate(req);
+    if (denied instanceof Promise) void denied.then(go);
+    else go(denied);
   };
 }

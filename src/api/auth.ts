@@ -7,7 +7,7 @@ import type { RequestHandler } from 'express';
 import type { LastUsedRecorder } from '../clientKeys/lastUsed.js';
 import type { KeyRegistry, Principal } from '../clientKeys/registry.js';
 import type { RequestRateLimiter } from '../clientKeys/requestRate.js';
-import { MaestroError } from '../errors.js';
+import { MaestroError, UnauthorizedError } from '../errors.js';
 import type { ClientAddress } from './clientAddress.js';
 import { HttpError } from './errors.js';
 
@@ -45,14 +45,12 @@ export interface GateDeps {
  * The one gate for Express routes and the proxy's fast path: undefined when the caller may go
  * on (its Principal is then on the request), else the 401, 429 or 403 to answer.
  */
-export function keyGate(deps: GateDeps): (req: IncomingMessage) => MaestroError | undefined {
-  return (req) => {
-    // The address is worked out only when it matters: some address is blocked, or this check failed.
-    const limited = deps.limiter.anyBlocked ? deps.limiter.refused(deps.addressOf(req)) : undefined;
-    if (limited) return limited;
-    const who = deps.keys.authenticate(presentedKey(req.headers));
+export type Gate = (req: IncomingMessage) => MaestroError | undefined | Promise<MaestroError | undefined>;
+
+export function keyGate(deps: GateDeps): Gate {
+  const admit = (req: IncomingMessage, who: Principal | MaestroError): MaestroError | undefined => {
     if (who instanceof MaestroError) {
-      deps.limiter.failed(deps.addressOf(req));
+      if (who instanceof UnauthorizedError) deps.limiter.failed(deps.addressOf(req));
       return who;
     }
     try {
@@ -64,11 +62,28 @@ export function keyGate(deps: GateDeps): (req: IncomingMessage) => MaestroError 
     principals.set(req, who);
     return undefined;
   };
+  return (req) => {
+    // The address is worked out only when it matters: some address is blocked, or this check failed.
+    const limited = deps.limiter.anyBlocked ? deps.limiter.refused(deps.addressOf(req)) : undefined;
+    if (limited) return limited;
+    const who = deps.keys.authenticate(presentedKey(req.headers));
+    // A promise only for a key this process has not seen yet (one lookup); a database error is answered as such.
+    if (who instanceof Promise)
+      return who.then(
+        (p) => admit(req, p),
+        (error: unknown) => error as MaestroError,
+      );
+    return admit(req, who);
+  };
 }
 
 /** The same gate as Express middleware. */
-export function requireApiKey(gate: ReturnType<typeof keyGate>): RequestHandler {
-  return (req, _res, next) => next(gate(req));
+export function requireApiKey(gate: Gate): RequestHandler {
+  return (req, _res, next) => {
+    const denied = gate(req);
+    if (denied instanceof Promise) void denied.then(next);
+    else next(denied);
+  };
 }
 
 /**

@@ -97,10 +97,44 @@ export class KeyRegistry {
     return this.entries.size;
   }
 
-  /** The principal for a presented key, or the 401 to answer. */
-  authenticate(presented: string | undefined, now = Date.now()): Principal | UnauthorizedError {
+  /**
+   * The principal for a presented key, or the 401 to answer. Synchronous for every key in memory;
+   * a key in the client format whose id is not (yet) known here, e.g. created through another
+   * process a moment ago, is looked up once in the table (the failed-key limit bounds how often).
+   */
+  authenticate(presented: string | undefined, now = Date.now()): Principal | UnauthorizedError | Promise<Principal | UnauthorizedError> {
     if (presented === undefined) return new UnauthorizedError(MISSING_KEY_MESSAGE);
     const parsed = parseKey(presented);
+    if (parsed && !this.entries.has(parsed.id) && !this.isBootstrap(presented)) {
+      return this.lookUp(parsed.id).then(() => this.check(presented, parsed, now));
+    }
+    return this.check(presented, parsed, now);
+  }
+
+  private readonly lookingUp = new Map<string, Promise<void>>();
+
+  private lookUp(id: string): Promise<void> {
+    let pending = this.lookingUp.get(id);
+    if (!pending) {
+      pending = this.store
+        .find(id)
+        .then((key) => {
+          if (key) this.apply(key);
+        })
+        .finally(() => this.lookingUp.delete(id));
+      this.lookingUp.set(id, pending);
+    }
+    return pending;
+  }
+
+  private isBootstrap(presented: string): boolean {
+    const presentedDigest = digest(presented);
+    let found = false;
+    for (const b of this.bootstrap) found = timingSafeEqual(b.digest, presentedDigest) || found; // no early exit
+    return found;
+  }
+
+  private check(presented: string, parsed: { id: string; secret: string } | undefined, now: number): Principal | UnauthorizedError {
     const entry = parsed && this.entries.get(parsed.id);
     if (parsed && entry && secretMatches(parsed.secret, entry.secretHash)) {
       // Only a caller holding the real key learns why it stopped working.
