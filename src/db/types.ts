@@ -95,6 +95,26 @@ export interface ApiKeyEventsTable {
   created_at: GeneratedTimestamp;
 }
 
+export interface UsageHourlyTable {
+  hour: Timestamp;
+  key_id: string;
+  credential_id: string;
+  provider: string;
+  model: string;
+  requests: ColumnType<string, number | string, number | string>;
+  errors: ColumnType<string, number | string, number | string>;
+  input_tokens: ColumnType<string, number | string, number | string>;
+  output_tokens: ColumnType<string, number | string, number | string>;
+  cache_read_tokens: ColumnType<string, number | string, number | string>;
+  cache_write_tokens: ColumnType<string, number | string, number | string>;
+}
+
+export interface CredentialRateLimitsTable {
+  credential_id: string;
+  state: ColumnType<Record<string, unknown>, string, string>;
+  observed_at: Timestamp;
+}
+
 export interface Database {
   saved_authentications: SavedAuthenticationsTable;
   oauth_sessions: OAuthSessionsTable;
@@ -103,6 +123,8 @@ export interface Database {
   durable_call_claims: DurableCallClaimsTable;
   api_keys: ApiKeysTable;
   api_key_events: ApiKeyEventsTable;
+  usage_hourly: UsageHourlyTable;
+  credential_rate_limits: CredentialRateLimitsTable;
 }
 
 export type CredentialRow = Selectable<SavedAuthenticationsTable>;

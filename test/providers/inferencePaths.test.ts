@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isInferencePath } from '../../src/providers/inferencePaths.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
 
-const providers = new ProviderRegistry({ providers: {} });
+const providers = new ProviderRegistry({ providers: { anthropic: {}, openai: {}, gemini: {} } });
 
 describe('inference paths', () => {
   it.each([
