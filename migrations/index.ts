@@ -4,10 +4,12 @@ import * as initial from './0001_initial.js';
 import * as credentialChangeNotify from './0002_credential_change_notify.js';
 import * as refreshAnswers from './0003_refresh_answers.js';
 import * as durableCallClaims from './0004_durable_call_claims.js';
+import * as metricCounts from './0006_metric_counts.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_credential_change_notify': credentialChangeNotify,
   '0003_refresh_answers': refreshAnswers,
   '0004_durable_call_claims': durableCallClaims,
+  '0006_metric_counts': metricCounts,
 };
