@@ -1,6 +1,7 @@
 // Counts for /metrics, read at scrape time from the counter tables that triggers keep in the writers'
 // transactions (migrations/0006_metric_counts.ts): exact across every API and worker process, and a
 // scrape reads a few dozen rows at most, never saved_authentications or credential_events.
+import { sql } from 'kysely';
 import type { Db } from './pool.js';
 
 export interface DatabaseStats {
@@ -17,7 +18,12 @@ export function databaseStats(db: Db): DatabaseStats {
       return rows.map((r) => ({ provider: r.provider, authType: r.auth_type, status: r.status, count: Number(r.n) }));
     },
     async refreshOutcomeCounts() {
-      const rows = await db.selectFrom('credential_event_counts').select(['type', 'n']).execute();
+      // At most 16 shards per outcome (migrations/0006_metric_counts.ts).
+      const rows = await db
+        .selectFrom('credential_event_counts')
+        .select(['type', sql<string>`sum(n)`.as('n')])
+        .groupBy('type')
+        .execute();
       return rows.map((r) => ({ outcome: r.type, count: Number(r.n) }));
     },
   };

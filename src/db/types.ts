@@ -56,6 +56,8 @@ export interface CredentialCountsTable {
 
 export interface CredentialEventCountsTable {
   type: string;
+  /** The writing connection's backend pid mod 16: concurrent refreshes rarely share a row lock. */
+  shard: number;
   n: ColumnType<string, never, never>;
 }
 
