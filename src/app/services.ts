@@ -94,6 +94,7 @@ export function startWorkerMetrics(config: Config, log: Logger, db: Db): Promise
 }
 
 export async function startApi(config: Config, log: Logger, db: Db, databaseUrl: string, client: Client, core: Core): Promise<RunningApi> {
+  const metrics = createMetrics(databaseStats(db));
   const cache = new TokenCache({
     store: core.store,
     refresh: (id, ifVersion) => core.workflows.refreshNow(id, ifVersion),
@@ -103,7 +104,6 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     log,
     onReconnect: () => cache.invalidate(),
   });
-  const metrics = createMetrics(databaseStats(db));
   const app = createApp({
     config,
     log,
@@ -155,8 +155,8 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     metricsUrl: metricsServer?.url,
     cache,
     close: async () => {
-      await metricsServer?.close();
       await listener.close();
+      await metricsServer?.close();
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
