@@ -5,6 +5,7 @@ import * as credentialChangeNotify from './0002_credential_change_notify.js';
 import * as refreshAnswers from './0003_refresh_answers.js';
 import * as durableCallClaims from './0004_durable_call_claims.js';
 import * as apiKeys from './0005_api_keys.js';
+import * as metricCounts from './0006_metric_counts.js';
 import * as usage from './0007_usage.js';
 
 export const migrations: Record<string, Migration> = {
@@ -13,5 +14,6 @@ export const migrations: Record<string, Migration> = {
   '0003_refresh_answers': refreshAnswers,
   '0004_durable_call_claims': durableCallClaims,
   '0005_api_keys': apiKeys,
+  '0006_metric_counts': metricCounts,
   '0007_usage': usage,
 };

@@ -48,6 +48,8 @@ export interface Config {
   };
   host: string;
   port: number;
+  /** Set: /metrics is served on this port (same host) by its own server, and the API's /metrics is 404. */
+  metricsPort?: number;
   /** Empty in development until resolved by ensureDevSecrets. */
   apiKeys: string[];
   /** First key seals; all keys open. Empty in development until resolved by ensureDevSecrets. */
@@ -108,6 +110,10 @@ const envSchema = z.object({
   MAESTRO_DEV_UI_PORT: optionalString.refine((v) => v === undefined || /^\d{1,5}$/.test(v), 'MAESTRO_DEV_UI_PORT must be a port number'),
   HOST: optionalString,
   PORT: optionalString.refine((v) => v === undefined || (/^\d+$/.test(v) && Number(v) < 65536), 'PORT must be a port number (0-65535)'),
+  MAESTRO_METRICS_PORT: optionalString.refine(
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) < 65536),
+    'MAESTRO_METRICS_PORT must be a port number (1-65535)',
+  ),
   MAESTRO_API_KEYS: optionalString,
   MAESTRO_ENCRYPTION_KEYS: optionalString,
   MAESTRO_PAYLOAD_KEYS: optionalString,
@@ -235,6 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     host: e.HOST ?? '0.0.0.0',
     port: e.PORT === undefined ? 3000 : Number(e.PORT),
+    metricsPort: metricsPortFrom(e.MAESTRO_METRICS_PORT, e.PORT === undefined ? 3000 : Number(e.PORT)),
     apiKeys,
     encryptionKeys: e.MAESTRO_ENCRYPTION_KEYS ? parseEncryptionKeys(e.MAESTRO_ENCRYPTION_KEYS) : [],
     payloadKeys: e.MAESTRO_PAYLOAD_KEYS ? parseEncryptionKeys(e.MAESTRO_PAYLOAD_KEYS, 'MAESTRO_PAYLOAD_KEYS') : [],
@@ -274,6 +281,13 @@ export function parseTrustProxy(value: string | undefined): boolean | number | s
     );
   }
   return entries;
+}
+
+/** MAESTRO_METRICS_PORT (a port number by envSchema): on the API's own port it would move nothing off it. */
+function metricsPortFrom(value: string | undefined, apiPort: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (Number(value) === apiPort) throw new ConfigError(`MAESTRO_METRICS_PORT must differ from PORT (${apiPort})`);
+  return Number(value);
 }
 
 /** MAESTRO_CODEC_CORS_ORIGINS: comma-separated `scheme://host[:port]` origins. */

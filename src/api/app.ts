@@ -31,6 +31,8 @@ export interface AppDeps {
   providers: ProviderRegistry;
   cache: TokenCache;
   metrics: Metrics;
+  /** False when MAESTRO_METRICS_PORT serves /metrics on its own listener: then this one answers 404. */
+  serveMetrics?: boolean;
   /** Readiness: resolves when Postgres and Temporal answer, rejects with what is down. */
   checkReady: () => Promise<void>;
   /** Login routes: requests per minute per client address. */
@@ -95,9 +97,11 @@ export function createApp(deps: AppDeps): RequestListener {
       res.status(503).json({ error: { type: 'not_ready', message: (error as Error).message } });
     }
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
+  if (deps.serveMetrics !== false) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    });
+  }
   const openapi = openApiDocument();
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);

@@ -1,5 +1,6 @@
-// Prometheus metrics at /metrics (prom-client). Counts from the database are read at scrape time,
-// so they are right across every API and worker process.
+// Prometheus metrics at /metrics (prom-client), on the API port or MAESTRO_METRICS_PORT (metricsServer.ts).
+// Counts from the database are read at scrape time from small counter tables that triggers keep
+// (src/db/stats.ts), so they are right across every API and worker process and cheap to scrape.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Where the stored counts come from (src/db/stats.ts). */
@@ -32,7 +33,7 @@ export function createMetrics(source: MetricsSource): Metrics {
   });
   new Gauge({
     name: 'maestro_credentials',
-    help: 'Stored credentials by provider, auth type and status',
+    help: 'Stored credentials by provider, auth type and status, across every process (0: a combination that had credentials)',
     labelNames: ['provider', 'auth_type', 'status'] as const,
     registers: [registry],
     async collect() {
@@ -42,7 +43,7 @@ export function createMetrics(source: MetricsSource): Metrics {
   });
   new Gauge({
     name: 'maestro_refreshes',
-    help: 'Refresh outcomes recorded in the credential history (refreshed, refresh_failed, reauth_required)',
+    help: 'Refresh outcomes (refreshed, refresh_failed, reauth_required) recorded so far: the history when migration 0006 ran plus every one since; never lowered by event retention',
     labelNames: ['outcome'] as const,
     registers: [registry],
     async collect() {

@@ -2,6 +2,7 @@
 // the API app and the worker. Shared by `dev`, `api` and `worker` so each runs the same code.
 import { createServer, type Server } from 'node:http';
 import type { Client } from '@temporalio/client';
+import type { Registry } from 'prom-client';
 import type { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config.js';
 import { DURABLE_CALL_LIFETIME_MS, DurableCallSigner } from '../crypto/durableCalls.js';
@@ -25,6 +26,7 @@ import { createMaestroWorker, type MaestroWorker } from '../temporal/worker.js';
 import type { ActivityDeps, DurableCallGuard } from '../activities/index.js';
 import { createApp } from '../api/app.js';
 import { createMetrics } from '../api/metrics.js';
+import { startMetricsServer, type MetricsServer } from '../api/metricsServer.js';
 import { TokenCache } from '../credentials/tokenCache.js';
 import { CredentialService } from '../credentials/service.js';
 import { databaseStats } from '../db/stats.js';
@@ -80,13 +82,27 @@ export function durableCallGuard(signer: DurableCallSigner, claims: DurableCallC
 export interface RunningApi {
   server: Server;
   url: string;
+  /** Set with MAESTRO_METRICS_PORT: where /metrics is served instead of `url`. */
+  metricsUrl?: string;
   cache: TokenCache;
   keys: KeyRegistry;
   lastUsed: LastUsedRecorder;
   close(): Promise<void>;
 }
 
+/** /metrics on MAESTRO_METRICS_PORT when set (src/api/metricsServer.ts). */
+function startMetricsPort(config: Config, log: Logger, registry: Registry): Promise<MetricsServer | undefined> {
+  if (config.metricsPort === undefined) return Promise.resolve(undefined);
+  return startMetricsServer(registry, { host: config.host, port: config.metricsPort, log });
+}
+
+/** A worker-only process (`maestro worker`) serves its own /metrics on MAESTRO_METRICS_PORT: process metrics and the stored counts. */
+export function startWorkerMetrics(config: Config, log: Logger, db: Db): Promise<MetricsServer | undefined> {
+  return startMetricsPort(config, log, createMetrics(databaseStats(db)).registry);
+}
+
 export async function startApi(config: Config, log: Logger, db: Db, databaseUrl: string, client: Client, core: Core): Promise<RunningApi> {
+  const metrics = createMetrics(databaseStats(db));
   const cache = new TokenCache({
     store: core.store,
     refresh: (id, ifVersion) => core.workflows.refreshNow(id, ifVersion),
@@ -118,7 +134,8 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     credentials: new CredentialService({ ...core, log }),
     providers: core.providers,
     cache,
-    metrics: createMetrics(databaseStats(db)),
+    metrics,
+    serveMetrics: config.metricsPort === undefined,
     codec: codecDeps(config),
     access: {
       registry: keys,
@@ -154,11 +171,17 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
       `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
   });
+  const metricsServer = await startMetricsPort(config, log, metrics.registry).catch(async (error: unknown) => {
+    await listener.close();
+    server.close();
+    throw error;
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   return {
     server,
     url: `http://localhost:${port}`,
+    metricsUrl: metricsServer?.url,
     cache,
     keys,
     lastUsed,
@@ -166,6 +189,7 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
       clearInterval(recheck);
       keys.stop();
       await listener.close();
+      await metricsServer?.close();
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await lastUsed.close(); // after the last request: its use is written too

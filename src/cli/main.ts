@@ -11,7 +11,7 @@ import { rotateKeys } from '../db/rotate.js';
 import { createLogger, terminalDestination, type Logger } from '../logger.js';
 import { ensureDevSecrets } from './devSecrets.js';
 import { temporalRuntimeLogger } from '../temporal/runtimeLogger.js';
-import { createCore, startApi, startWorker } from '../app/services.js';
+import { createCore, startApi, startWorker, startWorkerMetrics } from '../app/services.js';
 import { openDatabase, openTemporal } from '../app/stack.js';
 
 type Cleanup = () => Promise<void>;
@@ -67,6 +67,10 @@ async function serve(
         worker.shutdown();
         await done;
       });
+      if (!parts.api) {
+        const metrics = await startWorkerMetrics(config, log, database.db);
+        if (metrics) cleanups.push(metrics.close);
+      }
     }
     let apiUrl: string | undefined;
     if (parts.api) {

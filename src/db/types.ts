@@ -46,6 +46,21 @@ export interface CredentialEventsTable {
   created_at: GeneratedTimestamp;
 }
 
+// Written only by the triggers of migrations/0006_metric_counts.ts; bigint counts come back as strings (src/db/pool.ts).
+export interface CredentialCountsTable {
+  provider: ProviderId;
+  auth_type: AuthType;
+  status: CredentialStatus;
+  n: ColumnType<string, never, never>;
+}
+
+export interface CredentialEventCountsTable {
+  type: string;
+  /** The writing connection's backend pid mod 16: concurrent refreshes rarely share a row lock. */
+  shard: number;
+  n: ColumnType<string, never, never>;
+}
+
 export interface RefreshAnswersTable {
   credential_id: string;
   expected_version: number;
@@ -119,6 +134,8 @@ export interface Database {
   saved_authentications: SavedAuthenticationsTable;
   oauth_sessions: OAuthSessionsTable;
   credential_events: CredentialEventsTable;
+  credential_counts: CredentialCountsTable;
+  credential_event_counts: CredentialEventCountsTable;
   refresh_answers: RefreshAnswersTable;
   durable_call_claims: DurableCallClaimsTable;
   api_keys: ApiKeysTable;

@@ -30,3 +30,19 @@ describe('limits and retention', () => {
     expect(() => loadConfig({ ...base, MAESTRO_AUTH_FAILURES_PER_MINUTE: '0' })).toThrow(/MAESTRO_AUTH_FAILURES_PER_MINUTE must be/);
   });
 });
+
+describe('MAESTRO_METRICS_PORT', () => {
+  it('is unset by default (/metrics on the API port) and takes a port other than PORT', () => {
+    expect(loadConfig(base).metricsPort).toBeUndefined();
+    expect(loadConfig({ ...base, MAESTRO_METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+    expect(loadConfig({ ...base, MAESTRO_METRICS_PORT: ' ' }).metricsPort).toBeUndefined();
+    for (const bad of ['0', '65536', 'metrics', '-1', '9464.5']) {
+      expect(() => loadConfig({ ...base, MAESTRO_METRICS_PORT: bad })).toThrow(/^MAESTRO_METRICS_PORT must be a port number \(1-65535\)$/);
+    }
+    expect(() => loadConfig({ ...base, MAESTRO_METRICS_PORT: '3000' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, PORT: '8080', MAESTRO_METRICS_PORT: '8080' })).toThrow(
+      /MAESTRO_METRICS_PORT must differ from PORT \(8080\)/,
+    );
+    expect(loadConfig({ ...base, PORT: '8080', MAESTRO_METRICS_PORT: '3000' }).metricsPort).toBe(3000);
+  });
+});
