@@ -23,6 +23,10 @@ import { healthSchema, readySchema, shaped } from './schemas.js';
 import { createCredentialRoutes } from './routes/credentials.js';
 import { createOAuthRoutes } from './routes/oauth.js';
 import { createKeyRoutes } from './routes/keys.js';
+import { createUsageRoutes } from './routes/usage.js';
+import type { UsageRecorder } from '../usage/recorder.js';
+import type { RateLimitBook } from '../usage/rateLimitBook.js';
+import type { UsageStore } from '../db/usage.js';
 
 export interface AppDeps {
   config: Pick<Config, 'apiKeys' | 'bodyLimitBytes' | 'trustProxy' | 'authFailuresPerMinute'>;
@@ -41,6 +45,10 @@ export interface AppDeps {
   codec: CodecDeps;
   /** Client keys: the in-memory registry every request is checked against, the admin routes' service, last-used batching. */
   access: { registry: Pick<KeyRegistry, 'authenticate'>; service: KeyService; lastUsed: Pick<LastUsedRecorder, 'used'> };
+  /** Usage accounting and budgets, the provider rate-limit state per credential, and the usage query. */
+  usage: Pick<UsageRecorder, 'record' | 'admit'>;
+  rateLimits: Pick<RateLimitBook, 'observe' | 'observeStreamError' | 'get'>;
+  usageStore: Pick<UsageStore, 'query'>;
 }
 
 /** What a client key may call under /v1 (paths relative to /v1); everything else needs an admin key. */
@@ -113,6 +121,7 @@ export function createApp(deps: AppDeps): RequestListener {
     addressOf: clientAddress(deps.config.trustProxy),
     rate: new RequestRateLimiter(),
     lastUsed: deps.access.lastUsed,
+    budget: deps.usage,
   });
   const auth = requireApiKey(gate);
   const adminOnly =
@@ -147,6 +156,7 @@ export function createApp(deps: AppDeps): RequestListener {
   v1.use('/oauth', loginLimiter, createOAuthRoutes(deps));
   v1.use('/credentials', createCredentialRoutes(deps));
   v1.use('/keys', createKeyRoutes({ keys: deps.access.service }));
+  v1.use('/usage', createUsageRoutes({ usage: deps.usageStore }));
   app.use('/v1', v1);
 
   const codecAdmin = adminOnly('the payload codec');

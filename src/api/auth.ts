@@ -38,6 +38,8 @@ export interface GateDeps {
   limiter: FailedAuthLimiter;
   addressOf: ClientAddress;
   rate: RequestRateLimiter;
+  /** limits.tokensPerDay (src/usage/recorder.ts): throws 429 budget_exceeded. */
+  budget: { admit(p: Principal): void };
   lastUsed: Pick<LastUsedRecorder, 'used'>;
 }
 
@@ -54,6 +56,7 @@ export function keyGate(deps: GateDeps): Gate {
       return who;
     }
     try {
+      deps.budget.admit(who); // read-only: a refused call does not use up the request rate
       deps.rate.admit(who);
     } catch (error) {
       return error as MaestroError;

@@ -10,6 +10,8 @@ import {
   keyIdParamSchema,
   keyListSchema,
   keySchema,
+  usageAnswerSchema,
+  usageQuerySchema,
   credentialEventListSchema,
   credentialListSchema,
   credentialSchema,
@@ -199,6 +201,14 @@ export function openApiDocument() {
           responses: { 204: { description: 'revoked' }, ...common, 404: keyNotFound },
         }),
       },
+      '/v1/usage': {
+        get: op('getUsage', 'tokens and requests by key, credential, provider, model and time', {
+          description:
+            'Admin keys see every key; a client key only its own. Counts come from the providers’ answers and are written in batches (a few seconds behind). Hour granularity: `from` is rounded down to its hour.',
+          requestParams: { query: usageQuerySchema },
+          responses: { 200: answer('one row per group (and bucket)', usageAnswerSchema), ...common },
+        }),
+      },
       '/codec/encode': {
         post: op('encodePayloads', "seal Temporal payloads with Maestro's payload codec (remote codec protocol)", {
           requestBody: jsonBody(codecBodySchema),
@@ -229,7 +239,9 @@ export function openApiDocument() {
             403: failure('a client key: not its credential or provider, or not an inference path'),
             404: failure('unknown provider or credential'),
             409: failure('the credential needs a new login'),
-            429: failure('too many failed key checks from this address, or the key is over its request rate; Retry-After says when'),
+            429: failure(
+              'too many failed key checks from this address, or the key is over its request rate (rate_limited) or its daily token budget (budget_exceeded); Retry-After says when',
+            ),
             502: failure('the provider did not answer'),
             503: failure(
               'the token was refused and a streamed body cannot be replayed, or a refresh is still retrying; resend after Retry-After',

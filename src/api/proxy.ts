@@ -24,6 +24,10 @@ import { withOneRefresh } from '../credentials/withOneRefresh.js';
 import { whileConnected } from './clientGone.js';
 import { principalOf } from './auth.js';
 import { defaultSelectorFor, requireCredential, requireInferencePath, requireProvider } from '../clientKeys/access.js';
+import type { UsageRecorder } from '../usage/recorder.js';
+import type { RateLimitBook } from '../usage/rateLimitBook.js';
+import { createUsageTap } from '../usage/tap.js';
+import { parseRateLimitHeaders } from '../usage/rateLimits.js';
 
 /** Request bodies up to this size are buffered so a 401 can be retried; larger ones stream through once. */
 const REPLAYABLE_BODY_BYTES = 1024 * 1024;
@@ -50,6 +54,9 @@ export interface ProxyDeps {
   /** Answers an error (the API's one error path, src/api/errors.ts sendError). */
   onError: (error: unknown, req: IncomingMessage, res: ServerResponse) => void;
   dispatcher?: Dispatcher;
+  /** Usage and the provider's rate-limit state, from every answer (recorded in memory; flushed in batches). */
+  usage: Pick<UsageRecorder, 'record'>;
+  rateLimits: Pick<RateLimitBook, 'observe' | 'observeStreamError'>;
 }
 
 /** Proxies one request whose `url` is the provider path (and query); typed on Node's own request and response. */
@@ -103,6 +110,18 @@ function responseHeaders(headers: Record<string, string | string[] | undefined>)
   }
   return out;
 }
+
+function requestedModel(body: Buffer | undefined): string | undefined {
+  if (!body || body.length > 64 * 1024) return undefined;
+  try {
+    const model = (JSON.parse(body.toString('utf8')) as { model?: unknown }).model;
+    return typeof model === 'string' ? model : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
 function usable(entry: CachedCredential): void {
   if (entry.metadata.status === 'reauth_required') {
@@ -195,14 +214,19 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       } catch (error) {
         if (clientGone.aborted) return; // the client went away
         if (error instanceof MaestroError) throw error;
+        deps.usage.record({ keyId: who.keyId, credentialId: entry.metadata.id, provider, error: true });
         throw new ProviderUnavailableError(`${provider} is unreachable: ${(error as Error).message}`);
       }
+      const credentialId = entry.metadata.id;
+      const limits = parseRateLimitHeaders(provider, upstream.headers);
+      if (limits) deps.rateLimits.observe(credentialId, limits);
 
       if (upstream.statusCode === 401 && entry.auth.type === 'oauth' && !replayable) {
         // The token was refused but this body streamed through and cannot be sent again: refresh
         // in the background (single-flight, bounded by the workflows client) so the next call
         // works, and say so, rather than pass on a 401 that reads as "your key is wrong".
         await upstream.body.dump().catch(() => {});
+        deps.usage.record({ keyId: who.keyId, credentialId, provider, error: true });
         const { id, version, name } = entry.metadata;
         deps.cache.refresh(id, version).catch(() => {}); // its outcome is the next call's concern
         throw new ServiceUnavailableError(
@@ -215,11 +239,30 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       // Headers leave with the first body chunk (one write, not two); an SSE stream's first event
       // follows its headers at once, so nothing waits.
       res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
+      // The tap watches the bytes go by (usage, model, an error event inside a 200 stream) and passes each chunk on as it is.
+      const tap = createUsageTap(provider, {
+        statusCode: upstream.statusCode,
+        contentType: header(upstream.headers['content-type']),
+        contentEncoding: header(upstream.headers['content-encoding']),
+      });
       try {
-        await pipeline(upstream.body, res);
+        await pipeline(upstream.body, tap.stream, res);
       } catch {
         // Client disconnect or upstream reset mid-stream: the response is already under way.
         res.destroy();
+      } finally {
+        // An aborted stream still counts what it reported before the cut.
+        const seen = tap.observation();
+        if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
+        deps.usage.record({
+          keyId: who.keyId,
+          credentialId,
+          provider,
+          // An error answer names no model: the request's, read only then (the hot path parses nothing).
+          model: seen.model ?? (upstream.statusCode >= 400 ? requestedModel(rawBody) : undefined),
+          usage: seen.usage,
+          error: upstream.statusCode >= 400 || seen.streamError !== undefined,
+        });
       }
     } catch (error) {
       if (error instanceof CallerGoneError) return; // nobody is left to answer

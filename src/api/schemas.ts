@@ -203,9 +203,30 @@ export const credentialSchema = z
   })
   .meta({ id: 'Credential', description: 'credential metadata (never a secret)' });
 
+const rateLimitWindowSchema = z.object({
+  limit: z.number().optional(),
+  remaining: z.number().optional(),
+  reset: dateTime.optional(),
+  utilization: z.number().optional().meta({ description: '0..1, as the provider reports it' }),
+  status: z.string().optional(),
+});
+export const rateLimitSchema = z
+  .object({
+    observedAt: dateTime,
+    status: z.string().optional(),
+    retryAfter: z.number().optional().meta({ description: 'seconds, from the last retry-after' }),
+    windows: z
+      .record(z.string(), rateLimitWindowSchema)
+      .meta({ description: 'e.g. requests, tokens; five_hour, seven_day (Anthropic subscriptions)' }),
+    representativeClaim: z.string().optional(),
+    overage: z.object({ status: z.string().optional(), reset: dateTime.optional(), disabledReason: z.string().optional() }).optional(),
+  })
+  .meta({ id: 'RateLimit', description: "the provider's last reported rate-limit state for this credential" });
+
 export const credentialWithWorkflowSchema = credentialSchema
   .extend({
     workflow: refreshStatusSchema.nullable().meta({ description: 'null for API keys or when Temporal cannot say' }),
+    rateLimit: rateLimitSchema.nullable().meta({ description: 'null until an answer carried rate-limit headers' }),
   })
   .meta({ id: 'CredentialWithWorkflow' });
 
@@ -241,6 +262,46 @@ export const createdKeySchema = keySchema
   .extend({ key: z.string().meta({ description: 'the whole key, msk_<id>_<secret>: shown this once, store it now' }) })
   .meta({ id: 'CreatedKey' });
 export const keyListSchema = z.object({ keys: z.array(keySchema) });
+
+const usageDimensions = ['key', 'credential', 'provider', 'model'] as const;
+export const usageQuerySchema = z.strictObject({
+  from: z.iso.datetime({ offset: true, error: 'from must be an ISO 8601 date-time' }).optional(),
+  to: z.iso.datetime({ offset: true, error: 'to must be an ISO 8601 date-time' }).optional(),
+  groupBy: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const parts = (v ?? '')
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean);
+      const bad = parts.filter((p) => !(usageDimensions as readonly string[]).includes(p));
+      if (bad.length)
+        ctx.addIssue({
+          code: 'custom',
+          message: `groupBy: unknown ${bad.join(', ')}; use a comma-separated subset of ${usageDimensions.join(',')}`,
+        });
+      return [...new Set(parts)] as Array<(typeof usageDimensions)[number]>;
+    })
+    .meta({ description: 'comma-separated subset of key,credential,provider,model' }),
+  bucket: z.enum(['hour', 'day', 'none'], { error: 'bucket must be hour, day or none' }).default('none'),
+});
+export const usageRowSchema = z
+  .object({
+    key: z.string().optional(),
+    credential: z.string().optional(),
+    provider: z.string().optional(),
+    model: z.string().optional(),
+    bucketStart: dateTime.optional(),
+    requests: z.number().int(),
+    errors: z.number().int(),
+    inputTokens: z.number().int(),
+    outputTokens: z.number().int(),
+    cacheReadTokens: z.number().int(),
+    cacheWriteTokens: z.number().int(),
+  })
+  .meta({ id: 'UsageRow' });
+export const usageAnswerSchema = z.object({ from: dateTime, to: dateTime, usage: z.array(usageRowSchema) });
 
 export const healthSchema = z.object({ status: z.literal('ok') });
 export const readySchema = z.object({ status: z.literal('ready') });

@@ -15,6 +15,10 @@ import { ApiKeyStore } from '../db/apiKeys.js';
 import { KeyRegistry } from '../clientKeys/registry.js';
 import { KeyService } from '../clientKeys/service.js';
 import { LastUsedRecorder } from '../clientKeys/lastUsed.js';
+import { UsageStore } from '../db/usage.js';
+import { UsageRecorder } from '../usage/recorder.js';
+import { RateLimitBook } from '../usage/rateLimitBook.js';
+import { registerUsageMetrics } from '../usage/metrics.js';
 import { OAuthSessionStore } from '../db/oauthSessions.js';
 import type { Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
@@ -87,6 +91,8 @@ export interface RunningApi {
   cache: TokenCache;
   keys: KeyRegistry;
   lastUsed: LastUsedRecorder;
+  usage: UsageRecorder;
+  rateLimits: RateLimitBook;
   close(): Promise<void>;
 }
 
@@ -128,6 +134,9 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
   const recheck = setInterval(() => cache.recheck().catch(() => {}), 1_000);
   recheck.unref();
   const lastUsed = new LastUsedRecorder(core.apiKeys, { log });
+  const usageStore = new UsageStore(db);
+  const rateLimits = new RateLimitBook(usageStore, { log });
+  const usage = new UsageRecorder(usageStore, { log, tokens: registerUsageMetrics(metrics.registry, rateLimits).tokens });
   const app = createApp({
     config,
     log,
@@ -136,6 +145,9 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     cache,
     metrics,
     serveMetrics: config.metricsPort === undefined,
+    usage,
+    rateLimits,
+    usageStore,
     codec: codecDeps(config),
     access: {
       registry: keys,
@@ -185,6 +197,8 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     cache,
     keys,
     lastUsed,
+    usage,
+    rateLimits,
     close: async () => {
       clearInterval(recheck);
       keys.stop();
@@ -192,7 +206,10 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
       await metricsServer?.close();
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await lastUsed.close(); // after the last request: its use is written too
+      // After the last request: its use, usage and limits are written too.
+      await lastUsed.close();
+      await usage.close().catch((error: Error) => log.warn({ error: error.message }, 'usage not written at shutdown'));
+      await rateLimits.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 // The `maestro` command: dev (whole local stack), api, worker, migrate, keys rotate (encryption keys),
-// openapi, and over HTTP: login, credentials, api-keys (client keys).
+// openapi, and over HTTP: login, credentials, api-keys (client keys), usage.
 import { createInterface } from 'node:readline/promises';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -211,14 +211,17 @@ async function credentials(opts: { url?: string; key?: string }): Promise<void> 
   }
 }
 
-/** `--expires`: an ISO date-time, or a duration from now like 30d, 12h, 90m. */
-function expiryOption(value: string, now = Date.now()): string {
+/** A time option: an ISO date-time, or a duration like 30d, 12h, 90m from now (direction 1: ahead; -1: ago). */
+function expiryOption(value: string, now = Date.now(), direction: 1 | -1 = 1): string {
+  const flag = direction === 1 ? '--expires' : '--from/--to';
   const duration = /^(\d+)([dhm])$/.exec(value.trim());
-  if (duration)
-    return new Date(now + Number(duration[1]) * { d: 86_400_000, h: 3_600_000, m: 60_000 }[duration[2] as 'd' | 'h' | 'm']).toISOString();
+  if (duration) {
+    const unit = { d: 86_400_000, h: 3_600_000, m: 60_000 }[duration[2] as 'd' | 'h' | 'm'];
+    return new Date(now + direction * Number(duration[1]) * unit).toISOString();
+  }
   const date = new Date(value);
   if (Number.isNaN(date.getTime()))
-    throw new ConfigError(`--expires: "${value}" is neither an ISO date-time nor a duration like 30d, 12h or 90m`);
+    throw new ConfigError(`${flag}: "${value}" is neither an ISO date-time nor a duration like 30d, 12h or 90m`);
   return date.toISOString();
 }
 
@@ -306,6 +309,47 @@ async function apiKeysRevoke(id: string, opts: { url?: string; key?: string }): 
   process.stdout.write(`Revoked key ${id}: every Maestro API process refuses it within 2 s.\n`);
 }
 
+interface UsageAnswer {
+  from: string;
+  to: string;
+  usage: Array<Record<string, string | number | undefined>>;
+}
+
+async function usage(opts: { from?: string; to?: string; groupBy: string; bucket: string; url?: string; key?: string }): Promise<void> {
+  const query = new URLSearchParams({ groupBy: opts.groupBy, bucket: opts.bucket });
+  if (opts.from) query.set('from', expiryOption(opts.from, Date.now(), -1));
+  if (opts.to) query.set('to', expiryOption(opts.to, Date.now(), -1));
+  const answer = (await call(apiTarget(opts), 'GET', `/v1/usage?${query}`)) as UsageAnswer;
+  process.stdout.write(`usage from ${answer.from} to ${answer.to}\n`);
+  if (answer.usage.length === 0) return void process.stdout.write('no usage recorded in this period\n');
+  const dims = [
+    ...(opts.bucket === 'none' ? [] : ['bucketStart']),
+    ...opts.groupBy
+      .split(',')
+      .map((d) => d.trim())
+      .filter(Boolean),
+  ];
+  const counts = ['requests', 'errors', 'inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens'];
+  const header = [
+    ...dims.map((d) => (d === 'bucketStart' ? 'FROM' : d.toUpperCase())),
+    'REQUESTS',
+    'ERRORS',
+    'INPUT',
+    'OUTPUT',
+    'CACHE READ',
+    'CACHE WRITE',
+  ];
+  const rows = answer.usage.map((u) => [
+    ...dims.map((d) => String(u[d] ?? '') || '-'),
+    ...counts.map((c) => Number(u[c] ?? 0).toLocaleString('en-US')),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [header, ...rows]) {
+    // Text left, numbers right.
+    process.stdout.write(`${r.map((c, i) => (i < dims.length ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`);
+  }
+}
+
 async function openapi(opts: { check?: string }) {
   const { openApiDocument } = await import('../api/openapi.js');
   const text = `${JSON.stringify(openApiDocument(), null, 2)}\n`;
@@ -358,6 +402,15 @@ remote(
 ).action(apiKeysCreate);
 remote(apiKeys.command('list').description('list keys (never the keys themselves)')).action(apiKeysList);
 remote(apiKeys.command('revoke <id>').description('revoke a key by its id')).action(apiKeysRevoke);
+remote(
+  program
+    .command('usage')
+    .description('tokens and requests as a table (admin: every key; a client key: its own)')
+    .option('--from <when>', 'ISO date-time or how long ago (24h, 7d); default 24h ago')
+    .option('--to <when>', 'ISO date-time or how long ago; default now')
+    .option('--group-by <dims>', 'comma-separated: key,credential,provider,model', 'key,provider,model')
+    .option('--bucket <size>', 'hour, day or none', 'none'),
+).action(usage);
 
 program.parseAsync().catch((error: unknown) => {
   // One clear line, no stack trace: the message says what to fix.

@@ -64,6 +64,8 @@ export function parseRateLimitHeaders(
   let seen = false;
   let retryAfterMs: string | undefined;
   const nowMs = now.getTime();
+  /** Codex windows whose reset came from `-reset-at`, which `-reset-after-seconds` must not overwrite. */
+  const absoluteReset = new Set<string>();
 
   for (const [rawName, rawValue] of Object.entries(headers)) {
     const value = headerValue(rawValue);
@@ -84,10 +86,11 @@ export function parseRateLimitHeaders(
     if (provider === 'anthropic') {
       if (name.startsWith(UNIFIED)) seen = unified(state, name.slice(UNIFIED.length), value) || seen;
       else if (name.startsWith(ANTHROPIC)) seen = anthropicWindow(state, name.slice(ANTHROPIC.length), value, '') || seen;
-      else if (name.startsWith(ANTHROPIC_PRIORITY)) seen = anthropicWindow(state, name.slice(ANTHROPIC_PRIORITY.length), value, 'priority_') || seen;
+      else if (name.startsWith(ANTHROPIC_PRIORITY))
+        seen = anthropicWindow(state, name.slice(ANTHROPIC_PRIORITY.length), value, 'priority_') || seen;
     } else if (provider === 'openai') {
       if (name.startsWith(OPENAI)) seen = openaiWindow(state, name.slice(OPENAI.length), value, nowMs) || seen;
-      else if (name.startsWith(CODEX)) seen = codexWindow(state, name.slice(CODEX.length), value, nowMs) || seen;
+      else if (name.startsWith(CODEX)) seen = codexWindow(state, name.slice(CODEX.length), value, nowMs, absoluteReset) || seen;
     }
   }
 
@@ -214,7 +217,7 @@ function openaiWindow(state: RateLimitState, rest: string, value: string, nowMs:
   return true;
 }
 
-function codexWindow(state: RateLimitState, rest: string, value: string, nowMs: number): boolean {
+function codexWindow(state: RateLimitState, rest: string, value: string, nowMs: number, absoluteReset: Set<string>): boolean {
   const match = /^(?:([a-z0-9_-]+)-)?(primary|secondary)-(used-percent|window-minutes|reset-at|reset-after-seconds)$/.exec(rest);
   if (!match) return false;
   const [, family, which, field] = match as unknown as [string, string | undefined, string, string];
@@ -228,17 +231,14 @@ function codexWindow(state: RateLimitState, rest: string, value: string, nowMs: 
     const reset = unixToIso(value);
     if (reset === undefined) return dropEmptyWindow(state, name);
     window.reset = reset; // absolute: wins over reset-after-seconds
-    resetAtSeen.add(window);
-  } else if (!resetAtSeen.has(window)) {
+    absoluteReset.add(name);
+  } else if (!absoluteReset.has(name)) {
     const reset = msToIso(nowMs + n * 1000);
     if (reset === undefined) return dropEmptyWindow(state, name);
     window.reset = reset;
   }
   return true;
 }
-
-/** Codex windows whose reset came from `-reset-at` (which `-reset-after-seconds` must not overwrite). */
-const resetAtSeen = new WeakSet<RateLimitWindow>();
 
 function dropEmptyWindow(state: RateLimitState, name: string): false {
   const window = state.windows[name];

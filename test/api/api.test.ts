@@ -532,7 +532,7 @@ describe('observability', () => {
     };
     const stored = await h.core.store.get(id); // what the service hands the route, before shaping
     const answer = await h.call('GET', `/v1/credentials/${id}`);
-    expect(Object.keys(answer.json).sort()).toEqual([...Object.keys(stored), 'workflow'].sort());
+    expect(Object.keys(answer.json).sort()).toEqual([...Object.keys(stored), 'workflow', 'rateLimit'].sort());
     expect(Object.keys(doc.components.schemas.CredentialWithWorkflow!.properties).sort()).toEqual(Object.keys(answer.json).sort());
     expect(Object.keys(doc.components.schemas.Credential!.properties).sort()).toEqual(Object.keys(stored).sort());
     expect(doc).toEqual(JSON.parse(readFileSync(new URL('../../docs/openapi.json', import.meta.url), 'utf8')));

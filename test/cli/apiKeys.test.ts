@@ -56,3 +56,23 @@ it('creates a key shown once, lists it without the key, revokes it; refuses bad 
   expect(badRpm.code).toBe(1);
   expect(badRpm.out).toMatch(/--rpm must be a positive whole number, not "lots"/);
 }, 120_000);
+
+it('`maestro usage` prints the recorded usage as a table, and says what is wrong with a bad option', async () => {
+  const imported = await h.call('POST', '/v1/credentials', {
+    body: { provider: 'anthropic', authType: 'api_key', name: 'usage-cli', apiKey: h.fake.apiKey },
+  });
+  expect(imported.status).toBe(201);
+  const proxied = await h.call('POST', '/proxy/anthropic/v1/messages', {
+    body: { model: 'claude-test', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] },
+    headers: { 'x-maestro-credential': 'usage-cli' },
+  });
+  expect(proxied.status).toBe(200);
+  await h.api.usage.flush();
+  const table = await maestro(['usage', '--group-by', 'key,provider,model', '--from', '2h']);
+  expect(table.code, table.out).toBe(0);
+  expect(table.out).toMatch(/KEY\s+PROVIDER\s+MODEL\s+REQUESTS\s+ERRORS\s+INPUT\s+OUTPUT\s+CACHE READ\s+CACHE WRITE/);
+  expect(table.out).toMatch(/env:1\s+anthropic\s+claude-fake\s+1\s+0\s+10\s+5\s+0\s+0/);
+  const bad = await maestro(['usage', '--bucket', 'week']);
+  expect(bad.code).toBe(1);
+  expect(bad.out).toMatch(/maestro: bucket: bucket must be hour, day or none/);
+}, 60_000);

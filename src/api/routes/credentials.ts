@@ -6,6 +6,9 @@ import type { CredentialService } from '../../credentials/service.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
 import { requireCredential, requireInferencePath, visibleCredentials } from '../../clientKeys/access.js';
 import { principalOf } from '../auth.js';
+import type { UsageRecorder } from '../../usage/recorder.js';
+import type { RateLimitBook } from '../../usage/rateLimitBook.js';
+import { observeJsonBody } from '../../usage/tap.js';
 import {
   createCredentialSchema,
   credentialEventListSchema,
@@ -28,9 +31,13 @@ export function expiryFrom(body: { expiresAt?: string; expiresIn?: number }, now
 export function createCredentialRoutes({
   credentials,
   providers,
+  usage,
+  rateLimits,
 }: {
   credentials: CredentialService;
   providers: ProviderRegistry;
+  usage: Pick<UsageRecorder, 'record'>;
+  rateLimits: Pick<RateLimitBook, 'get'>;
 }): Router {
   const router = Router();
   const parseId = (value: unknown) => idParamSchema.parse(value);
@@ -47,7 +54,9 @@ export function createCredentialRoutes({
   });
 
   router.get('/:id', async (req, res) => {
-    res.json(shaped(credentialWithWorkflowSchema, await credentials.get(parseId(req.params.id))));
+    const id = parseId(req.params.id);
+    const [credential, rateLimit] = await Promise.all([credentials.get(id), rateLimits.get(id)]);
+    res.json(shaped(credentialWithWorkflowSchema, { ...credential, rateLimit }));
   });
 
   router.patch('/:id', async (req, res) => {
@@ -74,13 +83,17 @@ export function createCredentialRoutes({
     const id = parseId(req.params.id);
     const body = messageSchema.parse(req.body ?? {});
     const who = principalOf(req);
+    const credential = await credentials.metadata(id);
     if (who.role !== 'admin') {
       // A client key: its own credential, and only an inference path of that provider.
-      const credential = await credentials.metadata(id);
       requireCredential(who, credential);
       requireInferencePath(who, providers.get(credential.provider), body.method, body.path);
     }
     const answer = await credentials.sendMessage(id, { path: body.path, method: body.method, body: body.body, headers: body.headers });
+    // The durable call's final answer: its usage counts for this key like a proxied call's.
+    const seen = observeJsonBody(credential.provider, answer.status, answer.body);
+    const { provider } = credential;
+    usage.record({ keyId: who.keyId, credentialId: id, provider, model: seen.model, usage: seen.usage, error: answer.status >= 400 });
     res.status(answer.status).json(answer.body);
   });
 

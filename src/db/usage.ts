@@ -1,0 +1,148 @@
+// The usage_hourly and credential_rate_limits tables (migration 0007). Batches are added with one
+// upsert that sums into existing rows, so every API process's batches add up.
+import { sql } from 'kysely';
+import type { Db } from './pool.js';
+
+export interface UsageCounts {
+  requests: number;
+  errors: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+}
+
+export interface UsageRow extends UsageCounts {
+  hour: Date;
+  keyId: string;
+  credentialId: string;
+  provider: string;
+  model: string;
+}
+
+export type UsageDimension = 'key' | 'credential' | 'provider' | 'model';
+
+export interface UsageQuery {
+  from: Date;
+  to: Date;
+  groupBy: UsageDimension[];
+  bucket: 'hour' | 'day' | 'none';
+  /** Only this key's rows (a client key reading its own usage). */
+  keyId?: string;
+}
+
+const COLUMN: Record<UsageDimension, 'key_id' | 'credential_id' | 'provider' | 'model'> = {
+  key: 'key_id',
+  credential: 'credential_id',
+  provider: 'provider',
+  model: 'model',
+};
+
+export class UsageStore {
+  constructor(private readonly db: Db) {}
+
+  async add(rows: UsageRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db
+      .insertInto('usage_hourly')
+      .values(
+        rows.map((r) => ({
+          hour: r.hour,
+          key_id: r.keyId,
+          credential_id: r.credentialId,
+          provider: r.provider,
+          model: r.model,
+          requests: r.requests,
+          errors: r.errors,
+          input_tokens: r.inputTokens,
+          output_tokens: r.outputTokens,
+          cache_read_tokens: r.cacheReadTokens,
+          cache_write_tokens: r.cacheWriteTokens,
+        })),
+      )
+      .onConflict((oc) =>
+        oc.columns(['hour', 'key_id', 'credential_id', 'provider', 'model']).doUpdateSet({
+          requests: sql`usage_hourly.requests + excluded.requests`,
+          errors: sql`usage_hourly.errors + excluded.errors`,
+          input_tokens: sql`usage_hourly.input_tokens + excluded.input_tokens`,
+          output_tokens: sql`usage_hourly.output_tokens + excluded.output_tokens`,
+          cache_read_tokens: sql`usage_hourly.cache_read_tokens + excluded.cache_read_tokens`,
+          cache_write_tokens: sql`usage_hourly.cache_write_tokens + excluded.cache_write_tokens`,
+        }),
+      )
+      .execute();
+  }
+
+  /** Every token of each key since `since` (the budget's day), for the keys given. */
+  async tokensSince(keyIds: string[], since: Date): Promise<Map<string, number>> {
+    if (keyIds.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('usage_hourly')
+      .select(['key_id', sql<string>`sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens)`.as('tokens')])
+      .where('key_id', 'in', keyIds)
+      .where('hour', '>=', since)
+      .groupBy('key_id')
+      .execute();
+    return new Map(rows.map((r) => [r.key_id, Number(r.tokens)]));
+  }
+
+  async query(q: UsageQuery): Promise<Array<Partial<Record<UsageDimension, string>> & { bucketStart?: string } & UsageCounts>> {
+    const dims = q.groupBy.map((d) => COLUMN[d]);
+    const bucket = q.bucket === 'hour' ? sql<Date>`hour` : q.bucket === 'day' ? sql<Date>`date_trunc('day', hour, 'UTC')` : undefined;
+    let query = this.db
+      .selectFrom('usage_hourly')
+      .select([
+        sql<string>`sum(requests)`.as('requests'),
+        sql<string>`sum(errors)`.as('errors'),
+        sql<string>`sum(input_tokens)`.as('input_tokens'),
+        sql<string>`sum(output_tokens)`.as('output_tokens'),
+        sql<string>`sum(cache_read_tokens)`.as('cache_read_tokens'),
+        sql<string>`sum(cache_write_tokens)`.as('cache_write_tokens'),
+      ])
+      .where('hour', '>=', sql<Date>`date_trunc('hour', ${q.from}::timestamptz, 'UTC')`)
+      .where('hour', '<', q.to);
+    if (q.keyId !== undefined) query = query.where('key_id', '=', q.keyId);
+    for (const d of dims) query = query.select(d).groupBy(d).orderBy(d);
+    if (bucket)
+      query = query
+        .select(bucket.as('bucket_start'))
+        .groupBy(sql`bucket_start`)
+        .orderBy(sql`bucket_start`);
+    const rows = (await query.execute()) as Array<Record<string, unknown>>;
+    return rows
+      .filter((r) => r.requests !== null)
+      .map((r) => {
+        const out: Partial<Record<UsageDimension, string>> & { bucketStart?: string } & UsageCounts = {
+          requests: Number(r.requests),
+          errors: Number(r.errors),
+          inputTokens: Number(r.input_tokens),
+          outputTokens: Number(r.output_tokens),
+          cacheReadTokens: Number(r.cache_read_tokens),
+          cacheWriteTokens: Number(r.cache_write_tokens),
+        };
+        for (const d of q.groupBy) out[d] = String(r[COLUMN[d]]);
+        if (bucket) out.bucketStart = (r.bucket_start as Date).toISOString();
+        return out;
+      });
+  }
+
+  async saveRateLimits(states: Array<{ credentialId: string; state: Record<string, unknown>; observedAt: Date }>): Promise<void> {
+    if (states.length === 0) return;
+    await this.db
+      .insertInto('credential_rate_limits')
+      .values(states.map((s) => ({ credential_id: s.credentialId, state: JSON.stringify(s.state), observed_at: s.observedAt })))
+      // Never replace a newer observation (another process's) with an older one.
+      .onConflict((oc) =>
+        oc
+          .column('credential_id')
+          .doUpdateSet({ state: sql`excluded.state`, observed_at: sql`excluded.observed_at` })
+          .where('credential_rate_limits.observed_at', '<', sql<Date>`excluded.observed_at`),
+      )
+      .execute();
+  }
+
+  async rateLimit(credentialId: string): Promise<{ state: Record<string, unknown>; observedAt: Date } | undefined> {
+    const row = await this.db.selectFrom('credential_rate_limits').selectAll().where('credential_id', '=', credentialId).executeTakeFirst();
+    return row && { state: row.state, observedAt: row.observed_at };
+  }
+}
