@@ -26,7 +26,7 @@ import { principalOf } from './auth.js';
 import { defaultSelectorFor, requireCredential, requireInferencePath, requireProvider } from '../clientKeys/access.js';
 import type { UsageRecorder } from '../usage/recorder.js';
 import type { RateLimitBook } from '../usage/rateLimitBook.js';
-import { createUsageTap } from '../usage/tap.js';
+import { watchUsage } from '../usage/tap.js';
 import { parseRateLimitHeaders } from '../usage/rateLimits.js';
 
 /** Request bodies up to this size are buffered so a 401 can be retried; larger ones stream through once. */
@@ -239,31 +239,35 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       // Headers leave with the first body chunk (one write, not two); an SSE stream's first event
       // follows its headers at once, so nothing waits.
       res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
-      // The tap watches the bytes go by (usage, model, an error event inside a 200 stream) and passes each chunk on as it is.
-      const tap = createUsageTap(provider, {
+      // Usage is watched beside the pipeline (a 'data' listener: every chunk passes on as it came,
+      // back-pressure untouched): the usage, the model, an error event inside a 200 stream.
+      const watch = watchUsage(provider, {
         statusCode: upstream.statusCode,
         contentType: header(upstream.headers['content-type']),
         contentEncoding: header(upstream.headers['content-encoding']),
       });
+      // The pipe is in place before the listener, so no chunk can flow past it unseen by res.
+      const piped = pipeline(upstream.body, res);
+      upstream.body.on('data', (chunk: Buffer) => watch.write(chunk));
       try {
-        await pipeline(upstream.body, tap.stream, res);
+        await piped;
+        await watch.end();
       } catch {
         // Client disconnect or upstream reset mid-stream: the response is already under way.
+        watch.abandon(); // what was seen before the cut still counts
         res.destroy();
-      } finally {
-        // An aborted stream still counts what it reported before the cut.
-        const seen = tap.observation();
-        if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
-        deps.usage.record({
-          keyId: who.keyId,
-          credentialId,
-          provider,
-          // An error answer names no model: the request's, read only then (the hot path parses nothing).
-          model: seen.model ?? (upstream.statusCode >= 400 ? requestedModel(rawBody) : undefined),
-          usage: seen.usage,
-          error: upstream.statusCode >= 400 || seen.streamError !== undefined,
-        });
       }
+      const seen = watch.observation();
+      if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
+      deps.usage.record({
+        keyId: who.keyId,
+        credentialId,
+        provider,
+        // An error answer names no model: the request's, read only then (the hot path parses nothing).
+        model: seen.model ?? (upstream.statusCode >= 400 ? requestedModel(rawBody) : undefined),
+        usage: seen.usage,
+        error: upstream.statusCode >= 400 || seen.streamError !== undefined,
+      });
     } catch (error) {
       if (error instanceof CallerGoneError) return; // nobody is left to answer
       deps.metrics.proxyRequests.inc({ provider: deps.providers.has(providerId) ? providerId : 'unknown', status: 'error' });

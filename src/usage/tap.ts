@@ -103,6 +103,52 @@ export function createUsageTap(
 }
 
 /**
+ * The same watching without a stream stage, for a caller that already has the chunks (the proxy
+ * listens to the upstream body's 'data' beside its pipeline: an extra Transform in the pipeline
+ * costs more than the watching itself). `end` resolves once everything is read (a compressed
+ * answer's decompressor caught up); `abandon` stops at once; `observation` is what was seen so far.
+ */
+export function watchUsage(
+  provider: ProviderId,
+  answer: { statusCode: number; contentType?: string; contentEncoding?: string },
+): { write(chunk: Buffer): void; end(): Promise<void>; abandon(): void; observation(): CallObservation } {
+  const seen = new Seen();
+  let sink = watcherFor(provider, answer, seen);
+  const stop = () => {
+    try {
+      sink?.abandon();
+    } catch {
+      // nothing to undo
+    }
+    sink = undefined;
+  };
+  return {
+    write(chunk) {
+      if (!sink) return;
+      try {
+        sink.write(chunk);
+      } catch {
+        stop();
+      }
+    },
+    end() {
+      const current = sink;
+      sink = undefined;
+      if (!current) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        try {
+          current.end(resolve);
+        } catch {
+          resolve();
+        }
+      });
+    },
+    abandon: stop,
+    observation: () => seen.snapshot(),
+  };
+}
+
+/**
  * The same reading for an answer body that is already a value (e.g. a durable call's final answer,
  * parsed elsewhere), synchronously. An array is read as a streamed answer (Gemini's
  * `:streamGenerateContent` without `alt=sse`).
