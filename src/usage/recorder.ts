@@ -76,15 +76,23 @@ export class UsageRecorder {
     row.outputTokens += u.outputTokens;
     row.cacheReadTokens += u.cacheReadTokens;
     row.cacheWriteTokens += u.cacheWriteTokens;
-    const t = this.opts.tokens;
-    if (t) {
-      if (u.inputTokens) t.inc({ provider: call.provider, type: 'input' }, u.inputTokens);
-      if (u.outputTokens) t.inc({ provider: call.provider, type: 'output' }, u.outputTokens);
-      if (u.cacheReadTokens) t.inc({ provider: call.provider, type: 'cache_read' }, u.cacheReadTokens);
-      if (u.cacheWriteTokens) t.inc({ provider: call.provider, type: 'cache_write' }, u.cacheWriteTokens);
+    if (this.opts.tokens) {
+      if (u.inputTokens) this.counter(call.provider, 'input').inc(u.inputTokens);
+      if (u.outputTokens) this.counter(call.provider, 'output').inc(u.outputTokens);
+      if (u.cacheReadTokens) this.counter(call.provider, 'cache_read').inc(u.cacheReadTokens);
+      if (u.cacheWriteTokens) this.counter(call.provider, 'cache_write').inc(u.cacheWriteTokens);
     }
     this.rollDay(at.getTime());
     this.sinceRead.set(call.keyId, (this.sinceRead.get(call.keyId) ?? 0) + budgetTokens(u));
+  }
+
+  /** The labelled child of the token counter, made once (prom-client hashes labels on every inc otherwise). */
+  private readonly counters = new Map<string, { inc(n: number): void }>();
+  private counter(provider: string, type: string): { inc(n: number): void } {
+    const id = `${provider}\u0000${type}`;
+    let child = this.counters.get(id);
+    if (!child) this.counters.set(id, (child = this.opts.tokens!.labels(provider, type)));
+    return child;
   }
 
   /**

@@ -144,6 +144,9 @@ describe('usage', () => {
     const own = await h.call('GET', '/v1/usage?groupBy=key', { headers: as(other.key) });
     expect(own.status).toBe(200);
     expect(own.json.usage).toEqual([expect.objectContaining({ key: other.id, requests: 1, inputTokens: 10, outputTokens: 5 })]);
+    const backwards = await h.call('GET', '/v1/usage?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z');
+    expect(backwards.status).toBe(400);
+    expect(backwards.json.error.message).toBe('from must be before to');
     const bad = await h.call('GET', '/v1/usage?groupBy=key,colour&bucket=week');
     expect(bad.status).toBe(400);
     expect(bad.json.error.message).toMatch(/unknown colour/);

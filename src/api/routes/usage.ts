@@ -3,6 +3,7 @@
 import { Router } from 'express';
 import type { UsageStore } from '../../db/usage.js';
 import { principalOf } from '../auth.js';
+import { ValidationError } from '../../errors.js';
 import { shaped, usageAnswerSchema, usageQuerySchema } from '../schemas.js';
 
 export function createUsageRoutes({ usage }: { usage: Pick<UsageStore, 'query'> }): Router {
@@ -12,6 +13,7 @@ export function createUsageRoutes({ usage }: { usage: Pick<UsageStore, 'query'> 
     const who = principalOf(req);
     const to = q.to ? new Date(q.to) : new Date();
     const from = q.from ? new Date(q.from) : new Date(to.getTime() - 86_400_000);
+    if (from.getTime() >= to.getTime()) throw new ValidationError('from must be before to');
     const rows = await usage.query({ from, to, groupBy: q.groupBy, bucket: q.bucket, keyId: who.role === 'admin' ? undefined : who.keyId });
     res.json(shaped(usageAnswerSchema, { from: from.toISOString(), to: to.toISOString(), usage: rows }));
   });
