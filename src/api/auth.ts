@@ -1,4 +1,4 @@
-// Clients present a Maestro key as `Authorization: Bearer <key>` or `x-api-key: <key>`. The gate
+// Clients present a Maestro key as `Authorization: Bearer <key>`, `x-api-key: <key>` or `x-goog-api-key: <key>`. The gate
 // checks it against the in-memory key registry (src/clientKeys/registry.ts: no database query),
 // counts failures per client address, applies the key's request rate, notes its use, and leaves
 // the caller's Principal on the request for the routes and the proxy to authorise against.
@@ -17,7 +17,8 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (match) return match[1];
   }
-  const apiKey = headers['x-api-key'];
+  // x-api-key: what Anthropic SDKs send; x-goog-api-key: what Gemini SDKs send (neither reaches a provider).
+  const apiKey = headers['x-api-key'] ?? headers['x-goog-api-key'];
   return typeof apiKey === 'string' && apiKey.length > 0 ? apiKey.trim() : undefined;
 }
 

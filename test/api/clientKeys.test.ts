@@ -248,6 +248,10 @@ describe('client keys', () => {
     const counted = await h.call('POST', '/proxy/anthropic/v1/messages/count_tokens', { body: message, headers: as(teamA.key) });
     expect(counted.status).not.toBe(403);
 
+    // A Gemini SDK sends its key as x-goog-api-key: the Maestro key works there too.
+    const asGemini = await h.call('GET', '/v1/credentials', { headers: { authorization: '', 'x-goog-api-key': teamA.key } });
+    expect(asGemini.status, asGemini.text).toBe(200);
+
     const listed = await h.call('GET', '/v1/credentials', { headers: as(teamA.key) });
     expect(listed.status).toBe(200);
     expect(listed.json.credentials.map((c: { id: string }) => c.id)).toEqual([apiKeyCredential.id]);
