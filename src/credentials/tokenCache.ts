@@ -5,7 +5,7 @@
 // table, so a listener that died without a word cannot keep a deleted or replaced credential.
 import type { ProviderId } from '../config.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
-import { CallerGoneError, NotFoundError, ReauthRequiredError } from '../errors.js';
+import { CallerGoneError, isDatabaseUnavailable, NotFoundError, ReauthRequiredError } from '../errors.js';
 import type { CallAuth } from '../providers/types.js';
 import { callAuth } from '../auth/credentialAuth.js';
 
@@ -38,7 +38,13 @@ export interface TokenCacheOptions {
 
 export class TokenCache {
   private readonly byId = new Map<string, Promise<CachedCredential>>();
-  private readonly bySelector = new Map<string, string>();
+  /**
+   * Selector → credential id. A change anywhere marks them stale (a default may be another now):
+   * a stale one is picked again, but if the database cannot answer, the last pick still serves
+   * (a cached token keeps working through an outage).
+   */
+  private readonly bySelector = new Map<string, { id: string; stale: boolean }>();
+  private generation = 0;
   private readonly refreshing = new Map<string, Promise<void>>();
   /** The version each loaded entry holds, for recheck(). */
   private readonly versions = new Map<string, number>();
@@ -50,8 +56,19 @@ export class TokenCache {
   /** The credential a proxied request uses: by id or name when given, else the provider's default. */
   async resolve(provider: ProviderId, selector: string | undefined): Promise<CachedCredential> {
     const key = `${provider}\u0000${selector ?? ''}`;
-    const id = this.bySelector.get(key) ?? (await this.pick(provider, selector));
-    this.bySelector.set(key, id);
+    const known = this.bySelector.get(key);
+    if (known && !known.stale) return this.load(known.id);
+    const generation = this.generation;
+    let id: string;
+    try {
+      id = await this.pick(provider, selector);
+    } catch (error) {
+      // The database is away: the last pick serves (still stale, so it is picked again next time).
+      if (known && isDatabaseUnavailable(error)) return this.load(known.id);
+      throw error;
+    }
+    // A change while picking: keep the pick for now, but pick again next time.
+    this.bySelector.set(key, { id, stale: generation !== this.generation });
     return this.load(id);
   }
 
@@ -82,7 +99,7 @@ export class TokenCache {
       this.byId.clear();
       this.versions.clear();
     }
-    this.bySelector.clear();
+    this.staleSelectors();
   }
 
   /**
@@ -104,8 +121,13 @@ export class TokenCache {
       // Only if the entry is still the one compared (a reload meanwhile has its own version).
       if (current.get(id) !== version && this.versions.get(id) === version) this.invalidate(id);
     }
-    if (this.newestCreated !== undefined && newest !== this.newestCreated) this.bySelector.clear();
+    if (this.newestCreated !== undefined && newest !== this.newestCreated) this.staleSelectors();
     this.newestCreated = newest;
+  }
+
+  private staleSelectors(): void {
+    this.generation++;
+    for (const entry of this.bySelector.values()) entry.stale = true;
   }
 
   get size(): number {
