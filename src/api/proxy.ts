@@ -175,7 +175,11 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       // A sign-in backend that maps calls (Codex, Code Assist) rewrites the body: it is read whole, and must be plain.
       const mapped = needsBody(definition, entry.auth.type);
       if (mapped && hasBody && req.headers['content-encoding']) {
-        throw new HttpError(415, 'unsupported_media_type', `${provider} sign-in credentials take plain (not content-encoded) request bodies`);
+        throw new HttpError(
+          415,
+          'unsupported_media_type',
+          `${provider} sign-in credentials take plain (not content-encoded) request bodies`,
+        );
       }
       const replayable = !hasBody || mapped || (declaredLength > 0 && declaredLength <= REPLAYABLE_BODY_BYTES);
       const rawBody = hasBody && replayable ? await readBody(req, deps.bodyLimitBytes) : undefined;

@@ -71,7 +71,10 @@ export const createCredentialSchema = z.discriminatedUnion(
           .meta({ description: 'gemini only: the Code Assist project; unset, Maestro discovers it (loadCodeAssist / onboardUser)' }),
       })
       .refine(oneExpiry, oneExpiryMessage)
-      .refine((v) => v.project === undefined || v.provider === 'gemini', { message: 'project is for gemini credentials only', path: ['project'] }),
+      .refine((v) => v.project === undefined || v.provider === 'gemini', {
+        message: 'project is for gemini credentials only',
+        path: ['project'],
+      }),
   ],
   { error: 'authType must be "oauth" or "api_key"' },
 );

@@ -8,7 +8,12 @@ export type { ProviderId };
 /** What a single provider call authenticates with. */
 export type CallAuth =
   | { type: 'api_key'; apiKey: string }
-  | { type: 'oauth'; accessToken: string; accountId?: string; /** Gemini Code Assist project (stored with the credential). */ project?: string };
+  | {
+      type: 'oauth';
+      accessToken: string;
+      accountId?: string;
+      /** Gemini Code Assist project (stored with the credential). */ project?: string;
+    };
 
 export type AuthType = CallAuth['type'];
 

@@ -31,7 +31,9 @@ async function recorded(): Promise<{ requests: number; inputTokens: number; outp
   const answer = await a.call('GET', '/v1/usage?groupBy=key');
   expect(answer.status, answer.text).toBe(200);
   const row = answer.json.usage.find((r: { key: string }) => r.key === 'env:1');
-  return row ? { requests: row.requests, inputTokens: row.inputTokens, outputTokens: row.outputTokens } : { requests: 0, inputTokens: 0, outputTokens: 0 };
+  return row
+    ? { requests: row.requests, inputTokens: row.inputTokens, outputTokens: row.outputTokens }
+    : { requests: 0, inputTokens: 0, outputTokens: 0 };
 }
 
 async function calls(api: ApiChild, n: number): Promise<void> {

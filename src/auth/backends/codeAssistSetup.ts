@@ -128,8 +128,12 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new ProviderUnavailableError('Code Assist onboarding was cancelled'));
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(timer), reject(new ProviderUnavailableError('Code Assist onboarding was cancelled'))), {
-      once: true,
-    });
+    signal?.addEventListener(
+      'abort',
+      () => (clearTimeout(timer), reject(new ProviderUnavailableError('Code Assist onboarding was cancelled'))),
+      {
+        once: true,
+      },
+    );
   });
 }

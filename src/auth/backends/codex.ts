@@ -26,7 +26,9 @@ export function mapCodex(request: PublicRequest): MappedRequest {
     store: false,
     stream: true,
     // It takes input as a list of items: a bare string is the one user message it stands for.
-    ...(typeof body.input === 'string' ? { input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: body.input }] }] } : {}),
+    ...(typeof body.input === 'string'
+      ? { input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: body.input }] }] }
+      : {}),
   };
   return {
     path: '/responses',
