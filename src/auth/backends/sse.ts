@@ -24,8 +24,10 @@ export class SseParser {
 
   private drain(final: boolean): SseEvent[] {
     const out: SseEvent[] = [];
-    const blocks = this.buffer.replace(/\r\n?/g, '\n').split('\n\n');
-    this.buffer = final ? '' : blocks.pop()!;
+    // A CR at the very end may be the first half of a CRLF split between chunks: held back until the next one.
+    const held = !final && this.buffer.endsWith('\r') ? '\r' : '';
+    const blocks = (held ? this.buffer.slice(0, -1) : this.buffer).replace(/\r\n?/g, '\n').split('\n\n');
+    this.buffer = final ? '' : blocks.pop()! + held;
     for (const block of blocks) {
       let event: string | undefined;
       const data: string[] = [];
