@@ -173,7 +173,7 @@ describe('Gemini CLI sign-in → Code Assist', () => {
 
   it('onboards a new account at sign-in and stores its project', async () => {
     credential = await signIn(gemini, 'gemini', 'gemini-cli');
-    expect(gemini.fake.codeAssistCalls()).toMatchObject({ loadCodeAssist: 1, onboardUser: 2 });
+    expect(gemini.fake.codeAssistCalls()).toEqual({ loadCodeAssist: 1, onboardUser: 1, getOperation: 1 });
     expect(credential.providerMetadata).toEqual({ project: gemini.fake.codeAssistProject });
     const detail = await gemini.call('GET', `/v1/credentials/${credential.id}`);
     expect(detail.json.providerMetadata).toEqual({ project: gemini.fake.codeAssistProject });

@@ -190,7 +190,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
   const signInApi = (path: string) =>
     provider === 'openai' && path.startsWith(`${CODEX_PATH}/`)
       ? codex
-      : provider === 'gemini' && path.startsWith('/v1internal:')
+      : provider === 'gemini' && /^\/v1internal[:/]/.test(path)
         ? codeAssist
         : undefined;
 

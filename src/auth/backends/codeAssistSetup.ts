@@ -1,6 +1,6 @@
 // The Code Assist project of a Gemini sign-in, found once (at login or import) as the Gemini CLI
 // finds it: loadCodeAssist names the project of an account already set up; otherwise onboardUser
-// with the account's default tier, a long-running operation asked again until it is done.
+// with the account's default tier, a long-running operation read (GET v1internal/<name>) until done.
 import { request, type Dispatcher } from 'undici';
 import { ProviderUnavailableError, ReauthRequiredError, ValidationError } from '../../errors.js';
 import { baseUrlFor } from '../../providers/registry.js';
@@ -12,9 +12,9 @@ const METADATA = { ideType: 'IDE_UNSPECIFIED', platform: 'PLATFORM_UNSPECIFIED',
 export interface CodeAssistSetupOptions {
   /** The project the user named (Workspace / Standard and Enterprise tiers need one). */
   project?: string;
-  /** Between onboardUser asks while the operation is not done. Default 2 s. */
+  /** Between reads of the onboarding operation while it is not done. Default 2 s. */
   pollIntervalMs?: number;
-  /** onboardUser asks before giving up. Default 30. */
+  /** Operation reads before giving up. Default 30. */
   maxPolls?: number;
   dispatcher?: Dispatcher;
   signal?: AbortSignal;
@@ -29,10 +29,12 @@ interface Tier {
 interface LoadAnswer {
   currentTier?: Tier | null;
   allowedTiers?: Tier[];
+  ineligibleTiers?: Array<{ reasonMessage?: unknown }>;
   cloudaicompanionProject?: string;
 }
 
 interface Operation {
+  name?: string;
   done?: boolean;
   response?: { cloudaicompanionProject?: { id?: string } };
 }
@@ -43,57 +45,80 @@ export async function discoverCodeAssistProject(
   opts: CodeAssistSetupOptions = {},
 ): Promise<string> {
   const requested = opts.project?.trim() || undefined;
-  const call = (method: string, body: unknown) => callCodeAssist<unknown>(def, accessToken, method, body, opts);
-  const loaded = (await call('loadCodeAssist', {
+  const post = (method: string, body: unknown) => callCodeAssist<unknown>(def, accessToken, 'POST', `:${method}`, body, opts);
+  const loaded = (await post('loadCodeAssist', {
     ...(requested ? { cloudaicompanionProject: requested } : {}),
     metadata: { ...METADATA, ...(requested ? { duetProject: requested } : {}) },
   })) as LoadAnswer;
   if (typeof loaded.cloudaicompanionProject === 'string' && loaded.cloudaicompanionProject) return loaded.cloudaicompanionProject;
-  if (loaded.currentTier && requested) return requested;
+  if (loaded.currentTier) {
+    if (requested) return requested;
+    throw projectRequired(loaded);
+  }
 
   const tier = loaded.allowedTiers?.find((t) => t.isDefault) ?? { id: 'legacy-tier', userDefinedCloudaicompanionProject: true };
-  if (tier.userDefinedCloudaicompanionProject && !requested) {
-    throw new ValidationError(
-      'this Google account needs a Google Cloud project for Code Assist: import the credential with "project" (Workspace / Code Assist Standard and Enterprise accounts)',
-    );
-  }
-  const onboard = {
+  if (tier.userDefinedCloudaicompanionProject && !requested) throw projectRequired(loaded);
+  // The free tier runs on a project Google manages: naming one there fails the onboarding.
+  const project = tier.id === 'free-tier' ? undefined : requested;
+  let operation = (await post('onboardUser', {
     tierId: tier.id ?? 'legacy-tier',
-    ...(requested ? { cloudaicompanionProject: requested } : {}),
-    metadata: { ...METADATA, ...(requested ? { duetProject: requested } : {}) },
-  };
-  const polls = opts.maxPolls ?? 30;
-  for (let i = 0; i < polls; i++) {
-    if (i > 0) await sleep(opts.pollIntervalMs ?? 2000, opts.signal);
-    const operation = (await call('onboardUser', onboard)) as Operation;
-    if (operation.done) {
-      const id = operation.response?.cloudaicompanionProject?.id ?? requested;
-      if (!id) throw new ProviderUnavailableError('Code Assist finished onboarding without naming a project');
-      return id;
+    ...(project ? { cloudaicompanionProject: project } : {}),
+    metadata: { ...METADATA, ...(project ? { duetProject: project } : {}) },
+  })) as Operation;
+  for (let polls = 0; !operation.done; polls++) {
+    if (polls >= (opts.maxPolls ?? 30)) {
+      throw new ProviderUnavailableError('Code Assist did not finish onboarding this account in time; sign in again later');
     }
+    if (!operation.name || !OPERATION_NAME.test(operation.name)) {
+      throw new ProviderUnavailableError('Code Assist answered onboardUser with an operation Maestro cannot follow');
+    }
+    await sleep(opts.pollIntervalMs ?? 2000, opts.signal);
+    operation = (await callCodeAssist<unknown>(def, accessToken, 'GET', `/${operation.name}`, undefined, opts)) as Operation;
   }
-  throw new ProviderUnavailableError('Code Assist did not finish onboarding this account in time; sign in again later');
+  const id = operation.response?.cloudaicompanionProject?.id ?? requested;
+  if (!id) throw projectRequired(loaded);
+  return id;
 }
 
+/** An operation name as Google's long-running operations spell it, safe to put in a path. */
+const OPERATION_NAME = /^operations\/[A-Za-z0-9._-]{1,200}$/;
+
+/** The account cannot use Code Assist without a project of its own (or at all): Google's reasons, when it gave some. */
+function projectRequired(loaded: LoadAnswer): ValidationError {
+  const reasons = (loaded.ineligibleTiers ?? [])
+    .map((t) => t.reasonMessage)
+    .filter((m): m is string => typeof m === 'string' && m !== '')
+    .map((m) => safeText(m, { max: 200 }));
+  return new ValidationError(
+    reasons.length > 0
+      ? `Code Assist does not serve this Google account: ${reasons.join('; ')}`
+      : 'this Google account needs a Google Cloud project for Code Assist: import the credential with "project" (Workspace / Code Assist Standard and Enterprise accounts)',
+  );
+}
+
+/** `POST <base>/v1internal:<method>` or `GET <base>/v1internal/<operation name>`. */
 async function callCodeAssist<T>(
   def: ProviderDefinition,
   accessToken: string,
-  method: string,
+  verb: 'POST' | 'GET',
+  /** `:loadCodeAssist`, `/operations/…` */
+  target: string,
   body: unknown,
   opts: CodeAssistSetupOptions,
 ): Promise<T> {
+  const method = target.slice(1).split('/')[0]!;
   const userAgent = def.headers.oauth.set['user-agent'];
   let res: Dispatcher.ResponseData;
   try {
-    res = await request(`${baseUrlFor(def, 'oauth')}/v1internal:${method}`, {
-      method: 'POST',
+    res = await request(`${baseUrlFor(def, 'oauth')}/v1internal${target}`, {
+      method: verb,
       headers: {
         authorization: `Bearer ${accessToken}`,
-        'content-type': 'application/json',
         accept: 'application/json',
+        ...(verb === 'POST' ? { 'content-type': 'application/json' } : {}),
         ...(userAgent ? { 'user-agent': userAgent } : {}),
       },
-      body: JSON.stringify(body),
+      body: verb === 'POST' ? JSON.stringify(body) : undefined,
       dispatcher: opts.dispatcher,
       signal: opts.signal,
       headersTimeout: 30_000,

@@ -1,6 +1,6 @@
 // The fake Code Assist backend (Gemini CLI sign-in tokens): POST /v1internal:{method} with a
-// bearer access token. loadCodeAssist / onboardUser (a long-running operation, not done for the
-// first `onboardPolls` asks) set up the account's project; generateContent, streamGenerateContent
+// bearer access token. loadCodeAssist / onboardUser (a long-running operation read with
+// GET /v1internal/operations/<id>, not done for the first `onboardPolls` answers) set up the account's project; generateContent, streamGenerateContent
 // (SSE only, with ?alt=sse) and countTokens check the Code Assist body shape
 // ({model, project, request} / {request: {model: "models/<m>", contents}}) and answer wrapped in `response`.
 import { hex, HttpAnswer, type RecordedRequest } from './wire.js';
@@ -8,7 +8,7 @@ import { hex, HttpAnswer, type RecordedRequest } from './wire.js';
 export interface CodeAssistOptions {
   /** `existing`: loadCodeAssist names the project at once; `onboard`: the account must be onboarded first. Default existing. */
   setup?: 'existing' | 'onboard';
-  /** onboardUser answers not done this many times first. Default 1. */
+  /** The onboarding operation answers not done this many times first. Default 1. */
   onboardPolls?: number;
   /** The account's project. Default a random `fake-project-…`. */
   project?: string;
@@ -29,6 +29,22 @@ export function createCodeAssistSide(ctx: CodeAssistContext) {
   let onboarded = (ctx.setup ?? 'existing') === 'existing';
   let pollsLeft = ctx.onboardPolls ?? 1;
   const calls: Record<string, number> = {};
+  const OPERATION = 'operations/onboard-fake';
+  let onboarding = false;
+
+  /** The onboarding operation: not done for the first `onboardPolls` answers, then done with the project. */
+  function operationAnswer(): HttpAnswer {
+    if (pollsLeft-- > 0) return new HttpAnswer(200, { name: OPERATION, done: false });
+    onboarded = true;
+    return new HttpAnswer(200, {
+      name: OPERATION,
+      done: true,
+      response: {
+        '@type': 'type.googleapis.com/google.internal.cloud.code.v1internal.OnboardUserResponse',
+        cloudaicompanionProject: { id: project, name: project },
+      },
+    });
+  }
 
   const error = (status: number, message: string) =>
     new HttpAnswer(status, {
@@ -46,11 +62,16 @@ export function createCodeAssistSide(ctx: CodeAssistContext) {
 
   /** The JSON answer, SSE events, or the error answer. */
   function handle(req: RecordedRequest): HttpAnswer | { events: string[] } {
-    const method = /^\/v1internal:(\w+)$/.exec(req.path)?.[1];
-    if (req.method !== 'POST' || !method) return error(404, `fake code assist: no route ${req.method} ${req.path}`);
+    const operation = req.method === 'GET' ? /^\/v1internal\/(operations\/[\w-]+)$/.exec(req.path)?.[1] : undefined;
+    const method = operation ? 'getOperation' : req.method === 'POST' ? /^\/v1internal:(\w+)$/.exec(req.path)?.[1] : undefined;
+    if (!method) return error(404, `fake code assist: no route ${req.method} ${req.path}`);
     calls[method] = (calls[method] ?? 0) + 1;
     const token = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
     if (!token || ctx.accessTokenProblem(token)) return error(401, 'Request had invalid authentication credentials.');
+    if (operation) {
+      if (operation !== OPERATION || !onboarding) return error(404, `fake code assist: no operation ${operation}`);
+      return operationAnswer();
+    }
     if (req.headers['x-goog-api-key'] !== undefined) return error(400, 'fake code assist: an API key reached Code Assist');
     const body = req.json as Record<string, unknown> | undefined;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) return error(400, 'fake code assist: body must be a JSON object');
@@ -69,19 +90,13 @@ export function createCodeAssistSide(ctx: CodeAssistContext) {
                 ],
               },
         );
-      case 'onboardUser': {
-        if (body.tierId !== 'free-tier' || !sameMetadata(body.metadata)) return error(400, 'fake code assist: onboardUser body is wrong');
-        if (pollsLeft-- > 0) return new HttpAnswer(200, { name: 'operations/onboard-fake', done: false });
-        onboarded = true;
-        return new HttpAnswer(200, {
-          name: 'operations/onboard-fake',
-          done: true,
-          response: {
-            '@type': 'type.googleapis.com/google.internal.cloud.code.v1internal.OnboardUserResponse',
-            cloudaicompanionProject: { id: project, name: project },
-          },
-        });
-      }
+      case 'onboardUser':
+        // The free tier runs on a managed project: naming one is a failed precondition.
+        if (body.tierId !== 'free-tier' || !sameMetadata(body.metadata) || 'cloudaicompanionProject' in body) {
+          return error(400, 'fake code assist: onboardUser body is wrong');
+        }
+        onboarding = true;
+        return operationAnswer();
       case 'countTokens': {
         const request = body.request as { model?: unknown; contents?: unknown } | undefined;
         if (Object.keys(body).join() !== 'request' || typeof request?.model !== 'string' || !request.model.startsWith('models/')) {
