@@ -138,6 +138,8 @@ describe('OpenAI ChatGPT sign-in → Codex backend', () => {
     expect(res.status, res.text).toBe(200);
     expect(res.json).toMatchObject({ object: 'response', status: 'completed', usage: CODEX_USAGE });
     expect(openai.fake.apiRequests().at(-1)!.json).toMatchObject({ store: false, stream: true });
+    // Counted from the mapped answer, like a proxied call.
+    expect(await usageOf(openai, credential.id)).toMatchObject({ requests: 4, inputTokens: 40, cacheReadTokens: 8, outputTokens: 28 });
   });
 
   it('serves a client key limited to this credential on the public inference path', async () => {
@@ -242,6 +244,7 @@ describe('Gemini CLI sign-in → Code Assist', () => {
     expect(res.status, res.text).toBe(200);
     expect(res.json.candidates[0].content.parts[0].text).toBe('Hello from the fake code assist');
     expect(gemini.fake.apiRequests().at(-1)!.json).toMatchObject({ model: 'gemini-2.5-flash', project: gemini.fake.codeAssistProject });
+    expect(await usageOf(gemini, credential.id)).toMatchObject({ requests: 6, inputTokens: 40, cacheReadTokens: 15, outputTokens: 30 });
   });
 
   it('imports a sign-in with a given project without asking Code Assist; other paths need an API key', async () => {
