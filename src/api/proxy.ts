@@ -4,6 +4,7 @@
 // from the provider triggers one shared refresh through the workflow and one retry.
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { buildProviderCall, needsBody, type ProviderCall } from '../auth/clientBuilder.js';
@@ -122,6 +123,20 @@ function requestedModel(body: Buffer | undefined): string | undefined {
 }
 
 const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+
+function decoderFor(encoding: string | undefined): Transform | undefined {
+  switch (encoding?.trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    default:
+      return undefined;
+  }
+}
 
 function usable(entry: CachedCredential): void {
   if (entry.metadata.status === 'reauth_required') {
@@ -268,8 +283,14 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       });
       const mapper = answer?.transform();
       const seenBody: Readable = mapper ?? upstream.body;
+      // Mapped answers were asked uncompressed; one compressed anyway is decoded before the mapping.
+      const decoder = mapper ? decoderFor(header(upstream.headers['content-encoding'])) : undefined;
       // The pipe is in place before the listener, so no chunk can flow past it unseen by res.
-      const piped = mapper ? pipeline(upstream.body, mapper, res) : pipeline(upstream.body, res);
+      const piped = mapper
+        ? decoder
+          ? pipeline(upstream.body, decoder, mapper, res)
+          : pipeline(upstream.body, mapper, res)
+        : pipeline(upstream.body, res);
       seenBody.on('data', (chunk: Buffer | string) => watch.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
       try {
         await piped;

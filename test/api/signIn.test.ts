@@ -3,6 +3,7 @@
 // fake Code Assist (project found at login through loadCodeAssist, or onboardUser), each through
 // the proxy (streamed and not), after a refresh, and as a durable call; usage counted from the
 // mapped answers.
+import { gzipSync } from 'node:zlib';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CODEX_DEFAULT_INSTRUCTIONS } from '../../src/auth/backends/codex.js';
@@ -237,6 +238,17 @@ describe('Gemini CLI sign-in → Code Assist', () => {
     });
   });
 
+  it('decodes an answer compressed although it was asked uncompressed, then maps it', async () => {
+    const wrapped = { response: { candidates: [{ content: { role: 'model', parts: [{ text: 'zipped' }] } }] }, traceId: 't' };
+    gemini.fake.failNextApi([
+      { status: 200, body: gzipSync(JSON.stringify(wrapped)), headers: { 'content-encoding': 'gzip', 'content-type': 'application/json' } },
+    ]);
+    const res = await gemini.call('POST', '/proxy/gemini/v1beta/models/g:generateContent', { body: request, headers: headers() });
+    expect(res.status, res.text).toBe(200);
+    expect(res.headers.get('content-encoding')).toBeNull();
+    expect(res.json).toEqual(wrapped.response);
+  });
+
   it('runs a durable call with the public path and body', async () => {
     const res = await gemini.call('POST', `/v1/credentials/${credential.id}/messages`, {
       body: { path: '/v1beta/models/gemini-2.5-flash:generateContent', body: request },
@@ -244,7 +256,7 @@ describe('Gemini CLI sign-in → Code Assist', () => {
     expect(res.status, res.text).toBe(200);
     expect(res.json.candidates[0].content.parts[0].text).toBe('Hello from the fake code assist');
     expect(gemini.fake.apiRequests().at(-1)!.json).toMatchObject({ model: 'gemini-2.5-flash', project: gemini.fake.codeAssistProject });
-    expect(await usageOf(gemini, credential.id)).toMatchObject({ requests: 6, inputTokens: 40, cacheReadTokens: 15, outputTokens: 30 });
+    expect(await usageOf(gemini, credential.id)).toMatchObject({ requests: 7, inputTokens: 40, cacheReadTokens: 15, outputTokens: 30 });
   });
 
   it('imports a sign-in with a given project without asking Code Assist; other paths need an API key', async () => {
