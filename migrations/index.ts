@@ -7,6 +7,7 @@ import * as durableCallClaims from './0004_durable_call_claims.js';
 import * as apiKeys from './0005_api_keys.js';
 import * as metricCounts from './0006_metric_counts.js';
 import * as usage from './0007_usage.js';
+import * as providerMetadata from './0008_provider_metadata.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '0005_api_keys': apiKeys,
   '0006_metric_counts': metricCounts,
   '0007_usage': usage,
+  '0008_provider_metadata': providerMetadata,
 };

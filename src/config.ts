@@ -19,6 +19,8 @@ export interface EncryptionKey {
 /** Per-provider overrides; anything unset falls back to the provider's public values. */
 export interface ProviderOverrides {
   baseUrl?: string;
+  /** Where sign-in (OAuth) tokens are sent when the provider serves them from another API than its keys (OpenAI: Codex, Gemini: Code Assist). */
+  oauthBaseUrl?: string;
   oauthTokenUrl?: string;
   oauthAuthorizeUrl?: string;
   oauthClientId?: string;
@@ -147,6 +149,7 @@ const envSchema = z.object({
 
 const PROVIDER_FIELDS: Record<keyof ProviderOverrides, string> = {
   baseUrl: 'BASE_URL',
+  oauthBaseUrl: 'OAUTH_BASE_URL',
   oauthTokenUrl: 'OAUTH_TOKEN_URL',
   oauthAuthorizeUrl: 'OAUTH_AUTHORIZE_URL',
   oauthClientId: 'OAUTH_CLIENT_ID',
@@ -155,7 +158,7 @@ const PROVIDER_FIELDS: Record<keyof ProviderOverrides, string> = {
   oauthScopes: 'OAUTH_SCOPES',
   userAgent: 'USER_AGENT',
 };
-const URL_FIELDS = new Set<keyof ProviderOverrides>(['baseUrl', 'oauthTokenUrl', 'oauthAuthorizeUrl', 'oauthRedirectUri']);
+const URL_FIELDS = new Set<keyof ProviderOverrides>(['baseUrl', 'oauthBaseUrl', 'oauthTokenUrl', 'oauthAuthorizeUrl', 'oauthRedirectUri']);
 
 /** `id:base64,…`; every key must decode to exactly 32 bytes. The key material never appears in an error. */
 export function parseEncryptionKeys(value: string, variable = 'MAESTRO_ENCRYPTION_KEYS'): EncryptionKey[] {

@@ -6,6 +6,7 @@ import { ProviderUnavailableError, ReauthRequiredError, ValidationError } from '
 import { callAuth } from '../auth/credentialAuth.js';
 import { buildProviderCall } from '../auth/clientBuilder.js';
 import { readBody } from '../auth/http.js';
+import { mapWhole } from '../auth/backends/sse.js';
 import { parseRetryAfter } from '../auth/tokenClient.js';
 import { FailureType } from '../workflows/failures.js';
 import { withOneRefresh } from '../credentials/withOneRefresh.js';
@@ -74,14 +75,16 @@ export function messageActivities(deps: ActivityDeps) {
         };
         const send = async ({ metadata, secret }: Awaited<ReturnType<typeof load>>) => {
           const method = call.method ?? 'POST';
+          const plain = method === 'GET' ? undefined : Buffer.from(JSON.stringify(call.body ?? {}));
           const built = buildProviderCall(providers.get(metadata.provider), {
             auth: callAuth(metadata, secret),
             method,
             path: call.path,
             search: '',
             clientHeaders: { ...call.headers, 'content-type': 'application/json', accept: 'application/json' },
+            body: plain,
           });
-          let body: Buffer | undefined = method === 'GET' ? undefined : Buffer.from(JSON.stringify(call.body ?? {}));
+          let body = built.body ?? plain;
           if (body && built.transformBody) body = built.transformBody(body);
           let res;
           try {
@@ -97,7 +100,11 @@ export function messageActivities(deps: ActivityDeps) {
             throw callFailure(error);
           }
           try {
-            return { res, raw: await readBody(res.body, res.headers['content-encoding'] as string | undefined) };
+            const raw = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
+            // A sign-in backend's 2xx answer, mapped back to the public API's (Codex: the final Response object).
+            const answer = res.statusCode >= 200 && res.statusCode < 300 ? built.answer : undefined;
+            if (!answer) return { res, raw, contentType: (res.headers['content-type'] as string | undefined) ?? null };
+            return { res, raw: await mapWhole(raw, answer.transform()), contentType: answer.contentType };
           } catch (error) {
             // The provider answered (and may have billed it): an answer cut short is not re-sent.
             throw ApplicationFailure.nonRetryable(
@@ -106,7 +113,7 @@ export function messageActivities(deps: ActivityDeps) {
             );
           }
         };
-        const { res, raw } = await withOneRefresh(await load(), send, {
+        const { res, raw, contentType } = await withOneRefresh(await load(), send, {
           refused: (answer, { metadata }) => answer.res.statusCode === 401 && metadata.authType === 'oauth',
           refresh: async ({ metadata }) => {
             await deps.requestRefresh(credentialId, metadata.version);
@@ -116,7 +123,6 @@ export function messageActivities(deps: ActivityDeps) {
         if (res.statusCode === 429 || res.statusCode >= 500) {
           throw new ProviderUnavailableError(`provider answered ${res.statusCode}`, parseRetryAfter(res.headers['retry-after']));
         }
-        const contentType = (res.headers['content-type'] as string | undefined) ?? null;
         const text = raw.toString('utf8');
         let parsed: unknown = text;
         if (contentType?.includes('json')) {

@@ -4,9 +4,10 @@
 // from the provider triggers one shared refresh through the workflow and one retry.
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
-import { buildProviderCall } from '../auth/clientBuilder.js';
+import { buildProviderCall, needsBody, type ProviderCall } from '../auth/clientBuilder.js';
 import {
   CallerGoneError,
   ConflictError,
@@ -123,6 +124,20 @@ function requestedModel(body: Buffer | undefined): string | undefined {
 
 const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
+function decoderFor(encoding: string | undefined): Transform | undefined {
+  switch (encoding?.trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    default:
+      return undefined;
+  }
+}
+
 function usable(entry: CachedCredential): void {
   if (entry.metadata.status === 'reauth_required') {
     throw new ReauthRequiredError(
@@ -172,18 +187,29 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         throw new HttpError(413, 'payload_too_large', `request body is larger than ${deps.bodyLimitBytes} bytes`);
       }
       const hasBody = req.headers['transfer-encoding'] !== undefined || declaredLength > 0;
-      const replayable = !hasBody || (declaredLength > 0 && declaredLength <= REPLAYABLE_BODY_BYTES);
+      // A sign-in backend that maps calls (Codex, Code Assist) rewrites the body: it is read whole, and must be plain.
+      const mapped = needsBody(definition, entry.auth.type);
+      if (mapped && hasBody && req.headers['content-encoding']) {
+        throw new HttpError(
+          415,
+          'unsupported_media_type',
+          `${provider} sign-in credentials take plain (not content-encoded) request bodies`,
+        );
+      }
+      const replayable = !hasBody || mapped || (declaredLength > 0 && declaredLength <= REPLAYABLE_BODY_BYTES);
       const rawBody = hasBody && replayable ? await readBody(req, deps.bodyLimitBytes) : undefined;
 
+      let call: ProviderCall | undefined;
       const send = (credential: CachedCredential) => {
-        const call = buildProviderCall(definition, {
+        call = buildProviderCall(definition, {
           auth: credential.auth,
           method: req.method ?? 'GET',
           path,
           search,
           clientHeaders: req.headers,
+          body: rawBody,
         });
-        let body: Buffer | Readable | undefined = hasBody ? (rawBody ?? limited(req, deps.bodyLimitBytes)) : undefined;
+        let body: Buffer | Readable | undefined = call.body ?? (hasBody ? (rawBody ?? limited(req, deps.bodyLimitBytes)) : undefined);
         // Bodies are rewritten only when plain (an encoded request body passes through untouched).
         if (rawBody && call.transformBody && !req.headers['content-encoding']) body = call.transformBody(rawBody);
         const headers = { ...call.headers };
@@ -236,19 +262,36 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         );
       }
       deps.metrics.proxyRequests.inc({ provider, status: String(upstream.statusCode) });
+      // A sign-in backend's 2xx answer is mapped back to the public API's (errors pass as they come).
+      const answer = upstream.statusCode >= 200 && upstream.statusCode < 300 ? call?.answer : undefined;
+      const outHeaders = responseHeaders(upstream.headers);
+      if (answer) {
+        delete outHeaders['content-length'];
+        delete outHeaders['content-encoding'];
+        outHeaders['content-type'] = answer.contentType;
+      }
       // Headers leave with the first body chunk (one write, not two); an SSE stream's first event
       // follows its headers at once, so nothing waits.
-      res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
+      res.writeHead(upstream.statusCode, outHeaders);
       // Usage is watched beside the pipeline (a 'data' listener: every chunk passes on as it came,
-      // back-pressure untouched): the usage, the model, an error event inside a 200 stream.
+      // back-pressure untouched): the usage, the model, an error event inside a 200 stream. On a
+      // mapped answer it watches what the client gets, the public API's shape.
       const watch = watchUsage(provider, {
         statusCode: upstream.statusCode,
-        contentType: header(upstream.headers['content-type']),
-        contentEncoding: header(upstream.headers['content-encoding']),
+        contentType: answer ? answer.contentType : header(upstream.headers['content-type']),
+        contentEncoding: answer ? undefined : header(upstream.headers['content-encoding']),
       });
+      const mapper = answer?.transform();
+      const seenBody: Readable = mapper ?? upstream.body;
+      // Mapped answers were asked uncompressed; one compressed anyway is decoded before the mapping.
+      const decoder = mapper ? decoderFor(header(upstream.headers['content-encoding'])) : undefined;
       // The pipe is in place before the listener, so no chunk can flow past it unseen by res.
-      const piped = pipeline(upstream.body, res);
-      upstream.body.on('data', (chunk: Buffer) => watch.write(chunk));
+      const piped = mapper
+        ? decoder
+          ? pipeline(upstream.body, decoder, mapper, res)
+          : pipeline(upstream.body, mapper, res)
+        : pipeline(upstream.body, res);
+      seenBody.on('data', (chunk: Buffer | string) => watch.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
       try {
         await piped;
         await watch.end();

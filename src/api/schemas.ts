@@ -56,8 +56,25 @@ export const createCredentialSchema = z.discriminatedUnion(
       apiKey: secretString('apiKey'),
     }),
     z
-      .strictObject({ provider: providerSchema, authType: z.literal('oauth'), name: nameSchema.optional(), ...oauthTokens })
-      .refine(oneExpiry, oneExpiryMessage),
+      .strictObject({
+        provider: providerSchema,
+        authType: z.literal('oauth'),
+        name: nameSchema.optional(),
+        ...oauthTokens,
+        project: z
+          .string()
+          .trim()
+          .min(1)
+          .max(200)
+          .regex(/^[A-Za-z0-9._:-]+$/, 'project must be a Google Cloud project id')
+          .optional()
+          .meta({ description: 'gemini only: the Code Assist project; unset, Maestro discovers it (loadCodeAssist / onboardUser)' }),
+      })
+      .refine(oneExpiry, oneExpiryMessage)
+      .refine((v) => v.project === undefined || v.provider === 'gemini', {
+        message: 'project is for gemini credentials only',
+        path: ['project'],
+      }),
   ],
   { error: 'authType must be "oauth" or "api_key"' },
 );
@@ -198,6 +215,10 @@ export const credentialSchema = z
     refreshCount: z.number().int(),
     lastRefreshedAt: dateTime.nullable(),
     lastError: z.string().nullable(),
+    providerMetadata: z
+      .object({ project: z.string().optional().meta({ description: 'Gemini sign-in: the Code Assist project its calls bill to' }) })
+      .nullable()
+      .meta({ description: 'non-secret provider facts the calls need; null when none' }),
     createdAt: dateTime,
     updatedAt: dateTime,
   })

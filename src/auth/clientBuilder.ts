@@ -1,7 +1,9 @@
 // The one place where the URL, headers and body rewrite of a provider call are decided. The
 // proxy, the durable message activity and the tests all call buildProviderCall.
 import { prependSystemBlock } from './systemBlock.js';
+import { mapRequest, type AnswerMapping } from './backends/index.js';
 import { ValidationError } from '../errors.js';
+import { baseUrlFor } from '../providers/registry.js';
 import type { BodyTransformRule, CallAuth, HeaderSet, ProviderDefinition } from '../providers/types.js';
 
 export interface ProviderCall {
@@ -10,6 +12,10 @@ export interface ProviderCall {
   headers: Record<string, string>;
   /** Set when this call's body must be rewritten (e.g. Anthropic OAuth /v1/messages); returns the input when nothing changes. */
   transformBody: ((body: Buffer) => Buffer) | undefined;
+  /** A sign-in backend's call (src/auth/backends/): send this body, not the client's. */
+  body?: Buffer;
+  /** A sign-in backend's call: how its 2xx answer becomes the public API's (undefined: as it comes). */
+  answer?: AnswerMapping;
 }
 
 export interface ProviderCallInput {
@@ -21,6 +27,13 @@ export interface ProviderCallInput {
   search?: string;
   /** Node's IncomingHttpHeaders (lowercase names). */
   clientHeaders: Record<string, string | string[] | undefined>;
+  /** The plain request body; a sign-in backend that maps calls (needsBody) requires it. */
+  body?: Buffer;
+}
+
+/** True when calls with this auth go through a backend that rewrites the body: the caller must hold it whole and plain. */
+export function needsBody(def: ProviderDefinition, auth: CallAuth['type']): boolean {
+  return def.backends[auth] !== 'public';
 }
 
 /** Client headers that never reach a provider. */
@@ -49,8 +62,23 @@ const DROPPED_HEADERS = new Set([
 const DROPPED_PREFIXES = ['x-maestro-', 'proxy-', 'x-forwarded-', ':'];
 
 export function buildProviderCall(def: ProviderDefinition, input: ProviderCallInput): ProviderCall {
-  const url = buildUrl(def, input.path, input.search ?? '');
+  const base = { baseUrl: baseUrlFor(def, input.auth.type), dropQueryParams: def.dropQueryParams };
   const headerSet = def.headers[input.auth.type];
+  // The public path is checked before any mapping, so what a client key may call is what is checked.
+  validatePath(input.path);
+  const mapped = mapRequest(def.backends[input.auth.type], {
+    method: input.method,
+    path: input.path,
+    search: input.search ?? '',
+    body: input.body,
+    auth: input.auth,
+  });
+  if (mapped) {
+    // The mapping's headers describe the body it wrote and the plain answer it reads.
+    const headers = { ...buildHeaders(def, headerSet, input.auth, input.clientHeaders), ...mapped.headers };
+    return { url: buildUrl(base, mapped.path, mapped.search), headers, transformBody: undefined, body: mapped.body, answer: mapped.answer };
+  }
+  const url = buildUrl(base, input.path, input.search ?? '');
   const headers = buildHeaders(def, headerSet, input.auth, input.clientHeaders);
   const rule = def.bodyTransforms.find(
     (r) => r.auth === input.auth.type && r.method === input.method.toUpperCase() && r.path === input.path,
@@ -160,8 +188,7 @@ function buildHeaders(
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
 
-  const vars: Record<string, string | undefined> =
-    auth.type === 'api_key' ? { apiKey: auth.apiKey } : { accessToken: auth.accessToken, accountId: auth.accountId };
+  const vars = authVars(auth);
   for (const value of Object.values(vars)) {
     if (value !== undefined && /[^\u0020-\u007e]/.test(value)) {
       throw new ValidationError('the credential holds characters that cannot be sent in a header');
@@ -183,6 +210,10 @@ function buildHeaders(
     else headers[name] = value;
   }
   return headers;
+}
+
+function authVars(auth: CallAuth): Record<string, string | undefined> {
+  return auth.type === 'api_key' ? { apiKey: auth.apiKey } : { accessToken: auth.accessToken, accountId: auth.accountId };
 }
 
 /** `{name}` placeholders filled from vars; undefined when any placeholder has no value. */

@@ -10,7 +10,8 @@
 import { parsePastedCode, startLogin } from '../auth/pkce.js';
 import { exchangeCode } from '../auth/tokenClient.js';
 import type { ProviderId } from '../config.js';
-import type { CredentialEvent, CredentialMetadata, CredentialSecret, CredentialStore } from '../db/credentials.js';
+import type { CredentialEvent, CredentialMetadata, CredentialSecret, CredentialStore, ProviderMetadata } from '../db/credentials.js';
+import { discoverCodeAssistProject } from '../auth/backends/codeAssistSetup.js';
 import type { OAuthSessionStore } from '../db/oauthSessions.js';
 import { ConflictError, ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -32,6 +33,8 @@ export type ImportInput =
       idToken?: string;
       accountId?: string;
       expiresAt?: Date | null;
+      /** gemini: the Code Assist project; unset, discovered with the access token. */
+      project?: string;
     };
 
 export type ReplaceInput =
@@ -43,6 +46,8 @@ export interface CredentialServiceDeps {
   providers: ProviderRegistry;
   workflows: CredentialWorkflows;
   log: Logger;
+  /** The Code Assist project of a Gemini sign-in (src/auth/backends/codeAssistSetup.ts); replaceable in tests. */
+  discoverProject?: typeof discoverCodeAssistProject;
 }
 
 export class CredentialService {
@@ -76,12 +81,15 @@ export class CredentialService {
       input.authType === 'api_key'
         ? { apiKey: input.apiKey }
         : { accessToken: input.accessToken, refreshToken: input.refreshToken, idToken: input.idToken, accountId: input.accountId };
+    const providerMetadata =
+      input.authType === 'oauth' ? await this.signInSetup(input.provider, input.accessToken, input.project) : undefined;
     const credential = await this.deps.store.create({
       provider: input.provider,
       authType: input.authType,
       name: input.name,
       secret,
       expiresAt: input.authType === 'oauth' ? (input.expiresAt ?? null) : null,
+      providerMetadata,
     });
     await this.startWorkflow(credential);
     return credential;
@@ -173,10 +181,12 @@ export class CredentialService {
       idToken: tokens.idToken,
       accountId: tokens.accountId,
     };
+    // Found again at every login: a new login may be another account.
+    const providerMetadata = (await this.signInSetup(provider, tokens.accessToken)) ?? null;
     const existing = await this.deps.store.find(provider, session.name, 'oauth');
     if (existing) {
       // A new login wins over whatever the row holds now (a refresh may have moved its version).
-      const credential = await this.deps.store.replaceTokens(existing.id, { secret, expiresAt: tokens.expiresAt });
+      const credential = await this.deps.store.replaceTokens(existing.id, { secret, expiresAt: tokens.expiresAt, providerMetadata });
       await this.tellWorkflow(credential);
       return { credential, created: false };
     }
@@ -186,9 +196,19 @@ export class CredentialService {
       name: session.name,
       secret,
       expiresAt: tokens.expiresAt,
+      providerMetadata,
     });
     await this.startWorkflow(credential);
     return { credential, created: true };
+  }
+
+  /** What a sign-in backend needs to know once (Code Assist: the project); undefined when nothing. */
+  private async signInSetup(provider: ProviderId, accessToken: string, project?: string): Promise<ProviderMetadata | undefined> {
+    const definition = this.deps.providers.get(provider);
+    if (definition.backends.oauth !== 'code-assist') return undefined;
+    if (project) return { project };
+    const discover = this.deps.discoverProject ?? discoverCodeAssistProject;
+    return { project: await discover(definition, accessToken) };
   }
 
   // --- the workflow side (one policy, see the top of this file) -------------------------------

@@ -23,7 +23,9 @@ import {
 export type { CredentialEvent, CredentialEventType } from './events.js';
 export type { CredentialSecret } from './credentialSecrets.js';
 import { validateTokenExpiry } from '../workflows/schedule.js';
-import type { AuthType, CredentialStatus, Database, SavedAuthenticationsTable } from './types.js';
+import type { AuthType, CredentialStatus, Database, ProviderMetadata, SavedAuthenticationsTable } from './types.js';
+
+export type { ProviderMetadata } from './types.js';
 
 export interface CredentialMetadata {
   id: string;
@@ -37,6 +39,8 @@ export interface CredentialMetadata {
   refreshCount: number;
   lastRefreshedAt: string | null;
   lastError: string | null;
+  /** Non-secret provider facts (Gemini sign-in: `{project}`), or null. */
+  providerMetadata: ProviderMetadata | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -67,6 +71,7 @@ const METADATA_COLUMNS = [
   'refresh_count',
   'last_refreshed_at',
   'last_error',
+  'provider_metadata',
   'created_at',
   'updated_at',
 ] as const;
@@ -89,6 +94,7 @@ function toMetadata(row: MetadataRow): CredentialMetadata {
     refreshCount: row.refresh_count,
     lastRefreshedAt: iso(row.last_refreshed_at),
     lastError: row.last_error,
+    providerMetadata: row.provider_metadata ?? null,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
@@ -124,6 +130,7 @@ export class CredentialStore {
     name?: string;
     secret: CredentialSecret;
     expiresAt?: Date | null;
+    providerMetadata?: ProviderMetadata | null;
   }): Promise<CredentialMetadata> {
     const name = (input.name ?? 'default').trim();
     if (name.length < 1 || name.length > 100) throw new ValidationError('name must be 1 to 100 characters');
@@ -148,6 +155,7 @@ export class CredentialStore {
             version: 1,
             expires_at: expiresAt,
             token_obtained_at: input.authType === 'oauth' ? now : null,
+            provider_metadata: input.providerMetadata ? JSON.stringify(input.providerMetadata) : null,
             created_at: now,
             updated_at: now,
           })
@@ -264,7 +272,14 @@ export class CredentialStore {
     id: string,
     /** 'any': whatever the row holds now (a replacement wins over any version). */
     expectedVersion: number | 'any',
-    update: { secret: CredentialSecret; expiresAt: Date | null; reason: 'refreshed' | 'replaced'; keep?: Array<keyof CredentialSecret> },
+    update: {
+      secret: CredentialSecret;
+      expiresAt: Date | null;
+      reason: 'refreshed' | 'replaced';
+      keep?: Array<keyof CredentialSecret>;
+      /** Set: replaces the provider metadata (a new login); unset: kept. */
+      providerMetadata?: ProviderMetadata | null;
+    },
   ): Promise<CredentialMetadata> {
     const expiresAt = checkDate(update.expiresAt, 'expiresAt');
     return this.db.transaction().execute(async (trx) => {
@@ -294,6 +309,9 @@ export class CredentialStore {
           last_error: null,
           version: sql`version + 1`,
           updated_at: now,
+          ...(update.providerMetadata !== undefined
+            ? { provider_metadata: update.providerMetadata ? JSON.stringify(update.providerMetadata) : null }
+            : {}),
           ...(refreshed ? { refresh_count: sql`refresh_count + 1`, last_refreshed_at: now } : {}),
         })
         .where('id', '=', id)
@@ -314,7 +332,12 @@ export class CredentialStore {
    */
   async replaceTokens(
     id: string,
-    update: { secret: CredentialSecret; expiresAt: Date | null; keep?: Array<'refreshToken' | 'accountId' | 'idToken'> },
+    update: {
+      secret: CredentialSecret;
+      expiresAt: Date | null;
+      keep?: Array<'refreshToken' | 'accountId' | 'idToken'>;
+      providerMetadata?: ProviderMetadata | null;
+    },
   ): Promise<CredentialMetadata> {
     if (!UUID.test(id)) throw notFound(id);
     return this.writeTokens(id, 'any', { ...update, reason: 'replaced' });

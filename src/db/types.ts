@@ -23,8 +23,15 @@ export interface SavedAuthenticationsTable {
   refresh_count: Generated<number>;
   last_refreshed_at: Timestamp | null;
   last_error: string | null;
+  /** jsonb: ProviderMetadata (migrations/0008_provider_metadata.ts); written as JSON text. */
+  provider_metadata: ColumnType<ProviderMetadata | null, string | null | undefined, string | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
+}
+
+/** Non-secret provider facts a credential's calls need (Gemini sign-in: its Code Assist project). */
+export interface ProviderMetadata {
+  project?: string;
 }
 
 export interface OAuthSessionsTable {

@@ -24,6 +24,8 @@ export const anthropic: ProviderDefinition = {
   id: 'anthropic',
   displayName: 'Anthropic',
   baseUrl: ANTHROPIC_DEFAULTS.baseUrl,
+  // Claude sign-in tokens are accepted by the Messages API itself (one base URL for both).
+  backends: { api_key: 'public', oauth: 'public' },
   headers: {
     api_key: {
       set: { 'x-api-key': '{apiKey}' },

@@ -4,6 +4,8 @@ import { STANDARD_MISCONFIGURED_CODES, type ProviderDefinition } from './types.j
 
 export const GEMINI_DEFAULTS = {
   baseUrl: 'https://generativelanguage.googleapis.com',
+  // Gemini CLI sign-in tokens are for Code Assist (v1internal:{method}), not the public Gemini API.
+  oauthBaseUrl: 'https://cloudcode-pa.googleapis.com',
   authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
   tokenUrl: 'https://oauth2.googleapis.com/token',
   // The Gemini CLI's installed-app client. Google documents that an installed app's client
@@ -21,6 +23,8 @@ export const gemini: ProviderDefinition = {
   id: 'gemini',
   displayName: 'Gemini',
   baseUrl: GEMINI_DEFAULTS.baseUrl,
+  oauthBaseUrl: GEMINI_DEFAULTS.oauthBaseUrl,
+  backends: { api_key: 'public', oauth: 'code-assist' },
   headers: {
     api_key: { set: { 'x-goog-api-key': '{apiKey}' }, defaults: {}, merge: {} },
     oauth: { set: { authorization: 'Bearer {accessToken}' }, defaults: {}, merge: {} },

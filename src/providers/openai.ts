@@ -5,8 +5,13 @@ import { STANDARD_MISCONFIGURED_CODES, type ProviderDefinition } from './types.j
 /** The id-token claim that holds the ChatGPT account id: claims[OPENAI_AUTH_CLAIM].chatgpt_account_id. */
 export const OPENAI_AUTH_CLAIM = 'https://api.openai.com/auth';
 
+/** What the Codex CLI sends as `originator`; the Codex backend expects a known client. */
+export const CODEX_ORIGINATOR = 'codex_cli_rs';
+
 export const OPENAI_DEFAULTS = {
   baseUrl: 'https://api.openai.com',
+  // ChatGPT sign-in tokens are not accepted by api.openai.com: they are for the Codex backend (Responses API).
+  oauthBaseUrl: 'https://chatgpt.com/backend-api/codex',
   authorizeUrl: 'https://auth.openai.com/oauth/authorize',
   tokenUrl: 'https://auth.openai.com/oauth/token',
   // The Codex CLI's public client id.
@@ -20,16 +25,25 @@ export const openai: ProviderDefinition = {
   id: 'openai',
   displayName: 'OpenAI',
   baseUrl: OPENAI_DEFAULTS.baseUrl,
+  oauthBaseUrl: OPENAI_DEFAULTS.oauthBaseUrl,
+  backends: { api_key: 'public', oauth: 'codex' },
   headers: {
     api_key: { set: { authorization: 'Bearer {apiKey}' }, defaults: {}, merge: {} },
     oauth: {
-      set: { authorization: 'Bearer {accessToken}', 'chatgpt-account-id': '{accountId}' },
+      // What the Codex CLI sends: the account from the id token, its originator, the Responses beta, and SSE (always streamed).
+      set: {
+        authorization: 'Bearer {accessToken}',
+        'chatgpt-account-id': '{accountId}',
+        originator: CODEX_ORIGINATOR,
+        'openai-beta': 'responses=experimental',
+        accept: 'text/event-stream',
+      },
       defaults: {},
       merge: {},
     },
   },
-  // Maestro decides the account header; a client's own value never passes through.
-  dropHeaders: ['chatgpt-account-id'],
+  // Maestro decides the account and client headers; a client's own values never pass through.
+  dropHeaders: ['chatgpt-account-id', 'originator'],
   dropQueryParams: [],
   bodyTransforms: [],
   inferencePaths: [

@@ -4,7 +4,7 @@ import { MisconfiguredError, ValidationError } from '../errors.js';
 import { anthropic } from './anthropic.js';
 import { gemini } from './gemini.js';
 import { openai } from './openai.js';
-import type { HeaderSet, ProviderDefinition } from './types.js';
+import type { AuthType, HeaderSet, ProviderDefinition } from './types.js';
 
 const CATALOGUE: Record<ProviderId, ProviderDefinition> = { anthropic, openai, gemini };
 
@@ -14,6 +14,7 @@ export function defineProvider(id: ProviderId, overrides: ProviderOverrides = {}
   return {
     ...def,
     baseUrl: normalizeBaseUrl(def.baseUrl, `${id} base URL`),
+    oauthBaseUrl: normalizeBaseUrl(def.oauthBaseUrl ?? def.baseUrl, `${id} OAuth base URL`),
     oauth: {
       ...def.oauth,
       tokenUrl: checkUrl(def.oauth.tokenUrl, `${id} OAuth token URL`),
@@ -30,6 +31,8 @@ function applyOverrides(def: ProviderDefinition, o: ProviderOverrides): Provider
   return {
     ...def,
     baseUrl: o.baseUrl ?? def.baseUrl,
+    // Unset on a provider with one API (Anthropic): it follows baseUrl, overridden or not.
+    oauthBaseUrl: o.oauthBaseUrl ?? def.oauthBaseUrl,
     headers: { api_key: headerSet(def.headers.api_key), oauth: headerSet(def.headers.oauth) },
     oauth: {
       ...def.oauth,
@@ -69,10 +72,15 @@ export class ProviderRegistry {
     return [...this.definitions.values()];
   }
 
-  /** Every configured provider API origin (`https://api.anthropic.com`, …): the only hosts the proxy may call. */
+  /** Every configured provider API origin (`https://api.anthropic.com`, `https://chatgpt.com`, …): the only hosts the proxy may call. */
   hosts(): Set<string> {
-    return new Set(this.list().map((def) => new URL(def.baseUrl).origin));
+    return new Set(this.list().flatMap((def) => [def.baseUrl, baseUrlFor(def, 'oauth')].map((url) => new URL(url).origin)));
   }
+}
+
+/** The base URL calls of this auth type go to. */
+export function baseUrlFor(def: Pick<ProviderDefinition, 'baseUrl' | 'oauthBaseUrl'>, authType: AuthType): string {
+  return authType === 'oauth' ? (def.oauthBaseUrl ?? def.baseUrl) : def.baseUrl;
 }
 
 function checkUrl(value: string, what: string): string {

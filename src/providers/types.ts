@@ -6,7 +6,14 @@ import type { ProviderId } from '../config.js';
 export type { ProviderId };
 
 /** What a single provider call authenticates with. */
-export type CallAuth = { type: 'api_key'; apiKey: string } | { type: 'oauth'; accessToken: string; accountId?: string };
+export type CallAuth =
+  | { type: 'api_key'; apiKey: string }
+  | {
+      type: 'oauth';
+      accessToken: string;
+      accountId?: string;
+      /** Gemini Code Assist project (stored with the credential). */ project?: string;
+    };
 
 export type AuthType = CallAuth['type'];
 
@@ -119,11 +126,21 @@ export interface OAuthDefinition {
   errors: TokenErrorRules;
 }
 
+/**
+ * How a call reaches the API behind a base URL (src/auth/backends/): `public` forwards the
+ * provider's public API as is; `codex` and `code-assist` map it onto the API that accepts sign-in tokens.
+ */
+export type ApiBackend = 'public' | 'codex' | 'code-assist';
+
 export interface ProviderDefinition {
   id: ProviderId;
   displayName: string;
-  /** Origin plus optional base path, no trailing slash. Every proxied call stays on this origin. */
+  /** Where API-key calls go. Origin plus optional base path, no trailing slash. Every proxied call stays on this origin or oauthBaseUrl's. */
   baseUrl: string;
+  /** Where sign-in (OAuth) calls go, same form; unset: baseUrl (after overrides). */
+  oauthBaseUrl?: string;
+  /** How the calls of each auth type are carried to their base URL. */
+  backends: Record<AuthType, ApiBackend>;
   headers: Record<AuthType, HeaderSet>;
   /** Client headers never forwarded to this provider (on top of the builder's global list). */
   dropHeaders: string[];

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProviderCall } from '../../src/auth/clientBuilder.js';
+import { CODEX_DEFAULT_INSTRUCTIONS } from '../../src/auth/backends/codex.js';
+import { mapWhole } from '../../src/auth/backends/sse.js';
 import { prependSystemBlock } from '../../src/auth/systemBlock.js';
 import { ValidationError } from '../../src/errors.js';
 import { ANTHROPIC_DEFAULTS, CLAUDE_CODE_SYSTEM_PROMPT } from '../../src/providers/anthropic.js';
@@ -313,34 +315,54 @@ describe('buildProviderCall: OpenAI', () => {
     expect(seen.headers['chatgpt-account-id']).toBeUndefined();
   });
 
-  it('OAuth: Bearer <access token> and ChatGPT-Account-ID from the credential', async () => {
+  it('OAuth (ChatGPT sign-in): POST /v1/responses goes to the Codex backend with its headers and body rules', async () => {
     const accessToken = 'oai-seeded-access';
     fake.seedTokens('rt_seed', accessToken);
     const call = buildProviderCall(def, {
       auth: { type: 'oauth', accessToken, accountId: fake.accountId },
       method: 'POST',
-      path: '/v1/chat/completions',
-      clientHeaders: { 'content-type': 'application/json', 'chatgpt-account-id': 'acct_from_client' },
+      path: '/v1/responses',
+      clientHeaders: { 'content-type': 'application/json', 'chatgpt-account-id': 'acct_from_client', originator: 'someone' },
+      body: Buffer.from(JSON.stringify({ model: 'gpt-5', input: 'hi', store: true })),
     });
+    expect(call.url.toString()).toBe(`${fake.url}/backend-api/codex/responses`);
     expect(call.headers).toEqual({
       'content-type': 'application/json',
+      'accept-encoding': 'identity',
+      accept: 'text/event-stream',
       authorization: `Bearer ${accessToken}`,
       'chatgpt-account-id': fake.accountId,
+      originator: 'codex_cli_rs',
+      'openai-beta': 'responses=experimental',
     });
-    const res = await sendProviderCall(call, { body: { model: 'gpt', messages: [] } });
+    expect(JSON.parse(call.body!.toString())).toEqual({
+      model: 'gpt-5',
+      input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hi' }] }],
+      store: false,
+      stream: true,
+      instructions: CODEX_DEFAULT_INSTRUCTIONS,
+    });
+    expect(call.answer?.contentType).toBe('application/json');
+    const res = await sendProviderCall(call, { body: call.body });
     expect(res.status).toBe(200);
-    expect(res.headers['x-fake-auth']).toBe('oauth');
-    expect(fake.apiRequests().at(-1)!.headers['chatgpt-account-id']).toBe(fake.accountId);
+    const mapped = JSON.parse((await mapWhole(res.body, call.answer!.transform())).toString());
+    expect(mapped).toMatchObject({ object: 'response', status: 'completed', usage: { input_tokens: 12, output_tokens: 7 } });
   });
 
-  it('OAuth without an account id: no account header at all (not the client one)', () => {
+  it('OAuth: other OpenAI paths need an API key credential (400 before anything is sent); no account id, no account header', () => {
+    const oauth = { type: 'oauth', accessToken: 't' } as const;
+    expect(() =>
+      buildProviderCall(def, { auth: oauth, method: 'POST', path: '/v1/chat/completions', clientHeaders: {}, body: Buffer.from('{}') }),
+    ).toThrow(/needs an OpenAI API key credential/);
     const call = buildProviderCall(def, {
-      auth: { type: 'oauth', accessToken: 't' },
+      auth: oauth,
       method: 'POST',
-      path: '/v1/chat/completions',
+      path: '/v1/responses',
       clientHeaders: { 'chatgpt-account-id': 'acct_from_client' },
+      body: Buffer.from('{"model":"m","input":[],"stream":true}'),
     });
-    expect(call.headers).toEqual({ authorization: 'Bearer t' });
+    expect(call.headers['chatgpt-account-id']).toBeUndefined();
+    expect(call.answer).toBeUndefined(); // streamed: the events pass as they come
   });
 
   it('a configured user-agent replaces the client one', () => {
@@ -384,20 +406,52 @@ describe('buildProviderCall: Gemini', () => {
     expect(seen.headers.authorization).toBeUndefined();
   });
 
-  it('OAuth: Authorization Bearer, no x-goog-api-key', async () => {
+  it('OAuth (Gemini CLI sign-in): generateContent goes to Code Assist with {model, project, request}, the answer unwrapped', async () => {
     fake.seedTokens('1//seed', 'ya29.seeded');
     const call = buildProviderCall(def, {
-      auth: { type: 'oauth', accessToken: 'ya29.seeded' },
+      auth: { type: 'oauth', accessToken: 'ya29.seeded', project: fake.codeAssistProject },
       method: 'POST',
       path: '/v1beta/models/gemini-2.5-flash:generateContent',
       search: '?key=only',
       clientHeaders: { 'x-goog-api-key': 'msk_client', 'content-type': 'application/json' },
+      body: Buffer.from(JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }] })),
     });
-    expect(call.url.search).toBe('');
-    expect(call.headers).toEqual({ 'content-type': 'application/json', authorization: 'Bearer ya29.seeded' });
-    const res = await sendProviderCall(call, { body: { contents: [] } });
+    expect(call.url.toString()).toBe(`${fake.url}/v1internal:generateContent`);
+    expect(call.headers).toEqual({
+      'content-type': 'application/json',
+      'accept-encoding': 'identity',
+      authorization: 'Bearer ya29.seeded',
+    });
+    expect(JSON.parse(call.body!.toString())).toEqual({
+      model: 'gemini-2.5-flash',
+      project: fake.codeAssistProject,
+      request: { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] },
+    });
+    const res = await sendProviderCall(call, { body: call.body });
     expect(res.status).toBe(200);
-    expect(res.headers['x-fake-auth']).toBe('oauth');
+    expect(res.headers['x-fake-auth']).toBeUndefined();
+    const mapped = JSON.parse((await mapWhole(res.body, call.answer!.transform())).toString());
+    expect(mapped.candidates[0].content.parts[0].text).toBe('Hello from the fake code assist');
+    expect(mapped.response).toBeUndefined();
+  });
+
+  it('OAuth: streamGenerateContent always asks SSE; countTokens takes {request: {model, contents}}; other paths need an API key', () => {
+    const auth = { type: 'oauth', accessToken: 'ya29.x', project: 'p-1' } as const;
+    const body = Buffer.from('{"contents":[]}');
+    const stream = buildProviderCall(def, {
+      auth,
+      method: 'POST',
+      path: '/v1beta/models/g:streamGenerateContent',
+      clientHeaders: {},
+      body,
+    });
+    expect(stream.url.toString()).toBe(`${fake.url}/v1internal:streamGenerateContent?alt=sse`);
+    expect(stream.answer?.contentType).toBe('application/json'); // no ?alt=sse: the public JSON array
+    const count = buildProviderCall(def, { auth, method: 'POST', path: '/v1/models/g:countTokens', clientHeaders: {}, body });
+    expect(JSON.parse(count.body!.toString())).toEqual({ request: { model: 'models/g', contents: [] } });
+    expect(() => buildProviderCall(def, { auth, method: 'GET', path: '/v1beta/models', clientHeaders: {} })).toThrow(
+      /needs a Gemini API key/,
+    );
   });
 });
 

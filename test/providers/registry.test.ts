@@ -87,12 +87,37 @@ describe('ProviderRegistry', () => {
     expect(registry.has('')).toBe(false);
   });
 
-  it('hosts() lists every configured API origin', () => {
+  it('hosts() lists every configured API origin, the sign-in APIs included', () => {
     const registry = new ProviderRegistry({
       providers: { ...emptyProviders, openai: { baseUrl: 'http://127.0.0.1:4010/openai/v1' } },
     });
     expect(registry.hosts()).toEqual(
-      new Set(['https://api.anthropic.com', 'http://127.0.0.1:4010', 'https://generativelanguage.googleapis.com']),
+      new Set([
+        'https://api.anthropic.com',
+        'http://127.0.0.1:4010',
+        'https://chatgpt.com',
+        'https://generativelanguage.googleapis.com',
+        'https://cloudcode-pa.googleapis.com',
+      ]),
+    );
+  });
+
+  it('sign-in base URLs: public defaults, MAESTRO_<PROVIDER>_OAUTH_BASE_URL overrides, Anthropic follows its base URL', () => {
+    const defaults = new ProviderRegistry({ providers: emptyProviders });
+    expect(defaults.get('openai').oauthBaseUrl).toBe('https://chatgpt.com/backend-api/codex');
+    expect(defaults.get('gemini').oauthBaseUrl).toBe('https://cloudcode-pa.googleapis.com');
+    expect(defaults.get('anthropic').oauthBaseUrl).toBe('https://api.anthropic.com');
+    const config = loadConfig({
+      MAESTRO_OPENAI_OAUTH_BASE_URL: 'http://127.0.0.1:4011/codex/',
+      MAESTRO_ANTHROPIC_BASE_URL: 'http://127.0.0.1:4012',
+    });
+    const overridden = new ProviderRegistry(config);
+    expect(overridden.get('openai').oauthBaseUrl).toBe('http://127.0.0.1:4011/codex');
+    expect(overridden.get('anthropic').oauthBaseUrl).toBe('http://127.0.0.1:4012');
+    expect(overridden.hosts().has('http://127.0.0.1:4011')).toBe(true);
+    expect(() => loadConfig({ MAESTRO_GEMINI_OAUTH_BASE_URL: 'ftp://x' })).toThrow(/MAESTRO_GEMINI_OAUTH_BASE_URL/);
+    expect(() => new ProviderRegistry({ providers: { ...emptyProviders, gemini: { oauthBaseUrl: 'https://x/?q=1' } } })).toThrow(
+      MisconfiguredError,
     );
   });
 

@@ -17,6 +17,8 @@
 //   openai     POST /oauth/token    · GET /oauth/authorize · POST /v1/chat/completions, /v1/responses
 //   gemini     POST /token          · GET /o/oauth2/v2/auth · POST /v1beta/models/{model}:generateContent,
 //                                                            :streamGenerateContent (?alt=sse → SSE, else a JSON array)
+// Sign-in APIs (overrides.oauthBaseUrl points at them): openai Codex POST /backend-api/codex/responses
+// (fakeProvider/codex.ts), gemini Code Assist POST /v1internal:{method} (fakeProvider/codeAssist.ts).
 //
 // Token endpoint, checked per provider (wrong → 400 invalid_request naming the problem):
 //   anthropic  code exchange and refresh: JSON
@@ -57,6 +59,8 @@ import type { ProviderId, ProviderOverrides } from '../../src/config.js';
 import { readBody } from '../../src/auth/http.js';
 import { createApiSide } from './fakeProvider/api.js';
 import { createOAuthSide } from './fakeProvider/oauth.js';
+import { CODEX_PATH, createCodexSide } from './fakeProvider/codex.js';
+import { createCodeAssistSide, type CodeAssistOptions } from './fakeProvider/codeAssist.js';
 import {
   CONTENT_TYPE,
   createSender,
@@ -100,6 +104,8 @@ export interface FakeProviderOptions {
   compress?: boolean | Compression;
   /** anthropic OAuth: refuse /v1/messages whose first system block is not Claude Code's. Default true. */
   requireClaudeCodeSystem?: boolean;
+  /** gemini: how the fake Code Assist sets up the signed-in account (fakeProvider/codeAssist.ts). */
+  codeAssist?: CodeAssistOptions;
 }
 
 export interface FakeProvider {
@@ -113,6 +119,9 @@ export interface FakeProvider {
   apiKey: string;
   /** openai: the account id in issued tokens. */
   accountId: string;
+  /** gemini: the Code Assist project of the signed-in account, and how often each Code Assist method was called. */
+  codeAssistProject: string;
+  codeAssistCalls(): Record<string, number>;
   requests: RecordedRequest[];
   tokenRequests(): RecordedRequest[];
   apiRequests(): RecordedRequest[];
@@ -175,6 +184,16 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     accessTokenProblem: oauth.accessTokenProblem,
   });
 
+  // The APIs that accept sign-in tokens, on the same server: Codex under /backend-api/codex, Code Assist at /v1internal:*.
+  const codex = createCodexSide({ accountId, eventCount, accessTokenProblem: oauth.accessTokenProblem });
+  const codeAssist = createCodeAssistSide({ ...opts.codeAssist, eventCount, accessTokenProblem: oauth.accessTokenProblem });
+  const signInApi = (path: string) =>
+    provider === 'openai' && path.startsWith(`${CODEX_PATH}/`)
+      ? codex
+      : provider === 'gemini' && /^\/v1internal[:/]/.test(path)
+        ? codeAssist
+        : undefined;
+
   const requests: RecordedRequest[] = [];
   const tokenScript: ScriptedResponse[] = [];
   const apiScript: ScriptedResponse[] = [];
@@ -222,7 +241,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
         ? 'token'
         : parsed.pathname === PATHS[provider].authorize
           ? 'authorize'
-          : parsed.pathname.startsWith('/v1')
+          : parsed.pathname.startsWith('/v1') || signInApi(parsed.pathname)
             ? 'api'
             : 'other';
     const recorded: RecordedRequest = {
@@ -298,6 +317,13 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
         send(req, res, new HttpAnswer(scripted.status, scripted.body, scripted.headers));
         return;
       }
+      const backend = signInApi(recorded.path);
+      if (backend) {
+        const handled = backend.handle(recorded);
+        if (handled instanceof HttpAnswer) send(req, res, handled);
+        else await sendStream(req, res, handled.events, 'text/event-stream; charset=utf-8', 'oauth');
+        return;
+      }
       const checked = api.handleApiChecks(recorded);
       if (checked instanceof HttpAnswer) {
         send(req, res, checked);
@@ -337,6 +363,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
 
   const overrides: ProviderOverrides = {
     baseUrl: url,
+    ...(provider === 'openai' ? { oauthBaseUrl: `${url}${CODEX_PATH}` } : provider === 'gemini' ? { oauthBaseUrl: url } : {}),
     oauthTokenUrl: `${url}${PATHS[provider].token}`,
     oauthAuthorizeUrl: `${url}${PATHS[provider].authorize}`,
     ...(opts.clientId ? { oauthClientId: opts.clientId } : {}),
@@ -355,6 +382,8 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     overrides,
     apiKey,
     accountId,
+    codeAssistProject: codeAssist.project,
+    codeAssistCalls: codeAssist.calls,
     requests,
     tokenRequests: () => requests.filter((r) => r.kind === 'token'),
     apiRequests: () => requests.filter((r) => r.kind === 'api'),

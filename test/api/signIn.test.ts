@@ -1,0 +1,293 @@
+// Sign-in credentials reach the APIs that accept them, through the real API (real PostgreSQL,
+// real Temporal): an OpenAI ChatGPT sign-in calls the fake Codex backend, a Gemini CLI sign-in the
+// fake Code Assist (project found at login through loadCodeAssist, or onboardUser), each through
+// the proxy (streamed and not), after a refresh, and as a durable call; usage counted from the
+// mapped answers.
+import { gzipSync } from 'node:zlib';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CODEX_DEFAULT_INSTRUCTIONS } from '../../src/auth/backends/codex.js';
+import { startApiHarness, type ApiHarness } from '../support/api.js';
+import { CODE_ASSIST_USAGE } from '../support/fakeProvider/codeAssist.js';
+import { CODEX_USAGE } from '../support/fakeProvider/codex.js';
+import { createDevServerEnv, TEST_API_KEY } from '../support/temporal.js';
+
+let env: TestWorkflowEnvironment;
+let openai: ApiHarness;
+let gemini: ApiHarness;
+const secretsSeen = new Set<string>([TEST_API_KEY]);
+const EVENTS = 4;
+
+beforeAll(async () => {
+  env = await createDevServerEnv();
+  [openai, gemini] = await Promise.all([
+    startApiHarness(env, { provider: 'openai', fake: { eventCount: EVENTS } }),
+    // The account is not set up for Code Assist yet: the first sign-in onboards it.
+    startApiHarness(env, { provider: 'gemini', fake: { eventCount: EVENTS, codeAssist: { setup: 'onboard', onboardPolls: 1 } } }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([openai?.close(), gemini?.close()]);
+  await env?.teardown();
+});
+
+async function signIn(h: ApiHarness, provider: 'openai' | 'gemini', name: string) {
+  const started = await h.call('POST', `/v1/oauth/${provider}/start`, { body: { name } });
+  expect(started.status, started.text).toBe(201);
+  const consent = h.fake.authorize(started.json.authorizeUrl);
+  secretsSeen.add(consent.code);
+  const done = await h.call('POST', `/v1/oauth/${provider}/complete`, {
+    body: { sessionId: started.json.sessionId, code: consent.pasted },
+  });
+  expect(done.status, done.text).toBe(201);
+  for (const t of [...h.fake.issued.accessTokens, ...h.fake.issued.refreshTokens]) secretsSeen.add(t);
+  return done.json as { id: string; name: string; version: number; providerMetadata: { project?: string } | null };
+}
+
+async function refresh(h: ApiHarness, id: string): Promise<void> {
+  const before = h.fake.issued.accessTokens.length;
+  const refreshed = await h.call('POST', `/v1/credentials/${id}/refresh`);
+  expect(refreshed.status, refreshed.text).toBe(200);
+  expect(h.fake.issued.accessTokens.length).toBe(before + 1);
+  for (const t of [...h.fake.issued.accessTokens, ...h.fake.issued.refreshTokens]) secretsSeen.add(t);
+}
+
+const lastBearer = (h: ApiHarness) => String(h.fake.apiRequests().at(-1)!.headers.authorization);
+
+async function usageOf(h: ApiHarness, credentialId: string) {
+  await h.api.usage.flush();
+  const answer = await h.call('GET', '/v1/usage?groupBy=credential');
+  expect(answer.status, answer.text).toBe(200);
+  return answer.json.usage.find((r: { credential: string }) => r.credential === credentialId) as Record<string, number> | undefined;
+}
+
+/** SSE text → the parsed `data:` payloads (and event names). */
+function sseData(text: string): Array<{ event?: string; data: any }> {
+  return text
+    .split(/\r?\n\r?\n/)
+    .filter((block) => block.trim())
+    .map((block) => {
+      const lines = block.split(/\r?\n/);
+      const event = lines.find((l) => l.startsWith('event: '))?.slice(7);
+      const data = lines
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6))
+        .join('\n');
+      return { event, data: JSON.parse(data) };
+    });
+}
+
+describe('OpenAI ChatGPT sign-in → Codex backend', () => {
+  let credential: { id: string; name: string };
+  const headers = () => ({ 'x-maestro-credential': credential.name });
+
+  it('signs in and answers a Responses client, streamed and not; refreshes and answers with the new token', async () => {
+    credential = await signIn(openai, 'openai', 'chatgpt');
+    const call = async (body: Record<string, unknown>) => openai.call('POST', '/proxy/openai/v1/responses', { body, headers: headers() });
+
+    const plain = await call({ model: 'gpt-5-codex', input: 'hello', store: true });
+    expect(plain.status, plain.text).toBe(200);
+    expect(plain.headers.get('content-type')).toBe('application/json');
+    expect(plain.json).toMatchObject({
+      object: 'response',
+      status: 'completed',
+      model: 'gpt-5-codex',
+      usage: CODEX_USAGE,
+      output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'chunk 0 chunk 1 chunk 2 chunk 3 ' }] }],
+    });
+    const sent = openai.fake.apiRequests().at(-1)!;
+    expect(sent.path).toBe('/backend-api/codex/responses');
+    expect(sent.headers).toMatchObject({
+      'chatgpt-account-id': openai.fake.accountId,
+      originator: 'codex_cli_rs',
+      'openai-beta': 'responses=experimental',
+    });
+    expect(sent.json).toMatchObject({ store: false, stream: true, instructions: CODEX_DEFAULT_INSTRUCTIONS, model: 'gpt-5-codex' });
+    const firstToken = lastBearer(openai);
+
+    const streamed = await call({ model: 'gpt-5-codex', input: [], stream: true, instructions: 'Be brief.' });
+    expect(streamed.status).toBe(200);
+    expect(streamed.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = sseData(streamed.text);
+    expect(events.map((e) => e.event)).toEqual([
+      'response.created',
+      'response.output_item.added',
+      ...Array<string>(EVENTS).fill('response.output_text.delta'),
+      'response.output_text.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    expect(events.at(-1)!.data.response.usage).toEqual(CODEX_USAGE);
+    expect(openai.fake.apiRequests().at(-1)!.json).toMatchObject({ instructions: 'Be brief.' });
+
+    await refresh(openai, credential.id);
+    const again = await call({ model: 'gpt-5-codex', input: 'again' });
+    expect(again.status, again.text).toBe(200);
+    expect(again.json.status).toBe('completed');
+    expect(lastBearer(openai)).not.toBe(firstToken);
+    expect(openai.fake.isAccessTokenValid(lastBearer(openai).slice(7))).toBe(true);
+
+    // Three calls, each counted from what the client got: 12 input tokens of which 2 cached, 7 output.
+    const usage = await usageOf(openai, credential.id);
+    expect(usage).toMatchObject({ requests: 3, errors: 0, inputTokens: 30, cacheReadTokens: 6, outputTokens: 21 });
+  });
+
+  it('runs a durable call with the public path and body', async () => {
+    const res = await openai.call('POST', `/v1/credentials/${credential.id}/messages`, {
+      body: { path: '/v1/responses', body: { model: 'gpt-5-codex', input: 'durable' } },
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json).toMatchObject({ object: 'response', status: 'completed', usage: CODEX_USAGE });
+    expect(openai.fake.apiRequests().at(-1)!.json).toMatchObject({ store: false, stream: true });
+    // Counted from the mapped answer, like a proxied call.
+    expect(await usageOf(openai, credential.id)).toMatchObject({ requests: 4, inputTokens: 40, cacheReadTokens: 8, outputTokens: 28 });
+  });
+
+  it('serves a client key limited to this credential on the public inference path', async () => {
+    const created = await openai.call('POST', '/v1/keys', { body: { name: 'codex-client', role: 'client', credentials: [credential.id] } });
+    expect(created.status, created.text).toBe(201);
+    secretsSeen.add(created.json.key);
+    const res = await openai.call('POST', '/proxy/openai/v1/responses', {
+      body: { model: 'gpt-5-codex', input: 'hi' },
+      headers: { authorization: `Bearer ${created.json.key}` },
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.status).toBe('completed');
+  });
+
+  it('says which paths need an API key credential, and a refused token is refreshed once', async () => {
+    const chat = await openai.call('POST', '/proxy/openai/v1/chat/completions', { body: { model: 'm', messages: [] }, headers: headers() });
+    expect(chat.status).toBe(400);
+    expect(chat.json.error.message).toMatch(/needs an OpenAI API key credential/);
+
+    openai.fake.revokeAccessToken(lastBearer(openai).slice(7));
+    const before = openai.fake.issued.accessTokens.length;
+    const res = await openai.call('POST', '/proxy/openai/v1/responses', { body: { model: 'm', input: 'x' }, headers: headers() });
+    expect(res.status, res.text).toBe(200);
+    expect(openai.fake.issued.accessTokens.length).toBe(before + 1);
+    for (const t of [...openai.fake.issued.accessTokens, ...openai.fake.issued.refreshTokens]) secretsSeen.add(t);
+  });
+});
+
+describe('Gemini CLI sign-in → Code Assist', () => {
+  let credential: { id: string; name: string; providerMetadata: { project?: string } | null };
+  const headers = () => ({ 'x-maestro-credential': credential.name });
+  const request = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
+
+  it('onboards a new account at sign-in and stores its project', async () => {
+    credential = await signIn(gemini, 'gemini', 'gemini-cli');
+    expect(gemini.fake.codeAssistCalls()).toEqual({ loadCodeAssist: 1, onboardUser: 1, getOperation: 1 });
+    expect(credential.providerMetadata).toEqual({ project: gemini.fake.codeAssistProject });
+    const detail = await gemini.call('GET', `/v1/credentials/${credential.id}`);
+    expect(detail.json.providerMetadata).toEqual({ project: gemini.fake.codeAssistProject });
+  });
+
+  it('finds the project of an account already set up with loadCodeAssist alone', async () => {
+    const before = gemini.fake.codeAssistCalls();
+    const second = await signIn(gemini, 'gemini', 'gemini-cli-2');
+    expect(second.providerMetadata).toEqual({ project: gemini.fake.codeAssistProject });
+    expect(gemini.fake.codeAssistCalls()).toMatchObject({ loadCodeAssist: before.loadCodeAssist! + 1, onboardUser: before.onboardUser });
+  });
+
+  it('answers a Gemini client unchanged: generateContent, streamGenerateContent (SSE and JSON array), countTokens; after a refresh too', async () => {
+    const call = (path: string, body: unknown = request) => gemini.call('POST', `/proxy/gemini${path}`, { body, headers: headers() });
+
+    const generated = await call('/v1beta/models/gemini-2.5-pro:generateContent');
+    expect(generated.status, generated.text).toBe(200);
+    expect(generated.json.candidates[0].content.parts[0].text).toBe('Hello from the fake code assist');
+    expect(generated.json.usageMetadata).toEqual(CODE_ASSIST_USAGE);
+    expect(generated.json.response).toBeUndefined();
+    const sent = gemini.fake.apiRequests().at(-1)!;
+    expect(sent.path).toBe('/v1internal:generateContent');
+    expect(sent.json).toEqual({ model: 'gemini-2.5-pro', project: gemini.fake.codeAssistProject, request });
+    const firstToken = lastBearer(gemini);
+
+    const sse = await call('/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse');
+    expect(sse.status).toBe(200);
+    expect(sse.headers.get('content-type')).toBe('text/event-stream');
+    const events = sseData(sse.text);
+    expect(events).toHaveLength(EVENTS);
+    expect(events.map((e) => e.data.candidates[0].content.parts[0].text)).toEqual(['chunk 0 ', 'chunk 1 ', 'chunk 2 ', 'chunk 3 ']);
+    expect(events.every((e) => e.data.response === undefined)).toBe(true);
+    expect(gemini.fake.apiRequests().at(-1)!.search).toBe('?alt=sse');
+
+    const array = await call('/v1beta/models/gemini-2.5-pro:streamGenerateContent');
+    expect(array.status).toBe(200);
+    expect(Array.isArray(array.json)).toBe(true);
+    expect(array.json).toHaveLength(EVENTS);
+    expect(array.json[EVENTS - 1].candidates[0].finishReason).toBe('STOP');
+
+    const counted = await call('/v1beta/models/gemini-2.5-pro:countTokens');
+    expect(counted.status, counted.text).toBe(200);
+    expect(counted.json).toEqual({ totalTokens: 7 });
+    expect(gemini.fake.apiRequests().at(-1)!.json).toEqual({ request: { model: 'models/gemini-2.5-pro', contents: request.contents } });
+
+    await refresh(gemini, credential.id);
+    const again = await call('/v1beta/models/gemini-2.5-pro:generateContent');
+    expect(again.status, again.text).toBe(200);
+    expect(lastBearer(gemini)).not.toBe(firstToken);
+
+    // generateContent ×2, the SSE stream (usage in every event: the last one counts) and the JSON array; countTokens has none.
+    const usage = await usageOf(gemini, credential.id);
+    expect(usage).toMatchObject({
+      requests: 5,
+      errors: 0,
+      inputTokens: 4 * (CODE_ASSIST_USAGE.promptTokenCount - CODE_ASSIST_USAGE.cachedContentTokenCount),
+      cacheReadTokens: 4 * CODE_ASSIST_USAGE.cachedContentTokenCount,
+      outputTokens: 4 * CODE_ASSIST_USAGE.candidatesTokenCount,
+    });
+  });
+
+  it('decodes an answer compressed although it was asked uncompressed, then maps it', async () => {
+    const wrapped = { response: { candidates: [{ content: { role: 'model', parts: [{ text: 'zipped' }] } }] }, traceId: 't' };
+    gemini.fake.failNextApi([
+      { status: 200, body: gzipSync(JSON.stringify(wrapped)), headers: { 'content-encoding': 'gzip', 'content-type': 'application/json' } },
+    ]);
+    const res = await gemini.call('POST', '/proxy/gemini/v1beta/models/g:generateContent', { body: request, headers: headers() });
+    expect(res.status, res.text).toBe(200);
+    expect(res.headers.get('content-encoding')).toBeNull();
+    expect(res.json).toEqual(wrapped.response);
+  });
+
+  it('runs a durable call with the public path and body', async () => {
+    const res = await gemini.call('POST', `/v1/credentials/${credential.id}/messages`, {
+      body: { path: '/v1beta/models/gemini-2.5-flash:generateContent', body: request },
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.candidates[0].content.parts[0].text).toBe('Hello from the fake code assist');
+    expect(gemini.fake.apiRequests().at(-1)!.json).toMatchObject({ model: 'gemini-2.5-flash', project: gemini.fake.codeAssistProject });
+    expect(await usageOf(gemini, credential.id)).toMatchObject({ requests: 7, inputTokens: 40, cacheReadTokens: 15, outputTokens: 30 });
+  });
+
+  it('imports a sign-in with a given project without asking Code Assist; other paths need an API key', async () => {
+    const accessToken = 'ya29.imported-abcdefgh';
+    gemini.fake.seedTokens('1//imported-abcdefgh', accessToken);
+    secretsSeen.add(accessToken).add('1//imported-abcdefgh');
+    const before = gemini.fake.codeAssistCalls();
+    const imported = await gemini.call('POST', '/v1/credentials', {
+      body: {
+        provider: 'gemini',
+        authType: 'oauth',
+        name: 'imported',
+        accessToken,
+        refreshToken: '1//imported-abcdefgh',
+        project: 'my-project',
+      },
+    });
+    expect(imported.status, imported.text).toBe(201);
+    expect(imported.json.providerMetadata).toEqual({ project: 'my-project' });
+    expect(gemini.fake.codeAssistCalls()).toEqual(before);
+    const wrongProvider = await gemini.call('POST', '/v1/credentials', {
+      body: { provider: 'openai', authType: 'oauth', name: 'x', accessToken, project: 'p' },
+    });
+    expect(wrongProvider.status).toBe(400);
+
+    const models = await gemini.call('GET', '/proxy/gemini/v1beta/models', { headers: headers() });
+    expect(models.status).toBe(400);
+    expect(models.json.error.message).toMatch(/needs a Gemini API key credential/);
+  });
+
+  it('wrote no secret to any log line', () => {
+    for (const line of [...openai.logLines, ...gemini.logLines]) for (const secret of secretsSeen) expect(line).not.toContain(secret);
+  });
+});

@@ -1,0 +1,80 @@
+// The sign-in backends' answer mapping on its own: SSE split anywhere, CRLF or LF, events mapped
+// one by one as they arrive; Codex's final Response picked from the stream; bad bodies refused.
+import { describe, expect, it } from 'vitest';
+import { mapRequest } from '../../../src/auth/backends/index.js';
+import { finalResponse } from '../../../src/auth/backends/codex.js';
+import { mapWhole, SseParser } from '../../../src/auth/backends/sse.js';
+import { ValidationError } from '../../../src/errors.js';
+
+const oauth = { type: 'oauth', accessToken: 't', project: 'p-1' } as const;
+
+describe('SseParser', () => {
+  it('reads events split at any byte, CRLF or LF, multi-line data, comments skipped', () => {
+    const text = ': keep-alive\r\n\r\nevent: a\r\ndata: {"x":1}\r\n\r\ndata: line1\ndata: line2\n\ndata: é\n\n';
+    const bytes = Buffer.from(text);
+    for (let cut = 1; cut < bytes.length; cut += 3) {
+      const parser = new SseParser();
+      const events = [...parser.push(bytes.subarray(0, cut)), ...parser.push(bytes.subarray(cut)), ...parser.end()];
+      expect(events).toEqual([{ event: 'a', data: '{"x":1}' }, { data: 'line1\nline2' }, { data: 'é' }]);
+    }
+  });
+});
+
+describe('Code Assist answers', () => {
+  const stream = (search: string) =>
+    mapRequest('code-assist', {
+      method: 'POST',
+      path: '/v1beta/models/g:streamGenerateContent',
+      search,
+      body: Buffer.from('{}'),
+      auth: oauth,
+    })!;
+  const upstream = Buffer.from([1, 2, 3].map((i) => `data: ${JSON.stringify({ response: { n: i }, traceId: 'tr' })}\r\n\r\n`).join(''));
+
+  it('SSE: each event unwrapped from response', async () => {
+    const out = (await mapWhole(upstream, stream('?alt=sse').answer!.transform())).toString();
+    expect(out).toBe('data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\n');
+  });
+
+  it('no alt=sse: the public JSON array, and [] for an empty stream', async () => {
+    const mapping = stream('').answer!;
+    expect(JSON.parse((await mapWhole(upstream, mapping.transform())).toString())).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    expect((await mapWhole(Buffer.alloc(0), mapping.transform())).toString()).toBe('[]');
+  });
+
+  it('refuses a body that is not a JSON object, and a generate call without a project', () => {
+    const call = (body: string, auth: typeof oauth | { type: 'oauth'; accessToken: string } = oauth) =>
+      mapRequest('code-assist', { method: 'POST', path: '/v1beta/models/g:generateContent', search: '', body: Buffer.from(body), auth });
+    expect(() => call('[1]')).toThrow(ValidationError);
+    expect(() => call('{"contents":[]}', { type: 'oauth', accessToken: 't' })).toThrow(/no Code Assist project/);
+  });
+});
+
+describe('Codex answers', () => {
+  const ev = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+
+  it('the Response of the final event (completed, incomplete or failed); an error when the stream has none', () => {
+    const stream =
+      ev('response.created', { response: { status: 'in_progress' } }) +
+      ev('response.completed', { response: { id: 'r', status: 'completed' } });
+    expect(JSON.parse(finalResponse(Buffer.from(stream)))).toEqual({ id: 'r', status: 'completed' });
+    expect(JSON.parse(finalResponse(Buffer.from(ev('response.failed', { response: { status: 'failed' } }))))).toEqual({ status: 'failed' });
+    expect(JSON.parse(finalResponse(Buffer.from(ev('response.created', { response: {} }))))).toMatchObject({
+      error: { type: 'upstream_error' },
+    });
+  });
+
+  it('keeps the client instructions, forces store false and stream true', () => {
+    const mapped = mapRequest('codex', {
+      method: 'post',
+      path: '/v1/responses',
+      search: '?x=1',
+      body: Buffer.from('{"model":"m","input":[],"instructions":"mine","store":true,"stream":false}'),
+      auth: oauth,
+    })!;
+    expect(mapped.path).toBe('/responses');
+    expect(mapped.search).toBe('');
+    expect(JSON.parse(mapped.body!.toString())).toEqual({ model: 'm', input: [], instructions: 'mine', store: false, stream: true });
+    expect(mapped.answer?.contentType).toBe('application/json');
+  });
+});
