@@ -2,6 +2,7 @@
 // tokens by provider and type (low cardinality), and each credential's last reported limits.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RateLimitBook } from './rateLimitBook.js';
+import type { RateLimitWindow } from './rateLimits.js';
 
 export function registerUsageMetrics(registry: Registry, book: Pick<RateLimitBook, 'entries'>): { tokens: Counter<'provider' | 'type'> } {
   const tokens = new Counter({
@@ -10,31 +11,32 @@ export function registerUsageMetrics(registry: Registry, book: Pick<RateLimitBoo
     labelNames: ['provider', 'type'] as const,
     registers: [registry],
   });
-  new Gauge({
-    name: 'maestro_credential_ratelimit_utilization',
-    help: "The provider's last reported utilization (0..1) of a credential's rate-limit window (e.g. five_hour, seven_day)",
-    labelNames: ['credential', 'window'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [credential, state] of book.entries()) {
-        for (const [window, w] of Object.entries(state.windows))
-          if (w.utilization !== undefined) this.set({ credential, window }, w.utilization);
-      }
-    },
-  });
-  new Gauge({
-    name: 'maestro_credential_ratelimit_remaining',
-    help: "The provider's last reported remaining requests or tokens of a credential's rate-limit window",
-    labelNames: ['credential', 'window'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [credential, state] of book.entries()) {
-        for (const [window, w] of Object.entries(state.windows))
-          if (w.remaining !== undefined) this.set({ credential, window }, w.remaining);
-      }
-    },
-  });
+  /** One gauge per window field: its value for every credential and window that reported it. */
+  const windowGauge = (name: string, help: string, field: 'utilization' | 'remaining') =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['credential', 'window'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [credential, state] of book.entries()) {
+          for (const [window, w] of Object.entries(state.windows) as Array<[string, RateLimitWindow]>) {
+            const value = w[field];
+            if (value !== undefined) this.set({ credential, window }, value);
+          }
+        }
+      },
+    });
+  windowGauge(
+    'maestro_credential_ratelimit_utilization',
+    "The provider's last reported utilization (0..1) of a credential's rate-limit window (e.g. five_hour, seven_day)",
+    'utilization',
+  );
+  windowGauge(
+    'maestro_credential_ratelimit_remaining',
+    "The provider's last reported remaining requests or tokens of a credential's rate-limit window",
+    'remaining',
+  );
   return { tokens };
 }

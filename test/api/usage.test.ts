@@ -209,6 +209,8 @@ describe('usage', () => {
       representativeClaim: 'five_hour',
       windows: { five_hour: { utilization: 0.91, reset: new Date(reset * 1000).toISOString() }, seven_day: { utilization: 0.4 } },
     });
+    const gauges = await (await fetch(`${h.url}/metrics`)).text();
+    expect(gauges).toContain(`maestro_credential_ratelimit_utilization{credential="${credentialId}",window="five_hour"} 0.91`);
     // Shared through the table: the other process shows it too.
     await h.api.rateLimits.share();
     const elsewhere = await callApi(secondUrl, 'GET', `/v1/credentials/${credentialId}`);
