@@ -3,6 +3,7 @@
 //   safeText(text, …)    text Maestro stores or returns (error messages, last_error, event reasons):
 //                        known secret values, the shapes above, JWTs and long opaque runs removed,
 //                        control characters flattened, length capped.
+import { UUID } from './ids.js';
 
 // Shapes of provider secrets and of secret-bearing fields, matched in the serialized line.
 const SECRET_PATTERNS: [RegExp, string][] = [
@@ -25,7 +26,6 @@ export function redactSecrets(line: string): string {
   return out;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const JWT = /\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*)?/g;
 const LONG_RUN = /[A-Za-z0-9._~+/=-]{24,}/g;
 

@@ -8,6 +8,7 @@ import { ValidationError } from '../errors.js';
 import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import { generateKey, KEY_ID_PATTERN } from './keyFormat.js';
 import { NotFoundError } from '../errors.js';
+import { UUID } from '../ids.js';
 
 export interface CreateKeyInput {
   name: string;
@@ -33,7 +34,10 @@ export interface KeyMetadata {
   lastUsedAt: string | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+function checkKeyId(id: string): string {
+  if (!KEY_ID_PATTERN.test(id)) throw new NotFoundError(`Maestro key ${id.slice(0, 40)} not found (ids are 16 hex characters)`);
+  return id;
+}
 
 export function keyMetadata(k: StoredKey): KeyMetadata {
   return {
@@ -96,13 +100,11 @@ export class KeyService {
   }
 
   async get(id: string): Promise<KeyMetadata> {
-    if (!KEY_ID_PATTERN.test(id)) throw new NotFoundError(`Maestro key ${id.slice(0, 40)} not found (ids are 16 hex characters)`);
-    return keyMetadata(await this.deps.keys.get(id));
+    return keyMetadata(await this.deps.keys.get(checkKeyId(id)));
   }
 
   async revoke(id: string, by: string): Promise<KeyMetadata> {
-    if (!KEY_ID_PATTERN.test(id)) throw new NotFoundError(`Maestro key ${id.slice(0, 40)} not found (ids are 16 hex characters)`);
-    const revoked = await this.deps.keys.revoke(id, by);
+    const revoked = await this.deps.keys.revoke(checkKeyId(id), by);
     await this.deps.changed?.(id);
     return keyMetadata(revoked);
   }

@@ -8,6 +8,7 @@ import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
 import { CallerGoneError, isDatabaseUnavailable, NotFoundError, ReauthRequiredError } from '../errors.js';
 import type { CallAuth } from '../providers/types.js';
 import { callAuth } from '../auth/credentialAuth.js';
+import { UUID } from '../ids.js';
 
 export interface CachedCredential {
   metadata: CredentialMetadata;
@@ -25,8 +26,6 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface TokenCacheOptions {
   store: CredentialStore;

@@ -24,6 +24,7 @@ export type { CredentialEvent, CredentialEventType } from './events.js';
 export type { CredentialSecret } from './credentialSecrets.js';
 import { validateTokenExpiry } from '../workflows/schedule.js';
 import type { AuthType, CredentialStatus, Database, ProviderMetadata, SavedAuthenticationsTable } from './types.js';
+import { UUID } from '../ids.js';
 
 export type { ProviderMetadata } from './types.js';
 
@@ -51,7 +52,6 @@ export type TokenLookup =
   | { status: 'expired'; expiresAt: string };
 
 const MAX_REASON_LENGTH = 500;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Text safe to store in last_error or event details (see src/redact.ts). */
 export function sanitizeReason(text: string, knownSecrets: readonly (string | undefined)[] = []): string {

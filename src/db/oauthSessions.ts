@@ -7,10 +7,10 @@ import type { ProviderId } from '../config.js';
 import { oauthSessionAad, type KeyRing } from '../crypto/keyRing.js';
 import { NotFoundError, SealError, ValidationError } from '../errors.js';
 import type { Db } from './pool.js';
+import { UUID } from '../ids.js';
 
 export const OAUTH_SESSION_TTL_MS = 10 * 60_000;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const sealedSchema = z.object({ verifier: z.string(), state: z.string() });
 
 export interface ConsumedOAuthSession {
