@@ -16,15 +16,14 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
-import { activityDeps, createCore, startWorker } from '../src/app/services.js';
-import { dataConverterFor } from '../src/temporal/payloadCodec.js';
-import { createMaestroWorker } from '../src/temporal/worker.js';
+import { createCore, startWorker } from '../src/app/services.js';
 import { createLogger } from '../src/logger.js';
 import { refreshDelayForLifetime } from '../src/workflows/schedule.js';
 import { credentialWorkflowId, statusQuery, type RefreshStatus } from '../src/workflows/credentialRefresh.js';
 import type { ProviderOverrides } from '../src/config.js';
 import { spawnChild } from './lib/ipc.js';
 import { childrenUsage, machine } from './lib/procstat.js';
+import { eventsPerCycle } from './lib/historyCycles.js';
 import { argFlag, argNumber, argValue, percentile, round, table } from './lib/stats.js';
 import { startBenchStack } from './lib/stack.js';
 import { profileStart, profileStop } from './lib/profiler.js';
@@ -79,20 +78,9 @@ async function main() {
   const { config, db, env } = stack;
   const wlog = createLogger('silent');
   const core = createCore(config, db, env.client, { maxHistoryEvents: MAX_HISTORY });
-  let running: { worker: { shutdown(): void; getState(): string }; done: Promise<void> };
-  if (MAX_CACHED === undefined) {
-    running = await startWorker(config, wlog, env.nativeConnection, core);
-  } else {
-    const worker = await createMaestroWorker({
-      connection: env.nativeConnection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      maxCachedWorkflows: MAX_CACHED,
-      deps: { ...activityDeps(config, wlog, core) },
-      dataConverter: dataConverterFor(config),
-    });
-    running = { worker, done: worker.run() };
-  }
+  // --max-cached sets MAESTRO_WORKFLOW_CACHE_SIZE's setting; otherwise the production default.
+  if (MAX_CACHED !== undefined) config.workflowCacheSize = MAX_CACHED;
+  const running = await startWorker(config, wlog, env.nativeConnection, core);
   log(`stack and worker up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   let interrupted = false;
@@ -255,7 +243,9 @@ async function main() {
         const handle = env.client.workflow.getHandle(credentialWorkflowId(id));
         const d = await handle.describe();
         const status = await handle.query(statusQuery).catch(() => null as RefreshStatus | null);
+        const history = await handle.fetchHistory().catch(() => undefined);
         return {
+          cycles: eventsPerCycle(history?.events ?? []),
           historyLength: d.historyLength,
           refreshes: status?.refreshes ?? NaN,
           phase: status?.phase,
@@ -320,6 +310,16 @@ async function main() {
           [
             'worker RSS start → max → end',
             `${Math.round(first.rssMb)} → ${Math.round(Math.max(...samples.map((s) => s.rssMb)))} → ${Math.round(last.rssMb)} MB (heap ${Math.round(last.heapMb)} MB)`,
+          ],
+          ['workflow cache (maxCachedWorkflows)', String(config.workflowCacheSize)],
+          [
+            'history events per refresh cycle (sampled workflows, min / median / max)',
+            (() => {
+              const all = described.flatMap((d) => d.cycles);
+              return all.length
+                ? `${Math.min(...all)} / ${percentile(all, 50)} / ${Math.max(...all)} (${all.length} cycles)`
+                : 'no two refreshes in one run';
+            })(),
           ],
           [`${temporalName} server RSS at end`, `${Math.round(child(last, temporalName).rssMb)} MB`],
           ['token endpoint calls / reused refresh tokens', `${last.token.tokenRequests} / ${last.token.reusedRefreshTokens}`],

@@ -78,6 +78,12 @@ export interface Config {
   authFailuresPerMinute: number;
   /** credential_events older than this many days are deleted by the maintenance schedule; 0 keeps them forever. */
   eventRetentionDays: number;
+  /**
+   * Workflows the worker keeps in its sticky cache (Temporal's maxCachedWorkflows). Bounds the
+   * worker's memory; a workflow outside the cache replays its history on its next wake
+   * (docs/BENCHMARKS.md measures both).
+   */
+  workflowCacheSize: number;
   /** Where `maestro login` / `maestro credentials` find a running Maestro, and the key they present. */
   cli: { url?: string; apiKey?: string };
 }
@@ -142,10 +148,17 @@ const envSchema = z.object({
     (v) => v === undefined || (/^\d+$/.test(v) && Number(v) <= 36_500),
     'MAESTRO_EVENT_RETENTION_DAYS must be a whole number of days (0 keeps events forever)',
   ),
+  MAESTRO_WORKFLOW_CACHE_SIZE: optionalString.refine(
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) <= 1_000_000),
+    'MAESTRO_WORKFLOW_CACHE_SIZE must be a whole number of workflows (0 turns the cache off)',
+  ),
   MAESTRO_URL: optionalUrl('MAESTRO_URL'),
   MAESTRO_API_KEY: optionalString,
   LOG_LEVEL: optionalString.pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()),
 });
+
+/** Keeps one worker under 1 GB RSS at 10,000 credentials (docs/BENCHMARKS.md, "Refresh at scale"). */
+export const DEFAULT_WORKFLOW_CACHE_SIZE = 1000;
 
 const PROVIDER_FIELDS: Record<keyof ProviderOverrides, string> = {
   baseUrl: 'BASE_URL',
@@ -258,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     trustProxy: parseTrustProxy(e.MAESTRO_TRUST_PROXY),
     authFailuresPerMinute: e.MAESTRO_AUTH_FAILURES_PER_MINUTE === undefined ? 30 : Number(e.MAESTRO_AUTH_FAILURES_PER_MINUTE),
     eventRetentionDays: e.MAESTRO_EVENT_RETENTION_DAYS === undefined ? 90 : Number(e.MAESTRO_EVENT_RETENTION_DAYS),
+    workflowCacheSize: e.MAESTRO_WORKFLOW_CACHE_SIZE === undefined ? DEFAULT_WORKFLOW_CACHE_SIZE : Number(e.MAESTRO_WORKFLOW_CACHE_SIZE),
     cli: { url: e.MAESTRO_URL, apiKey: e.MAESTRO_API_KEY },
   };
 }

@@ -252,6 +252,7 @@ export async function startWorker(
     taskQueue: config.temporal.taskQueue,
     deps: activityDeps(config, log, core),
     dataConverter: dataConverterFor(config),
+    maxCachedWorkflows: config.workflowCacheSize,
   });
   const done = worker.run();
   // Every OAuth credential gets its workflow now (after a restore, say), and from then on the
