@@ -95,5 +95,15 @@ serve(
       return true;
     },
   },
-  { url: api.url, apiKeyId, oauthId, clientKey, logFile: logLevel === 'silent' ? null : logFile },
+  {
+    url: api.url,
+    apiKeyId,
+    oauthId,
+    clientKey,
+    logFile: logLevel === 'silent' ? null : logFile,
+    // What a separate `maestro api` (the production build) needs to join this stack.
+    databaseUrl,
+    temporalAddress: env.address,
+    taskQueue: config.temporal.taskQueue,
+  },
 );

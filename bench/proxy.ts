@@ -14,13 +14,25 @@
 //          Maestro and the forwarder under the same load)  --quick (small everything)
 //          --compare-tree DIR (adds case `patched`: Maestro from another checkout)
 //          --out file.json  --skip-streams  --skip-ladder (quicker A/B runs of a patch)
+//          --no-build (use the dist/ already built)  --no-pin (proxies not pinned to CPU 1)
+//          --scaling [--processes 2] (closed loop only: the production build with 1 and with N
+//          API processes, MAESTRO_API_PROCESSES, every process free to use every core)
+//
+// Case `prod` is the production build as users run it (`npm run build`, `node dist/src/cli/main.js
+// api`, NODE_ENV=production, info-level JSON logs on stdout, a client key, usage accounting on),
+// joined to the dev Maestro's database and Temporal. Unless --no-pin, the proxies (forwarder,
+// Maestro, prod, patched) run on CPU 1 and the load generator and upstream on CPU 0, so a proxy's
+// CPU per call is its own. CPU per call is read from /proc (utime + stime of every thread; for
+// `prod` its whole process tree) over the closed-loop phase.
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnChild, type Child } from './lib/ipc.js';
+import { pinToCpus, processCpuSec } from './lib/procstat.js';
+import { buildProduction, startProdApi, type ProdApi } from './lib/prodApi.js';
 import { summarizeCpuProfile } from './lib/cpuprofile.js';
 import { argFlag, argNumber, argValue, median, percentile, round, table } from './lib/stats.js';
-import { BENCH_API_KEY } from './lib/stack.js';
+import { BENCH_API_KEY, BENCH_ENCRYPTION_KEYS } from './lib/stack.js';
 import type { Target } from './loadgen.js';
 
 const quick = argFlag('quick');
@@ -34,6 +46,11 @@ const PROFILE = argFlag('profile');
 const SKIP_STREAMS = argFlag('skip-streams');
 const SKIP_LADDER = argFlag('skip-ladder');
 const P99_LIMIT_MS = 50;
+const BUILD = !argFlag('no-build');
+const SCALING = argFlag('scaling');
+const PIN = !argFlag('no-pin') && !SCALING && os.cpus().length >= 2;
+const PROCESSES = argNumber('processes', 2);
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 const log = (...parts: unknown[]) => console.error(`[bench:proxy ${new Date().toISOString().slice(11, 19)}]`, ...parts);
 
@@ -52,13 +69,13 @@ const REQUEST = {
   messages: [{ role: 'user', content: 'Write one sentence about benchmarks. Keep it short, please; this is a latency test.' }],
 };
 
-type CaseName = 'direct' | 'maestro' | 'maestro-client' | 'forwarder' | 'maestro-oauth' | 'patched';
+type CaseName = 'direct' | 'maestro' | 'maestro-client' | 'forwarder' | 'maestro-oauth' | 'patched' | 'prod' | 'prod-cluster';
 /** A/B a src/ change within one run: a second Maestro from another checkout (e.g. a scratch copy with a patch applied). */
 const COMPARE_TREE = argValue('compare-tree');
 
 async function main() {
   const started = Date.now();
-  const children: Child[] = [];
+  const children: { stop(): Promise<void> }[] = [];
   const stopAll = async () => {
     await Promise.allSettled(children.reverse().map((c) => c.stop()));
   };
@@ -71,13 +88,53 @@ async function main() {
     const [forwarder, loadgen, maestro] = await Promise.all([
       spawnChild<{ url: string }>(new URL('./forwarder.ts', import.meta.url), { env }),
       spawnChild<Record<string, never>>(new URL('./loadgen.ts', import.meta.url), { env }),
-      spawnChild<{ url: string; logFile: string | null; clientKey: string }>(new URL('./maestroServer.ts', import.meta.url), { env }),
+      spawnChild<{
+        url: string;
+        logFile: string | null;
+        clientKey: string;
+        databaseUrl: string;
+        temporalAddress: string;
+        taskQueue: string;
+      }>(new URL('./maestroServer.ts', import.meta.url), { env }),
+      BUILD ? Promise.resolve(buildProduction(ROOT)) : undefined,
     ]);
     children.push(forwarder, loadgen, maestro);
+    const prodEnv = (processes: number) => ({
+      DATABASE_URL: maestro.ready.databaseUrl,
+      TEMPORAL_ADDRESS: maestro.ready.temporalAddress,
+      TEMPORAL_NAMESPACE: 'default',
+      MAESTRO_TASK_QUEUE: maestro.ready.taskQueue,
+      MAESTRO_API_KEYS: BENCH_API_KEY,
+      MAESTRO_ENCRYPTION_KEYS: BENCH_ENCRYPTION_KEYS,
+      MAESTRO_ANTHROPIC_BASE_URL: upstream.ready.url,
+      MAESTRO_API_PROCESSES: String(processes),
+      LOG_LEVEL: 'info',
+    });
+    const prod: ProdApi = await startProdApi(ROOT, prodEnv(1));
+    children.push(prod);
+    const prodCluster: ProdApi | undefined = SCALING ? await startProdApi(ROOT, prodEnv(PROCESSES)) : undefined;
+    if (prodCluster) children.push(prodCluster);
     const patched = COMPARE_TREE
       ? await spawnChild<{ url: string }>(path.resolve(COMPARE_TREE, 'bench/maestroServer.ts'), { env, cwd: path.resolve(COMPARE_TREE) })
       : undefined;
     if (patched) children.push(patched);
+    // Which process tree a case's CPU is read from.
+    const cpuOf: Partial<Record<CaseName, { pid: number; tree: boolean }>> = {
+      direct: { pid: upstream.proc.pid!, tree: false },
+      forwarder: { pid: forwarder.proc.pid!, tree: false },
+      // The dev process alone: its PostgreSQL and Temporal children serve no proxied call.
+      maestro: { pid: maestro.proc.pid!, tree: false },
+      'maestro-client': { pid: maestro.proc.pid!, tree: false },
+      prod: { pid: prod.pid, tree: true },
+      ...(patched ? { patched: { pid: patched.proc.pid!, tree: false } } : {}),
+      ...(prodCluster ? { 'prod-cluster': { pid: prodCluster.pid, tree: true } } : {}),
+    };
+    if (PIN) {
+      for (const c of [upstream, loadgen]) pinToCpus(c.proc.pid!, '0');
+      for (const c of [forwarder, maestro, ...(patched ? [patched] : [])]) pinToCpus(c.proc.pid!, '1');
+      pinToCpus(prod.pid, '1', { tree: true });
+    }
+    log(PIN ? 'pinned: proxies on CPU 1, load generator and upstream on CPU 0' : 'not pinned');
     log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; upstream answers ${upstream.ready.messageBytes} B`);
 
     const base = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
@@ -92,6 +149,16 @@ async function main() {
           headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
           body,
         },
+        prod: {
+          url: `${prod.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
+          body,
+        },
+        'prod-cluster': {
+          url: `${prodCluster?.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
+          body,
+        },
         forwarder: { url: `${forwarder.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         patched: { url: `${patched?.ready.url}/proxy/anthropic/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         'maestro-oauth': {
@@ -103,8 +170,10 @@ async function main() {
     };
     const json = targets(false);
     const sse = targets(true);
-    const MAIN: CaseName[] = ['direct', 'maestro', 'maestro-client', 'forwarder', ...(patched ? (['patched'] as const) : [])];
-    const ALL: CaseName[] = [...MAIN, 'maestro-oauth'];
+    const MAIN: CaseName[] = SCALING
+      ? ['direct', 'forwarder', 'prod', 'prod-cluster']
+      : ['direct', 'maestro', 'maestro-client', 'prod', 'forwarder', ...(patched ? (['patched'] as const) : [])];
+    const ALL: CaseName[] = SCALING ? MAIN : [...MAIN, 'maestro-oauth'];
     const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
 
     type LatencyResult = { latencies: number[]; errors: number; lastError: string; rps: number };
@@ -127,7 +196,7 @@ async function main() {
     const latency: Record<CaseName, { p50: number[]; p99: number[] }> = Object.fromEntries(
       ALL.map((c) => [c, { p50: [], p99: [] }]),
     ) as never;
-    for (let r = 0; r < ROUNDS; r++) {
+    for (let r = 0; r < (SCALING ? 0 : ROUNDS); r++) {
       for (const name of rotate(ALL, r)) {
         const res = await loadgen.call<LatencyResult>('latency', { target: json[name], n: N, concurrency: 1 });
         if (res.errors) throw new Error(`${name}: ${res.errors} errors (${res.lastError})`);
@@ -144,7 +213,7 @@ async function main() {
     const ttfe: Record<CaseName, { p50: number[]; p99: number[]; total: number[] }> = Object.fromEntries(
       ALL.map((c) => [c, { p50: [], p99: [], total: [] }]),
     ) as never;
-    for (let r = 0; r < (SKIP_STREAMS ? 0 : STREAM_ROUNDS); r++) {
+    for (let r = 0; r < (SKIP_STREAMS || SCALING ? 0 : STREAM_ROUNDS); r++) {
       for (const name of rotate(ALL, r)) {
         const res = await loadgen.call<StreamResult>('stream', { target: sse[name], n: STREAMS, concurrency: 8, staggerMs: 160 });
         if (res.errors) throw new Error(`${name} stream: ${res.errors} errors (${res.lastError})`);
@@ -162,16 +231,27 @@ async function main() {
 
     // 3. Throughput. Closed loop at 32 in flight (raw capacity), then an open-loop rate ladder:
     //    the highest rate whose p99 (from each request's due time) stays under 50 ms, no errors.
+    //    CPU per call: the case's process (tree) CPU over the same requests, from /proc.
     const capacity: Record<CaseName, number[]> = Object.fromEntries(MAIN.map((c) => [c, []])) as never;
-    for (let r = 0; r < 3; r++) {
+    const cpuPerCall: Record<CaseName, number[]> = Object.fromEntries(MAIN.map((c) => [c, []])) as never;
+    const capacityRounds = SCALING ? 5 : 3;
+    const inFlight = SCALING ? argNumber('in-flight', 64) : 32;
+    for (let r = 0; r < capacityRounds; r++) {
       for (const name of rotate(MAIN, r)) {
-        const res = await loadgen.call<LatencyResult>('latency', { target: json[name], n: quick ? 3000 : 8000, concurrency: 32 });
+        const n = quick ? 3000 : 8000;
+        const who = cpuOf[name];
+        const cpu0 = who ? processCpuSec(who.pid, { tree: who.tree }) : 0;
+        const res = await loadgen.call<LatencyResult>('latency', { target: json[name], n, concurrency: inFlight });
+        const cpu1 = who ? processCpuSec(who.pid, { tree: who.tree }) : 0;
         if (res.errors) throw new Error(`${name}: ${res.errors} errors (${res.lastError})`);
-        countMaestro(name, quick ? 3000 : 8000);
+        countMaestro(name, n);
         capacity[name].push(res.rps);
+        if (who) cpuPerCall[name].push((1e6 * (cpu1 - cpu0)) / n);
       }
     }
-    log(`closed-loop capacity (32 in flight): ${MAIN.map((c) => `${c} ${Math.round(median(capacity[c]))}`).join(', ')} req/s`);
+    log(
+      `closed-loop capacity (${inFlight} in flight): ${MAIN.map((c) => `${c} ${Math.round(median(capacity[c]))} req/s, ${Math.round(median(cpuPerCall[c]))} µs CPU per call`).join('; ')}`,
+    );
 
     type RateResult = {
       rate: number;
@@ -189,7 +269,7 @@ async function main() {
     const lowest = Math.min(...MAIN.map((c) => median(capacity[c])));
     let rate = Math.max(100, Math.floor((0.5 * lowest) / 100) * 100);
     const active = new Set<CaseName>(MAIN);
-    if (SKIP_LADDER) active.clear();
+    if (SKIP_LADDER || SCALING) active.clear();
     for (let step = 0; active.size && step < 40; step++, rate = Math.round((rate * 1.15) / 50) * 50) {
       for (const name of rotate([...active], step)) {
         let res = await loadgen.call<RateResult>('rate', { target: json[name], rate, durationMs: STEP_MS, connections: 64 });
@@ -243,7 +323,9 @@ async function main() {
     const ms = (v: number) => round(v, 3);
     const capDirect = median(capacity.direct);
     const lines: string[] = [];
-    lines.push(`## bench:proxy — ${new Date().toISOString()} (log level ${LOG_LEVEL})`);
+    lines.push(
+      `## bench:proxy — ${new Date().toISOString()} (dev cases log level ${LOG_LEVEL}; prod: production build, info logging to stdout; ${PIN ? 'proxies pinned to CPU 1, load generator + upstream to CPU 0' : 'not pinned'})`,
+    );
     lines.push(
       `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}, load average ${os
         .loadavg()
@@ -287,15 +369,28 @@ async function main() {
     );
     lines.push(
       table(
-        ['case', 'closed-loop req/s', 'max rate with p99 < 50 ms', '% of forwarder (rate)', '% of forwarder (closed loop)'],
+        [
+          'case',
+          'closed-loop req/s',
+          '% of forwarder (closed loop)',
+          'CPU per call µs',
+          '× forwarder CPU',
+          'max rate with p99 < 50 ms',
+          '% of forwarder (rate)',
+        ],
         MAIN.map((c) => [
           c,
           Math.round(median(capacity[c])),
-          best[c],
-          `${Math.round((100 * best[c]) / best.forwarder)} %`,
           `${Math.round((100 * median(capacity[c])) / median(capacity.forwarder))} %`,
+          cpuPerCall[c].length ? Math.round(median(cpuPerCall[c])) : '–',
+          cpuPerCall[c].length && c !== 'direct' ? round(median(cpuPerCall[c]) / median(cpuPerCall.forwarder), 2) : '–',
+          best[c],
+          best.forwarder ? `${Math.round((100 * best[c]) / best.forwarder)} %` : '–',
         ]),
       ),
+    );
+    lines.push(
+      `(CPU per call: utime + stime from /proc over the closed-loop requests, median of ${capacityRounds} rounds at ${inFlight} in flight; direct's is the upstream's own; prod counts its whole process tree.)`,
     );
     lines.push(
       `(direct is the load generator + upstream ceiling: closed loop ${Math.round(capDirect)} req/s; its ladder stops with the last proxy, so its rate is a lower bound.)`,
@@ -328,6 +423,7 @@ async function main() {
         );
       }
     }
+    lines.push(`\nprod (production build) wrote ${Math.round(prod.logBytes() / 1e6)} MB of info-level JSON log lines to stdout.`);
     if (maestro.ready.logFile) lines.push(`\nInfo-level request log written: ${Math.round(statSync(maestro.ready.logFile).size / 1e6)} MB`);
     const report = lines.join('\n');
     console.log(report);
@@ -342,6 +438,8 @@ async function main() {
             latency,
             ttfe,
             capacity,
+            cpuPerCall,
+            pinned: PIN,
             ladder,
             best,
             db: { before, after, maestroRequests },

@@ -1,5 +1,6 @@
 // CPU seconds of this process's child processes (the Temporal server, PostgreSQL) from /proc,
 // children of theirs that already exited included (cutime/cstime).
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 
@@ -49,3 +50,24 @@ export function childrenUsage(): Record<string, { cpuSec: number; rssMb: number 
 }
 
 export const machine = () => ({ cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', node: process.version, loadavg: os.loadavg() });
+
+/** CPU seconds (all threads) of `pid` and, with `tree`, of its live descendants, from /proc. */
+export function processCpuSec(pid: number, opts: { tree?: boolean } = {}): number {
+  const self = stat(pid);
+  if (!self) return 0;
+  if (!opts.tree) return self.cpuSec;
+  const kids = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((p) => stat(p)?.ppid === pid);
+  return self.cpuSec + kids.reduce((sum, k) => sum + processCpuSec(k, { tree: true }), 0);
+}
+
+/** Pins every thread of `pid` (and with `tree` its descendants) to the given CPUs; later threads inherit it. */
+export function pinToCpus(pid: number, cpus: string, opts: { tree?: boolean } = {}): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+  if (!opts.tree) return;
+  for (const d of readdirSync('/proc')) {
+    if (/^\d+$/.test(d) && stat(Number(d))?.ppid === pid) pinToCpus(Number(d), cpus, opts);
+  }
+}

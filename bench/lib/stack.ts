@@ -14,6 +14,7 @@ import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { createDb, type Db } from '../../src/db/pool.js';
 import { locateTemporalCli, locateTestServer } from '../../src/temporal/binaries.js';
+import { DEV_SERVER_TUNING_ARGS } from '../../src/temporal/devServerTuning.js';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
 
@@ -52,7 +53,14 @@ export async function startBenchStack(opts: {
         const executable = await locateTemporalCli({ dataDir, log, explicitPath: process.env.MAESTRO_TEMPORAL_CLI_PATH });
         return TestWorkflowEnvironment.createLocal({
           client: { dataConverter: benchDataConverter },
-          server: { executable, ip: '127.0.0.1', ui: false, searchAttributes: MAESTRO_SEARCH_ATTRIBUTES, namespace: 'default' },
+          server: {
+            executable,
+            ip: '127.0.0.1',
+            ui: false,
+            searchAttributes: MAESTRO_SEARCH_ATTRIBUTES,
+            namespace: 'default',
+            extraArgs: DEV_SERVER_TUNING_ARGS,
+          },
         });
       }
       const executable = await locateTestServer({ dataDir, log, explicitPath: process.env.MAESTRO_TEMPORAL_TEST_SERVER_PATH });
