@@ -1,4 +1,5 @@
 // Environment → one typed, validated Config. Nothing else in Maestro reads process.env.
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { loadTemporalConnection, type TemporalConnectionSettings } from './temporal/connectionConfig.js';
@@ -84,6 +85,8 @@ export interface Config {
    * (docs/BENCHMARKS.md measures both).
    */
   workflowCacheSize: number;
+  /** API processes `maestro api` runs behind one port (node:cluster); 1: the API runs in this process. */
+  apiProcesses: number;
   /** Where `maestro login` / `maestro credentials` find a running Maestro, and the key they present. */
   cli: { url?: string; apiKey?: string };
 }
@@ -96,6 +99,8 @@ const optionalString = z
 
 const optionalUrl = (name: string) =>
   optionalString.refine((v) => v === undefined || URL.canParse(v), { message: `${name} must be an absolute URL` });
+
+const MAX_API_PROCESSES = 256;
 
 const envSchema = z.object({
   NODE_ENV: optionalString,
@@ -151,6 +156,10 @@ const envSchema = z.object({
   MAESTRO_WORKFLOW_CACHE_SIZE: optionalString.refine(
     (v) => v === undefined || (/^\d+$/.test(v) && Number(v) <= 1_000_000),
     'MAESTRO_WORKFLOW_CACHE_SIZE must be a whole number of workflows (0 turns the cache off)',
+  ),
+  MAESTRO_API_PROCESSES: optionalString.refine(
+    (v) => v === undefined || v === 'auto' || (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= MAX_API_PROCESSES),
+    `MAESTRO_API_PROCESSES must be a whole number of API processes from 1 to ${MAX_API_PROCESSES}, or auto (one per CPU core)`,
   ),
   MAESTRO_URL: optionalUrl('MAESTRO_URL'),
   MAESTRO_API_KEY: optionalString,
@@ -272,6 +281,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     authFailuresPerMinute: e.MAESTRO_AUTH_FAILURES_PER_MINUTE === undefined ? 30 : Number(e.MAESTRO_AUTH_FAILURES_PER_MINUTE),
     eventRetentionDays: e.MAESTRO_EVENT_RETENTION_DAYS === undefined ? 90 : Number(e.MAESTRO_EVENT_RETENTION_DAYS),
     workflowCacheSize: e.MAESTRO_WORKFLOW_CACHE_SIZE === undefined ? DEFAULT_WORKFLOW_CACHE_SIZE : Number(e.MAESTRO_WORKFLOW_CACHE_SIZE),
+    apiProcesses:
+      e.MAESTRO_API_PROCESSES === undefined
+        ? 1
+        : e.MAESTRO_API_PROCESSES === 'auto'
+          ? Math.min(os.availableParallelism(), MAX_API_PROCESSES)
+          : Number(e.MAESTRO_API_PROCESSES),
     cli: { url: e.MAESTRO_URL, apiKey: e.MAESTRO_API_KEY },
   };
 }

@@ -41,7 +41,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   return pino(
     {
       level,
-      base: { service: 'maestro' },
+      // pid: several API processes (MAESTRO_API_PROCESSES) write to one output.
+      base: { service: 'maestro', pid: process.pid },
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       hooks: { streamWrite: redactSecrets },
     },

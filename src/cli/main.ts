@@ -1,6 +1,7 @@
 // The `maestro` command: dev (whole local stack), api, worker, migrate, keys rotate (encryption keys),
 // openapi, and over HTTP: login, credentials, api-keys (client keys), usage.
 import { createInterface } from 'node:readline/promises';
+import cluster from 'node:cluster';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -13,6 +14,7 @@ import { ensureDevSecrets } from './devSecrets.js';
 import { temporalRuntimeLogger } from '../temporal/runtimeLogger.js';
 import { createCore, startApi, startWorker, startWorkerMetrics } from '../app/services.js';
 import { openDatabase, openTemporal } from '../app/stack.js';
+import { superviseApiProcesses, supervisesApiProcesses } from '../app/apiProcesses.js';
 
 type Cleanup = () => Promise<void>;
 
@@ -102,7 +104,25 @@ const dev = () =>
     process.stdout.write(`${lines.join('\n')}\n`);
   });
 
-const api = () => serve({ worker: false, api: true }, ({ apiUrl }) => process.stdout.write(`Maestro API listening on ${apiUrl}\n`));
+/**
+ * With MAESTRO_API_PROCESSES > 1 this process only supervises that many API processes (cluster
+ * workers, which come back here and serve); they share one port and the primary prints the line.
+ */
+async function api(): Promise<void> {
+  const config = loadConfig();
+  if (!supervisesApiProcesses(config)) {
+    return serve({ worker: false, api: true }, ({ apiUrl }) => {
+      if (!cluster.isWorker) process.stdout.write(`Maestro API listening on ${apiUrl}\n`);
+    });
+  }
+  const log = createLogger(config.logLevel, await terminalDestination(config.mode));
+  // Missing production keys: one clear line here, not N processes failing in a loop.
+  if (config.mode === 'production') ensureDevSecrets(config, log);
+  await superviseApiProcesses(config, log, ({ url, processes }) =>
+    process.stdout.write(`Maestro API listening on ${url} (${processes} processes)\n`),
+  );
+  process.exit(0);
+}
 const worker = () =>
   serve({ worker: true, api: false }, ({ config, temporalAddress }) =>
     process.stdout.write(`Maestro worker polling task queue "${config.temporal.taskQueue}" at ${temporalAddress}\n`),
@@ -361,7 +381,10 @@ async function openapi(opts: { check?: string }) {
 
 const program = new Command('maestro').description('LLM-provider credentials kept fresh by Temporal, and an authenticated proxy');
 program.command('dev').description('run the whole local stack: PostgreSQL, Temporal + Web UI, worker, API').action(dev);
-program.command('api').description('run the HTTP API (production: DATABASE_URL and TEMPORAL_ADDRESS)').action(api);
+program
+  .command('api')
+  .description('run the HTTP API (production: DATABASE_URL and TEMPORAL_ADDRESS; MAESTRO_API_PROCESSES: several processes on one port)')
+  .action(api);
 program.command('worker').description('run the Temporal worker').action(worker);
 program.command('migrate').description('apply database migrations').action(migrate);
 program

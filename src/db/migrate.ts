@@ -4,6 +4,11 @@ import { Migrator } from 'kysely';
 import { migrations } from '../../migrations/index.js';
 import type { Db } from './pool.js';
 
+/**
+ * Safe to run from several processes at once (N API processes starting together): the Migrator
+ * creates its tables tolerating a concurrent create, then holds a PostgreSQL advisory lock while it
+ * reads what is applied and applies the rest, so each migration runs once.
+ */
 export async function migrateToLatest(db: Db): Promise<string[]> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const { error, results } = await migrator.migrateToLatest();

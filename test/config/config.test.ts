@@ -1,4 +1,5 @@
 // Settings whose typo would silently weaken Maestro are start-up errors that name the variable.
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
@@ -44,5 +45,21 @@ describe('MAESTRO_METRICS_PORT', () => {
       /MAESTRO_METRICS_PORT must differ from PORT \(8080\)/,
     );
     expect(loadConfig({ ...base, PORT: '8080', MAESTRO_METRICS_PORT: '3000' }).metricsPort).toBe(3000);
+  });
+});
+
+describe('MAESTRO_API_PROCESSES', () => {
+  it('is 1 by default, takes 1-256 or auto (one per core), and says what to put otherwise', () => {
+    expect(loadConfig(base).apiProcesses).toBe(1);
+    expect(loadConfig({ ...base, MAESTRO_API_PROCESSES: '4' }).apiProcesses).toBe(4);
+    expect(loadConfig({ ...base, MAESTRO_API_PROCESSES: '256' }).apiProcesses).toBe(256);
+    expect(loadConfig({ ...base, MAESTRO_API_PROCESSES: ' ' }).apiProcesses).toBe(1);
+    expect(loadConfig({ ...base, MAESTRO_API_PROCESSES: 'auto' }).apiProcesses).toBe(Math.min(os.availableParallelism(), 256));
+    for (const bad of ['0', '257', '-2', '2.5', 'all', 'AUTO', '0x4']) {
+      expect(() => loadConfig({ ...base, MAESTRO_API_PROCESSES: bad })).toThrow(ConfigError);
+      expect(() => loadConfig({ ...base, MAESTRO_API_PROCESSES: bad })).toThrow(
+        /^MAESTRO_API_PROCESSES must be a whole number of API processes from 1 to 256, or auto \(one per CPU core\)$/,
+      );
+    }
   });
 });
