@@ -14,7 +14,6 @@ import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { createDb, type Db } from '../../src/db/pool.js';
 import { locateTemporalCli, locateTestServer } from '../../src/temporal/binaries.js';
-import { DEV_SERVER_TUNING_ARGS } from '../../src/temporal/devServerTuning.js';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
 
@@ -59,7 +58,6 @@ export async function startBenchStack(opts: {
             ui: false,
             searchAttributes: MAESTRO_SEARCH_ATTRIBUTES,
             namespace: 'default',
-            extraArgs: DEV_SERVER_TUNING_ARGS,
           },
         });
       }
