@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { buildProviderCall, needsBody, type ProviderCall } from '../auth/clientBuilder.js';
 import {
   CallerGoneError,
@@ -22,7 +22,7 @@ import { HttpError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
 import { withOneRefresh } from '../credentials/withOneRefresh.js';
-import { whileConnected } from './clientGone.js';
+import { ClientGone } from './clientGone.js';
 import { principalOf } from './auth.js';
 import { defaultSelectorFor, requireCredential, requireInferencePath, requireProvider } from '../clientKeys/access.js';
 import type { UsageRecorder } from '../usage/recorder.js';
@@ -98,18 +98,45 @@ function limited(req: IncomingMessage, limit: number): Readable {
 }
 
 function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const connectionListed = new Set(
-    String(headers.connection ?? '')
-      .split(',')
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
-  );
+  const connectionListed =
+    headers.connection === undefined
+      ? undefined
+      : new Set(
+          String(headers.connection)
+            .split(',')
+            .map((h) => h.trim().toLowerCase())
+            .filter(Boolean),
+        );
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed.has(name)) continue;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed?.has(name)) continue;
     out[name] = value;
   }
   return out;
+}
+
+/**
+ * source → res with back-pressure, like stream.pipeline for this one pair but without the
+ * AbortController (and the DOMException its clean-up abort creates) pipeline makes per call.
+ * Resolves when res has finished; rejects when either side fails or the client goes away first,
+ * and then the other side is destroyed too (the upstream request is aborted).
+ */
+function relay(source: Readable, res: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => {
+      source.destroy();
+      res.destroy();
+      reject(error);
+    };
+    source.once('error', fail);
+    res.once('error', fail);
+    res.once('close', () => {
+      if (res.writableFinished) resolve();
+      else fail(new Error('the client closed the connection before the answer was sent'));
+    });
+    source.pipe(res);
+  });
 }
 
 function requestedModel(body: Buffer | undefined): string | undefined {
@@ -172,13 +199,13 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       if (selector && selector.length > 200) throw new HttpError(400, 'invalid_request', 'x-maestro-credential is too long');
 
       // A client that disconnects aborts the upstream call and releases any refresh wait.
-      const clientGone = whileConnected(res);
+      const clientGone = new ClientGone(res);
 
       let entry = await deps.cache.resolve(provider, selector);
       requireCredential(who, entry.metadata);
       usable(entry);
       if (entry.auth.type === 'oauth' && entry.expiresAtMs !== null && entry.expiresAtMs - Date.now() < EXPIRY_SKEW_MS) {
-        entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version, clientGone);
+        entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version, clientGone.signal);
         usable(entry);
       }
 
@@ -215,12 +242,14 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         const headers = { ...call.headers };
         if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
         deps.metrics.addedLatency.observe({ provider }, (performance.now() - started) / 1000);
-        return undiciRequest(call.url, {
+        // The dispatcher takes origin and path as they are (the top-level request() parses the URL again).
+        return dispatcher.request({
+          origin: call.url.origin,
+          path: call.url.pathname + call.url.search,
           method: req.method as Dispatcher.HttpMethod,
           headers,
           body,
           signal: clientGone,
-          dispatcher,
           headersTimeout: 600_000,
           bodyTimeout: 600_000,
         });
@@ -232,7 +261,7 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           refused: (answer, credential) => answer.statusCode === 401 && credential.auth.type === 'oauth' && replayable,
           discard: (answer) => answer.body.dump(),
           refresh: async (credential) => {
-            const refreshed = await deps.cache.refresh(credential.metadata.id, credential.metadata.version, clientGone);
+            const refreshed = await deps.cache.refresh(credential.metadata.id, credential.metadata.version, clientGone.signal);
             usable(refreshed);
             return refreshed;
           },
@@ -290,7 +319,7 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         ? decoder
           ? pipeline(upstream.body, decoder, mapper, res)
           : pipeline(upstream.body, mapper, res)
-        : pipeline(upstream.body, res);
+        : relay(upstream.body, res);
       seenBody.on('data', (chunk: Buffer | string) => watch.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
       try {
         await piped;

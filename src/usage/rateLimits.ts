@@ -260,11 +260,21 @@ function nonNegative(value: string): number | undefined {
 }
 
 function validIso(date: Date): string | undefined {
-  return isStorableDate(date) ? date.toISOString() : undefined;
+  return msToIso(date.getTime());
 }
 
+// Every answer carries the same few reset times until a window rolls over, and the proxy reads
+// them on every call: the ISO form of recent instants is remembered (a small, cleared cache).
+const isoCache = new Map<number, string | undefined>();
+
 function msToIso(ms: number): string | undefined {
-  return Number.isFinite(ms) ? validIso(new Date(ms)) : undefined;
+  if (!Number.isFinite(ms)) return undefined;
+  if (isoCache.has(ms)) return isoCache.get(ms);
+  const date = new Date(ms);
+  const iso = isStorableDate(date) ? date.toISOString() : undefined;
+  if (isoCache.size >= 256) isoCache.clear();
+  isoCache.set(ms, iso);
+  return iso;
 }
 
 /** Unix seconds (or milliseconds, when the number is that large) → ISO. */

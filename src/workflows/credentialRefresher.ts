@@ -19,6 +19,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   upsertSearchAttributes,
@@ -26,6 +27,7 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities, CredentialView } from '../activities/index.js';
 import { FailureType, NON_RETRYABLE_REFRESH } from './failures.js';
+import { SHORT_RUNS_PATCH } from './legacy/patches.js';
 import {
   DEFAULT_REFRESH_WAIT_MS,
   MAX_REFRESH_WAIT_MS,
@@ -68,7 +70,15 @@ const { refreshCredential } = proxyActivities<Activities>({
 
 /** After a token answer without an access token, try again this much later (never at once). */
 const MALFORMED_BACKOFF_MS = 15 * 60_000;
-const DEFAULT_MAX_HISTORY_EVENTS = 10_000;
+/**
+ * Continue-as-new past this many history events (about 8 refresh cycles). A workflow outside the
+ * worker's cache replays its whole run on its next wake, ~1.2 ms of worker CPU per event
+ * (`npm run bench:replay`, docs/BENCHMARKS.md): short runs keep that near one refresh's own cost,
+ * while a new run costs about one cycle's work every 8 cycles. Runs that began before this
+ * (no SHORT_RUNS_PATCH marker) keep the old 10,000 until their next run.
+ */
+const DEFAULT_MAX_HISTORY_EVENTS = 100;
+const LEGACY_MAX_HISTORY_EVENTS = 10_000;
 /** A parked workflow re-reads its credential this often (about 100 history events a day). */
 const PARKED_RECHECK_MS = 60 * 60_000;
 
@@ -222,7 +232,8 @@ export class CredentialRefresher {
 
   private shouldContinueAsNew(): boolean {
     const info = workflowInfo();
-    return info.continueAsNewSuggested || info.historyLength > (this.input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS);
+    const max = this.input.maxHistoryEvents ?? (patched(SHORT_RUNS_PATCH) ? DEFAULT_MAX_HISTORY_EVENTS : LEGACY_MAX_HISTORY_EVENTS);
+    return info.continueAsNewSuggested || info.historyLength > max;
   }
 
   /** The credential as the loop must see it: re-read after any change, else the last view. */
