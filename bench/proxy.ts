@@ -34,6 +34,7 @@ import { summarizeCpuProfile } from './lib/cpuprofile.js';
 import { argFlag, argNumber, argValue, median, percentile, round, table } from './lib/stats.js';
 import { BENCH_API_KEY, BENCH_ENCRYPTION_KEYS } from './lib/stack.js';
 import type { Target } from './loadgen.js';
+import { runBench } from './lib/run.js';
 
 const quick = argFlag('quick');
 const ROUNDS = argNumber('rounds', quick ? 3 : 7);
@@ -456,10 +457,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

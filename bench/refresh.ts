@@ -33,6 +33,7 @@ import { profileStart, profileStop } from './lib/profiler.js';
 import { summarizeCpuProfile } from './lib/cpuprofile.js';
 import os from 'node:os';
 import path from 'node:path';
+import { runBench } from './lib/run.js';
 
 const timeSkipping = argFlag('time-skipping');
 const N = argNumber('n', 1000);
@@ -401,10 +402,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -22,6 +22,7 @@ import { spawnChild } from './lib/ipc.js';
 import { eventsPerCycle } from './lib/historyCycles.js';
 import { argNumber, argValue, median, round, table } from './lib/stats.js';
 import { startBenchStack } from './lib/stack.js';
+import { runBench } from './lib/run.js';
 
 const LENGTHS = (argValue('lengths') ?? '50,100,200,500,1000,2000,4000').split(',').map(Number);
 const REPEAT = argNumber('repeat', 5);
@@ -122,10 +123,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -63,3 +63,16 @@ describe('MAESTRO_API_PROCESSES', () => {
     }
   });
 });
+
+describe('MAESTRO_WORKFLOW_CACHE_SIZE', () => {
+  it('bounds the worker sticky cache at 1000 by default, takes a whole number (0 turns it off), and says what to put otherwise', () => {
+    expect(loadConfig(base).workflowCacheSize).toBe(1000);
+    expect(loadConfig({ ...base, MAESTRO_WORKFLOW_CACHE_SIZE: '250' }).workflowCacheSize).toBe(250);
+    expect(loadConfig({ ...base, MAESTRO_WORKFLOW_CACHE_SIZE: '0' }).workflowCacheSize).toBe(0);
+    for (const bad of ['-1', '2.5', 'lots', '1000001']) {
+      expect(() => loadConfig({ ...base, MAESTRO_WORKFLOW_CACHE_SIZE: bad })).toThrow(
+        /^MAESTRO_WORKFLOW_CACHE_SIZE must be a whole number of workflows \(0 turns the cache off\)$/,
+      );
+    }
+  });
+});
