@@ -27,7 +27,7 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities, CredentialView } from '../activities/index.js';
 import { FailureType, NON_RETRYABLE_REFRESH } from './failures.js';
-import { SHORT_RUNS_PATCH } from './legacy/patches.js';
+import { ANCHOR_AT_ASK_PATCH, SHORT_RUNS_PATCH } from './legacy/patches.js';
 import {
   DEFAULT_REFRESH_WAIT_MS,
   MAX_REFRESH_WAIT_MS,
@@ -98,6 +98,8 @@ export class CredentialRefresher {
   private phase: RefreshStatus['phase'] = 'starting';
   /** The last view read (or returned by a refresh); null means "read it again before using it". */
   private view: CredentialView | null = null;
+  /** Workflow time when the activity that produced `view` was asked for (its figures were measured after it). */
+  private viewAskedAt = 0;
   private published: CredentialView | null = null;
   private nextDue: number | null = null;
   private changed = false;
@@ -240,11 +242,13 @@ export class CredentialRefresher {
   private async current(): Promise<CredentialView | null> {
     if (this.view && !this.changed) return this.view;
     this.changed = false;
+    const asked = Date.now();
     // On the refresh queue too: a loop that cannot read its credential cannot refresh it either.
     this.view = await describeCredential.executeWithOptions(
       { taskQueue: refreshTaskQueue(workflowInfo().taskQueue), startToCloseTimeout: '30 seconds' },
       [{ credentialId: this.credentialId }],
     );
+    this.viewAskedAt = asked;
     if (this.view) this.publish(this.view);
     return this.view;
   }
@@ -268,10 +272,16 @@ export class CredentialRefresher {
     return true;
   }
 
-  /** Anchors each token version's lifetime on workflow time once (see CredentialView.expiresInMs). */
+  /**
+   * Anchors each token version's lifetime on workflow time once (see CredentialView.expiresInMs).
+   * The figures were measured while the activity ran, so they are anchored at the moment it was
+   * asked for: never later than the truth. Anchoring at the moment the result is handled (before
+   * ANCHOR_AT_ASK_PATCH) moved the expiry later by however long the result waited for a workflow
+   * task — minutes in a backlog — and the refresh then came after the token had expired.
+   */
   private anchor(view: CredentialView, expiresInMs: number): void {
     if (this.state.anchor?.version === view.version) return;
-    const now = Date.now();
+    const now = patched(ANCHOR_AT_ASK_PATCH) && this.viewAskedAt > 0 ? this.viewAskedAt : Date.now();
     this.state.anchor = { version: view.version, obtainedAt: now - Math.max(0, view.ageMs ?? 0), expiresAt: now + expiresInMs };
   }
 
@@ -284,6 +294,7 @@ export class CredentialRefresher {
     const wasFailing = this.state.lastResult?.outcome === 'failed' || this.state.lastResult?.outcome === 'reauth_required';
     try {
       this.refreshScope = new CancellationScope();
+      const asked = Date.now();
       const result = await this.refreshScope.run(() =>
         refreshCredential.executeWithOptions(
           {
@@ -300,6 +311,7 @@ export class CredentialRefresher {
       this.state.lastResult = { outcome: result.outcome, at: new Date().toISOString(), attempts: result.attempts };
       // The activity's answer is the current view: no second read (one activity per cycle).
       this.view = result.credential;
+      this.viewAskedAt = asked;
       this.publish(result.credential);
       this.finish({ credential: result.credential });
       if (wasFailing && result.outcome === 'refreshed') this.notify('credential.recovered', view);

@@ -6,3 +6,5 @@ export const REFRESH_V2_PATCH = 'maestro-refresh-v2';
 export const MIGRATE_TO_V2_PATCH = 'maestro-refresh-v1-migrate';
 /** Runs continue-as-new after ~100 history events instead of 10,000 (a replay after cache eviction costs ~1.2 ms per event). */
 export const SHORT_RUNS_PATCH = 'maestro-refresh-short-runs';
+/** A token's lifetime is anchored at the workflow time its activity was asked for, not when its result was handled. */
+export const ANCHOR_AT_ASK_PATCH = 'maestro-refresh-anchor-at-ask';
