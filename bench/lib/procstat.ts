@@ -65,7 +65,15 @@ export function processCpuSec(pid: number, opts: { tree?: boolean } = {}): numbe
 
 /** Pins every thread of `pid` (and with `tree` its descendants) to the given CPUs; later threads inherit it. */
 export function pinToCpus(pid: number, cpus: string, opts: { tree?: boolean } = {}): void {
-  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+  // -a walks the threads one by one: one that exits meanwhile fails the walk, so try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+      break;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+    }
+  }
   if (!opts.tree) return;
   for (const d of readdirSync('/proc')) {
     if (/^\d+$/.test(d) && stat(Number(d))?.ppid === pid) pinToCpus(Number(d), cpus, opts);
