@@ -98,7 +98,7 @@ export class CredentialRefresher {
   private phase: RefreshStatus['phase'] = 'starting';
   /** The last view read (or returned by a refresh); null means "read it again before using it". */
   private view: CredentialView | null = null;
-  /** Workflow time when the activity that produced `view` was asked for (its figures were measured after it). */
+  /** Workflow time to anchor `view`'s figures at: when a describe was asked for (it runs at once), when a refresh's answer was handled. */
   private viewAskedAt = 0;
   private published: CredentialView | null = null;
   private nextDue: number | null = null;
@@ -274,8 +274,9 @@ export class CredentialRefresher {
 
   /**
    * Anchors each token version's lifetime on workflow time once (see CredentialView.expiresInMs).
-   * The figures were measured while the activity ran, so they are anchored at the moment it was
-   * asked for: never later than the truth. Anchoring at the moment the result is handled (before
+   * A describe's figures were measured while it ran, so they are anchored at the moment it was
+   * asked for: never later than the truth (a refresh's answer, which may come after long retries,
+   * is anchored when handled). Anchoring at the moment the result is handled (before
    * ANCHOR_AT_ASK_PATCH) moved the expiry later by however long the result waited for a workflow
    * task — minutes in a backlog — and the refresh then came after the token had expired.
    */
@@ -294,7 +295,6 @@ export class CredentialRefresher {
     const wasFailing = this.state.lastResult?.outcome === 'failed' || this.state.lastResult?.outcome === 'reauth_required';
     try {
       this.refreshScope = new CancellationScope();
-      const asked = Date.now();
       const result = await this.refreshScope.run(() =>
         refreshCredential.executeWithOptions(
           {
@@ -311,7 +311,9 @@ export class CredentialRefresher {
       this.state.lastResult = { outcome: result.outcome, at: new Date().toISOString(), attempts: result.attempts };
       // The activity's answer is the current view: no second read (one activity per cycle).
       this.view = result.credential;
-      this.viewAskedAt = asked;
+      // A refresh may retry for an hour: its answer is anchored when handled (as before), not
+      // when it was asked for, which would put the new token's expiry that hour early.
+      this.viewAskedAt = Date.now();
       this.publish(result.credential);
       this.finish({ credential: result.credential });
       if (wasFailing && result.outcome === 'refreshed') this.notify('credential.recovered', view);
