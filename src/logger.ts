@@ -26,14 +26,17 @@ const REDACT_PATHS = [
  * Where a CLI process logs: readable lines when a person watches a terminal in development
  * (pino-pretty, a development dependency), JSON lines otherwise (production, pipes, files).
  * Secrets are redacted before either sees the line.
+ * JSON lines are written asynchronously (pino's default) unless `sync`: a process that logs a few
+ * lines and also prints to stdout itself (the API supervisor) wants them in the order it made them.
  */
-export async function terminalDestination(mode: string): Promise<DestinationStream | undefined> {
-  if (mode === 'production' || !process.stdout.isTTY) return undefined;
+export async function terminalDestination(mode: string, opts: { sync?: boolean } = {}): Promise<DestinationStream | undefined> {
+  const json = () => (opts.sync ? pino.destination({ dest: 1, sync: true }) : undefined);
+  if (mode === 'production' || !process.stdout.isTTY) return json();
   try {
     const { default: pretty } = await import('pino-pretty');
     return pretty({ colorize: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l', sync: true });
   } catch {
-    return undefined; // not installed (npm ci --omit=dev): JSON it is
+    return json(); // not installed (npm ci --omit=dev): JSON it is
   }
 }
 

@@ -115,7 +115,8 @@ async function api(): Promise<void> {
       if (!cluster.isWorker) process.stdout.write(`Maestro API listening on ${apiUrl}\n`);
     });
   }
-  const log = createLogger(config.logLevel, await terminalDestination(config.mode));
+  // Synchronous: its "API process listening" lines come before the "Maestro API listening" line below.
+  const log = createLogger(config.logLevel, await terminalDestination(config.mode, { sync: true }));
   // Missing production keys: one clear line here, not N processes failing in a loop.
   if (config.mode === 'production') ensureDevSecrets(config, log);
   await superviseApiProcesses(config, log, ({ url, processes }) =>
