@@ -11,6 +11,7 @@
 //          --days (simulated, with --time-skipping; 7)  --max-history (continue-as-new threshold
 //          passed to the workflows; 100 here so it happens inside the window, 10000 in production)
 //          --burst (all tokens share one expiry instead of a spread)  --max-cached (worker sticky cache)
+//          --sample-workflows (histories read for events per cycle and lateness by stage; 200)
 //          --profile (V8 CPU profile of the worker process over the window)  --out file.json
 //          --settle-sec S (first tokens expire S seconds later and the window starts S seconds
 //          after the import began: a mass import's backlog — every workflow's first tasks — is
@@ -26,7 +27,7 @@ import { credentialWorkflowId, statusQuery, type RefreshStatus } from '../src/wo
 import type { ProviderOverrides } from '../src/config.js';
 import { spawnChild } from './lib/ipc.js';
 import { childrenUsage, machine } from './lib/procstat.js';
-import { eventsPerCycle } from './lib/historyCycles.js';
+import { cycleTimings, eventsPerCycle, type CycleTiming } from './lib/historyCycles.js';
 import { argFlag, argNumber, argValue, percentile, round, table } from './lib/stats.js';
 import { startBenchStack } from './lib/stack.js';
 import { profileStart, profileStop } from './lib/profiler.js';
@@ -46,6 +47,8 @@ const MAX_CACHED = argValue('max-cached') === undefined ? undefined : argNumber(
 const SAMPLE_MS = 5_000;
 const PROFILE = argFlag('profile');
 const SETTLE_MS = argNumber('settle-sec', 0) * 1000;
+/** Workflows whose histories are read for events per cycle and lateness by stage. */
+const SAMPLE_WORKFLOWS = argNumber('sample-workflows', 200);
 
 const log = (...parts: unknown[]) => console.error(`[bench:refresh ${new Date().toISOString().slice(11, 19)}]`, ...parts);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -221,6 +224,7 @@ async function main() {
       .orderBy('id')
       .execute();
     const lateness: number[] = [];
+    const lateAt: { at: number; late: number }[] = [];
     const firstLateness: number[] = [];
     let expiredBeforeRefresh = 0;
     let refreshesInWindow = 0;
@@ -235,6 +239,7 @@ async function main() {
         if (!timeSkipping) {
           const due = prev.at + refreshDelayForLifetime(prev.expiresAt - prev.at);
           (prev.n === 0 ? firstLateness : lateness).push(at - due);
+          if (prev.n > 0) lateAt.push({ at, late: at - due });
           if (at > prev.expiresAt) expiredBeforeRefresh++;
           if (at >= windowStart) refreshesInWindow++;
         }
@@ -247,7 +252,8 @@ async function main() {
     const expiredAtEnd = last.expiredNow;
 
     // Histories: a sample of workflows, after continue-as-new.
-    const sampleIds = Array.from({ length: Math.min(20, N) }, (_, k) => ids[Math.floor((k * N) / Math.min(20, N))]!);
+    const sampleCount = Math.min(SAMPLE_WORKFLOWS, N);
+    const sampleIds = Array.from({ length: sampleCount }, (_, k) => ids[Math.floor((k * N) / sampleCount)]!);
     const described = await Promise.all(
       sampleIds.map(async (id) => {
         const handle = env.client.workflow.getHandle(credentialWorkflowId(id));
@@ -256,6 +262,7 @@ async function main() {
         const history = await handle.fetchHistory().catch(() => undefined);
         return {
           cycles: eventsPerCycle(history?.events ?? []),
+          timings: cycleTimings(history?.events ?? []),
           historyLength: d.historyLength,
           refreshes: status?.refreshes ?? NaN,
           phase: status?.phase,
@@ -263,6 +270,28 @@ async function main() {
         };
       }),
     );
+    // Where a late refresh's time went (sampled histories, timer-woken refreshes in the window),
+    // and whether late refreshes gather while the reconcile Schedule's run lists every workflow.
+    const stages = described.flatMap((d) => d.timings).filter((t) => t.scheduledAt >= windowStart);
+    const reconcileRuns: { start: number; end: number }[] = [];
+    if (!timeSkipping) {
+      for await (const w of env.client.workflow.list({ query: `WorkflowType = 'reconcileWorkflow'` })) {
+        const start = w.startTime.getTime();
+        const end = (w.closeTime ?? new Date(windowEnd)).getTime();
+        if (end >= windowStart && start <= windowEnd) reconcileRuns.push({ start, end });
+      }
+    }
+    const RECONCILE_MARGIN_MS = 5_000;
+    const inReconcile = (t: number) => reconcileRuns.some((r) => t >= r.start && t <= r.end + RECONCILE_MARGIN_MS);
+    const windowLate = lateAt.filter((l) => l.at >= windowStart && l.late > 1000);
+    const reconcileCoverMs = reconcileRuns.reduce(
+      (sum, r) => sum + Math.max(0, Math.min(r.end + RECONCILE_MARGIN_MS, windowEnd) - Math.max(r.start, windowStart)),
+      0,
+    );
+    const stageRow = (name: string, key: keyof Omit<CycleTiming, 'scheduledAt'>) => {
+      const v = stages.map((t) => t[key]);
+      return [name, ...[50, 90, 99, 100].map((p) => (v.length ? round(percentile(v, p) / 1000, 3) : '–'))];
+    };
     const counts = [...perCredential.values()];
     const cpuWindow = last.cpuSec - first.cpuSec;
     const refreshed = last.refreshes - first.refreshes;
@@ -348,6 +377,29 @@ async function main() {
         ],
       ),
     );
+    if (!timeSkipping) {
+      lines.push('');
+      lines.push(
+        `Lateness by stage (s): ${stages.length} timer-woken refreshes in the window from ${described.length} sampled histories (each run's last ≤ 100 events)`,
+      );
+      lines.push(
+        table(
+          ['stage', 'p50', 'p90', 'p99', 'max'],
+          [
+            stageRow('timer fired after its due time (server timer queue)', 'timerLate'),
+            stageRow('workflow task waited for a worker (incl. timed-out tries)', 'taskWait'),
+            stageRow('workflow task ran on the worker (a cache miss replays here)', 'taskRun'),
+            stageRow('refresh activity waited for a worker', 'activityWait'),
+            stageRow('refresh activity ran (token call, database write)', 'activityRun'),
+          ],
+        ),
+      );
+      lines.push('');
+      lines.push(
+        `Steady refreshes > 1 s late in the window: ${windowLate.length}; ${windowLate.filter((l) => inReconcile(l.at)).length} of them during a reconcile run (+${RECONCILE_MARGIN_MS / 1000} s), ` +
+          `whose ${reconcileRuns.length} runs cover ${Math.round((100 * reconcileCoverMs) / Math.max(1, windowEnd - windowStart))} % of the window`,
+      );
+    }
     if (profile) {
       lines.push('');
       lines.push(
@@ -387,6 +439,8 @@ async function main() {
             expiredBeforeRefresh,
             expiredAtEnd,
             described,
+            reconcileRuns,
+            lateAt,
             windowStart,
             windowEnd,
           },
