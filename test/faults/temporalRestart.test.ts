@@ -1,6 +1,7 @@
 // The Temporal dev server goes away while every refresh workflow sleeps, and comes back on the
 // same port and database file: the workflows resume, each refresh happens at its due time (or,
-// if it fell due while the server was away, as soon as it is back), and they keep going. The
+// if it fell due while the server was away, once the worker's next poll reaches it: within ~10 s
+// of its return), and they keep going. The
 // worker and the API are child processes that live through it.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -9,6 +10,9 @@ import { startDevServer, type DevServer } from '../support/processes.js';
 import { sleep, until } from '../support/wait.js';
 import { refreshDelayForLifetime } from '../../src/workflows/schedule.js';
 import { knownSecrets, proxiedMessage, startRig, type ApiChild, type Rig } from './rig.js';
+
+/** Temporal core's poll retry policy: at most 10 s (±20 % jitter) between two polls of a worker that keeps failing. */
+const WORKER_POLL_RETRY_CAP_MS = 12_000;
 
 let dev: DevServer;
 let testDb: TestDatabase;
@@ -67,7 +71,15 @@ describe('Temporal dev server restarted while the workflows sleep', () => {
       const upAt = Date.now();
       console.log(`[temporalRestart] ${signal}: server away ${Math.round((upAt - downAt) / 100) / 10} s`);
 
-      // First refresh of each: not before it was due; no later than due (or the server's return) + 8 s.
+      // First refresh of each: not before it was due, and no later than due (or the server's return)
+      // + the worker's longest poll retry + 2 s. The worker's pollers (workflow tasks, its sticky
+      // queue, each activity queue) failed all through the outage and retry with Temporal core's
+      // poll backoff (200 ms, doubling, ±20 %, at most 10 s apart), each on its own schedule: after
+      // ~13 s away, a poller whose retry fell just before the server answered again polls 8–12 s
+      // later, and a task only it would take (its sticky queue, a task-queue partition) waits for
+      // it. (Seen: 8.05 s and 8.09 s in CI against the old flat 8 s bound, 6.5 s for one of four
+      // overdue refreshes in a local run; most come within 2 s of the return.)
+      const boundMs = WORKER_POLL_RETRY_CAP_MS + 2_000;
       const ids = new Set(credentials.map((c) => c.id));
       await until(async () => new Set((await refreshesSince(started)).filter((r) => ids.has(r.id)).map((r) => r.id)).size === ids.size, {
         timeoutMs: 60_000,
@@ -79,12 +91,16 @@ describe('Temporal dev server restarted while the workflows sleep', () => {
       const report: string[] = [];
       for (const c of credentials) {
         const r = first.get(c.id)!;
-        const lateMs = r.at - Math.max(c.dueAt, upAt);
         report.push(`${Math.round((c.dueAt - downAt) / 1000)}s→${Math.round((r.at - c.dueAt) / 100) / 10}s`);
-        expect(r.at, `${c.name} refreshed early`).toBeGreaterThanOrEqual(c.dueAt - 1_000);
-        expect(lateMs, `${c.name} refreshed ${lateMs} ms late`).toBeLessThanOrEqual(8_000);
       }
+      // Printed before the checks, so a failure shows every delay, not only the first one over.
       console.log(`[temporalRestart] ${signal}: due (from the stop) → delay: ${report.join(', ')}`);
+      for (const c of credentials) {
+        const r = first.get(c.id)!;
+        const lateMs = r.at - Math.max(c.dueAt, upAt);
+        expect(r.at, `${c.name} refreshed early`).toBeGreaterThanOrEqual(c.dueAt - 1_000);
+        expect(lateMs, `${c.name} refreshed ${lateMs} ms late`).toBeLessThanOrEqual(boundMs);
+      }
 
       // And they keep going: each new 40-second token is refreshed again 20 s later.
       await until(
