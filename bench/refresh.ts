@@ -223,8 +223,7 @@ async function main() {
       .orderBy('credential_id')
       .orderBy('id')
       .execute();
-    const lateness: number[] = [];
-    const lateAt: { at: number; late: number }[] = [];
+    const lateAt: { at: number; late: number }[] = []; // steady state: second and later refreshes
     const firstLateness: number[] = [];
     let expiredBeforeRefresh = 0;
     let refreshesInWindow = 0;
@@ -238,8 +237,8 @@ async function main() {
         perCredential.set(e.credential_id, (perCredential.get(e.credential_id) ?? 0) + 1);
         if (!timeSkipping) {
           const due = prev.at + refreshDelayForLifetime(prev.expiresAt - prev.at);
-          (prev.n === 0 ? firstLateness : lateness).push(at - due);
-          if (prev.n > 0) lateAt.push({ at, late: at - due });
+          if (prev.n === 0) firstLateness.push(at - due);
+          else lateAt.push({ at, late: at - due });
           if (at > prev.expiresAt) expiredBeforeRefresh++;
           if (at >= windowStart) refreshesInWindow++;
         }
@@ -248,6 +247,7 @@ async function main() {
         prev = { id: e.credential_id, at, expiresAt, n: 0 };
       }
     }
+    const lateness = lateAt.map((l) => l.late);
     // Tokens that are expired at the end and were never replaced count too.
     const expiredAtEnd = last.expiredNow;
 
