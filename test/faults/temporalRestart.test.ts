@@ -1,8 +1,8 @@
 // The Temporal dev server goes away while every refresh workflow sleeps, and comes back on the
 // same port and database file: the workflows resume, each refresh happens at its due time (or,
-// if it fell due while the server was away, once the worker's next poll reaches it: within ~10 s
-// of its return), and they keep going. The
-// worker and the API are child processes that live through it.
+// if it fell due while the server was away, once the worker's next poll reaches it: within ~12 s
+// of its return), and they keep going. The worker and the API are child processes that live
+// through it.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { killAllChildren } from '../support/children.js';
@@ -88,11 +88,9 @@ describe('Temporal dev server restarted while the workflows sleep', () => {
       });
       const first = new Map<string, Refresh>();
       for (const r of await refreshesSince(started)) if (!first.has(r.id)) first.set(r.id, r);
-      const report: string[] = [];
-      for (const c of credentials) {
-        const r = first.get(c.id)!;
-        report.push(`${Math.round((c.dueAt - downAt) / 1000)}s→${Math.round((r.at - c.dueAt) / 100) / 10}s`);
-      }
+      const report = credentials.map(
+        (c) => `${Math.round((c.dueAt - downAt) / 1000)}s→${Math.round((first.get(c.id)!.at - c.dueAt) / 100) / 10}s`,
+      );
       // Printed before the checks, so a failure shows every delay, not only the first one over.
       console.log(`[temporalRestart] ${signal}: due (from the stop) → delay: ${report.join(', ')}`);
       for (const c of credentials) {
