@@ -24,7 +24,7 @@
 // Maestro, prod, patched) run on CPU 1 and the load generator and upstream on CPU 0, so a proxy's
 // CPU per call is its own. CPU per call is read from /proc (utime + stime of every thread; for
 // `prod` its whole process tree) over the closed-loop phase.
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnChild, type Child } from './lib/ipc.js';
@@ -44,6 +44,7 @@ const STREAMS = argNumber('streams', quick ? 8 : 16);
 const STEP_MS = argNumber('step-ms', quick ? 1500 : 3000);
 const LOG_LEVEL = argValue('log-level') ?? 'silent';
 const PROFILE = argFlag('profile');
+const PROFILE_DIR = path.join(os.tmpdir(), `maestro-bench-prof-${Date.now()}`);
 const SKIP_STREAMS = argFlag('skip-streams');
 const SKIP_LADDER = argFlag('skip-ladder');
 const P99_LIMIT_MS = 50;
@@ -70,7 +71,7 @@ const REQUEST = {
   messages: [{ role: 'user', content: 'Write one sentence about benchmarks. Keep it short, please; this is a latency test.' }],
 };
 
-type CaseName = 'direct' | 'maestro' | 'maestro-client' | 'forwarder' | 'maestro-oauth' | 'patched' | 'prod' | 'prod-cluster';
+type CaseName = 'direct' | 'maestro' | 'maestro-client' | 'forwarder' | 'maestro-oauth' | 'patched' | 'prod' | 'prod-warn' | 'prod-cluster';
 /** A/B a src/ change within one run: a second Maestro from another checkout (e.g. a scratch copy with a patch applied). */
 const COMPARE_TREE = argValue('compare-tree');
 
@@ -100,7 +101,7 @@ async function main() {
       BUILD ? Promise.resolve(buildProduction(ROOT)) : undefined,
     ]);
     children.push(forwarder, loadgen, maestro);
-    const prodEnv = (processes: number) => ({
+    const prodEnv = (processes: number, logLevel = 'info') => ({
       DATABASE_URL: maestro.ready.databaseUrl,
       TEMPORAL_ADDRESS: maestro.ready.temporalAddress,
       TEMPORAL_NAMESPACE: 'default',
@@ -109,10 +110,16 @@ async function main() {
       MAESTRO_ENCRYPTION_KEYS: BENCH_ENCRYPTION_KEYS,
       MAESTRO_ANTHROPIC_BASE_URL: upstream.ready.url,
       MAESTRO_API_PROCESSES: String(processes),
-      LOG_LEVEL: 'info',
+      LOG_LEVEL: logLevel,
     });
-    const prod: ProdApi = await startProdApi(ROOT, prodEnv(1));
+    // --profile: the production processes write a V8 CPU profile of the whole run when they stop.
+    const profiled = (logLevel: string) =>
+      PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, `prod-${logLevel}`)}`] } : {};
+    const prod: ProdApi = await startProdApi(ROOT, prodEnv(1), profiled('info'));
     children.push(prod);
+    // The same build logging warnings only (no line per call): what request logging costs.
+    const prodWarn: ProdApi | undefined = SCALING ? undefined : await startProdApi(ROOT, prodEnv(1, 'warn'), profiled('warn'));
+    if (prodWarn) children.push(prodWarn);
     const prodCluster: ProdApi | undefined = SCALING ? await startProdApi(ROOT, prodEnv(PROCESSES)) : undefined;
     if (prodCluster) children.push(prodCluster);
     const patched = COMPARE_TREE
@@ -127,13 +134,14 @@ async function main() {
       maestro: { pid: maestro.proc.pid!, tree: false },
       'maestro-client': { pid: maestro.proc.pid!, tree: false },
       prod: { pid: prod.pid, tree: true },
+      ...(prodWarn ? { 'prod-warn': { pid: prodWarn.pid, tree: true } } : {}),
       ...(patched ? { patched: { pid: patched.proc.pid!, tree: false } } : {}),
       ...(prodCluster ? { 'prod-cluster': { pid: prodCluster.pid, tree: true } } : {}),
     };
     if (PIN) {
       for (const c of [upstream, loadgen]) pinToCpus(c.proc.pid!, '0');
       for (const c of [forwarder, maestro, ...(patched ? [patched] : [])]) pinToCpus(c.proc.pid!, '1');
-      pinToCpus(prod.pid, '1', { tree: true });
+      for (const p of [prod, ...(prodWarn ? [prodWarn] : [])]) pinToCpus(p.pid, '1', { tree: true });
     }
     log(PIN ? 'pinned: proxies on CPU 1, load generator and upstream on CPU 0' : 'not pinned');
     log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; upstream answers ${upstream.ready.messageBytes} B`);
@@ -155,6 +163,11 @@ async function main() {
           headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
           body,
         },
+        'prod-warn': {
+          url: `${prodWarn?.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
+          body,
+        },
         'prod-cluster': {
           url: `${prodCluster?.url}/proxy/anthropic/v1/messages`,
           headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
@@ -173,7 +186,7 @@ async function main() {
     const sse = targets(true);
     const MAIN: CaseName[] = SCALING
       ? ['direct', 'forwarder', 'prod', 'prod-cluster']
-      : ['direct', 'maestro', 'maestro-client', 'prod', 'forwarder', ...(patched ? (['patched'] as const) : [])];
+      : ['direct', 'maestro', 'maestro-client', 'prod', 'prod-warn', 'forwarder', ...(patched ? (['patched'] as const) : [])];
     const ALL: CaseName[] = SCALING ? MAIN : [...MAIN, 'maestro-oauth'];
     const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
 
@@ -303,7 +316,7 @@ async function main() {
     // 4. Profiles under the same load (optional).
     let profiles: Record<string, ReturnType<typeof summarizeCpuProfile>> | undefined;
     if (PROFILE) {
-      const dir = path.join(os.tmpdir(), `maestro-bench-prof-${Date.now()}`);
+      const dir = PROFILE_DIR;
       mkdirSync(dir, { recursive: true });
       profiles = {};
       const profiled: [CaseName, Child][] = [
@@ -404,7 +417,21 @@ async function main() {
         `(pg.Client.prototype.query wrapper), ${dx} committed transactions in pg_stat_database (includes the 1 read-back) — ` +
         `${(dq / maestroRequests).toFixed(4)} queries per proxied request. Token cache entries: ${after.cacheSize}. Maestro RSS ${Math.round(after.rss / 1e6)} MB.`,
     );
+    const prodLogBytes = prod.logBytes(); // before a profiled run stops it
     if (profiles) {
+      // The production processes' profiles (the whole run, the same calls for both) are written as they exit.
+      for (const [name, child] of [
+        ['prod (whole run)', prod],
+        ['prod-warn (whole run)', prodWarn],
+      ] as const) {
+        if (!child) continue;
+        await child.stop();
+        const dir = path.join(PROFILE_DIR, name.startsWith('prod-warn') ? 'prod-warn' : 'prod-info');
+        for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
+          profiles[`${name} ${file}`] = summarizeCpuProfile(path.join(dir, file), 25);
+          log(`profile written: ${path.join(dir, file)}`);
+        }
+      }
       for (const [name, p] of Object.entries(profiles)) {
         lines.push('');
         lines.push(`CPU profile, ${name} (busy ${Math.round(p.busyMs)} ms of ${Math.round(p.totalMs)} ms), self time by origin:`);
@@ -424,7 +451,7 @@ async function main() {
         );
       }
     }
-    lines.push(`\nprod (production build) wrote ${Math.round(prod.logBytes() / 1e6)} MB of info-level JSON log lines to stdout.`);
+    lines.push(`\nprod (production build) wrote ${Math.round(prodLogBytes / 1e6)} MB of info-level JSON log lines to stdout.`);
     if (maestro.ready.logFile) lines.push(`\nInfo-level request log written: ${Math.round(statSync(maestro.ready.logFile).size / 1e6)} MB`);
     const report = lines.join('\n');
     console.log(report);

@@ -20,11 +20,16 @@ export function buildProduction(root: string): void {
   if (r.status !== 0) throw new Error(`npm run build failed:\n${r.stdout}\n${r.stderr}`);
 }
 
-export async function startProdApi(root: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ProdApi> {
+export async function startProdApi(
+  root: string,
+  env: Record<string, string>,
+  opts: { timeoutMs?: number; /** e.g. --cpu-prof */ nodeArgs?: string[] } = {},
+): Promise<ProdApi> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'maestro-bench-prod-'));
   const logFile = path.join(dir, 'stdout.log');
   const fd = openSync(logFile, 'w');
-  const proc: ChildProcess = spawn(process.execPath, [path.join(root, 'dist/src/cli/main.js'), 'api'], {
+  const proc: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(root, 'dist/src/cli/main.js'), 'api'], {
     cwd: dir,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', fd, 'inherit'],

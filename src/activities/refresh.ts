@@ -1,7 +1,7 @@
 // describeCredential and refreshCredential: what the refresh workflow reads and does, on its own
 // task queue. The refresh is crash-safe: a rotated refresh token is never spent twice.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { CredentialSecret } from '../db/credentials.js';
+import type { CredentialMetadata, CredentialSecret } from '../db/credentials.js';
 import { MisconfiguredError, NotFoundError, ProviderUnavailableError, ReauthRequiredError, VersionConflictError } from '../errors.js';
 import { MalformedTokenResponseError, parseTokenAnswer, requestRefresh } from '../auth/tokenClient.js';
 import { sealedAnswerSchema, type SealedAnswer } from '../db/refreshAnswers.js';
@@ -38,6 +38,8 @@ export function refreshActivities(deps: ActivityDeps) {
       credentialId: string;
       expectedVersion: number;
       secret: CredentialSecret;
+      /** The credential as read at expectedVersion (its provider and auth type): the write is then one statement. */
+      readAs: Pick<CredentialMetadata, 'provider' | 'authType'>;
       provider: ProviderDefinition;
       sealed: SealedAnswer;
       attempts: number;
@@ -71,7 +73,13 @@ export function refreshActivities(deps: ActivityDeps) {
       // A brief database hiccup must not lose the new tokens; a long outage fails this attempt
       // and the next one stores the answer from the heartbeat details.
       updated = await withRetries(
-        () => store.updateTokens(credentialId, expectedVersion, { secret: next, expiresAt: tokens.expiresAt, reason: 'refreshed' }),
+        () =>
+          store.updateTokens(credentialId, expectedVersion, {
+            secret: next,
+            expiresAt: tokens.expiresAt,
+            reason: 'refreshed',
+            readAs: a.readAs,
+          }),
         { attempts: deps.writeAttempts ?? WRITE_ATTEMPTS, delayMs: 500, signal: ctx.cancellationSignal },
       );
     } catch (error) {
@@ -121,7 +129,9 @@ export function refreshActivities(deps: ActivityDeps) {
       // What this attempt heartbeats: once an answer exists, it rides along on every beat.
       let details: { answer?: SealedAnswer } = carried.success ? { answer: carried.data } : {};
       const beat = () => ctx.heartbeat(details);
-      beat();
+      // No beat at the start: Temporal core sends an attempt's first heartbeat at once and holds
+      // later ones back (up to the worker's 1 s throttle, and drops one still held when the
+      // attempt completes), so the first beat is kept for the token answer when it comes quickly.
       const beating = setInterval(beat, HEARTBEAT_EVERY_MS);
       try {
         const { metadata, secret } = await store.getWithSecret(credentialId);
@@ -135,7 +145,7 @@ export function refreshActivities(deps: ActivityDeps) {
           details = { answer: recorded };
           beat();
           log.info({ credentialId, attempt: attempts }, 'storing a token answer recorded by an earlier attempt');
-          return await storeAnswer(ctx, { credentialId, expectedVersion, secret, provider, sealed: recorded, attempts });
+          return await storeAnswer(ctx, { credentialId, expectedVersion, secret, readAs: metadata, provider, sealed: recorded, attempts });
         }
         if (metadata.status === 'reauth_required') throw new ReauthRequiredError('credential needs a new login');
         if (!secret.refreshToken) throw new MisconfiguredError('credential has no refresh token');
@@ -151,7 +161,7 @@ export function refreshActivities(deps: ActivityDeps) {
             if (late) {
               details = { answer: late };
               beat();
-              return await storeAnswer(ctx, { credentialId, expectedVersion, secret, provider, sealed: late, attempts });
+              return await storeAnswer(ctx, { credentialId, expectedVersion, secret, readAs: metadata, provider, sealed: late, attempts });
             }
             try {
               await store.markReauthRequired(credentialId, error.message, expectedVersion);
@@ -184,7 +194,7 @@ export function refreshActivities(deps: ActivityDeps) {
               'token answer kept in heartbeat details only (database unavailable)',
             ),
           );
-        return await storeAnswer(ctx, { credentialId, expectedVersion, secret, provider, sealed, attempts });
+        return await storeAnswer(ctx, { credentialId, expectedVersion, secret, readAs: metadata, provider, sealed, attempts });
       } catch (error) {
         if (error instanceof VersionConflictError) return alreadyCurrent(credentialId, attempts);
         log.warn(

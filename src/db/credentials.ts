@@ -262,10 +262,82 @@ export class CredentialStore {
   async updateTokens(
     id: string,
     expectedVersion: number,
-    update: { secret: CredentialSecret; expiresAt: Date | null; reason: 'refreshed' | 'replaced' },
+    update: {
+      secret: CredentialSecret;
+      expiresAt: Date | null;
+      reason: 'refreshed' | 'replaced';
+      /** What the caller read at `expectedVersion`: lets the write be one statement (see writeAtVersion). */
+      readAs?: Pick<CredentialMetadata, 'provider' | 'authType'>;
+    },
   ): Promise<CredentialMetadata> {
     if (!UUID.test(id)) throw notFound(id);
-    return this.writeTokens(id, expectedVersion, { ...update, keep: update.reason === 'refreshed' ? ['refreshToken'] : [] });
+    const keep: Array<keyof CredentialSecret> = update.reason === 'refreshed' ? ['refreshToken'] : [];
+    if (update.readAs && keep.every((field) => update.secret[field])) {
+      const written = await this.writeAtVersion(id, expectedVersion, update.readAs, update);
+      if (written) return written;
+      // Not at that version (or gone): the transaction below says which, under the row lock.
+    }
+    return this.writeTokens(id, expectedVersion, { ...update, keep });
+  }
+
+  /**
+   * writeTokens in one statement, for a caller that knows the row at `expectedVersion` (the refresh
+   * activity, every cycle): update guarded by version, provider and auth type, and its history row
+   * in the same statement (a data-modifying CTE: atomic like the transaction, one round trip instead
+   * of five). Undefined when the row is not at that version; nothing was written then.
+   */
+  private async writeAtVersion(
+    id: string,
+    expectedVersion: number,
+    place: Pick<CredentialMetadata, 'provider' | 'authType'>,
+    update: { secret: CredentialSecret; expiresAt: Date | null; reason: 'refreshed' | 'replaced' },
+  ): Promise<CredentialMetadata | undefined> {
+    const expiresAt = checkDate(update.expiresAt, 'expiresAt');
+    checkSecret(place.authType, update.secret);
+    const version = expectedVersion + 1;
+    const sealed = this.seal({ id, provider: place.provider, auth_type: place.authType, version }, update.secret);
+    const now = new Date();
+    const refreshed = update.reason === 'refreshed';
+    const details = JSON.stringify({ version, expiresAt: iso(expiresAt) });
+    const row = await this.db
+      .with('updated', (db) =>
+        db
+          .updateTable('saved_authentications')
+          .set({
+            secret: sealed.ciphertext,
+            key_id: sealed.keyId,
+            expires_at: expiresAt,
+            token_obtained_at: place.authType === 'oauth' ? now : null,
+            status: 'active',
+            last_error: null,
+            version,
+            updated_at: now,
+            ...(refreshed ? { refresh_count: sql`refresh_count + 1`, last_refreshed_at: now } : {}),
+          })
+          .where('id', '=', id)
+          .where('version', '=', expectedVersion)
+          .where('provider', '=', place.provider)
+          .where('auth_type', '=', place.authType)
+          .returning(METADATA_COLUMNS),
+      )
+      .with('event', (db) =>
+        db
+          .insertInto('credential_events')
+          .columns(['credential_id', 'type', 'details'])
+          .expression((eb) =>
+            eb
+              .selectFrom('updated')
+              .select([
+                'updated.id',
+                sql<string>`${refreshed ? 'refreshed' : 'tokens_replaced'}::text`.as('type'),
+                sql<string>`${details}::jsonb`.as('details'),
+              ]),
+          ),
+      )
+      .selectFrom('updated')
+      .selectAll()
+      .executeTakeFirst();
+    return row && toMetadata(row);
   }
 
   private async writeTokens(

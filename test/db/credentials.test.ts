@@ -287,45 +287,97 @@ describe('CredentialStore: create and read', () => {
 });
 
 describe('CredentialStore: versioned token writes', () => {
-  it('two writers with the same version: exactly one wins, the other gets VersionConflictError and changes nothing', async () => {
-    const c = await store.create({
-      provider: 'anthropic',
-      authType: 'oauth',
-      name: uniqueName(),
-      secret: oauthSecret(),
-      expiresAt: inOneHour(),
-    });
-    const a = oauthSecret();
-    const b = oauthSecret();
-    // Make the race real rather than lucky: hold the row lock, start both writers, wait until
-    // both are queued on that lock inside their transactions, then let them go together.
-    const gate = await holdRowLock(c.id);
-    const racing = Promise.allSettled([
-      store.updateTokens(c.id, 1, { secret: a, expiresAt: inOneHour(), reason: 'refreshed' }),
-      store.updateTokens(c.id, 1, { secret: b, expiresAt: inOneHour(), reason: 'refreshed' }),
-    ]);
-    await waitForLockWaiters(2);
-    await gate.release();
-    const results = await racing;
-    const won = results.filter((r) => r.status === 'fulfilled');
-    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    expect(won).toHaveLength(1);
-    expect(lost).toHaveLength(1);
-    expect(lost[0]!.reason).toBeInstanceOf(VersionConflictError);
-    expect(lost[0]!.reason).toMatchObject({ credentialId: c.id, expectedVersion: 1, type: 'conflict' });
-    const winner = results[0]!.status === 'fulfilled' ? a : b;
-    const { metadata, secret } = await store.getWithSecret(c.id);
-    expect(secret).toEqual(winner);
-    expect(metadata).toMatchObject({ version: 2, refreshCount: 1 });
-    expect((await store.listEvents(c.id)).map((e) => e.type)).toEqual(['refreshed', 'created']);
+  // The transaction (no readAs) and the one-statement write a refresh uses (readAs: the row as read at that version).
+  it.each([
+    ['in a transaction', undefined],
+    ['in one statement', { provider: 'anthropic', authType: 'oauth' } as const],
+  ])(
+    'two writers with the same version, %s: exactly one wins, the other gets VersionConflictError and changes nothing',
+    async (_, readAs) => {
+      const c = await store.create({
+        provider: 'anthropic',
+        authType: 'oauth',
+        name: uniqueName(),
+        secret: oauthSecret(),
+        expiresAt: inOneHour(),
+      });
+      const a = oauthSecret();
+      const b = oauthSecret();
+      // Make the race real rather than lucky: hold the row lock, start both writers, wait until
+      // both are queued on that lock inside their transactions, then let them go together.
+      const gate = await holdRowLock(c.id);
+      const racing = Promise.allSettled([
+        store.updateTokens(c.id, 1, { secret: a, expiresAt: inOneHour(), reason: 'refreshed', readAs }),
+        store.updateTokens(c.id, 1, { secret: b, expiresAt: inOneHour(), reason: 'refreshed', readAs }),
+      ]);
+      await waitForLockWaiters(2);
+      await gate.release();
+      const results = await racing;
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(1);
+      expect(lost[0]!.reason).toBeInstanceOf(VersionConflictError);
+      expect(lost[0]!.reason).toMatchObject({ credentialId: c.id, expectedVersion: 1, type: 'conflict' });
+      const winner = results[0]!.status === 'fulfilled' ? a : b;
+      const { metadata, secret } = await store.getWithSecret(c.id);
+      expect(secret).toEqual(winner);
+      expect(metadata).toMatchObject({ version: 2, refreshCount: 1 });
+      expect((await store.listEvents(c.id)).map((e) => e.type)).toEqual(['refreshed', 'created']);
 
-    // a stale writer later: nothing at all changes (bytes, version, timestamps, history)
-    const before = await rawRow(c.id);
-    await expect(store.updateTokens(c.id, 1, { secret: oauthSecret(), expiresAt: null, reason: 'replaced' })).rejects.toThrow(
-      VersionConflictError,
-    );
-    expect(await rawRow(c.id)).toEqual(before);
-    expect(await store.listEvents(c.id)).toHaveLength(2);
+      // a stale writer later: nothing at all changes (bytes, version, timestamps, history)
+      const before = await rawRow(c.id);
+      await expect(store.updateTokens(c.id, 1, { secret: oauthSecret(), expiresAt: null, reason: 'replaced', readAs })).rejects.toThrow(
+        VersionConflictError,
+      );
+      expect(await rawRow(c.id)).toEqual(before);
+      expect(await store.listEvents(c.id)).toHaveLength(2);
+    },
+  );
+
+  it('the one-statement refresh write leaves what the transaction leaves; a wrong readAs falls back to the transaction', async () => {
+    const make = (provider: 'anthropic' | 'openai') =>
+      store.create({ provider, authType: 'oauth', name: uniqueName(), secret: oauthSecret(), expiresAt: inOneHour() });
+    const viaTransaction = await make('anthropic');
+    const viaStatement = await make('anthropic');
+    const misread = await make('openai');
+    const expiresAt = inOneHour();
+    const next = oauthSecret();
+    const written = [
+      await store.updateTokens(viaTransaction.id, 1, { secret: next, expiresAt, reason: 'refreshed' }),
+      await store.updateTokens(viaStatement.id, 1, { secret: next, expiresAt, reason: 'refreshed', readAs: viaStatement }),
+      // The caller is wrong about the provider: the guarded statement matches nothing, the
+      // transaction writes it sealed for the row's real provider.
+      await store.updateTokens(misread.id, 1, {
+        secret: next,
+        expiresAt,
+        reason: 'refreshed',
+        readAs: { provider: 'anthropic', authType: 'oauth' },
+      }),
+    ];
+    const comparable = (m: (typeof written)[number]) => ({
+      ...m,
+      id: undefined,
+      name: undefined,
+      provider: undefined,
+      createdAt: undefined,
+      updatedAt: undefined,
+      tokenObtainedAt: undefined,
+      lastRefreshedAt: undefined,
+    });
+    for (const m of written) {
+      expect(comparable(m)).toEqual(comparable(written[0]!));
+      expect(m).toMatchObject({ version: 2, refreshCount: 1, status: 'active', expiresAt: expiresAt.toISOString() });
+      expect(m.lastRefreshedAt).toBe(m.updatedAt);
+      expect(m.tokenObtainedAt).toBe(m.updatedAt);
+      expect((await store.getWithSecret(m.id)).secret).toEqual(next);
+      expect(await store.get(m.id)).toEqual(m);
+      const events = await store.listEvents(m.id);
+      expect(events.map((e) => [e.type, e.details])).toEqual([
+        ['refreshed', { version: 2, expiresAt: expiresAt.toISOString() }],
+        ['created', expect.anything()],
+      ]);
+    }
   });
 
   it('a refresh bumps version and counters, clears errors, and keeps the stored refresh token if none came back', async () => {
