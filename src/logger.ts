@@ -5,11 +5,16 @@ import { redactSecrets } from './redact.js';
 
 export type Logger = PinoLogger;
 
-const REDACT_PATHS = [
+/** Credentials a logged request or response object could carry in its headers. */
+export const REQUEST_HEADER_PATHS = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
+];
+
+const REDACT_PATHS = [
+  ...REQUEST_HEADER_PATHS,
   '*.accessToken',
   '*.refreshToken',
   '*.apiKey',

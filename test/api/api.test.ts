@@ -1,6 +1,7 @@
 // The HTTP API against the running app: real PostgreSQL, real Temporal (the dev server),
 // a fake Anthropic that checks every request it gets. The dev server (not the time-skipping one)
 // because these tests exercise concurrent updates, which it handles as production does.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CLAUDE_CODE_SYSTEM_PROMPT } from '../../src/providers/anthropic.js';
 import { startApiHarness, type ApiHarness } from '../support/api.js';
 import { createDevServerEnv, TEST_API_KEY } from '../support/temporal.js';
+import { until } from '../support/wait.js';
 
 let env: TestWorkflowEnvironment;
 let h: ApiHarness;
@@ -536,6 +538,23 @@ describe('observability', () => {
     expect(Object.keys(doc.components.schemas.CredentialWithWorkflow!.properties).sort()).toEqual(Object.keys(answer.json).sort());
     expect(Object.keys(doc.components.schemas.Credential!.properties).sort()).toEqual(Object.keys(stored).sort());
     expect(doc).toEqual(JSON.parse(readFileSync(new URL('../../docs/openapi.json', import.meta.url), 'utf8')));
+  });
+
+  it('logs one line per request: method, path without the query, status, key id; a token in the path is redacted', async () => {
+    const token = `sk-ant-oat01-${randomBytes(24).toString('base64url')}`;
+    secretsSeen.add(token);
+    const answer = await h.call('GET', `/v1/credentials/${token}?refresh_token=${token}`);
+    expect(answer.status).toBeGreaterThanOrEqual(400);
+    const mine = (l: string) => l.includes('"request completed"') && l.includes('/v1/credentials/sk-ant-oat01-[REDACTED]"');
+    await until(() => h.logLines.some(mine), { what: 'the request line' });
+    const line = JSON.parse(h.logLines.filter(mine).at(-1)!);
+    expect(line).toMatchObject({
+      level: 30,
+      req: { method: 'GET', url: '/v1/credentials/sk-ant-oat01-[REDACTED]' },
+      res: { statusCode: answer.status },
+    });
+    expect(typeof line.keyId).toBe('string');
+    expect(JSON.stringify(line)).not.toContain(token);
   });
 
   it('wrote no secret to any log line during this file', () => {
