@@ -11,7 +11,8 @@
 //
 // Options: --rounds 7  --n 1000 (requests per case per round)  --stream-rounds 5  --streams 16
 //          --step-ms 3000 (one rate step)  --log-level silent|info  --profile (CPU profiles of
-//          Maestro and the forwarder under the same load)  --quick (small everything)
+//          Maestro and the forwarder under the same load, and of prod and prod-warn over the whole
+//          run: node --cpu-prof, written as they stop)  --quick (small everything)
 //          --compare-tree DIR (adds case `patched`: Maestro from another checkout)
 //          --out file.json  --skip-streams  --skip-ladder (quicker A/B runs of a patch)
 //          --no-build (use the dist/ already built)  --no-pin (proxies not pinned to CPU 1)
@@ -20,10 +21,12 @@
 //
 // Case `prod` is the production build as users run it (`npm run build`, `node dist/src/cli/main.js
 // api`, NODE_ENV=production, info-level JSON logs on stdout, a client key, usage accounting on),
-// joined to the dev Maestro's database and Temporal. Unless --no-pin, the proxies (forwarder,
-// Maestro, prod, patched) run on CPU 1 and the load generator and upstream on CPU 0, so a proxy's
-// CPU per call is its own. CPU per call is read from /proc (utime + stime of every thread; for
-// `prod` its whole process tree) over the closed-loop phase.
+// joined to the dev Maestro's database and Temporal; `prod-warn` is the same build logging at
+// warn (no line per request), so the pair says what request logging costs. Unless --no-pin, the
+// proxies (forwarder, Maestro, prod, prod-warn, patched) run on CPU 1 and the load generator and
+// upstream on CPU 0, so a proxy's CPU per call is its own. CPU per call is read from /proc
+// (utime + stime of every thread; for the prod cases their whole process tree) over the
+// closed-loop phase.
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
