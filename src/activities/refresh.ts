@@ -129,9 +129,10 @@ export function refreshActivities(deps: ActivityDeps) {
       // What this attempt heartbeats: once an answer exists, it rides along on every beat.
       let details: { answer?: SealedAnswer } = carried.success ? { answer: carried.data } : {};
       const beat = () => ctx.heartbeat(details);
-      // No beat at the start: Temporal core sends an attempt's first heartbeat at once and holds
-      // later ones back (up to the worker's 1 s throttle, and drops one still held when the
-      // attempt completes), so the first beat is kept for the token answer when it comes quickly.
+      // No beat at the start: Temporal core sends a beat at once only if none went out within the
+      // worker's throttle (1 s), holds it otherwise, and drops a held one when the attempt
+      // completes. A start beat would hold back (and, on a quick refresh, lose) the beat carrying
+      // the token answer; without it a quick answer leaves at once, a later one within 1 s.
       const beating = setInterval(beat, HEARTBEAT_EVERY_MS);
       try {
         const { metadata, secret } = await store.getWithSecret(credentialId);

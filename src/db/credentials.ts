@@ -293,7 +293,11 @@ export class CredentialStore {
     update: { secret: CredentialSecret; expiresAt: Date | null; reason: 'refreshed' | 'replaced' },
   ): Promise<CredentialMetadata | undefined> {
     const expiresAt = checkDate(update.expiresAt, 'expiresAt');
-    checkSecret(place.authType, update.secret);
+    try {
+      checkSecret(place.authType, update.secret);
+    } catch {
+      return undefined; // the transaction says what is wrong, in its order (a conflict before a bad secret)
+    }
     const version = expectedVersion + 1;
     const sealed = this.seal({ id, provider: place.provider, auth_type: place.authType, version }, update.secret);
     const now = new Date();

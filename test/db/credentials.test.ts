@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { credentialAad, KeyRing, legacyCredentialAad } from '../../src/crypto/keyRing.js';
 import { CredentialStore, sanitizeReason, type CredentialSecret } from '../../src/db/credentials.js';
 import { REFRESH_MARGIN_MS, validateTokenExpiry } from '../../src/workflows/schedule.js';
@@ -305,6 +305,8 @@ describe('CredentialStore: versioned token writes', () => {
       const b = oauthSecret();
       // Make the race real rather than lucky: hold the row lock, start both writers, wait until
       // both are queued on that lock inside their transactions, then let them go together.
+      // Which path each writer takes: the one-statement write falls back to the transaction only when it matched no row.
+      const transactions = vi.spyOn(store as unknown as { writeTokens: () => unknown }, 'writeTokens');
       const gate = await holdRowLock(c.id);
       const racing = Promise.allSettled([
         store.updateTokens(c.id, 1, { secret: a, expiresAt: inOneHour(), reason: 'refreshed', readAs }),
@@ -319,6 +321,9 @@ describe('CredentialStore: versioned token writes', () => {
       expect(lost).toHaveLength(1);
       expect(lost[0]!.reason).toBeInstanceOf(VersionConflictError);
       expect(lost[0]!.reason).toMatchObject({ credentialId: c.id, expectedVersion: 1, type: 'conflict' });
+      // In one statement the winner needs no transaction; the loser falls back to one to learn why.
+      expect(transactions).toHaveBeenCalledTimes(readAs ? 1 : 2);
+      transactions.mockRestore();
       const winner = results[0]!.status === 'fulfilled' ? a : b;
       const { metadata, secret } = await store.getWithSecret(c.id);
       expect(secret).toEqual(winner);
@@ -343,6 +348,7 @@ describe('CredentialStore: versioned token writes', () => {
     const misread = await make('openai');
     const expiresAt = inOneHour();
     const next = oauthSecret();
+    const transactions = vi.spyOn(store as unknown as { writeTokens: (id: string) => unknown }, 'writeTokens');
     const written = [
       await store.updateTokens(viaTransaction.id, 1, { secret: next, expiresAt, reason: 'refreshed' }),
       await store.updateTokens(viaStatement.id, 1, { secret: next, expiresAt, reason: 'refreshed', readAs: viaStatement }),
@@ -355,6 +361,9 @@ describe('CredentialStore: versioned token writes', () => {
         readAs: { provider: 'anthropic', authType: 'oauth' },
       }),
     ];
+    // The transaction wrote the first and, falling back, the third; the second took one statement.
+    expect(transactions.mock.calls.map(([id]) => id)).toEqual([viaTransaction.id, misread.id]);
+    transactions.mockRestore();
     const comparable = (m: (typeof written)[number]) => ({
       ...m,
       id: undefined,

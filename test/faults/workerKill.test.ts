@@ -225,7 +225,10 @@ describe('worker killed with SIGKILL in the middle of refreshes', () => {
       await worker.kill('SIGKILL');
       await locker.query('rollback');
       worker = await rig.startWorker();
-      await until(async () => (await rig.core.store.get(credential!.id)).refreshCount === 1, {
+      // The workflow counts the refresh when the activity has returned, i.e. after the answer row was
+      // settled; the row's refresh_count moves a moment before that (the caller's wait, 20 s, ends
+      // before the retry, which waits out the killed attempt's 20 s heartbeat timeout).
+      await until(async () => (await rig.core.workflows.status(credential!.id))?.refreshes === 1, {
         timeoutMs: 90_000,
         intervalMs: 500,
         what: 'the recorded answer to be stored',
