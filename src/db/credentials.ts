@@ -1,6 +1,6 @@
 // The credential store: saved_authentications with sealed secrets, optimistic versioning and an
-// append-only history. Every write and its history row commit in one transaction, so the history
-// never claims a change that did not happen (or misses one that did).
+// append-only history. Every write and its history row commit together (one transaction, or one
+// statement), so the history never claims a change that did not happen (or misses one that did).
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ProviderId } from '../config.js';
