@@ -35,7 +35,7 @@ import { pinToCpus, processCpuSec } from './lib/procstat.js';
 import { buildProduction, startProdApi, type ProdApi } from './lib/prodApi.js';
 import { summarizeCpuProfile } from './lib/cpuprofile.js';
 import { argFlag, argNumber, argValue, median, percentile, round, table } from './lib/stats.js';
-import { BENCH_API_KEY, BENCH_ENCRYPTION_KEYS } from './lib/stack.js';
+import { BENCH_API_KEY, BENCH_ENCRYPTION_KEYS, BENCH_UPSTREAM_ENV, BENCH_UPSTREAM_KEY } from './lib/stack.js';
 import type { Target } from './loadgen.js';
 import { runBench } from './lib/run.js';
 
@@ -59,14 +59,8 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 
 const log = (...parts: unknown[]) => console.error(`[bench:proxy ${new Date().toISOString().slice(11, 19)}]`, ...parts);
 
-const upstreamKey = 'sk-ant-api03-benchUpstreamKey0123456789';
-const upstreamToken = 'sk-ant-oat01-benchUpstreamToken0123456789';
-const childEnv = {
-  BENCH_UPSTREAM_KEY: upstreamKey,
-  BENCH_UPSTREAM_TOKEN: upstreamToken,
-  BENCH_EVENTS: '64',
-  BENCH_EVENT_INTERVAL_MS: '20',
-};
+const upstreamKey = BENCH_UPSTREAM_KEY;
+const childEnv = BENCH_UPSTREAM_ENV;
 
 const REQUEST = {
   model: 'claude-sonnet-4-5',

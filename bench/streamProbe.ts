@@ -1,24 +1,20 @@
 // npx tsx bench/streamProbe.ts — a stream's first event through Maestro (dev, admin key), the bare
 // forwarder and directly, one stream at a time and 8 at once (starts 160 ms apart), alternating
-// cases; medians of 4 rounds (~3 minutes: a stream lasts 1.3 s). Says whether Maestro's first-event gap comes from concurrent streams
-// (it does not: the gap is the same at 1 and at 8) or from each request's own path
-// (docs/BENCHMARKS.md 5.4; bench/coldPath.ts shows why that path is slower between events).
+// cases; medians of 4 rounds (~3 minutes: a stream lasts 1.3 s). Says whether Maestro's first-event
+// gap comes from concurrent streams (it does not: the gap is the same at 1 and at 8) or from each
+// request's own path (docs/BENCHMARKS.md 5.4; bench/coldPath.ts shows why that path is slower
+// between events).
 import path from 'node:path';
 import { spawnChild } from './lib/ipc.js';
 import { pinToCpus } from './lib/procstat.js';
-import { BENCH_API_KEY } from './lib/stack.js';
+import { BENCH_API_KEY, BENCH_UPSTREAM_ENV, BENCH_UPSTREAM_KEY } from './lib/stack.js';
 import { median } from './lib/stats.js';
 import { runBench } from './lib/run.js';
 
 const ROUNDS = 4;
 const HERE = path.dirname(new URL(import.meta.url).pathname);
-const upstreamKey = 'sk-ant-api03-benchUpstreamKey0123456789';
-const childEnv = {
-  BENCH_UPSTREAM_KEY: upstreamKey,
-  BENCH_UPSTREAM_TOKEN: 'sk-ant-oat01-benchUpstreamToken0123456789',
-  BENCH_EVENTS: '64',
-  BENCH_EVENT_INTERVAL_MS: '20',
-};
+const upstreamKey = BENCH_UPSTREAM_KEY;
+const childEnv = BENCH_UPSTREAM_ENV;
 
 async function main() {
   const upstream = await spawnChild<{ url: string }>(path.join(HERE, 'upstream.ts'), { env: childEnv });

@@ -19,6 +19,14 @@ import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.
 
 export const BENCH_API_KEY = 'msk_bench_0123456789abcdef0123';
 export const BENCH_ENCRYPTION_KEYS = `bench1:${Buffer.alloc(32, 11).toString('base64')}`;
+/** The fake provider's key and token (bench/upstream.ts checks them) and its stream shape, as child env. */
+export const BENCH_UPSTREAM_KEY = 'sk-ant-api03-benchUpstreamKey0123456789';
+export const BENCH_UPSTREAM_ENV = {
+  BENCH_UPSTREAM_KEY,
+  BENCH_UPSTREAM_TOKEN: 'sk-ant-oat01-benchUpstreamToken0123456789',
+  BENCH_EVENTS: '64',
+  BENCH_EVENT_INTERVAL_MS: '20',
+};
 
 export interface BenchStack {
   config: Config;
