@@ -13,6 +13,7 @@
 //          --burst (all tokens share one expiry instead of a spread)  --max-cached (worker sticky cache)
 //          --sample-workflows (histories read for events per cycle and lateness by stage; 200)
 //          --profile (V8 CPU profile of the worker process over the window)  --out file.json
+//          --server-profile (the dev server's CPU profile over the window: perf + go tool addr2line)
 //          --settle-sec S (first tokens expire S seconds later and the window starts S seconds
 //          after the import began: a mass import's backlog — every workflow's first tasks — is
 //          worked off before the first refreshes fall due, so the window measures the steady state)
@@ -26,7 +27,8 @@ import { refreshDelayForLifetime } from '../src/workflows/schedule.js';
 import { credentialWorkflowId, statusQuery, type RefreshStatus } from '../src/workflows/credentialRefresh.js';
 import type { ProviderOverrides } from '../src/config.js';
 import { spawnChild } from './lib/ipc.js';
-import { childrenUsage, machine } from './lib/procstat.js';
+import { childPid, childrenUsage, machine } from './lib/procstat.js';
+import { serverProfileUnavailable, startServerProfile } from './lib/serverProfile.js';
 import { cycleTimings, eventsPerCycle, type CycleTiming } from './lib/historyCycles.js';
 import { argFlag, argNumber, argValue, percentile, round, table } from './lib/stats.js';
 import { startBenchStack } from './lib/stack.js';
@@ -46,6 +48,7 @@ const BURST = argFlag('burst');
 const MAX_CACHED = argValue('max-cached') === undefined ? undefined : argNumber('max-cached', 0);
 const SAMPLE_MS = 5_000;
 const PROFILE = argFlag('profile');
+const SERVER_PROFILE = argFlag('server-profile');
 const SETTLE_MS = argNumber('settle-sec', 0) * 1000;
 /** Workflows whose histories are read for events per cycle and lateness by stage. */
 const SAMPLE_WORKFLOWS = argNumber('sample-workflows', 200);
@@ -176,6 +179,17 @@ async function main() {
     const windowStart = Date.now();
     const first = await sample();
     if (PROFILE) await profileStart();
+    const serverPid = childPid('temporal');
+    const serverProfileSkipped = SERVER_PROFILE
+      ? serverPid === undefined
+        ? 'no Temporal server process'
+        : serverProfileUnavailable()
+      : undefined;
+    if (serverProfileSkipped) log(`no server profile: ${serverProfileSkipped}`);
+    const serverProfiler =
+      SERVER_PROFILE && !serverProfileSkipped
+        ? startServerProfile(serverPid!, path.join(os.tmpdir(), `maestro-bench-refresh-server-${Date.now()}.perf`))
+        : undefined;
     let wallSec: number;
     if (timeSkipping) {
       const simStart = await env.currentTimeMs();
@@ -210,6 +224,7 @@ async function main() {
     }
     const last = await sample();
     const windowEnd = Date.now();
+    const serverProfile = await serverProfiler?.stop();
     const profile = PROFILE
       ? summarizeCpuProfile(await profileStop({ file: path.join(os.tmpdir(), `maestro-bench-refresh-${Date.now()}.cpuprofile`) }), 25)
       : undefined;
@@ -400,22 +415,35 @@ async function main() {
           `whose ${reconcileRuns.length} runs cover ${Math.round((100 * reconcileCoverMs) / Math.max(1, windowEnd - windowStart))} % of the window`,
       );
     }
+    /** A heading, then tables one blank line apart. */
+    const section = (heading: string, ...tables: string[]) => lines.push('', heading, ...tables.flatMap((t, i) => (i ? ['', t] : [t])));
     if (profile) {
-      lines.push('');
-      lines.push(
+      section(
         `Worker process CPU profile over the window (busy ${Math.round(profile.busyMs)} ms of ${Math.round(profile.totalMs)} ms), self time by origin:`,
-      );
-      lines.push(
         table(
           ['origin', 'ms', '% busy'],
           profile.byOrigin.map((o) => [o.origin, o.ms, o.pct]),
         ),
-      );
-      lines.push('');
-      lines.push(
         table(
           ['function', 'where', 'ms', '% busy'],
           profile.topFunctions.map((f) => [f.fn, f.where, f.ms, f.pct]),
+        ),
+      );
+    }
+    if (serverProfile) {
+      section(
+        `Temporal server CPU profile over the window (perf, ${serverProfile.samples} samples at 99 Hz; % of the server's samples), by package:`,
+        table(
+          ['package', '% self', '% inclusive'],
+          serverProfile.byPackage.map((p) => [p.pkg, p.selfPct, p.inclusivePct]),
+        ),
+        table(
+          ['part of the server (stacks passing through it; parts overlap)', '%'],
+          serverProfile.byPart.map((p) => [p.part, p.pct]),
+        ),
+        table(
+          ['function (self)', '%'],
+          serverProfile.topSelf.map((f) => [f.fn, f.pct]),
         ),
       );
     }
@@ -443,6 +471,7 @@ async function main() {
             lateAt,
             windowStart,
             windowEnd,
+            serverProfile,
           },
           null,
           1,

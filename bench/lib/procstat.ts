@@ -20,6 +20,16 @@ function stat(pid: number): { ppid: number; comm: string; cpuSec: number; rssMb:
   }
 }
 
+/** The pid of this process's direct child whose command name starts with `prefix`, if one runs. */
+export function childPid(prefix: string): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const s = stat(Number(d));
+    if (s && s.ppid === process.pid && s.comm.startsWith(prefix)) return Number(d);
+  }
+  return undefined;
+}
+
 /** CPU seconds and RSS per direct child command name (postgres counts its whole tree through cutime and live backends). */
 export function childrenUsage(): Record<string, { cpuSec: number; rssMb: number }> {
   const all = readdirSync('/proc')

@@ -241,9 +241,9 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         if (rawBody && call.transformBody && !req.headers['content-encoding']) body = call.transformBody(rawBody);
         const headers = { ...call.headers };
         if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
-        deps.metrics.addedLatency.observe({ provider }, (performance.now() - started) / 1000);
+        const added = (performance.now() - started) / 1000;
         // The dispatcher takes origin and path as they are (the top-level request() parses the URL again).
-        return dispatcher.request({
+        const answer = dispatcher.request({
           origin: call.url.origin,
           path: call.url.pathname + call.url.search,
           method: req.method as Dispatcher.HttpMethod,
@@ -253,6 +253,8 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           headersTimeout: 600_000,
           bodyTimeout: 600_000,
         });
+        deps.metrics.addedLatency.observe({ provider }, added); // after the request is on its way
+        return answer;
       };
 
       let upstream: Dispatcher.ResponseData;
@@ -273,10 +275,18 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         throw new ProviderUnavailableError(`${provider} is unreachable: ${(error as Error).message}`);
       }
       const credentialId = entry.metadata.id;
-      const limits = parseRateLimitHeaders(provider, upstream.headers);
-      if (limits) deps.rateLimits.observe(credentialId, limits);
+      const answered = upstream;
+      let accounted = false;
+      const account = () => {
+        if (accounted) return;
+        accounted = true;
+        const limits = parseRateLimitHeaders(provider, answered.headers);
+        if (limits) deps.rateLimits.observe(credentialId, limits);
+        deps.metrics.proxyRequests.inc({ provider, status: String(answered.statusCode) });
+      };
 
       if (upstream.statusCode === 401 && entry.auth.type === 'oauth' && !replayable) {
+        account();
         // The token was refused but this body streamed through and cannot be sent again: refresh
         // in the background (single-flight, bounded by the workflows client) so the next call
         // works, and say so, rather than pass on a 401 that reads as "your key is wrong".
@@ -290,7 +300,6 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           { retryAfterSeconds: 2 },
         );
       }
-      deps.metrics.proxyRequests.inc({ provider, status: String(upstream.statusCode) });
       // A sign-in backend's 2xx answer is mapped back to the public API's (errors pass as they come).
       const answer = upstream.statusCode >= 200 && upstream.statusCode < 300 ? call?.answer : undefined;
       const outHeaders = responseHeaders(upstream.headers);
@@ -321,6 +330,19 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           : pipeline(upstream.body, mapper, res)
         : relay(upstream.body, res);
       seenBody.on('data', (chunk: Buffer | string) => watch.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
+      // The rate-limit state and the request count wait until the first chunk is on its way (the
+      // pipe writes it on the next tick): between a stream's events the process goes cold, and this
+      // bookkeeping then costs more than the relay itself (docs/BENCHMARKS.md 5.4). The client's
+      // next request is read in a later turn of the event loop than this one. Neither part throws
+      // (parseRateLimitHeaders ignores what it cannot read; the metric's labels are fixed), and a
+      // throw here would no longer reach the handler's catch: hence the guard.
+      setImmediate(() => {
+        try {
+          account();
+        } catch {
+          /* bookkeeping never takes the process down */
+        }
+      });
       try {
         await piped;
         await watch.end();
@@ -330,6 +352,9 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         res.destroy();
       }
       const seen = watch.observation();
+      // The headers' state first, whether or not its turn came yet: a stream that ended at once
+      // (an error event right after the headers) must not be overwritten by the headers' "allowed".
+      account();
       if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
       deps.usage.record({
         keyId: who.keyId,

@@ -78,7 +78,7 @@ export function buildProviderCall(def: ProviderDefinition, input: ProviderCallIn
     const headers = { ...buildHeaders(def, headerSet, input.auth, input.clientHeaders), ...mapped.headers };
     return { url: buildUrl(base, mapped.path, mapped.search), headers, transformBody: undefined, body: mapped.body, answer: mapped.answer };
   }
-  const url = buildUrl(base, input.path, input.search ?? '');
+  const url = urlUnder(base, input.path, input.search ?? ''); // input.path was validated above
   const headers = buildHeaders(def, headerSet, input.auth, input.clientHeaders);
   const rule = def.bodyTransforms.find(
     (r) => r.auth === input.auth.type && r.method === input.method.toUpperCase() && r.path === input.path,
@@ -96,11 +96,28 @@ export function buildProviderCall(def: ProviderDefinition, input: ProviderCallIn
  */
 export function buildUrl(def: Pick<ProviderDefinition, 'baseUrl' | 'dropQueryParams'>, path: string, search: string): URL {
   validatePath(path);
-  const base = new URL(def.baseUrl);
-  const basePath = base.pathname.replace(/\/+$/, '');
-  const url = new URL(base.origin);
+  return urlUnder(def, path, search);
+}
+
+/** A base URL's parts, parsed once per base URL (there are a handful): a proxied call reuses them. */
+const parsedBases = new Map<string, { origin: string; basePath: string }>();
+
+function parsedBase(baseUrl: string): { origin: string; basePath: string } {
+  let parsed = parsedBases.get(baseUrl);
+  if (!parsed) {
+    const base = new URL(baseUrl);
+    parsed = { origin: base.origin, basePath: base.pathname.replace(/\/+$/, '') };
+    parsedBases.set(baseUrl, parsed);
+  }
+  return parsed;
+}
+
+/** buildUrl for a path already validated. */
+function urlUnder(def: Pick<ProviderDefinition, 'baseUrl' | 'dropQueryParams'>, path: string, search: string): URL {
+  const { origin, basePath } = parsedBase(def.baseUrl);
+  const url = new URL(origin);
   url.pathname = basePath + path;
-  if (url.origin !== base.origin || !url.pathname.startsWith(`${basePath}/`)) {
+  if (url.origin !== origin || !url.pathname.startsWith(`${basePath}/`)) {
     throw new ValidationError('the request path leaves the provider base URL');
   }
   url.search = filterSearch(search, def.dropQueryParams);
@@ -162,26 +179,51 @@ function filterSearch(search: string, drop: string[]): string {
 
 // --- headers -----------------------------------------------------------------------------------
 
+/** A header set and a provider's drops as lookups, built once per definition rather than per call. */
+interface CompiledHeaders {
+  /** Client headers this provider never gets, beyond DROPPED_HEADERS: its dropHeaders and the names Maestro sets. */
+  dropped: Set<string>;
+  defaults: [string, string][];
+  merge: [string, string[]][];
+  set: [string, string][];
+}
+const compiledHeaders = new WeakMap<ProviderDefinition, Map<HeaderSet, CompiledHeaders>>();
+
+function compile(def: ProviderDefinition, set: HeaderSet): CompiledHeaders {
+  let byDefinition = compiledHeaders.get(def);
+  if (!byDefinition) compiledHeaders.set(def, (byDefinition = new Map()));
+  let compiled = byDefinition.get(set);
+  if (!compiled) {
+    compiled = {
+      dropped: new Set([...def.dropHeaders.map((h) => h.toLowerCase()), ...Object.keys(set.set)]),
+      defaults: Object.entries(set.defaults),
+      merge: Object.entries(set.merge),
+      set: Object.entries(set.set),
+    };
+    byDefinition.set(set, compiled);
+  }
+  return compiled;
+}
+
 function buildHeaders(
   def: ProviderDefinition,
   set: HeaderSet,
   auth: CallAuth,
   client: Record<string, string | string[] | undefined>,
 ): Record<string, string> {
-  const connectionTokens = new Set(headerList(client.connection).map((token) => token.toLowerCase()));
-  const providerDrops = new Set(def.dropHeaders.map((h) => h.toLowerCase()));
-  const owned = new Set(Object.keys(set.set));
+  const compiled = compile(def, set);
+  const connectionTokens = client.connection === undefined ? undefined : new Set(headerList(client.connection).map((t) => t.toLowerCase()));
   const headers: Record<string, string> = {};
 
-  for (const [rawName, value] of Object.entries(client)) {
+  for (const rawName in client) {
+    const value = client[rawName];
     if (value === undefined) continue;
     const name = rawName.toLowerCase();
     if (
       DROPPED_HEADERS.has(name) ||
+      compiled.dropped.has(name) ||
       DROPPED_PREFIXES.some((prefix) => name.startsWith(prefix)) ||
-      connectionTokens.has(name) ||
-      providerDrops.has(name) ||
-      owned.has(name)
+      connectionTokens?.has(name)
     ) {
       continue;
     }
@@ -189,22 +231,23 @@ function buildHeaders(
   }
 
   const vars = authVars(auth);
-  for (const value of Object.values(vars)) {
+  for (const key in vars) {
+    const value = vars[key];
     if (value !== undefined && /[^\u0020-\u007e]/.test(value)) {
       throw new ValidationError('the credential holds characters that cannot be sent in a header');
     }
   }
 
-  for (const [name, template] of Object.entries(set.defaults)) {
+  for (const [name, template] of compiled.defaults) {
     if (headers[name] !== undefined) continue;
     const value = fill(template, vars);
     if (value !== undefined) headers[name] = value;
   }
-  for (const [name, ours] of Object.entries(set.merge)) {
+  for (const [name, ours] of compiled.merge) {
     const merged = [...new Set([...ours, ...headerList(headers[name])])];
     headers[name] = merged.join(',');
   }
-  for (const [name, template] of Object.entries(set.set)) {
+  for (const [name, template] of compiled.set) {
     const value = fill(template, vars);
     if (value === undefined) delete headers[name];
     else headers[name] = value;

@@ -217,10 +217,12 @@ describe('usage', () => {
     expect(elsewhere.json.rateLimit.windows.five_hour.utilization).toBe(0.91);
 
     const before = await usageOf('env:1');
+    // The answer's headers say "allowed" and its stream then says otherwise: the stream's word is
+    // the later one and must stand, however soon the stream ends after the headers.
     h.fake.failNextApi([
       {
         status: 200,
-        headers: { 'content-type': 'text/event-stream' },
+        headers: { 'content-type': 'text/event-stream', 'anthropic-ratelimit-unified-status': 'allowed' },
         body: 'event: message_start\ndata: {"type":"message_start","message":{"model":"claude-fake","usage":{"input_tokens":3,"output_tokens":0}}}\n\nevent: error\ndata: {"type":"error","error":{"type":"rate_limit_error","message":"Rate limited"}}\n\n',
       },
     ]);
