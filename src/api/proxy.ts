@@ -276,17 +276,13 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       }
       const credentialId = entry.metadata.id;
       const answered = upstream;
-      let accounted = false;
-      const account = () => {
-        if (accounted) return;
-        accounted = true;
+      const recordLimits = () => {
         const limits = parseRateLimitHeaders(provider, answered.headers);
         if (limits) deps.rateLimits.observe(credentialId, limits);
-        deps.metrics.proxyRequests.inc({ provider, status: String(answered.statusCode) });
       };
 
       if (upstream.statusCode === 401 && entry.auth.type === 'oauth' && !replayable) {
-        account();
+        recordLimits(); // the request is counted once, as the error below
         // The token was refused but this body streamed through and cannot be sent again: refresh
         // in the background (single-flight, bounded by the workflows client) so the next call
         // works, and say so, rather than pass on a 401 that reads as "your key is wrong".
@@ -300,6 +296,28 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           { retryAfterSeconds: 2 },
         );
       }
+      // The rate-limit state and the request count wait until the first chunk is on its way (the
+      // pipe below writes it on the next tick, and nothing until `await piped` yields): between a
+      // stream's events the process goes cold, and this bookkeeping then costs more than the relay
+      // itself (docs/BENCHMARKS.md 5.4). Scheduled here, before anything below can throw, so an
+      // answer that fails to relay is still recorded (and then counted as an error too, as before).
+      // The client's next request is read in a later turn of the event loop than this one.
+      let accounted = false;
+      const account = () => {
+        if (accounted) return;
+        accounted = true;
+        recordLimits();
+        deps.metrics.proxyRequests.inc({ provider, status: String(answered.statusCode) });
+      };
+      // Neither part throws (parseRateLimitHeaders ignores what it cannot read; the metric's labels
+      // are fixed); a throw here would no longer reach the handler's catch: hence the guard.
+      setImmediate(() => {
+        try {
+          account();
+        } catch {
+          /* bookkeeping never takes the process down */
+        }
+      });
       // A sign-in backend's 2xx answer is mapped back to the public API's (errors pass as they come).
       const answer = upstream.statusCode >= 200 && upstream.statusCode < 300 ? call?.answer : undefined;
       const outHeaders = responseHeaders(upstream.headers);
@@ -330,19 +348,6 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           : pipeline(upstream.body, mapper, res)
         : relay(upstream.body, res);
       seenBody.on('data', (chunk: Buffer | string) => watch.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
-      // The rate-limit state and the request count wait until the first chunk is on its way (the
-      // pipe writes it on the next tick): between a stream's events the process goes cold, and this
-      // bookkeeping then costs more than the relay itself (docs/BENCHMARKS.md 5.4). The client's
-      // next request is read in a later turn of the event loop than this one. Neither part throws
-      // (parseRateLimitHeaders ignores what it cannot read; the metric's labels are fixed), and a
-      // throw here would no longer reach the handler's catch: hence the guard.
-      setImmediate(() => {
-        try {
-          account();
-        } catch {
-          /* bookkeeping never takes the process down */
-        }
-      });
       try {
         await piped;
         await watch.end();

@@ -215,7 +215,7 @@ function buildHeaders(
   const connectionTokens = client.connection === undefined ? undefined : new Set(headerList(client.connection).map((t) => t.toLowerCase()));
   const headers: Record<string, string> = {};
 
-  for (const rawName in client) {
+  for (const rawName of Object.keys(client)) {
     const value = client[rawName];
     if (value === undefined) continue;
     const name = rawName.toLowerCase();
@@ -231,8 +231,7 @@ function buildHeaders(
   }
 
   const vars = authVars(auth);
-  for (const key in vars) {
-    const value = vars[key];
+  for (const value of Object.values(vars)) {
     if (value !== undefined && /[^\u0020-\u007e]/.test(value)) {
       throw new ValidationError('the credential holds characters that cannot be sent in a header');
     }

@@ -443,8 +443,17 @@ describe('proxy', () => {
     expect((await streamedCall()).status).toBe(200);
     h.fake.revokeAccessToken(chunked.accessToken);
     const tokenCallsBefore = h.fake.tokenRequests().length;
+    const counted = async (status: string) =>
+      Number(
+        new RegExp(`maestro_proxy_requests_total\\{provider="anthropic",status="${status}"\\} (\\d+)`).exec(
+          await (await fetch(`${h.url}/metrics`)).text(),
+        )?.[1] ?? 0,
+      );
+    const [errorsBefore, refusalsBefore] = [await counted('error'), await counted('401')];
     const refused = await streamedCall();
     expect(refused.status).toBe(503);
+    // Counted once, as the error the client got (not also as the provider's 401).
+    expect([(await counted('error')) - errorsBefore, (await counted('401')) - refusalsBefore]).toEqual([1, 0]);
     expect(refused.headers.get('retry-after')).toBe('2');
     const body = (await refused.json()) as { error: { type: string; message: string } };
     expect(body.error.type).toBe('service_unavailable');
