@@ -139,7 +139,7 @@ function resolve(binary: string, ips: string[]): Map<string, string> {
 }
 
 /** A Go function's package: the path up to the first dot after the last slash (runtime → runtime). */
-export function packageOf(fn: string): string {
+function packageOf(fn: string): string {
   if (fn.startsWith('(')) return fn;
   const slash = fn.lastIndexOf('/');
   const dot = fn.indexOf('.', slash + 1);
