@@ -4,6 +4,7 @@
 // function and by package — where the server's part of a refresh goes. Needs `perf` and `go` on
 // PATH (both are in Debian); without them the caller is told why and the bench runs on.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 
 export interface ServerProfileSummary {
   samples: number;
@@ -63,7 +64,8 @@ function readlinkExe(pid: number): string {
 }
 
 /** Stacks (leaf first) of every sample in `file`, addresses named from `binary`. */
-export function summarizePerf(file: string, binary: string): ServerProfileSummary {
+export function summarizePerf(file: string, binaryPath: string): ServerProfileSummary {
+  const binary = realpathSync(binaryPath); // perf names the binary by its real, absolute path
   // perf prints a frame in the binary as its file offset: the text segment's bias makes it an address.
   const bias = textBias(binary);
   const script = execFileSync('perf', ['script', '-i', file, '-F', 'ip,dso'], { encoding: 'utf8', maxBuffer: 1 << 30 });
