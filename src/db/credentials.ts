@@ -100,6 +100,30 @@ function toMetadata(row: MetadataRow): CredentialMetadata {
   };
 }
 
+/**
+ * The columns a token write sets, in the transaction (writeTokens) and in its one-statement form
+ * (writeAtVersion): new sealed tokens, active again, the version moved on by one.
+ */
+function tokenColumns(
+  sealed: { ciphertext: Buffer; keyId: string },
+  expiresAt: Date | null,
+  authType: string,
+  refreshed: boolean,
+  now: Date,
+) {
+  return {
+    secret: sealed.ciphertext,
+    key_id: sealed.keyId,
+    expires_at: expiresAt,
+    token_obtained_at: authType === 'oauth' ? now : null,
+    status: 'active' as const,
+    last_error: null,
+    version: sql<number>`version + 1`,
+    updated_at: now,
+    ...(refreshed ? { refresh_count: sql<number>`refresh_count + 1`, last_refreshed_at: now } : {}),
+  };
+}
+
 function notFound(id: string): NotFoundError {
   // The id is echoed only when it is a well-formed uuid: arbitrary caller text stays out of messages.
   return new NotFoundError(UUID.test(id) ? `credential ${id} not found` : 'credential not found');
@@ -307,17 +331,7 @@ export class CredentialStore {
       .with('updated', (db) =>
         db
           .updateTable('saved_authentications')
-          .set({
-            secret: sealed.ciphertext,
-            key_id: sealed.keyId,
-            expires_at: expiresAt,
-            token_obtained_at: place.authType === 'oauth' ? now : null,
-            status: 'active',
-            last_error: null,
-            version,
-            updated_at: now,
-            ...(refreshed ? { refresh_count: sql`refresh_count + 1`, last_refreshed_at: now } : {}),
-          })
+          .set(tokenColumns(sealed, expiresAt, place.authType, refreshed, now))
           .where('id', '=', id)
           .where('version', '=', expectedVersion)
           .where('provider', '=', place.provider)
@@ -377,18 +391,10 @@ export class CredentialStore {
       const row = await trx
         .updateTable('saved_authentications')
         .set({
-          secret: sealed.ciphertext,
-          key_id: sealed.keyId,
-          expires_at: expiresAt,
-          token_obtained_at: current.auth_type === 'oauth' ? now : null,
-          status: 'active',
-          last_error: null,
-          version: sql`version + 1`,
-          updated_at: now,
+          ...tokenColumns(sealed, expiresAt, current.auth_type, refreshed, now),
           ...(update.providerMetadata !== undefined
             ? { provider_metadata: update.providerMetadata ? JSON.stringify(update.providerMetadata) : null }
             : {}),
-          ...(refreshed ? { refresh_count: sql`refresh_count + 1`, last_refreshed_at: now } : {}),
         })
         .where('id', '=', id)
         .where('version', '=', version)
