@@ -8,6 +8,7 @@ import * as apiKeys from './0005_api_keys.js';
 import * as metricCounts from './0006_metric_counts.js';
 import * as usage from './0007_usage.js';
 import * as providerMetadata from './0008_provider_metadata.js';
+import * as usageIncomplete from './0009_usage_incomplete.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '0006_metric_counts': metricCounts,
   '0007_usage': usage,
   '0008_provider_metadata': providerMetadata,
+  '0009_usage_incomplete': usageIncomplete,
 };

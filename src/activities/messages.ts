@@ -1,5 +1,8 @@
 // sendMessage: one durable provider call through the shared client builder, with one refresh
-// on a 401 and retries only where a retry cannot send the same call twice.
+// on a 401 and retries only where a retry cannot send the same call twice. The worker that made
+// the call records its usage against the key that asked (the key id travels in the signed input),
+// once per attempt, so a call the provider answered is counted even when the API that waits for
+// it is gone.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { request } from 'undici';
 import { ProviderUnavailableError, ReauthRequiredError, ValidationError } from '../errors.js';
@@ -12,6 +15,16 @@ import { FailureType } from '../workflows/failures.js';
 import { withOneRefresh } from '../credentials/withOneRefresh.js';
 import { HEARTBEAT_EVERY_MS, toFailure } from './failures.js';
 import type { ActivityDeps, MessageRequest, MessageResponse } from './types.js';
+import { usageReporting } from '../providers/inferencePaths.js';
+import type { ProviderId } from '../config.js';
+import { askStreamUsage, stripStreamUsage } from '../usage/streamUsage.js';
+import { incompleteCharge } from '../usage/incomplete.js';
+import { watchUsage } from '../usage/tap.js';
+import { usageRow, type CallRecord } from '../usage/recorder.js';
+
+/** How long the worker keeps trying to write a call's usage before it logs it as lost (the answer is returned anyway). */
+const USAGE_WRITE_TRIES = 4;
+const USAGE_WRITE_PAUSE_MS = 1_000;
 
 // undici's codes for a connection that never carried the request: safe to retry.
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -30,6 +43,44 @@ function callFailure(error: unknown): Error {
   );
 }
 
+/** What a durable answer (read whole, decoded, mapped) says about its usage: the proxy's reader, fed the whole body at once. */
+async function observe(provider: ProviderId, statusCode: number, answer: { raw: Buffer; contentType: string | null }) {
+  const watch = watchUsage(provider, { statusCode, contentType: answer.contentType ?? undefined });
+  watch.write(answer.raw);
+  await watch.end();
+  return watch.observation();
+}
+
+/**
+ * Records one attempt's call against the asking key, once (the attempt is the row's key in
+ * durable_call_usage, so a retried write never adds it twice). Resolves to the tokens charged;
+ * a write that keeps failing is logged and given up (the answer is worth more than its count).
+ */
+function usageRecorder(
+  deps: ActivityDeps,
+  call: { workflowId: string; attempt: number; keyId: string; credentialId: string },
+): (what: Omit<CallRecord, 'keyId' | 'credentialId'> & { provider: ProviderId }) => Promise<number | undefined> {
+  return async (what) => {
+    const row = usageRow({ ...what, keyId: call.keyId, credentialId: call.credentialId });
+    const charged = row.inputTokens + row.outputTokens + row.cacheReadTokens + row.cacheWriteTokens + row.incompleteCharge;
+    for (let tries = 1; ; tries++) {
+      try {
+        await deps.usage!.addOnce({ workflowId: call.workflowId, attempt: call.attempt }, row);
+        return charged;
+      } catch (error) {
+        if (tries >= USAGE_WRITE_TRIES) {
+          deps.log.error(
+            { workflowId: call.workflowId, attempt: call.attempt, keyId: call.keyId, error: (error as Error).message },
+            'durable call usage not recorded: PostgreSQL did not take it',
+          );
+          return charged; // still charged to the budget of the API that waits (it does not record it again)
+        }
+        await new Promise((resolve) => setTimeout(resolve, USAGE_WRITE_PAUSE_MS * tries));
+      }
+    }
+  };
+}
+
 export function messageActivities(deps: ActivityDeps) {
   const { store, providers } = deps;
   return {
@@ -43,10 +94,12 @@ export function messageActivities(deps: ActivityDeps) {
     async sendMessage({
       credentialId,
       request: call,
+      keyId,
       signature,
     }: {
       credentialId: string;
       request: MessageRequest;
+      keyId?: string;
       signature?: string;
     }): Promise<MessageResponse> {
       const ctx = Context.current();
@@ -54,7 +107,7 @@ export function messageActivities(deps: ActivityDeps) {
       // Started by hand through Temporal (or again, with a copied input): nothing is sent.
       const accepted =
         workflowId !== '' &&
-        deps.durableCalls.verify(workflowId, credentialId, call, signature) &&
+        deps.durableCalls.verify(workflowId, credentialId, call, signature, undefined, keyId) &&
         (await deps.durableCalls.claim(workflowId, runId));
       if (!accepted) {
         throw ApplicationFailure.nonRetryable(
@@ -63,6 +116,11 @@ export function messageActivities(deps: ActivityDeps) {
         );
       }
       const beating = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+      // This attempt's usage, once: the call that reached the provider and what it answered.
+      const record =
+        keyId === undefined || !deps.usage
+          ? undefined
+          : usageRecorder(deps, { workflowId, attempt: ctx.info.attempt, keyId, credentialId });
       try {
         const load = async () => {
           const loaded = await store.getWithSecret(credentialId);
@@ -75,8 +133,13 @@ export function messageActivities(deps: ActivityDeps) {
         };
         const send = async ({ metadata, secret }: Awaited<ReturnType<typeof load>>) => {
           const method = call.method ?? 'POST';
-          const plain = method === 'GET' ? undefined : Buffer.from(JSON.stringify(call.body ?? {}));
-          const built = buildProviderCall(providers.get(metadata.provider), {
+          const definition = providers.get(metadata.provider);
+          const metering = usageReporting(definition, method, call.path);
+          const json = method === 'GET' ? undefined : Buffer.from(JSON.stringify(call.body ?? {}));
+          // A stream that reports its usage only when asked is asked (the answer is stripped of it below).
+          const asked = metering === 'asked' && json && metadata.authType === 'api_key' ? askStreamUsage(json) : undefined;
+          const plain = asked ?? json;
+          const built = buildProviderCall(definition, {
             auth: callAuth(metadata, secret),
             method,
             path: call.path,
@@ -97,29 +160,50 @@ export function messageActivities(deps: ActivityDeps) {
               signal: ctx.cancellationSignal,
             });
           } catch (error) {
-            throw callFailure(error);
+            const failure = callFailure(error);
+            // Sent, then cut off: the provider may have processed it, so it counts (as an error).
+            if (failure instanceof ApplicationFailure) await record?.({ provider: metadata.provider, error: true });
+            throw failure;
           }
+          const ok = res.statusCode >= 200 && res.statusCode < 300;
+          let answer: { raw: Buffer; contentType: string | null };
           try {
-            const raw = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
+            const decoded = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
             // A sign-in backend's 2xx answer, mapped back to the public API's (Codex: the final Response object).
-            const answer = res.statusCode >= 200 && res.statusCode < 300 ? built.answer : undefined;
-            if (!answer) return { res, raw, contentType: (res.headers['content-type'] as string | undefined) ?? null };
-            return { res, raw: await mapWhole(raw, answer.transform()), contentType: answer.contentType };
+            const mapping = ok ? built.answer : undefined;
+            answer = mapping
+              ? { raw: await mapWhole(decoded, mapping.transform()), contentType: mapping.contentType }
+              : { raw: decoded, contentType: (res.headers['content-type'] as string | undefined) ?? null };
           } catch (error) {
+            await record?.({ provider: metadata.provider, error: true });
             // The provider answered (and may have billed it): an answer cut short is not re-sent.
             throw ApplicationFailure.nonRetryable(
               `the provider's answer could not be read (${(error as Error).message})`,
               FailureType.providerUnavailable,
             );
           }
+          return { res, ok, ...answer, provider: metadata.provider, metering, plain, asked: asked !== undefined };
         };
-        const { res, raw, contentType } = await withOneRefresh(await load(), send, {
+        // The final answer (a refused token's first answer is not a call of its own, as in the proxy).
+        const { res, ok, contentType, provider, metering, plain, asked, ...answered } = await withOneRefresh(await load(), send, {
           refused: (answer, { metadata }) => answer.res.statusCode === 401 && metadata.authType === 'oauth',
           refresh: async ({ metadata }) => {
             await deps.requestRefresh(credentialId, metadata.version);
             return load();
           },
         });
+        let raw = answered.raw;
+        const seen = await observe(provider, res.statusCode, { raw, contentType });
+        const incomplete = metering !== undefined && ok && !seen.complete;
+        const recorded = await record?.({
+          provider,
+          model: seen.model,
+          usage: seen.usage,
+          error: res.statusCode >= 400 || seen.streamError !== undefined,
+          incomplete,
+          incompleteCharge: incomplete ? incompleteCharge(seen.usage, plain, plain?.length ?? 0) : undefined,
+        });
+        if (asked && ok && /^text\/event-stream/i.test(contentType ?? '')) raw = await mapWhole(raw, stripStreamUsage());
         if (res.statusCode === 429 || res.statusCode >= 500) {
           throw new ProviderUnavailableError(`provider answered ${res.statusCode}`, parseRetryAfter(res.headers['retry-after']));
         }
@@ -132,7 +216,7 @@ export function messageActivities(deps: ActivityDeps) {
             // leave as text
           }
         }
-        return { status: res.statusCode, contentType, body: parsed };
+        return { status: res.statusCode, contentType, body: parsed, ...(recorded === undefined ? {} : { recordedTokens: recorded }) };
       } catch (error) {
         throw toFailure(error);
       } finally {

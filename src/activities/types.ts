@@ -3,6 +3,7 @@ import type { ProviderId } from '../config.js';
 import type { DurableCallSigner } from '../crypto/durableCalls.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
 import type { RefreshAnswerStore } from '../db/refreshAnswers.js';
+import type { UsageStore } from '../db/usage.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 
@@ -20,6 +21,8 @@ export interface ActivityDeps {
   webhook: { url?: string; secret?: string };
   /** Checks that a durable call was accepted (and signed) by a Maestro API, and claims it for one workflow run. */
   durableCalls: DurableCallGuard;
+  /** Usage of durable calls, recorded by the worker that made them: once per attempt (the attempt's key). Unset: the accepting API records it. */
+  usage?: Pick<UsageStore, 'addOnce'>;
   log: Logger;
   /** Token writes tried this often before the attempt fails (its retry stores the recorded answer). */
   writeAttempts?: number;
@@ -29,6 +32,7 @@ export interface PurgeResult {
   loginSessions: number;
   events: number;
   durableCallClaims: number;
+  durableCallUsage: number;
 }
 
 export interface DurableCallGuard {
@@ -75,6 +79,11 @@ export interface MessageResponse {
   status: number;
   contentType: string | null;
   body: unknown;
+  /**
+   * Set when the worker recorded this call's usage (a call that named its key): the tokens it
+   * charged the key's budget, so the accepting API counts them at once. Unset: the API records it.
+   */
+  recordedTokens?: number;
 }
 
 export interface WebhookEvent {

@@ -46,7 +46,7 @@ export interface AppDeps {
   /** Client keys: the in-memory registry every request is checked against, the admin routes' service, last-used batching. */
   access: { registry: Pick<KeyRegistry, 'authenticate'>; service: KeyService; lastUsed: Pick<LastUsedRecorder, 'used'> };
   /** Usage accounting and budgets, the provider rate-limit state per credential, and the usage query. */
-  usage: Pick<UsageRecorder, 'record' | 'admit'>;
+  usage: Pick<UsageRecorder, 'record' | 'admit' | 'chargeRecordedElsewhere'>;
   rateLimits: Pick<RateLimitBook, 'observe' | 'observeStreamError' | 'get'>;
   usageStore: Pick<UsageStore, 'query'>;
 }

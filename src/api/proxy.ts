@@ -29,6 +29,9 @@ import type { UsageRecorder } from '../usage/recorder.js';
 import type { RateLimitBook } from '../usage/rateLimitBook.js';
 import { watchUsage } from '../usage/tap.js';
 import { parseRateLimitHeaders } from '../usage/rateLimits.js';
+import { askStreamUsage, stripStreamUsage } from '../usage/streamUsage.js';
+import { incompleteCharge } from '../usage/incomplete.js';
+import { usageReporting } from '../providers/inferencePaths.js';
 
 /** Request bodies up to this size are buffered so a 401 can be retried; larger ones stream through once. */
 const REPLAYABLE_BODY_BYTES = 1024 * 1024;
@@ -81,13 +84,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** A body streamed through (chunked, or too big to replay) still stops at the limit: 413. */
-function limited(req: IncomingMessage, limit: number): Readable {
-  let size = 0;
+/** A body streamed through (chunked, or too big to replay) still stops at the limit: 413. `sent.bytes` counts what passed. */
+function limited(req: IncomingMessage, limit: number, sent: { bytes: number }): Readable {
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      size += chunk.length;
-      if (size <= limit) return done(null, chunk);
+      sent.bytes += chunk.length;
+      if (sent.bytes <= limit) return done(null, chunk);
       req.unpipe(counter);
       req.resume(); // drain the rest, as readBody does, so the connection can answer and close
       done(new HttpError(413, 'payload_too_large', `request body is larger than ${limit} bytes`));
@@ -225,6 +227,13 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       }
       const replayable = !hasBody || mapped || (declaredLength > 0 && declaredLength <= REPLAYABLE_BODY_BYTES);
       const rawBody = hasBody && replayable ? await readBody(req, deps.bodyLimitBytes) : undefined;
+      const plainBody = req.headers['content-encoding'] ? undefined : rawBody;
+      const streamed = { bytes: 0 };
+      // How this call's tokens are reported (provider data); a stream that reports them only when
+      // asked is asked (and its answer stripped of what the client did not ask for).
+      const metering = usageReporting(definition, req.method ?? 'GET', path);
+      let askedUsage: Buffer | undefined;
+      if (metering === 'asked' && plainBody && !mapped) askedUsage = askStreamUsage(plainBody);
 
       let call: ProviderCall | undefined;
       const send = (credential: CachedCredential) => {
@@ -236,10 +245,14 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           clientHeaders: req.headers,
           body: rawBody,
         });
-        let body: Buffer | Readable | undefined = call.body ?? (hasBody ? (rawBody ?? limited(req, deps.bodyLimitBytes)) : undefined);
+        let body: Buffer | Readable | undefined =
+          call.body ?? (hasBody ? (rawBody ?? limited(req, deps.bodyLimitBytes, streamed)) : undefined);
         // Bodies are rewritten only when plain (an encoded request body passes through untouched).
-        if (rawBody && call.transformBody && !req.headers['content-encoding']) body = call.transformBody(rawBody);
+        if (plainBody && call.transformBody) body = call.transformBody(askedUsage ?? plainBody);
+        else if (askedUsage) body = askedUsage;
         const headers = { ...call.headers };
+        // The stripped answer is edited as it streams: it must come plain.
+        if (askedUsage) headers['accept-encoding'] = 'identity';
         if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
         const added = (performance.now() - started) / 1000;
         // The dispatcher takes origin and path as they are (the top-level request() parses the URL again).
@@ -319,13 +332,24 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         }
       });
       // A sign-in backend's 2xx answer is mapped back to the public API's (errors pass as they come).
-      const answer = upstream.statusCode >= 200 && upstream.statusCode < 300 ? call?.answer : undefined;
+      const ok = upstream.statusCode >= 200 && upstream.statusCode < 300;
+      const answer = ok ? call?.answer : undefined;
       const outHeaders = responseHeaders(upstream.headers);
       if (answer) {
         delete outHeaders['content-length'];
         delete outHeaders['content-encoding'];
         outHeaders['content-type'] = answer.contentType;
       }
+      // A stream whose usage Maestro asked for: what the client did not ask for is taken out.
+      const strip =
+        askedUsage &&
+        ok &&
+        !answer &&
+        !upstream.headers['content-encoding'] &&
+        /^text\/event-stream/i.test(header(upstream.headers['content-type']) ?? '')
+          ? stripStreamUsage()
+          : undefined;
+      if (strip) delete outHeaders['content-length'];
       // Headers leave with the first body chunk (one write, not two); an SSE stream's first event
       // follows its headers at once, so nothing waits.
       res.writeHead(upstream.statusCode, outHeaders);
@@ -337,8 +361,9 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         contentType: answer ? answer.contentType : header(upstream.headers['content-type']),
         contentEncoding: answer ? undefined : header(upstream.headers['content-encoding']),
       });
-      const mapper = answer?.transform();
-      const seenBody: Readable = mapper ?? upstream.body;
+      const mapper = answer?.transform() ?? strip;
+      // The usage is read from what the client gets, except that a stripped stream is watched before its stripping.
+      const seenBody: Readable = strip ? upstream.body : (mapper ?? upstream.body);
       // Mapped answers were asked uncompressed; one compressed anyway is decoded before the mapping.
       const decoder = mapper ? decoderFor(header(upstream.headers['content-encoding'])) : undefined;
       // The pipe is in place before the listener, so no chunk can flow past it unseen by res.
@@ -361,14 +386,18 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       // (an error event right after the headers) must not be overwritten by the headers' "allowed".
       account();
       if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
+      // A metered answer that ended without its final counts: incomplete, its budget charged the stated upper bound.
+      const incomplete = metering !== undefined && ok && !seen.complete;
       deps.usage.record({
         keyId: who.keyId,
         credentialId,
         provider,
         // An error answer names no model: the request's, read only then (the hot path parses nothing).
-        model: seen.model ?? (upstream.statusCode >= 400 ? requestedModel(rawBody) : undefined),
+        model: seen.model ?? (upstream.statusCode >= 400 || incomplete ? requestedModel(rawBody) : undefined),
         usage: seen.usage,
         error: upstream.statusCode >= 400 || seen.streamError !== undefined,
+        incomplete,
+        incompleteCharge: incomplete ? incompleteCharge(seen.usage, plainBody, rawBody?.length ?? streamed.bytes) : undefined,
       });
     } catch (error) {
       if (error instanceof CallerGoneError) return; // nobody is left to answer

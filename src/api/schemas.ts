@@ -286,8 +286,14 @@ export const keyListSchema = z.object({ keys: z.array(keySchema) });
 
 const usageDimensions = ['key', 'credential', 'provider', 'model'] as const;
 export const usageQuerySchema = z.strictObject({
-  from: z.iso.datetime({ offset: true, error: 'from must be an ISO 8601 date-time' }).optional(),
-  to: z.iso.datetime({ offset: true, error: 'to must be an ISO 8601 date-time' }).optional(),
+  from: z.iso
+    .datetime({ offset: true, error: 'from must be an ISO 8601 date-time' })
+    .refine((v) => isStorableDate(new Date(v)), `from must be ${STORABLE_DATE_RANGE}`)
+    .optional(),
+  to: z.iso
+    .datetime({ offset: true, error: 'to must be an ISO 8601 date-time' })
+    .refine((v) => isStorableDate(new Date(v)), `to must be ${STORABLE_DATE_RANGE}`)
+    .optional(),
   groupBy: z
     .string()
     .optional()
@@ -320,6 +326,10 @@ export const usageRowSchema = z
     outputTokens: z.number().int(),
     cacheReadTokens: z.number().int(),
     cacheWriteTokens: z.number().int(),
+    incomplete: z.number().int().meta({
+      description:
+        'calls whose final token counts never arrived (a stream cut short): their tokens are those reported before the cut; budgets charged them at their stated upper bound',
+    }),
   })
   .meta({ id: 'UsageRow' });
 export const usageAnswerSchema = z.object({ from: dateTime, to: dateTime, usage: z.array(usageRowSchema) });

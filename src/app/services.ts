@@ -43,6 +43,7 @@ export interface Core {
   providers: ProviderRegistry;
   workflows: CredentialWorkflows;
   durableCallClaims: DurableCallClaims;
+  usage: UsageStore;
 }
 
 export function createCore(config: Config, db: Db, client: Client, opts: { maxHistoryEvents?: number } = {}): Core {
@@ -54,6 +55,7 @@ export function createCore(config: Config, db: Db, client: Client, opts: { maxHi
     answers: new RefreshAnswerStore(db, keys),
     sessions: new OAuthSessionStore(db, keys),
     durableCallClaims: new DurableCallClaims(db),
+    usage: new UsageStore(db),
     providers: new ProviderRegistry(config),
     workflows: new CredentialWorkflows({
       client,
@@ -134,9 +136,9 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
   const recheck = setInterval(() => cache.recheck().catch(() => {}), 1_000);
   recheck.unref();
   const lastUsed = new LastUsedRecorder(core.apiKeys, { log });
-  const usageStore = new UsageStore(db);
+  const usageStore = core.usage;
   const rateLimits = new RateLimitBook(usageStore, { log });
-  const usage = new UsageRecorder(usageStore, { log, tokens: registerUsageMetrics(metrics.registry, rateLimits).tokens });
+  const usage = new UsageRecorder(usageStore, { log, metrics: registerUsageMetrics(metrics.registry, rateLimits) });
   const app = createApp({
     config,
     log,
@@ -233,9 +235,11 @@ export function activityDeps(
       loginSessions: await core.sessions.deleteExpired(),
       events: retentionDays > 0 ? await core.store.purgeEventsBefore(new Date(Date.now() - retentionDays * 86_400_000)) : 0,
       durableCallClaims: await core.durableCallClaims.deleteBefore(new Date(Date.now() - DURABLE_CALL_LIFETIME_MS)),
+      durableCallUsage: await core.usage.deleteRecordedCallsBefore(new Date(Date.now() - DURABLE_CALL_LIFETIME_MS)),
     }),
     webhook: config.webhook,
     durableCalls: durableCallGuard(new DurableCallSigner(config.encryptionKeys), core.durableCallClaims),
+    usage: core.usage,
     log,
   };
 }

@@ -1,6 +1,7 @@
 // The one place where the URL, headers and body rewrite of a provider call are decided. The
 // proxy, the durable message activity and the tests all call buildProviderCall.
 import { prependSystemBlock } from './systemBlock.js';
+import { SUPPORTED_ENCODINGS } from './http.js';
 import { mapRequest, type AnswerMapping } from './backends/index.js';
 import { ValidationError } from '../errors.js';
 import { baseUrlFor } from '../providers/registry.js';
@@ -229,6 +230,8 @@ function buildHeaders(
     }
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
+  // Only codings Maestro can read: the usage is read from a decoded copy of every answer.
+  if (headers['accept-encoding'] !== undefined) headers['accept-encoding'] = readableEncodings(headers['accept-encoding']);
 
   const vars = authVars(auth);
   for (const value of Object.values(vars)) {
@@ -268,6 +271,16 @@ function fill(template: string, vars: Record<string, string | undefined>): strin
   });
   return missing ? undefined : out;
 }
+
+/**
+ * The client's accept-encoding without the codings Maestro cannot decode (zstd, `*`, …), so the
+ * provider answers in one it can: usage is read from every answer. Nothing left: identity.
+ */
+export function readableEncodings(value: string): string {
+  const kept = value.split(',').filter((entry) => READABLE_CODINGS.has(entry.split(';', 1)[0]!.trim().toLowerCase()));
+  return kept.length ? kept.map((e) => e.trim()).join(', ') : 'identity';
+}
+const READABLE_CODINGS: ReadonlySet<string> = new Set([...SUPPORTED_ENCODINGS, 'x-gzip', 'identity']);
 
 function headerList(value: string | string[] | undefined): string[] {
   if (value === undefined) return [];

@@ -138,10 +138,10 @@ export class CredentialService {
   }
 
   /** A durable provider call through sendMessageWorkflow. */
-  async sendMessage(id: string, request: MessageRequest): Promise<MessageResponse> {
+  async sendMessage(id: string, request: MessageRequest, keyId?: string): Promise<MessageResponse> {
     const credential = await this.deps.store.get(id);
     if (credential.status === 'reauth_required') throw new ConflictError(`credential ${id} needs a new login`);
-    return this.deps.workflows.sendMessage(id, request);
+    return this.deps.workflows.sendMessage(id, request, keyId);
   }
 
   async beginLogin(provider: ProviderId, name = 'default'): Promise<{ sessionId: string; authorizeUrl: string; expiresAt: string }> {

@@ -1,6 +1,6 @@
 // Durable provider calls carry an HMAC made by the API that accepted them (keys derived from the
-// encryption key ring) over the workflow id, the credential, the request and the time it was
-// issued. The worker sends a call only if the HMAC checks out for the workflow it runs in, is
+// encryption key ring) over the workflow id, the credential, the request, the time it was
+// issued and the Maestro key that asked (its usage is recorded by the worker, against that key). The worker sends a call only if the HMAC checks out for the workflow it runs in, is
 // under a week old, and that workflow run is the first to present it (see DurableCallClaims): so
 // access to Temporal alone (starting sendMessageWorkflow by hand, or again with a copied sealed
 // input) is not enough to spend a credential.
@@ -20,15 +20,15 @@ export class DurableCallSigner {
     this.keys = keys.map(({ id, key }) => ({ id, key: Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), INFO, 32)) }));
   }
 
-  /** `<key id>.<issued at ms>.<hex HMAC>` over the workflow id, credential id and request exactly as sent. */
-  sign(workflowId: string, credentialId: string, request: unknown, now = Date.now()): string {
+  /** `<key id>.<issued at ms>.<hex HMAC>` over the workflow id, credential id, request exactly as sent, and the asking Maestro key's id. */
+  sign(workflowId: string, credentialId: string, request: unknown, now = Date.now(), callerKeyId?: string): string {
     const first = this.keys[0];
     if (!first) throw new Error('no key to sign durable calls with');
-    return `${first.id}.${now}.${this.mac(first.key, workflowId, credentialId, request, now).toString('hex')}`;
+    return `${first.id}.${now}.${this.mac(first.key, workflowId, credentialId, request, now, callerKeyId).toString('hex')}`;
   }
 
   /** True when `signature` was made by a key of this ring for exactly this call, and is not too old. */
-  verify(workflowId: string, credentialId: string, request: unknown, signature: unknown, now = Date.now()): boolean {
+  verify(workflowId: string, credentialId: string, request: unknown, signature: unknown, now = Date.now(), callerKeyId?: string): boolean {
     if (typeof signature !== 'string') return false;
     const [keyId, issued, hex] = signature.split('.');
     const entry = this.keys.find((k) => k.id === keyId);
@@ -36,13 +36,23 @@ export class DurableCallSigner {
     const given = Buffer.from(hex ?? '', 'hex');
     if (!entry || !Number.isSafeInteger(issuedAt) || given.length !== 32) return false;
     if (issuedAt > now + CLOCK_SKEW_MS || now - issuedAt > DURABLE_CALL_LIFETIME_MS) return false;
-    return timingSafeEqual(this.mac(entry.key, workflowId, credentialId, request, issuedAt), given);
+    return timingSafeEqual(this.mac(entry.key, workflowId, credentialId, request, issuedAt, callerKeyId), given);
   }
 
-  private mac(key: Buffer, workflowId: string, credentialId: string, request: unknown, issuedAt: number): Buffer {
+  private mac(
+    key: Buffer,
+    workflowId: string,
+    credentialId: string,
+    request: unknown,
+    issuedAt: number,
+    callerKeyId: string | undefined,
+  ): Buffer {
     // JSON keeps key order across Temporal's JSON payloads, so signer and verifier hash the same text.
-    return createHmac('sha256', key)
-      .update(JSON.stringify([workflowId, credentialId, request, issuedAt]))
-      .digest();
+    // Without a key id, the text of the calls signed before it was added.
+    const signed =
+      callerKeyId === undefined
+        ? [workflowId, credentialId, request, issuedAt]
+        : [workflowId, credentialId, request, issuedAt, callerKeyId];
+    return createHmac('sha256', key).update(JSON.stringify(signed)).digest();
   }
 }

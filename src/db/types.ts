@@ -129,6 +129,16 @@ export interface UsageHourlyTable {
   output_tokens: ColumnType<string, number | string, number | string>;
   cache_read_tokens: ColumnType<string, number | string, number | string>;
   cache_write_tokens: ColumnType<string, number | string, number | string>;
+  /** Calls whose final counts never arrived (migration 0009), and what budgets were charged for them beyond the reported tokens. */
+  incomplete: ColumnType<string, number | string | undefined, number | string>;
+  incomplete_charge: ColumnType<string, number | string | undefined, number | string>;
+}
+
+/** Durable-call attempts whose usage the worker recorded (migration 0009): each is added once. */
+export interface DurableCallUsageTable {
+  workflow_id: string;
+  attempt: number;
+  recorded_at: GeneratedTimestamp;
 }
 
 export interface CredentialRateLimitsTable {
@@ -148,6 +158,7 @@ export interface Database {
   api_keys: ApiKeysTable;
   api_key_events: ApiKeyEventsTable;
   usage_hourly: UsageHourlyTable;
+  durable_call_usage: DurableCallUsageTable;
   credential_rate_limits: CredentialRateLimitsTable;
 }
 

@@ -1,7 +1,8 @@
 // The usage_hourly and credential_rate_limits tables (migration 0007). Batches are added with one
 // upsert that sums into existing rows, so every API process's batches add up.
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Db } from './pool.js';
+import type { Database } from './types.js';
 
 export interface UsageCounts {
   requests: number;
@@ -10,6 +11,8 @@ export interface UsageCounts {
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** Calls whose final counts never arrived (a stream cut short): their tokens are what was reported before the cut. */
+  incomplete: number;
 }
 
 export interface UsageRow extends UsageCounts {
@@ -18,6 +21,8 @@ export interface UsageRow extends UsageCounts {
   credentialId: string;
   provider: string;
   model: string;
+  /** Tokens budgets were charged for incomplete calls beyond what the provider reported (their stated upper bound). */
+  incompleteCharge: number;
 }
 
 export type UsageDimension = 'key' | 'credential' | 'provider' | 'model';
@@ -38,12 +43,44 @@ const COLUMN: Record<UsageDimension, 'key_id' | 'credential_id' | 'provider' | '
   model: 'model',
 };
 
+/** A sum as a JSON number: past 2^53 − 1 (only a provider reporting absurd counts gets there) it is shown as 2^53 − 1. */
+const count = (sum: unknown) => Math.min(Number(sum), Number.MAX_SAFE_INTEGER);
+
 export class UsageStore {
   constructor(private readonly db: Db) {}
 
   async add(rows: UsageRow[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.db
+    await this.upsert(this.db, rows);
+  }
+
+  /**
+   * Adds one durable call attempt's row unless that attempt was recorded already (its key is
+   * `durable_call_usage`'s, in the same transaction): a retried write never counts a call twice.
+   * True when it was added now.
+   */
+  async addOnce(call: { workflowId: string; attempt: number }, row: UsageRow): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const claimed = await trx
+        .insertInto('durable_call_usage')
+        .values({ workflow_id: call.workflowId, attempt: call.attempt })
+        .onConflict((oc) => oc.doNothing())
+        .returning('attempt')
+        .executeTakeFirst();
+      if (!claimed) return false;
+      await this.upsert(trx, [row]);
+      return true;
+    });
+  }
+
+  /** Housekeeping: the record of attempts older than `cutoff` (their calls' signatures expired); returns how many. */
+  async deleteRecordedCallsBefore(cutoff: Date): Promise<number> {
+    const result = await this.db.deleteFrom('durable_call_usage').where('recorded_at', '<', cutoff).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  private async upsert(db: Kysely<Database>, rows: UsageRow[]): Promise<void> {
+    await db
       .insertInto('usage_hourly')
       .values(
         rows.map((r) => ({
@@ -58,6 +95,8 @@ export class UsageStore {
           output_tokens: r.outputTokens,
           cache_read_tokens: r.cacheReadTokens,
           cache_write_tokens: r.cacheWriteTokens,
+          incomplete: r.incomplete,
+          incomplete_charge: r.incompleteCharge,
         })),
       )
       .onConflict((oc) =>
@@ -68,17 +107,22 @@ export class UsageStore {
           output_tokens: sql`usage_hourly.output_tokens + excluded.output_tokens`,
           cache_read_tokens: sql`usage_hourly.cache_read_tokens + excluded.cache_read_tokens`,
           cache_write_tokens: sql`usage_hourly.cache_write_tokens + excluded.cache_write_tokens`,
+          incomplete: sql`usage_hourly.incomplete + excluded.incomplete`,
+          incomplete_charge: sql`usage_hourly.incomplete_charge + excluded.incomplete_charge`,
         }),
       )
       .execute();
   }
 
-  /** Every token of each key since `since` (the budget's day), for the keys given. */
+  /** Every token of each key since `since` (the budget's day), for the keys given, with what incomplete calls were charged. */
   async tokensSince(keyIds: string[], since: Date): Promise<Map<string, number>> {
     if (keyIds.length === 0) return new Map();
     const rows = await this.db
       .selectFrom('usage_hourly')
-      .select(['key_id', sql<string>`sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens)`.as('tokens')])
+      .select([
+        'key_id',
+        sql<string>`sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens + incomplete_charge)`.as('tokens'),
+      ])
       .where('key_id', 'in', keyIds)
       .where('hour', '>=', since)
       .groupBy('key_id')
@@ -98,6 +142,7 @@ export class UsageStore {
         sql<string>`sum(output_tokens)`.as('output_tokens'),
         sql<string>`sum(cache_read_tokens)`.as('cache_read_tokens'),
         sql<string>`sum(cache_write_tokens)`.as('cache_write_tokens'),
+        sql<string>`sum(incomplete)`.as('incomplete'),
       ])
       .where('hour', '>=', sql<Date>`date_trunc('hour', ${q.from}::timestamptz, 'UTC')`)
       .where('hour', '<', q.to);
@@ -113,12 +158,13 @@ export class UsageStore {
       .filter((r) => r.requests !== null)
       .map((r) => {
         const out: Partial<Record<UsageDimension, string>> & { bucketStart?: string } & UsageCounts = {
-          requests: Number(r.requests),
-          errors: Number(r.errors),
-          inputTokens: Number(r.input_tokens),
-          outputTokens: Number(r.output_tokens),
-          cacheReadTokens: Number(r.cache_read_tokens),
-          cacheWriteTokens: Number(r.cache_write_tokens),
+          requests: count(r.requests),
+          errors: count(r.errors),
+          inputTokens: count(r.input_tokens),
+          outputTokens: count(r.output_tokens),
+          cacheReadTokens: count(r.cache_read_tokens),
+          cacheWriteTokens: count(r.cache_write_tokens),
+          incomplete: count(r.incomplete),
         };
         for (const d of q.groupBy) out[d] = String(r[COLUMN[d]]);
         if (bucket) out.bucketStart = (r.bucket_start as Date).toISOString();

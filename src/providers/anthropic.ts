@@ -42,7 +42,7 @@ export const anthropic: ProviderDefinition = {
   dropQueryParams: [],
   bodyTransforms: [{ kind: 'prepend-system-block', auth: 'oauth', method: 'POST', path: '/v1/messages', text: CLAUDE_CODE_SYSTEM_PROMPT }],
   inferencePaths: [
-    { methods: ['POST'], path: '/v1/messages' },
+    { methods: ['POST'], path: '/v1/messages', usage: 'reported' },
     { methods: ['POST'], path: '/v1/messages/count_tokens' },
     { methods: ['GET'], path: '/v1/models' },
     { methods: ['GET'], path: '/v1/models/{model}' },

@@ -34,8 +34,8 @@ export const gemini: ProviderDefinition = {
   dropQueryParams: ['key'],
   bodyTransforms: [],
   inferencePaths: ['v1beta', 'v1'].flatMap((version) => [
-    { methods: ['POST'], path: `/${version}/models/{model}:generateContent` },
-    { methods: ['POST'], path: `/${version}/models/{model}:streamGenerateContent` },
+    { methods: ['POST'], path: `/${version}/models/{model}:generateContent`, usage: 'reported' as const },
+    { methods: ['POST'], path: `/${version}/models/{model}:streamGenerateContent`, usage: 'reported' as const },
     { methods: ['POST'], path: `/${version}/models/{model}:countTokens` },
     { methods: ['GET'], path: `/${version}/models` },
     { methods: ['GET'], path: `/${version}/models/{model}` },

@@ -47,9 +47,9 @@ export const openai: ProviderDefinition = {
   dropQueryParams: [],
   bodyTransforms: [],
   inferencePaths: [
-    { methods: ['POST'], path: '/v1/chat/completions' },
-    { methods: ['POST'], path: '/v1/responses' },
-    { methods: ['POST'], path: '/v1/embeddings' },
+    { methods: ['POST'], path: '/v1/chat/completions', usage: 'asked' },
+    { methods: ['POST'], path: '/v1/responses', usage: 'reported' },
+    { methods: ['POST'], path: '/v1/embeddings', usage: 'reported' },
     { methods: ['GET'], path: '/v1/models' },
     { methods: ['GET'], path: '/v1/models/{model}' },
   ],

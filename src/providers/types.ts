@@ -62,6 +62,13 @@ export interface BodyTransformRule {
 export interface InferencePath {
   methods: string[];
   path: string;
+  /**
+   * A call the provider bills by tokens and reports them for: `reported` in every answer (JSON
+   * body, or a stream's final event), `asked` in a stream only when the request asks (OpenAI chat
+   * completions: src/usage/streamUsage.ts). A metered call whose final counts never arrive is
+   * counted `incomplete`. Unset: not metered (model lists, token counting).
+   */
+  usage?: 'reported' | 'asked';
 }
 
 /** Body encoding of a token-endpoint request. */

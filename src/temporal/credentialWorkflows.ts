@@ -198,14 +198,15 @@ export class CredentialWorkflows {
     }
   }
 
-  /** Runs a durable provider call and waits for its answer. */
-  async sendMessage(credentialId: string, request: MessageRequest): Promise<MessageResponse> {
+  /** Runs a durable provider call and waits for its answer; `keyId`: the Maestro key its usage is recorded against. */
+  async sendMessage(credentialId: string, request: MessageRequest, keyId?: string): Promise<MessageResponse> {
     try {
       const workflowId = `message:${credentialId}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
+      const signature = this.options.signer.sign(workflowId, credentialId, request, Date.now(), keyId);
       return await this.client.workflow.execute(sendMessageWorkflow, {
         workflowId,
         taskQueue: this.options.taskQueue,
-        args: [{ credentialId, request, signature: this.options.signer.sign(workflowId, credentialId, request) }],
+        args: [{ credentialId, request, ...(keyId === undefined ? {} : { keyId }), signature }],
         staticSummary: `Durable message call with credential ${credentialId}`,
       });
     } catch (error) {

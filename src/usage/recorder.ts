@@ -1,8 +1,13 @@
-// Usage from proxied and durable calls, aggregated in memory per key, credential, provider,
-// model and hour, and added to PostgreSQL in one upsert per batch (every `flushMs`, default 2 s,
-// and at shutdown). A crash loses at most the batch not yet written: about `flushMs` of usage.
-// The same numbers feed the Prometheus counter and the per-key daily token budget.
-import type { Counter } from 'prom-client';
+// Usage from proxied calls, aggregated in memory per key, credential, provider, model and hour,
+// and added to PostgreSQL in one upsert per batch (every `flushMs`, default 2 s, and at shutdown).
+// A crash loses at most the batch not yet written: about `flushMs` of usage. The same numbers feed
+// the Prometheus counter and the per-key daily token budget. (Durable calls are recorded by the
+// worker that made them, src/activities/messages.ts, with the same row shape: usageRow below.)
+//
+// Nothing a client sends can stop the writing: what becomes a key is cleaned and bounded (the
+// model name), counts are clamped, a batch the database refuses because of one row is split until
+// that row is found and dropped (logged and counted), and what waits in memory is bounded.
+import type { Counter, Gauge } from 'prom-client';
 import type { UsageRow, UsageStore } from '../db/usage.js';
 import { LimitExceededError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -17,18 +22,99 @@ export interface CallRecord {
   /** Undefined when the answer carried none (an error, a stream cut before any usage). */
   usage?: TokenUsage;
   error: boolean;
+  /** The call's final counts never arrived (a stream cut short): `usage` is what was reported before. */
+  incomplete?: boolean;
+  /** For an incomplete call: the tokens a budget is charged beyond `usage` (its stated upper bound). */
+  incompleteCharge?: number;
   at?: Date;
+}
+
+/** The recorder's Prometheus series (src/usage/metrics.ts). */
+export interface UsageMetrics {
+  tokens?: Counter<'provider' | 'type'>;
+  /** Batches the database did not take: `unavailable` (kept for the next batch) or `refused` (split to find the bad row). */
+  writeFailures?: Counter<'reason'>;
+  /** Calls whose usage was dropped: `refused` (a row the database would not take) or `memory` (the in-memory bound). */
+  dropped?: Counter<'reason'>;
+  /** Rows waiting in memory for the next batch. */
+  pending?: Gauge;
 }
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
-const COUNTS = ['requests', 'errors', 'inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens'] as const;
+const COUNTS = [
+  'requests',
+  'errors',
+  'incomplete',
+  'inputTokens',
+  'outputTokens',
+  'cacheReadTokens',
+  'cacheWriteTokens',
+  'incompleteCharge',
+] as const;
+/** Rows held in memory at most (a database outage, a client varying `model`): ~300 bytes each. */
+export const MAX_PENDING_ROWS = 20_000;
+/** Distinct models per key, credential and hour kept apart in one batch; more are summed as OTHER_MODEL. */
+const MAX_MODELS_PER_KEY = 100;
+/** No call reports more than this many tokens of one kind; a larger number is a provider's (or a fake's) error. */
+export const MAX_CALL_TOKENS = 1e12;
+/** What a model name that is not one (or one too many) is recorded as. */
+export const OTHER_MODEL = '(other)';
+/** A model name as providers spell them: `claude-sonnet-4-5`, `gpt-4o-2024-08-06`, `models/gemini-2.5-pro`, `ft:gpt-4o:org:x`. */
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$/;
+
 const startOfUtcDay = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
 /** What a budget counts: every token the provider reports (input, output, cache reads and writes). */
 export const budgetTokens = (u: TokenUsage) => u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens;
 
+/** A model name fit to be a key: as given when it looks like one, '' when none, else OTHER_MODEL. */
+export function cleanModel(model: string | undefined): string {
+  if (model === undefined || model === '') return '';
+  return MODEL_NAME.test(model) ? model : OTHER_MODEL;
+}
+
+/** A token count fit for a bigint column: a whole number in [0, MAX_CALL_TOKENS]. */
+export function clampTokens(n: number | undefined): number {
+  if (n === undefined || !Number.isFinite(n) || n <= 0) return 0;
+  return Math.min(Math.floor(n), MAX_CALL_TOKENS);
+}
+
+/** One call as a usage row (cleaned and clamped): the proxy's batches and the worker's durable calls alike. */
+export function usageRow(call: CallRecord): UsageRow {
+  const at = call.at ?? new Date();
+  const u = call.usage;
+  return {
+    hour: new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS),
+    keyId: call.keyId,
+    credentialId: call.credentialId,
+    provider: call.provider,
+    model: cleanModel(call.model),
+    requests: 1,
+    errors: call.error ? 1 : 0,
+    incomplete: call.incomplete ? 1 : 0,
+    inputTokens: clampTokens(u?.inputTokens),
+    outputTokens: clampTokens(u?.outputTokens),
+    cacheReadTokens: clampTokens(u?.cacheReadTokens),
+    cacheWriteTokens: clampTokens(u?.cacheWriteTokens),
+    incompleteCharge: call.incomplete ? clampTokens(call.incompleteCharge) : 0,
+  };
+}
+
+/** The tokens a row charges to its key's budget. */
+const chargedTokens = (r: UsageRow) => r.inputTokens + r.outputTokens + r.cacheReadTokens + r.cacheWriteTokens + r.incompleteCharge;
+
+const rowId = (r: UsageRow) => `${r.hour.getTime()}\u0000${r.keyId}\u0000${r.credentialId}\u0000${r.provider}\u0000${r.model}`;
+
+/** A PostgreSQL error about the data itself (class 22: bad text, a number out of range; 23: a constraint): retrying cannot help. */
+function refusedData(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}
+
 export class UsageRecorder {
   private pending = new Map<string, UsageRow>();
+  /** Distinct models per (hour, key, credential, provider) in `pending`, to bound what a client can vary. */
+  private modelsPerKey = new Map<string, number>();
   /** Per budgeted key: its tokens today in the table (every process's flushed usage), as last read. */
   private readonly flushedToday = new Map<string, number>();
   /** Per key: tokens recorded here and not yet in `flushedToday`. */
@@ -37,53 +123,73 @@ export class UsageRecorder {
   private readonly budgeted = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> | undefined;
+  private readonly metrics: UsageMetrics;
 
   constructor(
-    private readonly store: UsageStore,
-    private readonly opts: { log?: Logger; flushMs?: number; tokens?: Counter<'provider' | 'type'> } = {},
+    private readonly store: Pick<UsageStore, 'add' | 'tokensSince'>,
+    private readonly opts: { log?: Logger; flushMs?: number; metrics?: UsageMetrics } = {},
   ) {
+    this.metrics = opts.metrics ?? {};
     this.timer = setInterval(() => void this.flush(), opts.flushMs ?? 2_000);
     this.timer.unref();
   }
 
   record(call: CallRecord): void {
-    const at = call.at ?? new Date();
-    const hour = new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS);
-    const model = (call.model ?? '').slice(0, 200);
-    const id = `${hour.getTime()}\u0000${call.keyId}\u0000${call.credentialId}\u0000${call.provider}\u0000${model}`;
-    let row = this.pending.get(id);
-    if (!row) {
-      row = {
-        hour,
-        keyId: call.keyId,
-        credentialId: call.credentialId,
-        provider: call.provider,
-        model,
-        requests: 0,
-        errors: 0,
-        inputTokens: 0,
-        outputTokens: 0,
-        cacheReadTokens: 0,
-        cacheWriteTokens: 0,
-      };
-      this.pending.set(id, row);
+    const row = usageRow(call);
+    if (!this.hold(row)) {
+      this.metrics.dropped?.inc({ reason: 'memory' });
+      this.opts.log?.error(
+        { keyId: row.keyId, credentialId: row.credentialId, pendingRows: this.pending.size },
+        'usage not recorded: too many rows wait for the database (is PostgreSQL down?)',
+      );
+      return;
     }
-    row.requests++;
-    if (call.error) row.errors++;
-    const u = call.usage;
-    if (!u) return;
-    row.inputTokens += u.inputTokens;
-    row.outputTokens += u.outputTokens;
-    row.cacheReadTokens += u.cacheReadTokens;
-    row.cacheWriteTokens += u.cacheWriteTokens;
-    if (this.opts.tokens) {
-      if (u.inputTokens) this.counter(call.provider, 'input').inc(u.inputTokens);
-      if (u.outputTokens) this.counter(call.provider, 'output').inc(u.outputTokens);
-      if (u.cacheReadTokens) this.counter(call.provider, 'cache_read').inc(u.cacheReadTokens);
-      if (u.cacheWriteTokens) this.counter(call.provider, 'cache_write').inc(u.cacheWriteTokens);
+    this.countTokens(call.provider, row);
+    const at = call.at?.getTime() ?? Date.now();
+    this.rollDay(at);
+    const charged = chargedTokens(row);
+    if (charged > 0) this.sinceRead.set(call.keyId, (this.sinceRead.get(call.keyId) ?? 0) + charged);
+  }
+
+  /**
+   * Tokens of a call recorded elsewhere (a durable call, written by the worker): counted against
+   * the key's budget here at once, as if recorded here, until the next read of the day's totals
+   * (which includes them, since the worker wrote them before the answer came back).
+   */
+  chargeRecordedElsewhere(keyId: string, tokens: number): void {
+    if (tokens <= 0) return;
+    this.rollDay(Date.now());
+    this.sinceRead.set(keyId, (this.sinceRead.get(keyId) ?? 0) + tokens);
+  }
+
+  /** Adds a row to the batch; false when the batch is at its bound and this row would need a new entry. */
+  private hold(row: UsageRow): boolean {
+    let id = rowId(row);
+    if (!this.pending.has(id)) {
+      const group = `${row.hour.getTime()}\u0000${row.keyId}\u0000${row.credentialId}\u0000${row.provider}`;
+      const models = this.modelsPerKey.get(group) ?? 0;
+      if (models >= MAX_MODELS_PER_KEY || this.pending.size >= MAX_PENDING_ROWS) {
+        row.model = OTHER_MODEL;
+        id = rowId(row);
+      }
+      if (!this.pending.has(id)) {
+        if (this.pending.size >= MAX_PENDING_ROWS) return false;
+        this.modelsPerKey.set(group, models + 1);
+        this.pending.set(id, row);
+        return true;
+      }
     }
-    this.rollDay(at.getTime());
-    this.sinceRead.set(call.keyId, (this.sinceRead.get(call.keyId) ?? 0) + budgetTokens(u));
+    const held = this.pending.get(id)!;
+    for (const k of COUNTS) held[k] += row[k];
+    return true;
+  }
+
+  private countTokens(provider: string, row: UsageRow): void {
+    if (!this.metrics.tokens) return;
+    if (row.inputTokens) this.counter(provider, 'input').inc(row.inputTokens);
+    if (row.outputTokens) this.counter(provider, 'output').inc(row.outputTokens);
+    if (row.cacheReadTokens) this.counter(provider, 'cache_read').inc(row.cacheReadTokens);
+    if (row.cacheWriteTokens) this.counter(provider, 'cache_write').inc(row.cacheWriteTokens);
   }
 
   /** The labelled child of the token counter, made once (prom-client hashes labels on every inc otherwise). */
@@ -91,7 +197,7 @@ export class UsageRecorder {
   private counter(provider: string, type: string): { inc(n: number): void } {
     const id = `${provider}\u0000${type}`;
     let child = this.counters.get(id);
-    if (!child) this.counters.set(id, (child = this.opts.tokens!.labels(provider, type)));
+    if (!child) this.counters.set(id, (child = this.metrics.tokens!.labels(provider, type)));
     return child;
   }
 
@@ -122,6 +228,11 @@ export class UsageRecorder {
     return (this.flushedToday.get(keyId) ?? 0) + (this.sinceRead.get(keyId) ?? 0);
   }
 
+  /** Rows waiting for the next batch. */
+  get pendingRows(): number {
+    return this.pending.size;
+  }
+
   /** Adds the batch to the table, then re-reads the day's totals of keys with budgets. One at a time. */
   flush(): Promise<void> {
     this.flushing ??= this.write().finally(() => (this.flushing = undefined));
@@ -140,23 +251,22 @@ export class UsageRecorder {
     const batch = this.pending;
     const written = this.sinceRead;
     this.pending = new Map();
+    this.modelsPerKey = new Map();
     this.sinceRead = new Map();
     const putBack = () => {
       for (const [id, n] of written) this.sinceRead.set(id, (this.sinceRead.get(id) ?? 0) + n);
     };
-    try {
-      await this.store.add([...batch.values()]);
-    } catch (error) {
+    const kept = await this.add([...batch.values()]);
+    if (kept.length > 0) {
       // Back into the next batch (summed with whatever arrived meanwhile): nothing is lost while the database is away.
-      for (const [id, row] of batch) {
-        const now = this.pending.get(id);
-        if (!now) this.pending.set(id, row);
-        else for (const k of COUNTS) now[k] += row[k];
+      for (const row of kept) {
+        if (!this.hold(row)) this.metrics.dropped?.inc({ reason: 'memory' });
       }
       putBack();
-      this.opts.log?.warn({ rows: batch.size, error: (error as Error).message }, 'could not write usage; keeping it for the next batch');
+      this.metrics.pending?.set(this.pending.size);
       return;
     }
+    this.metrics.pending?.set(this.pending.size);
     if (this.budgeted.size === 0) return;
     try {
       const totals = await this.store.tokensSince([...this.budgeted], new Date(this.day));
@@ -164,6 +274,45 @@ export class UsageRecorder {
     } catch (error) {
       putBack(); // the old totals stand; these tokens are counted on top of them
       this.opts.log?.debug({ error: (error as Error).message }, 'could not read token budgets; using the last totals');
+    }
+  }
+
+  /**
+   * Writes rows; returns those to keep for the next batch (the database is unavailable). A batch
+   * refused for its data is split in halves until each refused row stands alone; that row is
+   * dropped (logged, counted) and the others are written.
+   */
+  private async add(rows: UsageRow[]): Promise<UsageRow[]> {
+    if (rows.length === 0) return [];
+    try {
+      await this.store.add(rows);
+      return [];
+    } catch (error) {
+      if (!refusedData(error)) {
+        this.metrics.writeFailures?.inc({ reason: 'unavailable' });
+        this.opts.log?.warn({ rows: rows.length, error: (error as Error).message }, 'could not write usage; keeping it for the next batch');
+        return rows;
+      }
+      this.metrics.writeFailures?.inc({ reason: 'refused' });
+      if (rows.length === 1) {
+        const [row] = rows as [UsageRow];
+        this.metrics.dropped?.inc({ reason: 'refused' });
+        // The row's own text (the model) is a client's: its length only, never its content.
+        this.opts.log?.error(
+          {
+            keyId: row.keyId,
+            credentialId: row.credentialId,
+            provider: row.provider,
+            modelLength: row.model.length,
+            requests: row.requests,
+            error: (error as Error).message,
+          },
+          'usage row refused by the database; dropped',
+        );
+        return [];
+      }
+      const half = Math.ceil(rows.length / 2);
+      return [...(await this.add(rows.slice(0, half))), ...(await this.add(rows.slice(half)))];
     }
   }
 

@@ -48,10 +48,19 @@ export interface CallObservation {
   usage?: TokenUsage;
   /** An error event inside a 200 stream (Anthropic `event: error` with e.g. rate_limit_error / overloaded_error; OpenAI/Gemini error objects in a stream). */
   streamError?: { type: string; message?: string };
+  /**
+   * True when the provider's final counts arrived (Anthropic's message_delta, OpenAI's usage chunk
+   * or final Responses event, Gemini's last chunk with its finishReason, a JSON body's usage).
+   * Without it, `usage` is at most what was reported before the answer stopped.
+   */
+  complete?: true;
 }
 
-/** The most of a JSON body (decompressed) kept for parsing; a bigger body is not observed. */
+/** The most of a JSON body (decompressed) kept for parsing; of a bigger body only its head and tail are read. */
 export const MAX_OBSERVED_JSON_BYTES = 4 * 1024 * 1024;
+/** Of a JSON body over MAX_OBSERVED_JSON_BYTES: the bytes kept from its start (the model) and its end (the usage). */
+const BIG_BODY_HEAD_BYTES = 64 * 1024;
+const BIG_BODY_TAIL_BYTES = 256 * 1024;
 /** The longest SSE line (or JSON array element) considered; a longer one is skipped. */
 const MAX_LINE_BYTES = MAX_OBSERVED_JSON_BYTES;
 
@@ -173,6 +182,7 @@ class Seen {
   model?: string;
   usage?: TokenUsage;
   streamError?: { type: string; message?: string };
+  complete = false;
 
   /** Reading left for when the observation is asked for (Gemini's last usageMetadata). */
   private deferred: (() => void) | undefined;
@@ -193,6 +203,7 @@ class Seen {
     if (this.model !== undefined) out.model = this.model;
     if (this.usage) out.usage = { ...this.usage };
     if (this.streamError) out.streamError = { ...this.streamError };
+    if (this.complete && this.usage) out.complete = true;
     return out;
   }
 
@@ -202,6 +213,13 @@ class Seen {
 
   setUsage(usage: TokenUsage | undefined): void {
     if (usage) this.usage = usage;
+  }
+
+  /** The provider's final counts: what setUsage was given last is the whole call's. */
+  setFinalUsage(usage: TokenUsage | undefined): void {
+    if (!usage) return;
+    this.usage = usage;
+    this.complete = true;
   }
 
   setError(type: unknown, message: unknown): void {
@@ -387,7 +405,7 @@ function anthropic(seen: Seen): Interpreter {
       seen.setModel(message?.model);
       seen.setUsage(anthropicUsage(message?.usage, undefined));
     } else if (type === 'message_delta') {
-      seen.setUsage(anthropicUsage(data.usage, seen.usage));
+      seen.setFinalUsage(anthropicUsage(data.usage, seen.usage));
     } else if (type === 'error') {
       const error = asObject(data.error);
       seen.setError(error?.type, error?.message);
@@ -412,7 +430,7 @@ function anthropic(seen: Seen): Interpreter {
       const data = asObject(value);
       if (!data || data.type === 'error') return;
       seen.setModel(data.model);
-      seen.setUsage(anthropicUsage(data.usage, undefined));
+      seen.setFinalUsage(anthropicUsage(data.usage, undefined));
     },
   };
 }
@@ -445,7 +463,7 @@ function openai(seen: Seen): Interpreter {
       if (usageAt === -1 || data[valueAt(data, usageAt + KEY_USAGE.length)] !== 0x7b /* { */) continue;
       const chunk = asObject(parse(data));
       seen.setModel(chunk?.model);
-      seen.setUsage(openaiUsage(chunk?.usage));
+      seen.setFinalUsage(openaiUsage(chunk?.usage));
       return;
     }
   }
@@ -459,7 +477,7 @@ function openai(seen: Seen): Interpreter {
     }
     const response = asObject(data.response);
     seen.setModel(response?.model);
-    seen.setUsage(openaiUsage(response?.usage));
+    seen.setFinalUsage(openaiUsage(response?.usage));
     if (type === 'response.failed') {
       const error = asObject(response?.error);
       seen.setError(error?.code ?? error?.type ?? 'response.failed', error?.message);
@@ -506,7 +524,7 @@ function openai(seen: Seen): Interpreter {
       const data = asObject(value);
       if (!data || data.error !== undefined) return;
       seen.setModel(data.model);
-      seen.setUsage(openaiUsage(data.usage));
+      seen.setFinalUsage(openaiUsage(data.usage));
     },
   };
 }
@@ -544,7 +562,10 @@ function gemini(seen: Seen): Interpreter {
       const start = valueAt(bytes, usageAt + KEY_USAGE_METADATA.length);
       const end = bytes[start] === 0x7b ? closingEnd(bytes, start) : -1;
       if (end === -1) continue;
-      seen.setUsage(geminiUsage(parse(bytes.subarray(start, end))));
+      // Cumulative in every chunk: the counts are final only in the chunk that ends the answer.
+      const usage = geminiUsage(parse(bytes.subarray(start, end)));
+      if (findKey(bytes, KEY_FINISH_REASON, 0) !== -1) seen.setFinalUsage(usage);
+      else seen.setUsage(usage);
       const at = findKey(bytes, KEY_MODEL_VERSION, end);
       if (at !== -1) seen.setModel(stringAt(bytes, valueAt(bytes, at + KEY_MODEL_VERSION.length)));
       return;
@@ -571,7 +592,10 @@ function gemini(seen: Seen): Interpreter {
       const data = asObject(value);
       if (!data) return;
       seen.setModel(data.modelVersion);
-      seen.setUsage(geminiUsage(data.usageMetadata));
+      const usage = geminiUsage(data.usageMetadata);
+      const finished = Array.isArray(data.candidates) && data.candidates.some((c) => asObject(c)?.finishReason !== undefined);
+      if (finished) seen.setFinalUsage(usage);
+      else seen.setUsage(usage);
     },
   };
 }
@@ -768,9 +792,12 @@ class SseSink implements Sink {
 // JSON: a body kept and parsed once, or a streamed array split into its elements
 
 class JsonSink implements Sink {
-  private mode: 'sniff' | 'body' | 'array' | 'sse' | 'off' = 'sniff';
+  private mode: 'sniff' | 'body' | 'big' | 'array' | 'sse' | 'off' = 'sniff';
   private pieces: Buffer[] = [];
   private size = 0;
+  /** A body over MAX_OBSERVED_JSON_BYTES: its first bytes (where the model is) and its last pieces (where the usage is). */
+  private head: Buffer | undefined;
+  private tail: BoundedTail | undefined;
   private array: ArrayScanner | undefined;
   private sse: SseSink | undefined;
 
@@ -797,17 +824,27 @@ class JsonSink implements Sink {
     }
     if (this.mode === 'body') {
       this.size += bytes.length;
-      if (this.size > MAX_OBSERVED_JSON_BYTES) {
-        this.mode = 'off';
-        this.pieces = [];
-      } else this.pieces.push(bytes);
-    } else if (this.mode === 'array') this.array!.write(bytes);
+      this.pieces.push(bytes);
+      if (this.size > MAX_OBSERVED_JSON_BYTES) this.goBig();
+    } else if (this.mode === 'big') this.tail!.push(bytes);
+    else if (this.mode === 'array') this.array!.write(bytes);
     else if (this.mode === 'sse') this.sse!.write(bytes);
+  }
+
+  /** Too big to keep whole (many embeddings, say): keep its head and a bounded tail, and read the usage from those. */
+  private goBig(): void {
+    const whole = Buffer.concat(this.pieces, this.size);
+    this.head = Buffer.from(whole.subarray(0, BIG_BODY_HEAD_BYTES));
+    this.tail = new BoundedTail(BIG_BODY_TAIL_BYTES);
+    this.tail.push(whole.subarray(whole.length - BIG_BODY_TAIL_BYTES));
+    this.pieces = [];
+    this.mode = 'big';
   }
 
   end(done: () => void): void {
     try {
       if (this.mode === 'body') this.interpret.body(parse(Buffer.concat(this.pieces, this.size)));
+      else if (this.mode === 'big') this.interpret.body(headAndTail(this.head!, this.tail!.take()));
       else if (this.mode === 'sse') return this.sse!.end(done);
     } catch {
       // a parse problem stays here
@@ -819,6 +856,8 @@ class JsonSink implements Sink {
   abandon(): void {
     this.mode = 'off';
     this.pieces = [];
+    this.head = undefined;
+    this.tail = undefined;
     this.array = undefined;
     this.sse?.abandon();
   }
@@ -826,6 +865,58 @@ class JsonSink implements Sink {
   get active(): boolean {
     return this.mode !== 'off';
   }
+}
+
+/** The last `limit` bytes (at least) of a stream, as the pieces they came in. */
+class BoundedTail {
+  private pieces: Buffer[] = [];
+  private size = 0;
+
+  constructor(private readonly limit: number) {}
+
+  push(bytes: Buffer): void {
+    this.pieces.push(bytes);
+    this.size += bytes.length;
+    while (this.pieces.length > 1 && this.size - this.pieces[0]!.length >= this.limit) this.size -= this.pieces.shift()!.length;
+  }
+
+  take(): Buffer {
+    const out = Buffer.concat(this.pieces, this.size);
+    this.pieces = [];
+    this.size = 0;
+    return out;
+  }
+}
+
+/**
+ * What a body too big to parse says about its usage, as an object the interpreters read like a
+ * whole body: every provider puts its usage last (Anthropic's and OpenAI's `usage`, Gemini's
+ * `usageMetadata` and `modelVersion`), and Anthropic its model first. The last structural key of
+ * that name in the tail is the body's own (inside a JSON string a quote is always escaped).
+ */
+function headAndTail(head: Buffer, tail: Buffer): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const objectAt = (bytes: Buffer, key: Buffer): unknown => {
+    const at = findLastKey(bytes, key);
+    if (at === -1) return undefined;
+    const start = valueAt(bytes, at + key.length);
+    const end = bytes[start] === 0x7b ? closingEnd(bytes, start) : -1;
+    return end === -1 ? undefined : parse(bytes.subarray(start, end));
+  };
+  const stringOf = (key: Buffer): string | undefined => {
+    for (const bytes of [tail, head]) {
+      const at = findLastKey(bytes, key);
+      const value = at === -1 ? undefined : stringAt(bytes, valueAt(bytes, at + key.length));
+      if (value !== undefined) return value;
+    }
+    return undefined;
+  };
+  out.usage = objectAt(tail, KEY_USAGE);
+  out.usageMetadata = objectAt(tail, KEY_USAGE_METADATA);
+  out.model = stringOf(KEY_MODEL);
+  out.modelVersion = stringOf(KEY_MODEL_VERSION);
+  if (findLastKey(tail, KEY_FINISH_REASON) !== -1) out.candidates = [{ finishReason: 'tail' }];
+  return out;
 }
 
 /** Splits a JSON array arriving in pieces into its top-level object elements, without parsing it. */
@@ -926,6 +1017,7 @@ const KEY_USAGE = Buffer.from('"usage"');
 const KEY_ERROR = Buffer.from('"error"');
 const KEY_USAGE_METADATA = Buffer.from('"usageMetadata"');
 const KEY_MODEL_VERSION = Buffer.from('"modelVersion"');
+const KEY_FINISH_REASON = Buffer.from('"finishReason"');
 const TYPE_PREFIX = Buffer.from('{"type":"');
 
 function isSpace(c: number): boolean {

@@ -8,6 +8,8 @@ import { NON_RETRYABLE_MESSAGE } from './failures.js';
 export interface SendMessageInput {
   credentialId: string;
   request: MessageRequest;
+  /** The Maestro key that asked (signed with the rest): the worker records the call's usage against it. */
+  keyId?: string;
   /** The accepting API's HMAC over both (src/crypto/durableCalls.ts); the activity refuses a call without it. */
   signature?: string;
 }

@@ -1,6 +1,8 @@
 // Usage across real API processes: two `maestro api` children record calls against one database;
 // the sums are exact after a graceful restart (SIGTERM writes the batch in memory), and a process
-// killed outright loses at most the calls of its last batch interval (2 s), never older ones.
+// killed outright loses at most the calls of its last batch interval (2 s), never older ones. A
+// durable call whose API process is killed while it waits is still counted, once: the worker that
+// made the call records it.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { killAllChildren } from '../support/children.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
@@ -63,5 +65,32 @@ describe('usage across API processes', () => {
     expect(after.requests).toBeLessThanOrEqual(14);
     expect(after.inputTokens).toBe(after.requests * 10);
     expect(after.outputTokens).toBe(after.requests * 5);
+  });
+
+  it('a durable call is counted once, by the worker, though the API process waiting for it was killed', async () => {
+    b = await rig.startApi();
+    const created = await a.call('POST', '/v1/keys', { body: { name: 'durable-orphan', role: 'client', providers: ['anthropic'] } });
+    expect(created.status, created.text).toBe(201);
+    const { id: keyId, key } = created.json as { id: string; key: string };
+    const { id: credentialId } = await rig.importOAuth({ name: 'durable', lifetimeMs: 3600_000 });
+    const usageOfKey = async () => (await a.call('GET', `/v1/usage?groupBy=key`)).json.usage.find((r: { key: string }) => r.key === keyId);
+
+    rig.fake.setApiDelayMs(3_000); // the provider takes its time: the call is still out when b dies
+    const before = rig.fake.apiRequests().length;
+    const waiting = b
+      .call('POST', `/v1/credentials/${credentialId}/messages`, {
+        body: { body: { model: 'claude-test', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] } },
+        headers: { authorization: `Bearer ${key}` },
+      })
+      .catch((error: unknown) => error);
+    await until(() => rig.fake.apiRequests().length > before, { what: 'the durable call reaching the provider', timeoutMs: 20_000 });
+    await b.child.kill('SIGKILL');
+    expect(await waiting).toBeInstanceOf(Error); // its client lost the connection; nobody is left to record it there
+    rig.fake.setApiDelayMs(0);
+    const counted = await until(usageOfKey, { what: "the worker's record of the durable call", timeoutMs: 20_000 });
+    expect(counted).toMatchObject({ requests: 1, errors: 0, inputTokens: 10, outputTokens: 5 });
+    await sleep(2_500); // a second record (a retry, another process) would show by now
+    expect(await usageOfKey()).toMatchObject({ requests: 1, inputTokens: 10, outputTokens: 5 });
+    expect(rig.fake.apiRequests().length - before).toBe(1); // sent once
   });
 });

@@ -331,7 +331,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
       }
       const { auth, route: r } = checked;
       if (r.kind === 'stream') {
-        await sendStream(req, res, api.sseEvents(), 'text/event-stream; charset=utf-8', auth);
+        await sendStream(req, res, api.sseEvents(recorded.json), 'text/event-stream; charset=utf-8', auth);
       } else {
         send(req, res, api.answer(r, auth));
       }

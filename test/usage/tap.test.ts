@@ -38,6 +38,15 @@ async function run(provider: ProviderId, answer: Answer, chunks: Uint8Array[]): 
     else expect([chunk.buffer, chunk.byteOffset, chunk.byteLength]).toEqual([sent.buffer, sent.byteOffset, sent.byteLength]);
   });
   expect(Buffer.compare(Buffer.concat(out), Buffer.concat(chunks))).toBe(0);
+  // Whether the final counts arrived is asserted by the tests about it (runToEnd), not in every shape test.
+  const { complete: _complete, ...observed } = tap.observation();
+  return observed;
+}
+
+/** run, with whether the provider's final counts arrived. */
+async function runToEnd(provider: ProviderId, answer: Answer, chunks: Uint8Array[]): Promise<CallObservation> {
+  const tap = createUsageTap(provider, answer);
+  await pipeline(Readable.from(chunks, { objectMode: false }), tap.stream, new Writable({ write: (_c, _e, done) => done() }));
   return tap.observation();
 }
 
@@ -737,10 +746,14 @@ describe('usage tap: compressed answers', () => {
     });
   });
 
-  it('a compressed JSON body that inflates past the limit is given up (no throw, bytes unchanged)', async () => {
+  it('a compressed JSON body that inflates past the limit is read from its head and tail (no throw, bytes unchanged, memory bounded)', async () => {
     const bomb = zlib.gzipSync(Buffer.from(`{"model":"m","text":"${'x'.repeat(64 * 1024 * 1024)}","usage":{"input_tokens":1}}`));
     expect(bomb.length).toBeLessThan(256 * 1024);
-    expect(await run('anthropic', { ...JSON_ANSWER, contentEncoding: 'gzip' }, pieces(bomb, 16 * 1024))).toEqual({});
+    expect(await runToEnd('anthropic', { ...JSON_ANSWER, contentEncoding: 'gzip' }, pieces(bomb, 16 * 1024))).toEqual({
+      model: 'm',
+      usage: { inputTokens: 1, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
+      complete: true,
+    });
   });
 
   it('an unknown content-encoding is passed on and not observed', async () => {
@@ -774,11 +787,64 @@ describe('usage tap: what it leaves alone', () => {
     expect(await run('openai', SSE, [Buffer.from('data: {"usage":{"prompt_tokens":-5,"completion_tokens":null}}\n\n')])).toEqual({});
   });
 
-  it('a JSON body over 4 MiB is given up quietly', async () => {
+  it('a JSON body over 4 MiB is read from its head and tail: the usage at its end counts', async () => {
     const big = Buffer.from(
       JSON.stringify({ ...anthropicMessage, content: [{ type: 'text', text: 'x'.repeat(MAX_OBSERVED_JSON_BYTES) }] }),
     );
-    expect(await run('anthropic', JSON_ANSWER, pieces(big, 65536))).toEqual({});
+    expect(await runToEnd('anthropic', JSON_ANSWER, pieces(big, 65536))).toEqual({
+      model: ANTHROPIC_MODEL,
+      usage: { inputTokens: 2095, outputTokens: 503, cacheReadTokens: 4000, cacheWriteTokens: 2051 },
+      complete: true,
+    });
+    // Many embeddings (OpenAI puts model and usage last), and text that only looks like a usage key.
+    const embeddings = Buffer.from(
+      JSON.stringify({
+        object: 'list',
+        data: Array.from({ length: 3000 }, (_, i) => ({
+          object: 'embedding',
+          index: i,
+          embedding: Array.from({ length: 256 }, () => 0.012345),
+        })),
+        note: '"usage":{"prompt_tokens":999999}',
+        model: 'text-embedding-3-small',
+        usage: { prompt_tokens: 81234, total_tokens: 81234 },
+      }),
+    );
+    expect(embeddings.length).toBeGreaterThan(MAX_OBSERVED_JSON_BYTES);
+    expect(await runToEnd('openai', JSON_ANSWER, pieces(embeddings, 16384))).toEqual({
+      model: 'text-embedding-3-small',
+      usage: { inputTokens: 81234, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 },
+      complete: true,
+    });
+    // Gemini: usageMetadata and modelVersion after the candidates (finishReason in the tail).
+    const gemini = Buffer.from(
+      JSON.stringify({
+        candidates: [{ content: { parts: [{ text: 'y'.repeat(MAX_OBSERVED_JSON_BYTES) }], role: 'model' }, finishReason: 'STOP' }],
+        usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 1500000 },
+        modelVersion: GEMINI_MODEL,
+      }),
+    );
+    expect(await runToEnd('gemini', JSON_ANSWER, pieces(gemini, 65536))).toEqual({
+      model: GEMINI_MODEL,
+      usage: { inputTokens: 12, outputTokens: 1500000, cacheReadTokens: 0, cacheWriteTokens: 0 },
+      complete: true,
+    });
+  });
+
+  it('says whether the final counts arrived: a whole stream yes, one cut before its last usage no', async () => {
+    expect((await runToEnd('anthropic', SSE, [anthropicStream()])).complete).toBe(true);
+    const body = anthropicStream();
+    const cut = await runToEnd('anthropic', SSE, [body.subarray(0, body.indexOf('event: message_delta'))]);
+    expect(cut.complete).toBeUndefined();
+    expect(cut.usage).toEqual({ inputTokens: 25, outputTokens: 1, cacheReadTokens: 2000, cacheWriteTokens: 100 });
+    expect((await runToEnd('openai', SSE, [openaiChatStream()])).complete).toBe(true);
+    expect((await runToEnd('openai', SSE, [openaiChatStream({ includeUsage: false })])).complete).toBeUndefined();
+    expect((await runToEnd('openai', SSE, [responsesStream()])).complete).toBe(true);
+    const gemini = geminiArray();
+    expect((await runToEnd('gemini', JSON_ANSWER, [gemini])).complete).toBe(true);
+    // Gemini's counts are in every chunk, but final only in the one with the finishReason.
+    const third = gemini.indexOf('"responseId"', gemini.indexOf('piece 2')) + 40;
+    expect((await runToEnd('gemini', JSON_ANSWER, [gemini.subarray(0, third + 30)])).complete).toBeUndefined();
   });
 
   it('an answer without a content type is sniffed (JSON object, JSON array, SSE)', async () => {
@@ -844,14 +910,17 @@ describe('observeJsonBody (an answer already parsed)', () => {
     expect(observeJsonBody('anthropic', 200, anthropicMessage)).toEqual({
       model: ANTHROPIC_MODEL,
       usage: { inputTokens: 2095, outputTokens: 503, cacheReadTokens: 4000, cacheWriteTokens: 2051 },
+      complete: true,
     });
     expect(observeJsonBody('gemini', 200, [geminiChunk(0, false), geminiChunk(1, true)])).toEqual({
       model: GEMINI_MODEL,
       usage: { inputTokens: 500, outputTokens: 320, cacheReadTokens: 1000, cacheWriteTokens: 0 },
+      complete: true,
     });
     expect(observeJsonBody('openai', 200, { model: 'm', usage: { prompt_tokens: 3, completion_tokens: 4 } })).toEqual({
       model: 'm',
       usage: { inputTokens: 3, outputTokens: 4, cacheReadTokens: 0, cacheWriteTokens: 0 },
+      complete: true,
     });
     expect(observeJsonBody('anthropic', 429, { type: 'error', error: { type: 'rate_limit_error' } })).toEqual({});
     expect(observeJsonBody('anthropic', 200, 'text')).toEqual({});

@@ -36,7 +36,7 @@ export function createCredentialRoutes({
 }: {
   credentials: CredentialService;
   providers: ProviderRegistry;
-  usage: Pick<UsageRecorder, 'record'>;
+  usage: Pick<UsageRecorder, 'record' | 'chargeRecordedElsewhere'>;
   rateLimits: Pick<RateLimitBook, 'get'>;
 }): Router {
   const router = Router();
@@ -89,11 +89,16 @@ export function createCredentialRoutes({
       requireCredential(who, credential);
       requireInferencePath(who, providers.get(credential.provider), body.method, body.path);
     }
-    const answer = await credentials.sendMessage(id, { path: body.path, method: body.method, body: body.body, headers: body.headers });
-    // The durable call's final answer: its usage counts for this key like a proxied call's.
-    const seen = observeJsonBody(credential.provider, answer.status, answer.body);
-    const { provider } = credential;
-    usage.record({ keyId: who.keyId, credentialId: id, provider, model: seen.model, usage: seen.usage, error: answer.status >= 400 });
+    const request = { path: body.path, method: body.method, body: body.body, headers: body.headers };
+    const answer = await credentials.sendMessage(id, request, who.keyId);
+    // The worker recorded the call's usage against this key: its budget here counts it at once.
+    if (answer.recordedTokens !== undefined) usage.chargeRecordedElsewhere(who.keyId, answer.recordedTokens);
+    else {
+      // A worker that records no usage (an older one): the final answer counts for this key like a proxied call's.
+      const seen = observeJsonBody(credential.provider, answer.status, answer.body);
+      const { provider } = credential;
+      usage.record({ keyId: who.keyId, credentialId: id, provider, model: seen.model, usage: seen.usage, error: answer.status >= 400 });
+    }
     res.status(answer.status).json(answer.body);
   });
 

@@ -138,8 +138,12 @@ export function createApiSide(ctx: ApiContext) {
     };
   }
 
-  /** The events of a streamed answer, each a complete SSE event. */
-  function sseEvents(): string[] {
+  /**
+   * The events of a streamed answer, each a complete SSE event. OpenAI chat completions report the
+   * usage only when asked (`stream_options.include_usage`): then every chunk says `"usage":null`
+   * and a last chunk with no choices carries it, as the real API does.
+   */
+  function sseEvents(request?: unknown): string[] {
     const ev = (event: string | undefined, data: unknown) =>
       `${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
     const out: string[] = [];
@@ -172,16 +176,22 @@ export function createApiSide(ctx: ApiContext) {
       );
       out.push(ev('message_stop', { type: 'message_stop' }));
     } else if (provider === 'openai') {
+      const options = (request as { stream_options?: { include_usage?: unknown } } | undefined)?.stream_options;
+      const includeUsage = options?.include_usage === true;
+      const chunk = (choices: unknown[], usage?: unknown) => ({
+        id: 'chatcmpl-fake',
+        object: 'chat.completion.chunk',
+        model: 'gpt-fake',
+        choices,
+        ...(includeUsage ? { usage: usage ?? null } : {}),
+      });
       for (let i = 0; i < eventCount; i++) {
         out.push(
-          ev(undefined, {
-            id: 'chatcmpl-fake',
-            object: 'chat.completion.chunk',
-            model: 'gpt-fake',
-            choices: [{ index: 0, delta: { content: textChunk(i) }, finish_reason: i === eventCount - 1 ? 'stop' : null }],
-          }),
+          ev(undefined, chunk([{ index: 0, delta: { content: textChunk(i) }, finish_reason: i === eventCount - 1 ? 'stop' : null }])),
         );
       }
+      if (includeUsage)
+        out.push(ev(undefined, chunk([], { prompt_tokens: 10, completion_tokens: eventCount, total_tokens: 10 + eventCount })));
       out.push(ev(undefined, '[DONE]'));
     } else {
       for (let i = 0; i < eventCount; i++) out.push(ev(undefined, geminiChunk(textChunk(i), i === eventCount - 1)));
