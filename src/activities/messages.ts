@@ -103,8 +103,15 @@ export function messageActivities(deps: ActivityDeps) {
             const raw = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
             // A sign-in backend's 2xx answer, mapped back to the public API's (Codex: the final Response object).
             const answer = res.statusCode >= 200 && res.statusCode < 300 ? built.answer : undefined;
-            if (!answer) return { res, raw, contentType: (res.headers['content-type'] as string | undefined) ?? null };
-            return { res, raw: await mapWhole(raw, answer.transform()), contentType: answer.contentType };
+            if (!answer)
+              return { res, status: res.statusCode, raw, contentType: (res.headers['content-type'] as string | undefined) ?? null };
+            // The mapping may find the answer failed after all (a failed Codex stream: 502 or the event's status).
+            let status = res.statusCode;
+            const mapped = await mapWhole(
+              raw,
+              answer.transform((decided) => (status = decided)),
+            );
+            return { res, status, raw: mapped, contentType: answer.contentType };
           } catch (error) {
             // The provider answered (and may have billed it): an answer cut short is not re-sent.
             throw ApplicationFailure.nonRetryable(
@@ -113,15 +120,15 @@ export function messageActivities(deps: ActivityDeps) {
             );
           }
         };
-        const { res, raw, contentType } = await withOneRefresh(await load(), send, {
+        const { res, status, raw, contentType } = await withOneRefresh(await load(), send, {
           refused: (answer, { metadata }) => answer.res.statusCode === 401 && metadata.authType === 'oauth',
           refresh: async ({ metadata }) => {
             await deps.requestRefresh(credentialId, metadata.version);
             return load();
           },
         });
-        if (res.statusCode === 429 || res.statusCode >= 500) {
-          throw new ProviderUnavailableError(`provider answered ${res.statusCode}`, parseRetryAfter(res.headers['retry-after']));
+        if (status === 429 || status >= 500) {
+          throw new ProviderUnavailableError(`provider answered ${status}`, parseRetryAfter(res.headers['retry-after']));
         }
         const text = raw.toString('utf8');
         let parsed: unknown = text;
@@ -132,7 +139,7 @@ export function messageActivities(deps: ActivityDeps) {
             // leave as text
           }
         }
-        return { status: res.statusCode, contentType, body: parsed };
+        return { status, contentType, body: parsed };
       } catch (error) {
         throw toFailure(error);
       } finally {

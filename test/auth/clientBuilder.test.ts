@@ -460,7 +460,7 @@ describe('buildProviderCall: OpenAI', () => {
       body: Buffer.from('{"model":"m","input":[],"stream":true}'),
     });
     expect(call.headers['chatgpt-account-id']).toBeUndefined();
-    expect(call.answer).toBeUndefined(); // streamed: the events pass as they come
+    expect(call.answer?.contentType).toBe('text/event-stream'); // streamed: the events pass as they come
   });
 
   it('a configured user-agent replaces the client one', () => {
@@ -534,7 +534,7 @@ describe('buildProviderCall: Gemini', () => {
     expect(mapped.response).toBeUndefined();
   });
 
-  it("OAuth (Code Assist): no client x-goog-* header, SDK identity or end-user address reaches Code Assist", async () => {
+  it('OAuth (Code Assist): no client x-goog-* header, SDK identity or end-user address reaches Code Assist', async () => {
     fake.seedTokens('1//seed-sdk', 'ya29.seeded-sdk');
     const build = (clientHeaders: Record<string, string>) =>
       buildProviderCall(def, {
