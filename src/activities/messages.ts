@@ -166,13 +166,21 @@ export function messageActivities(deps: ActivityDeps) {
             throw failure;
           }
           const ok = res.statusCode >= 200 && res.statusCode < 300;
+          let status = res.statusCode;
           let answer: { raw: Buffer; contentType: string | null };
           try {
             const decoded = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
             // A sign-in backend's 2xx answer, mapped back to the public API's (Codex: the final Response object).
             const mapping = ok ? built.answer : undefined;
+            // The mapping may find the answer failed after all (a failed Codex stream: 502 or the event's status).
             answer = mapping
-              ? { raw: await mapWhole(decoded, mapping.transform()), contentType: mapping.contentType }
+              ? {
+                  raw: await mapWhole(
+                    decoded,
+                    mapping.transform((decided) => (status = decided)),
+                  ),
+                  contentType: mapping.contentType,
+                }
               : { raw: decoded, contentType: (res.headers['content-type'] as string | undefined) ?? null };
           } catch (error) {
             await record?.({ provider: metadata.provider, error: true });
@@ -182,10 +190,10 @@ export function messageActivities(deps: ActivityDeps) {
               FailureType.providerUnavailable,
             );
           }
-          return { res, ok, ...answer, provider: metadata.provider, metering, plain, asked: asked !== undefined };
+          return { res, status, ...answer, provider: metadata.provider, metering, plain, asked: asked !== undefined };
         };
         // The final answer (a refused token's first answer is not a call of its own, as in the proxy).
-        const { res, ok, contentType, provider, metering, plain, asked, ...answered } = await withOneRefresh(await load(), send, {
+        const { res, status, contentType, provider, metering, plain, asked, ...answered } = await withOneRefresh(await load(), send, {
           refused: (answer, { metadata }) => answer.res.statusCode === 401 && metadata.authType === 'oauth',
           refresh: async ({ metadata }) => {
             await deps.requestRefresh(credentialId, metadata.version);
@@ -193,19 +201,20 @@ export function messageActivities(deps: ActivityDeps) {
           },
         });
         let raw = answered.raw;
-        const seen = await observe(provider, res.statusCode, { raw, contentType });
+        const ok = status >= 200 && status < 300;
+        const seen = await observe(provider, status, { raw, contentType });
         const incomplete = metering !== undefined && ok && !seen.complete;
         const recorded = await record?.({
           provider,
           model: seen.model,
           usage: seen.usage,
-          error: res.statusCode >= 400 || seen.streamError !== undefined,
+          error: status >= 400 || seen.streamError !== undefined,
           incomplete,
           incompleteCharge: incomplete ? incompleteCharge(seen.usage, plain, plain?.length ?? 0) : undefined,
         });
         if (asked && ok && /^text\/event-stream/i.test(contentType ?? '')) raw = await mapWhole(raw, stripStreamUsage());
-        if (res.statusCode === 429 || res.statusCode >= 500) {
-          throw new ProviderUnavailableError(`provider answered ${res.statusCode}`, parseRetryAfter(res.headers['retry-after']));
+        if (status === 429 || status >= 500) {
+          throw new ProviderUnavailableError(`provider answered ${status}`, parseRetryAfter(res.headers['retry-after']));
         }
         const text = raw.toString('utf8');
         let parsed: unknown = text;
@@ -216,7 +225,7 @@ export function messageActivities(deps: ActivityDeps) {
             // leave as text
           }
         }
-        return { status: res.statusCode, contentType, body: parsed, ...(recorded === undefined ? {} : { recordedTokens: recorded }) };
+        return { status, contentType, body: parsed, ...(recorded === undefined ? {} : { recordedTokens: recorded }) };
       } catch (error) {
         throw toFailure(error);
       } finally {

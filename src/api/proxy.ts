@@ -320,26 +320,25 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         if (accounted) return;
         accounted = true;
         recordLimits();
-        deps.metrics.proxyRequests.inc({ provider, status: String(answered.statusCode) });
+        // res.statusCode: a mapped answer's status may differ from the backend's (see below).
+        deps.metrics.proxyRequests.inc({ provider, status: String(res.statusCode) });
       };
-      // Neither part throws (parseRateLimitHeaders ignores what it cannot read; the metric's labels
-      // are fixed); a throw here would no longer reach the handler's catch: hence the guard.
-      setImmediate(() => {
-        try {
-          account();
-        } catch {
-          /* bookkeeping never takes the process down */
-        }
-      });
       // A sign-in backend's 2xx answer is mapped back to the public API's (errors pass as they come).
       const ok = upstream.statusCode >= 200 && upstream.statusCode < 300;
       const answer = ok ? call?.answer : undefined;
-      const outHeaders = responseHeaders(upstream.headers);
-      if (answer) {
-        delete outHeaders['content-length'];
-        delete outHeaders['content-encoding'];
-        outHeaders['content-type'] = answer.contentType;
+      // Neither part throws (parseRateLimitHeaders ignores what it cannot read; the metric's labels
+      // are fixed); a throw here would no longer reach the handler's catch: hence the guard.
+      // A mapped answer is counted once its status is final, at the end.
+      if (!answer) {
+        setImmediate(() => {
+          try {
+            account();
+          } catch {
+            /* bookkeeping never takes the process down */
+          }
+        });
       }
+      const outHeaders = responseHeaders(upstream.headers);
       // A stream whose usage Maestro asked for: what the client did not ask for is taken out.
       const strip =
         askedUsage &&
@@ -350,9 +349,19 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           ? stripStreamUsage()
           : undefined;
       if (strip) delete outHeaders['content-length'];
-      // Headers leave with the first body chunk (one write, not two); an SSE stream's first event
-      // follows its headers at once, so nothing waits.
-      res.writeHead(upstream.statusCode, outHeaders);
+      if (answer) {
+        delete outHeaders['content-length'];
+        delete outHeaders['content-encoding'];
+        outHeaders['content-type'] = answer.contentType;
+        // The mapping may still find the answer failed (a Codex stream with a failure event: 502):
+        // the head is only set here and leaves with the mapping's first bytes, status as it decided.
+        res.statusCode = upstream.statusCode;
+        for (const name in outHeaders) res.setHeader(name, outHeaders[name]!);
+      } else {
+        // Headers leave with the first body chunk (one write, not two); an SSE stream's first event
+        // follows its headers at once, so nothing waits.
+        res.writeHead(upstream.statusCode, outHeaders);
+      }
       // Usage is watched beside the pipeline (a 'data' listener: every chunk passes on as it came,
       // back-pressure untouched): the usage, the model, an error event inside a 200 stream. On a
       // mapped answer it watches what the client gets, the public API's shape.
@@ -361,7 +370,7 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         contentType: answer ? answer.contentType : header(upstream.headers['content-type']),
         contentEncoding: answer ? undefined : header(upstream.headers['content-encoding']),
       });
-      const mapper = answer?.transform() ?? strip;
+      const mapper = answer?.transform((status) => (res.statusCode = status)) ?? strip;
       // The usage is read from what the client gets, except that a stripped stream is watched before its stripping.
       const seenBody: Readable = strip ? upstream.body : (mapper ?? upstream.body);
       // Mapped answers were asked uncompressed; one compressed anyway is decoded before the mapping.
@@ -387,15 +396,15 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       account();
       if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
       // A metered answer that ended without its final counts: incomplete, its budget charged the stated upper bound.
-      const incomplete = metering !== undefined && ok && !seen.complete;
+      const incomplete = metering !== undefined && res.statusCode >= 200 && res.statusCode < 300 && !seen.complete;
       deps.usage.record({
         keyId: who.keyId,
         credentialId,
         provider,
         // An error answer names no model: the request's, read only then (the hot path parses nothing).
-        model: seen.model ?? (upstream.statusCode >= 400 || incomplete ? requestedModel(rawBody) : undefined),
+        model: seen.model ?? (res.statusCode >= 400 || incomplete ? requestedModel(rawBody) : undefined),
         usage: seen.usage,
-        error: upstream.statusCode >= 400 || seen.streamError !== undefined,
+        error: res.statusCode >= 400 || seen.streamError !== undefined,
         incomplete,
         incompleteCharge: incomplete ? incompleteCharge(seen.usage, plainBody, rawBody?.length ?? streamed.bytes) : undefined,
       });

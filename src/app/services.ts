@@ -63,6 +63,7 @@ export function createCore(config: Config, db: Db, client: Client, opts: { maxHi
       maxHistoryEvents: opts.maxHistoryEvents,
       refreshWaitMs: config.refreshWaitMs,
       lastError: async (id) => (await store.get(id)).lastError,
+      credential: (id) => store.get(id),
       signer: new DurableCallSigner(config.encryptionKeys),
     }),
   };

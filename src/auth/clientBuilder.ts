@@ -56,9 +56,19 @@ const DROPPED_HEADERS = new Set([
   'transfer-encoding',
   'upgrade',
   'http2-settings',
-  // Where the client is: none of the provider's business.
+  // Where the end user is (proxies' and CDNs' spellings): none of the provider's business.
   'forwarded',
   'x-real-ip',
+  'via',
+  'client-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'cf-connecting-ipv6',
+  'fastly-client-ip',
+  'fly-client-ip',
+  'x-original-forwarded-for',
 ]);
 const DROPPED_PREFIXES = ['x-maestro-', 'proxy-', 'x-forwarded-', ':'];
 
@@ -184,9 +194,12 @@ function filterSearch(search: string, drop: string[]): string {
 interface CompiledHeaders {
   /** Client headers this provider never gets, beyond DROPPED_HEADERS: its dropHeaders and the names Maestro sets. */
   dropped: Set<string>;
+  /** The set's allow-list (HeaderSet.forward); undefined: every client header not dropped. */
+  forward: Set<string> | undefined;
   defaults: [string, string][];
   merge: [string, string[]][];
-  set: [string, string][];
+  /** Name, template, and the prefix of a client value that is kept instead (HeaderSet.keepClient). */
+  set: [string, string, string | undefined][];
 }
 const compiledHeaders = new WeakMap<ProviderDefinition, Map<HeaderSet, CompiledHeaders>>();
 
@@ -197,9 +210,10 @@ function compile(def: ProviderDefinition, set: HeaderSet): CompiledHeaders {
   if (!compiled) {
     compiled = {
       dropped: new Set([...def.dropHeaders.map((h) => h.toLowerCase()), ...Object.keys(set.set)]),
+      forward: set.forward ? new Set(set.forward) : undefined,
       defaults: Object.entries(set.defaults),
       merge: Object.entries(set.merge),
-      set: Object.entries(set.set),
+      set: Object.entries(set.set).map(([name, template]) => [name, template, set.keepClient?.[name]]),
     };
     byDefinition.set(set, compiled);
   }
@@ -220,7 +234,9 @@ function buildHeaders(
     const value = client[rawName];
     if (value === undefined) continue;
     const name = rawName.toLowerCase();
-    if (
+    if (compiled.forward) {
+      if (!compiled.forward.has(name)) continue;
+    } else if (
       DROPPED_HEADERS.has(name) ||
       compiled.dropped.has(name) ||
       DROPPED_PREFIXES.some((prefix) => name.startsWith(prefix)) ||
@@ -249,7 +265,12 @@ function buildHeaders(
     const merged = [...new Set([...ours, ...headerList(headers[name])])];
     headers[name] = merged.join(',');
   }
-  for (const [name, template] of compiled.set) {
+  for (const [name, template, keptPrefix] of compiled.set) {
+    const own = keptPrefix === undefined ? undefined : client[name];
+    if (typeof own === 'string' && own.startsWith(keptPrefix!)) {
+      headers[name] = own;
+      continue;
+    }
     const value = fill(template, vars);
     if (value === undefined) delete headers[name];
     else headers[name] = value;

@@ -4,7 +4,8 @@
 // credentials-module issue.)
 //
 // One policy for the workflow side of a change: the stored credential is the truth. A workflow
-// start that fails is logged and repaired by the reconcile Schedule within minutes; a
+// start that fails is logged and repaired by the reconcile Schedule within minutes, or at once
+// by the first refresh that finds no workflow (CredentialWorkflows.refreshNow starts it); a
 // credentialUpdated signal that fails is logged and repaired at the workflow's next read (its
 // refresh sees the moved version and returns the current state).
 import { parsePastedCode, startLogin } from '../auth/pkce.js';

@@ -53,7 +53,9 @@ export class TokenCache {
   constructor(private readonly options: TokenCacheOptions) {}
 
   /** The credential a proxied request uses: by id or name when given, else the provider's default. */
-  async resolve(provider: ProviderId, selector: string | undefined): Promise<CachedCredential> {
+  async resolve(provider: ProviderId, given: string | undefined): Promise<CachedCredential> {
+    // Ids match in any case: one spelling, one entry (and one pick), however the client writes it.
+    const selector = given && UUID.test(given) ? given.toLowerCase() : given;
     const key = `${provider}\u0000${selector ?? ''}`;
     const known = this.bySelector.get(key);
     if (known && !known.stale) return this.load(known.id);
@@ -152,7 +154,7 @@ export class TokenCache {
   private async pick(provider: ProviderId, selector: string | undefined): Promise<string> {
     const { store } = this.options;
     if (selector && UUID.test(selector)) {
-      const metadata = await store.get(selector.toLowerCase());
+      const metadata = await store.get(selector);
       if (metadata.provider !== provider) throw new NotFoundError(`credential ${selector} not found for provider ${provider}`);
       return metadata.id;
     }

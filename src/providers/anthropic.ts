@@ -15,7 +15,8 @@ export const ANTHROPIC_DEFAULTS = {
   redirectUri: 'https://platform.claude.com/oauth/code/callback',
   scopes: 'org:create_api_key user:profile user:inference',
   anthropicVersion: '2023-06-01',
-  userAgent: 'claude-cli/2.0.0 (external, cli)',
+  // Claude Code's own format; Claude Code itself keeps its user agent (keepClient below).
+  userAgent: 'claude-cli/2.1.332 (external, cli)',
   xApp: 'cli',
 } as const;
 
@@ -36,6 +37,7 @@ export const anthropic: ProviderDefinition = {
       set: { authorization: 'Bearer {accessToken}', 'user-agent': ANTHROPIC_DEFAULTS.userAgent, 'x-app': ANTHROPIC_DEFAULTS.xApp },
       defaults: { 'anthropic-version': ANTHROPIC_DEFAULTS.anthropicVersion },
       merge: { 'anthropic-beta': [ANTHROPIC_OAUTH_BETA] },
+      keepClient: { 'user-agent': 'claude-cli/' },
     },
   },
   dropHeaders: [],

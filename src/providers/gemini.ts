@@ -2,6 +2,9 @@
 // secret, form-encoded, refresh tokens that do not rotate).
 import { STANDARD_MISCONFIGURED_CODES, type ProviderDefinition } from './types.js';
 
+/** The Gemini CLI's user agent, as it names itself to Code Assist: `GeminiCLI/<version> (<platform>; <arch>)`. */
+export const GEMINI_CLI_USER_AGENT = 'GeminiCLI/0.61.0 (linux; x64)';
+
 export const GEMINI_DEFAULTS = {
   baseUrl: 'https://generativelanguage.googleapis.com',
   // Gemini CLI sign-in tokens are for Code Assist (v1internal:{method}), not the public Gemini API.
@@ -27,7 +30,14 @@ export const gemini: ProviderDefinition = {
   backends: { api_key: 'public', oauth: 'code-assist' },
   headers: {
     api_key: { set: { 'x-goog-api-key': '{apiKey}' }, defaults: {}, merge: {} },
-    oauth: { set: { authorization: 'Bearer {accessToken}' }, defaults: {}, merge: {} },
+    // As the Gemini CLI calls Code Assist: no client x-goog-* (x-goog-user-project would bill another project), no SDK identity.
+    oauth: {
+      set: { authorization: 'Bearer {accessToken}', 'user-agent': GEMINI_CLI_USER_AGENT },
+      defaults: {},
+      merge: {},
+      keepClient: { 'user-agent': 'GeminiCLI/' },
+      forward: [],
+    },
   },
   dropHeaders: [],
   // `?key=` is how some Gemini clients send their key: here it would be the Maestro key.

@@ -7,6 +7,11 @@ export const OPENAI_AUTH_CLAIM = 'https://api.openai.com/auth';
 
 /** What the Codex CLI sends as `originator`; the Codex backend expects a known client. */
 export const CODEX_ORIGINATOR = 'codex_cli_rs';
+/**
+ * The Codex CLI's user agent, as its get_codex_user_agent() writes it:
+ * `<originator>/<version> (<os> <os version>; <arch>) <terminal>`.
+ */
+export const CODEX_USER_AGENT = `${CODEX_ORIGINATOR}/0.171.0 (Ubuntu 24.4.0; x86_64) unknown`;
 
 export const OPENAI_DEFAULTS = {
   baseUrl: 'https://api.openai.com',
@@ -30,16 +35,21 @@ export const openai: ProviderDefinition = {
   headers: {
     api_key: { set: { authorization: 'Bearer {apiKey}' }, defaults: {}, merge: {} },
     oauth: {
-      // What the Codex CLI sends: the account from the id token, its originator, the Responses beta, and SSE (always streamed).
+      // What the Codex CLI sends: the account from the id token, its originator and user agent, the Responses beta, and SSE (always streamed).
       set: {
         authorization: 'Bearer {accessToken}',
         'chatgpt-account-id': '{accountId}',
         originator: CODEX_ORIGINATOR,
+        'user-agent': CODEX_USER_AGENT,
         'openai-beta': 'responses=experimental',
         accept: 'text/event-stream',
       },
       defaults: {},
       merge: {},
+      keepClient: { 'user-agent': `${CODEX_ORIGINATOR}/` },
+      // Nothing of an SDK's (its user agent, x-stainless-*, OpenAI-Organization/-Project) beside the
+      // Codex CLI's identity; only the Codex CLI's conversation ids, which the backend's prompt cache keys on.
+      forward: ['session_id', 'conversation_id'],
     },
   },
   // Maestro decides the account and client headers; a client's own values never pass through.

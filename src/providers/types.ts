@@ -42,6 +42,17 @@ export interface HeaderSet {
   defaults: Record<string, string>;
   /** Comma-separated list headers: these values first, then the client's, without duplicates, order kept. */
   merge: Record<string, string[]>;
+  /**
+   * Headers of `set` whose client value is kept when it starts with this prefix: the client the
+   * sign-in belongs to naming itself (Claude Code's `claude-cli/…`) keeps its own name.
+   */
+  keepClient?: Record<string, string>;
+  /**
+   * An allow-list: the only client headers forwarded (lowercase). For backends that serve one
+   * client's API (Codex, Code Assist), where an SDK's own headers would contradict the client
+   * Maestro speaks as. Unset: every client header but the dropped ones.
+   */
+  forward?: string[];
 }
 
 /** A body rewrite applied to matching calls (see src/auth/clientBuilder.ts for each kind). */

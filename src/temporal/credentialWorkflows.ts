@@ -45,9 +45,14 @@ export interface CredentialWorkflowsOptions {
   refreshWaitMs?: number;
   /** The credential's last recorded refresh error, for "still retrying" answers. */
   lastError?: (credentialId: string) => Promise<string | null>;
+  /** The stored credential (NotFoundError when gone): a refresh that finds no workflow starts one with it. */
+  credential?: (credentialId: string) => Promise<CredentialMetadata>;
   /** Signs durable calls so the worker knows an API accepted them. */
   signer: DurableCallSigner;
 }
+
+/** The credential's refresh workflow is not running (never started, or ended). */
+class NoRefreshWorkflowError extends NotFoundError {}
 
 /** Extra time the client allows past the workflow's own bound before it gives up on Temporal. */
 const CLIENT_GRACE_MS = 5_000;
@@ -85,7 +90,7 @@ function toMaestroError(error: unknown, credentialId: string): Error {
     case FailureType.providerUnavailable:
       return new ProviderUnavailableError(`provider unavailable: ${failure.message}`);
   }
-  if (error instanceof WorkflowNotFoundError) return new NotFoundError(`credential ${credentialId} has no refresh workflow`);
+  if (error instanceof WorkflowNotFoundError) return new NoRefreshWorkflowError(`credential ${credentialId} has no refresh workflow`);
   if (failure) return new ServiceUnavailableError(`workflow failed: ${failure.message}`);
   return new ServiceUnavailableError(`Temporal is unavailable: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
 }
@@ -125,6 +130,20 @@ export class CredentialWorkflows {
    * `ifVersion` is the version whose token failed: if a newer one is stored, no refresh happens.
    */
   async refreshNow(credentialId: string, ifVersion?: number, opts: { signal?: AbortSignal } = {}): Promise<CredentialView> {
+    try {
+      return await this.askRefresh(credentialId, ifVersion, opts);
+    } catch (error) {
+      if (!(error instanceof NoRefreshWorkflowError) || !this.options.credential) throw error;
+      // No workflow (its start failed at import, or it was ended): start it now rather than leave
+      // the credential unrefreshable until the reconcile Schedule's next run, and ask once more.
+      const credential = await this.options.credential(credentialId);
+      if (credential.authType !== 'oauth') throw error;
+      await this.start(credential);
+    }
+    return this.askRefresh(credentialId, ifVersion, opts);
+  }
+
+  private async askRefresh(credentialId: string, ifVersion: number | undefined, opts: { signal?: AbortSignal }): Promise<CredentialView> {
     const waitMs = this.options.refreshWaitMs ?? DEFAULT_REFRESH_WAIT_MS;
     // The workflow answers within waitMs; the client stops waiting a little later in case no
     // worker is running at all, or when the caller disconnects.

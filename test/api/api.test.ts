@@ -172,6 +172,35 @@ describe('credentials', () => {
     expect(events.text).not.toMatch(/sk-ant-o[ar]t01/);
   });
 
+  it('refreshes on demand a credential whose refresh workflow never started, or ended, without waiting for the reconcile Schedule', async () => {
+    // As an import whose workflow start failed: the row is stored, no workflow runs.
+    seq++;
+    const accessToken = `sk-ant-oat01-unstarted-${seq}-abcdefgh`;
+    const refreshToken = `sk-ant-ort01-unstarted-${seq}-abcdefgh`;
+    h.fake.seedTokens(refreshToken, accessToken);
+    secretsSeen.add(accessToken).add(refreshToken);
+    const unstarted = await h.core.store.create({
+      provider: 'anthropic',
+      authType: 'oauth',
+      name: `unstarted-${seq}`,
+      secret: { accessToken, refreshToken },
+      expiresAt: new Date(Date.now() + 3600_000),
+    });
+    expect(await h.core.workflows.status(unstarted.id)).toBeNull();
+    const first = await h.call('POST', `/v1/credentials/${unstarted.id}/refresh`);
+    expect(first.status, first.text).toBe(200);
+    expect(first.json).toMatchObject({ version: 2, refreshCount: 1, status: 'active' });
+    // Its workflow runs from now on and keeps the credential fresh.
+    expect(await h.core.workflows.status(unstarted.id)).not.toBeNull();
+
+    // A workflow that was ended (terminated by an operator): the same.
+    const { id } = await importOAuth();
+    await env.client.workflow.getHandle(`credential:${id}`).terminate('test: the refresh workflow is gone');
+    const again = await h.call('POST', `/v1/credentials/${id}/refresh`);
+    expect(again.status, again.text).toBe(200);
+    expect(again.json).toMatchObject({ version: 2, refreshCount: 1, status: 'active' });
+  });
+
   it('refuses to refresh an API key', async () => {
     const res = await h.call('POST', '/v1/credentials', {
       body: { provider: 'anthropic', authType: 'api_key', name: 'key-refresh', apiKey: 'sk-ant-api03-refreshme-abcd' },

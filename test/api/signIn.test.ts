@@ -61,6 +61,13 @@ async function usageOf(h: ApiHarness, credentialId: string) {
   return answer.json.usage.find((r: { credential: string }) => r.credential === credentialId) as Record<string, number> | undefined;
 }
 
+/** maestro_proxy_requests_total for this provider and status, from /metrics. */
+async function proxyMetric(h: ApiHarness, status: string): Promise<number> {
+  const text = (await h.call('GET', '/metrics')).text;
+  const line = text.split('\n').find((l) => l.startsWith(`maestro_proxy_requests_total{provider="${h.fake.provider}",status="${status}"}`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
 /** SSE text → the parsed `data:` payloads (and event names). */
 function sseData(text: string): Array<{ event?: string; data: any }> {
   return text
@@ -153,6 +160,58 @@ describe('OpenAI ChatGPT sign-in → Codex backend', () => {
     });
     expect(res.status, res.text).toBe(200);
     expect(res.json.status).toBe('completed');
+  });
+
+  it('a Codex stream that failed is an error: 502 (or the status the event names) for a JSON client, counted as an error', async () => {
+    const ev = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const created = ev('response.created', { response: { id: 'resp_x', object: 'response', status: 'in_progress', model: 'gpt-5-codex' } });
+    const delta = ev('response.output_text.delta', { delta: 'partial ' });
+    const sse = (text: string) => ({ status: 200, body: text, headers: { 'content-type': 'text/event-stream' } });
+    const failedResponse = {
+      id: 'resp_x',
+      object: 'response',
+      status: 'failed',
+      error: { code: 'server_error', message: 'the model broke' },
+    };
+    openai.fake.failNextApi([
+      sse(created + delta + ev('response.failed', { response: failedResponse })),
+      sse(created + ev('error', { code: 'rate_limit_exceeded', message: 'slow down', status: 429 })),
+      sse(created + delta), // ended without a final event
+      sse(created + ev('response.failed', { response: failedResponse })), // a streamed client
+      sse(created + delta), // a streamed client, no final event
+    ]);
+    const metricBefore = await proxyMetric(openai, '502');
+    const before = (await usageOf(openai, credential.id))!;
+    const call = (body: Record<string, unknown>) => openai.call('POST', '/proxy/openai/v1/responses', { body, headers: headers() });
+
+    const failed = await call({ model: 'gpt-5-codex', input: 'x' });
+    expect(failed.status, failed.text).toBe(502);
+    expect(failed.headers.get('content-type')).toBe('application/json');
+    expect(failed.json).toEqual({ error: { type: 'server_error', code: 'server_error', message: 'the model broke' } });
+
+    const limited = await call({ model: 'gpt-5-codex', input: 'x' });
+    expect(limited.status, limited.text).toBe(429);
+    expect(limited.json).toEqual({ error: { type: 'rate_limit_exceeded', code: 'rate_limit_exceeded', message: 'slow down' } });
+
+    const cut = await call({ model: 'gpt-5-codex', input: 'x' });
+    expect(cut.status, cut.text).toBe(502);
+    expect(cut.json.error.message).toMatch(/ended its stream without a final response event/);
+
+    // Streamed: the status went with the first event; the events pass as they came, and the call is an error.
+    const streamed = await call({ model: 'gpt-5-codex', input: 'x', stream: true });
+    expect(streamed.status).toBe(200);
+    expect(sseData(streamed.text).map((e) => e.event)).toEqual(['response.created', 'response.failed']);
+    // A stream that just stopped gets an error event after what came, so the client knows.
+    const stopped = await call({ model: 'gpt-5-codex', input: 'x', stream: true });
+    expect(stopped.status).toBe(200);
+    expect(stopped.text.startsWith(created + delta)).toBe(true);
+    expect(sseData(stopped.text).at(-1)).toEqual({
+      event: 'error',
+      data: { type: 'error', code: 'stream_incomplete', message: 'the Codex backend ended its stream without a final response event' },
+    });
+
+    expect(await usageOf(openai, credential.id)).toMatchObject({ requests: before.requests! + 5, errors: before.errors! + 5 });
+    expect(await proxyMetric(openai, '502')).toBe(metricBefore + 2);
   });
 
   it('says which paths need an API key credential, and a refused token is refreshed once', async () => {

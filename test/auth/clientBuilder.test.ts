@@ -5,11 +5,38 @@ import { mapWhole } from '../../src/auth/backends/sse.js';
 import { prependSystemBlock } from '../../src/auth/systemBlock.js';
 import { ValidationError } from '../../src/errors.js';
 import { ANTHROPIC_DEFAULTS, CLAUDE_CODE_SYSTEM_PROMPT } from '../../src/providers/anthropic.js';
+import { GEMINI_CLI_USER_AGENT } from '../../src/providers/gemini.js';
+import { CODEX_USER_AGENT } from '../../src/providers/openai.js';
 import { defineProvider } from '../../src/providers/registry.js';
 import type { ProviderDefinition } from '../../src/providers/types.js';
 import { sendProviderCall, startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
 
 const CC = CLAUDE_CODE_SYSTEM_PROMPT;
+
+/** What a provider received, without what the HTTP client itself adds (host, content-length, connection). */
+const received = (headers: Record<string, unknown>) => {
+  const { host: _host, 'content-length': _length, connection: _connection, ...rest } = headers;
+  return rest;
+};
+
+/** An OpenAI / Google SDK's own headers: its identity, its organisation and project, and where the end user is. */
+const sdkClientHeaders = {
+  'content-type': 'application/json',
+  accept: 'application/json',
+  'accept-encoding': 'gzip, br',
+  'user-agent': 'OpenAI/Python 1.99.9',
+  'x-stainless-lang': 'python',
+  'x-stainless-package-version': '1.99.9',
+  'x-stainless-os': 'Linux',
+  'openai-organization': 'org-client',
+  'openai-project': 'proj_client',
+  'x-goog-user-project': 'client-billing-project',
+  'x-goog-api-client': 'gl-python/3.12 genai/1.0',
+  'x-request-id': 'req-1',
+  'cf-connecting-ip': '10.0.0.1',
+  'x-forwarded-for': '10.0.0.1',
+  via: '1.1 edge.example',
+};
 
 /** Everything a client might send that must never reach a provider, plus a few that must. */
 const hostileClientHeaders = {
@@ -32,7 +59,17 @@ const hostileClientHeaders = {
   'x-maestro-credential': 'default',
   'x-maestro-anything': 'x',
   'x-forwarded-for': '10.0.0.1',
+  'x-forwarded-host': 'maestro.example',
   forwarded: 'for=10.0.0.1',
+  // Where the end user is, as CDNs and proxies spell it: none of the provider's business.
+  'x-real-ip': '10.0.0.1',
+  'cf-connecting-ip': '10.0.0.1',
+  'true-client-ip': '10.0.0.1',
+  'x-client-ip': '10.0.0.1',
+  'x-cluster-client-ip': '10.0.0.1',
+  'fastly-client-ip': '10.0.0.1',
+  'client-ip': '10.0.0.1',
+  via: '1.1 edge.example',
   'content-type': 'application/json',
   accept: 'application/json',
   'accept-encoding': 'gzip, br',
@@ -160,6 +197,29 @@ describe('buildProviderCall: Anthropic', () => {
       'x-app': 'cli',
     });
     expect(call.transformBody).toBeUndefined();
+  });
+
+  it("OAuth: Claude Code's own user agent reaches Anthropic as it sent it; other clients get the configured one", async () => {
+    const claudeCode = 'claude-cli/2.1.332 (external, cli)';
+    const send = async (d: ProviderDefinition, userAgent: string) => {
+      const call = buildProviderCall(d, {
+        auth: { type: 'oauth', accessToken },
+        method: 'POST',
+        path: '/v1/messages',
+        clientHeaders: { 'content-type': 'application/json', 'user-agent': userAgent },
+      });
+      expect((await sendProviderCall(call, { body: { model: 'claude-x', messages: [] } })).status).toBe(200);
+      return fake.apiRequests().at(-1)!.headers['user-agent'];
+    };
+    expect(await send(def, claudeCode)).toBe(claudeCode);
+    expect(await send(def, 'my-sdk/1.0')).toBe(ANTHROPIC_DEFAULTS.userAgent);
+    // A configured user agent is for the other clients too; Claude Code keeps its own.
+    const custom = defineProvider('anthropic', { ...fake.overrides, userAgent: 'claude-cli/9.9.9 (external, cli)' });
+    expect(await send(custom, claudeCode)).toBe(claudeCode);
+    expect(await send(custom, 'my-sdk/1.0')).toBe('claude-cli/9.9.9 (external, cli)');
+    // The default names a Claude Code release in Claude Code's own format.
+    expect(ANTHROPIC_DEFAULTS.userAgent).toMatch(/^claude-cli\/\d+\.\d+\.\d+ \(external, cli\)$/);
+    expect(ANTHROPIC_DEFAULTS.userAgent).not.toBe('claude-cli/2.0.0 (external, cli)');
   });
 
   it('user-agent is configurable', () => {
@@ -333,6 +393,7 @@ describe('buildProviderCall: OpenAI', () => {
       authorization: `Bearer ${accessToken}`,
       'chatgpt-account-id': fake.accountId,
       originator: 'codex_cli_rs',
+      'user-agent': CODEX_USER_AGENT,
       'openai-beta': 'responses=experimental',
     });
     expect(JSON.parse(call.body!.toString())).toEqual({
@@ -349,6 +410,43 @@ describe('buildProviderCall: OpenAI', () => {
     expect(mapped).toMatchObject({ object: 'response', status: 'completed', usage: { input_tokens: 12, output_tokens: 7 } });
   });
 
+  it("OAuth (Codex): only the Codex CLI's own headers reach the backend, whatever an SDK sends beside them", async () => {
+    const accessToken = 'oai-seeded-access-sdk';
+    fake.seedTokens('rt_seed_sdk', accessToken);
+    const build = (d: ProviderDefinition, clientHeaders: Record<string, string>) =>
+      buildProviderCall(d, {
+        auth: { type: 'oauth', accessToken, accountId: fake.accountId },
+        method: 'POST',
+        path: '/v1/responses',
+        clientHeaders,
+        body: Buffer.from(JSON.stringify({ model: 'gpt-5', input: 'hi' })),
+      });
+    const codexHeaders = {
+      'content-type': 'application/json',
+      'accept-encoding': 'identity',
+      accept: 'text/event-stream',
+      authorization: `Bearer ${accessToken}`,
+      'chatgpt-account-id': fake.accountId,
+      originator: 'codex_cli_rs',
+      'openai-beta': 'responses=experimental',
+    };
+    const call = build(def, { ...sdkClientHeaders, session_id: 'sess-1', originator: 'someone' });
+    expect((await sendProviderCall(call, { body: call.body })).status).toBe(200);
+    expect(received(fake.apiRequests().at(-1)!.headers)).toEqual({
+      ...codexHeaders,
+      'user-agent': CODEX_USER_AGENT,
+      session_id: 'sess-1', // the Codex CLI's conversation, for the backend's prompt cache
+    });
+    expect(CODEX_USER_AGENT).toMatch(/^codex_cli_rs\/\d+\.\d+\.\d+ \(/);
+
+    // The Codex CLI itself keeps its own user agent; a configured one replaces every other client's.
+    const codexCli = 'codex_cli_rs/0.171.0 (Mac OS 15.5.0; arm64) iTerm.app/3.6.1';
+    expect(build(def, { 'user-agent': codexCli }).headers['user-agent']).toBe(codexCli);
+    const custom = defineProvider('openai', { ...fake.overrides, userAgent: 'codex_cli_rs/9.9.9 (Linux; x86_64) unknown' });
+    expect(build(custom, sdkClientHeaders).headers['user-agent']).toBe('codex_cli_rs/9.9.9 (Linux; x86_64) unknown');
+    expect(build(custom, { 'user-agent': codexCli }).headers['user-agent']).toBe(codexCli);
+  });
+
   it('OAuth: other OpenAI paths need an API key credential (400 before anything is sent); no account id, no account header', () => {
     const oauth = { type: 'oauth', accessToken: 't' } as const;
     expect(() =>
@@ -362,7 +460,7 @@ describe('buildProviderCall: OpenAI', () => {
       body: Buffer.from('{"model":"m","input":[],"stream":true}'),
     });
     expect(call.headers['chatgpt-account-id']).toBeUndefined();
-    expect(call.answer).toBeUndefined(); // streamed: the events pass as they come
+    expect(call.answer?.contentType).toBe('text/event-stream'); // streamed: the events pass as they come
   });
 
   it('a configured user-agent replaces the client one', () => {
@@ -421,6 +519,7 @@ describe('buildProviderCall: Gemini', () => {
       'content-type': 'application/json',
       'accept-encoding': 'identity',
       authorization: 'Bearer ya29.seeded',
+      'user-agent': GEMINI_CLI_USER_AGENT,
     });
     expect(JSON.parse(call.body!.toString())).toEqual({
       model: 'gemini-2.5-flash',
@@ -433,6 +532,29 @@ describe('buildProviderCall: Gemini', () => {
     const mapped = JSON.parse((await mapWhole(res.body, call.answer!.transform())).toString());
     expect(mapped.candidates[0].content.parts[0].text).toBe('Hello from the fake code assist');
     expect(mapped.response).toBeUndefined();
+  });
+
+  it('OAuth (Code Assist): no client x-goog-* header, SDK identity or end-user address reaches Code Assist', async () => {
+    fake.seedTokens('1//seed-sdk', 'ya29.seeded-sdk');
+    const build = (clientHeaders: Record<string, string>) =>
+      buildProviderCall(def, {
+        auth: { type: 'oauth', accessToken: 'ya29.seeded-sdk', project: fake.codeAssistProject },
+        method: 'POST',
+        path: '/v1beta/models/gemini-2.5-flash:generateContent',
+        clientHeaders,
+        body: Buffer.from(JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }] })),
+      });
+    const call = build({ ...sdkClientHeaders, 'user-agent': 'google-genai-sdk/1.30.0 gl-node/v22' });
+    expect((await sendProviderCall(call, { body: call.body })).status).toBe(200);
+    expect(received(fake.apiRequests().at(-1)!.headers)).toEqual({
+      'content-type': 'application/json',
+      'accept-encoding': 'identity',
+      authorization: 'Bearer ya29.seeded-sdk',
+      'user-agent': GEMINI_CLI_USER_AGENT,
+    });
+    // The Gemini CLI itself keeps its own.
+    const geminiCli = 'GeminiCLI/0.61.0/gemini-2.5-flash (darwin; arm64)';
+    expect(build({ 'user-agent': geminiCli }).headers['user-agent']).toBe(geminiCli);
   });
 
   it('OAuth: streamGenerateContent always asks SSE; countTokens takes {request: {model, contents}}; other paths need an API key', () => {

@@ -21,8 +21,12 @@ export interface PublicRequest {
 export interface AnswerMapping {
   /** The content type the client gets. */
   contentType: string;
-  /** A fresh Transform over the backend's (plain) answer bytes. */
-  transform: () => Transform;
+  /**
+   * A fresh Transform over the backend's (plain) answer bytes. `setStatus`, when the mapping
+   * finds the answer failed after all (a Codex stream with a failure event), is told the status
+   * the client gets instead of the backend's 2xx, before the Transform writes anything.
+   */
+  transform: (setStatus?: (status: number) => void) => Transform;
 }
 
 export interface MappedRequest {

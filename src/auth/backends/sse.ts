@@ -76,8 +76,14 @@ export function mapSse(map: (event: SseEvent) => string, tail: () => string = ()
   });
 }
 
-/** A Transform that holds the whole answer and emits `build(all bytes)` at the end (answers a client wants as one JSON). */
-export function collect(build: (body: Buffer) => string): Transform {
+/** What a whole answer becomes: the body, and another status than the backend's when the mapping found a failure. */
+export type WholeAnswer = string | { status: number; body: string };
+
+/**
+ * A Transform that holds the whole answer and emits `build(all bytes)` at the end (answers a
+ * client wants as one JSON). A status `build` decides is told to `setStatus` before any byte leaves.
+ */
+export function collect(build: (body: Buffer) => WholeAnswer, setStatus?: (status: number) => void): Transform {
   const chunks: Buffer[] = [];
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -86,7 +92,10 @@ export function collect(build: (body: Buffer) => string): Transform {
     },
     flush(done) {
       try {
-        done(null, build(Buffer.concat(chunks)));
+        const answer = build(Buffer.concat(chunks));
+        if (typeof answer === 'string') return done(null, answer);
+        setStatus?.(answer.status);
+        done(null, answer.body);
       } catch (error) {
         done(error as Error);
       }

@@ -2,7 +2,7 @@
 // one by one as they arrive; Codex's final Response picked from the stream; bad bodies refused.
 import { describe, expect, it } from 'vitest';
 import { mapRequest } from '../../../src/auth/backends/index.js';
-import { finalResponse } from '../../../src/auth/backends/codex.js';
+import { finalAnswer } from '../../../src/auth/backends/codex.js';
 import { mapWhole, SseParser } from '../../../src/auth/backends/sse.js';
 import { ValidationError } from '../../../src/errors.js';
 
@@ -53,14 +53,29 @@ describe('Code Assist answers', () => {
 describe('Codex answers', () => {
   const ev = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
 
-  it('the Response of the final event (completed, incomplete or failed); an error when the stream has none', () => {
+  it('the Response of the final event (completed or incomplete); a failed stream is an error answer with an error status', () => {
+    const answer = (text: string) => finalAnswer(Buffer.from(text));
     const stream =
       ev('response.created', { response: { status: 'in_progress' } }) +
       ev('response.completed', { response: { id: 'r', status: 'completed' } });
-    expect(JSON.parse(finalResponse(Buffer.from(stream)))).toEqual({ id: 'r', status: 'completed' });
-    expect(JSON.parse(finalResponse(Buffer.from(ev('response.failed', { response: { status: 'failed' } }))))).toEqual({ status: 'failed' });
-    expect(JSON.parse(finalResponse(Buffer.from(ev('response.created', { response: {} }))))).toMatchObject({
-      error: { type: 'upstream_error' },
+    expect(JSON.parse(answer(stream) as string)).toEqual({ id: 'r', status: 'completed' });
+    expect(JSON.parse(answer(ev('response.incomplete', { response: { status: 'incomplete' } })) as string)).toEqual({
+      status: 'incomplete',
+    });
+    expect(answer(ev('response.failed', { response: { status: 'failed', error: { code: 'server_error', message: 'broke' } } }))).toEqual({
+      status: 502,
+      body: JSON.stringify({ error: { type: 'server_error', code: 'server_error', message: 'broke' } }),
+    });
+    // An error event: its status when it names one, the error under `error` or at the top.
+    expect(answer(ev('error', { error: { type: 'usage_limit_reached', message: 'limit', status: 429 } }))).toEqual({
+      status: 429,
+      body: JSON.stringify({ error: { type: 'usage_limit_reached', message: 'limit' } }),
+    });
+    expect(answer(ev('error', { code: 'bad', message: 'no', status: 200 }))).toMatchObject({ status: 502 });
+    const none = answer(ev('response.created', { response: {} })) as { status: number; body: string };
+    expect(none.status).toBe(502);
+    expect(JSON.parse(none.body)).toEqual({
+      error: { type: 'provider_error', message: 'the Codex backend ended its stream without a final response event' },
     });
   });
 
