@@ -13,7 +13,9 @@ import type { KeyRegistry } from '../clientKeys/registry.js';
 import type { KeyService } from '../clientKeys/service.js';
 import type { LastUsedRecorder } from '../clientKeys/lastUsed.js';
 import { RequestRateLimiter } from '../clientKeys/requestRate.js';
+import { ConcurrentCalls } from '../clientKeys/concurrentCalls.js';
 import { clientAddress } from './clientAddress.js';
+import { bodyStalled, StalledBodies } from './stalledBodies.js';
 import { errorHandler, notFoundHandler, sendError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -49,6 +51,8 @@ export interface AppDeps {
   usage: Pick<UsageRecorder, 'record' | 'admit' | 'chargeRecordedElsewhere'>;
   rateLimits: Pick<RateLimitBook, 'observe' | 'observeStreamError' | 'get'>;
   usageStore: Pick<UsageStore, 'query'>;
+  /** A request body that stops arriving this long is answered 408 (default 30 s; tests shorten it). */
+  bodyIdleTimeoutMs?: number;
 }
 
 /** What a client key may call under /v1 (paths relative to /v1); everything else needs an admin key. */
@@ -135,8 +139,10 @@ export function createApp(deps: AppDeps): RequestListener {
       next();
     };
   const onError = (error: unknown, req: IncomingMessage, res: ServerResponse) => sendError(deps.log, error, req, res);
+  const calls = new ConcurrentCalls(deps.metrics.registry);
+  const bodies = new StalledBodies(deps.bodyIdleTimeoutMs);
   // The proxy reads raw bytes itself (no body parser), so bodies stream through untouched.
-  const proxy = createProxyHandler({ ...deps, bodyLimitBytes: deps.config.bodyLimitBytes, onError });
+  const proxy = createProxyHandler({ ...deps, bodyLimitBytes: deps.config.bodyLimitBytes, onError, calls, bodies });
   app.use('/proxy/:provider', auth, (req, res) => void proxy(req, res, String(req.params.provider)));
 
   const v1 = express.Router();
@@ -144,6 +150,14 @@ export function createApp(deps: AppDeps): RequestListener {
   v1.use((req, _res, next) => {
     if (!CLIENT_V1_ROUTES.some(([method, path]) => method === req.method && path.test(req.path))) {
       requireAdmin(principalOf(req), `${req.method} /v1${req.path.slice(0, 200)}`);
+    }
+    next();
+  });
+  // The JSON parser waits for the whole body: one that stops arriving is answered here (408, connection closed).
+  v1.use((req, res, next) => {
+    if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) {
+      const stopWatching = bodies.watch(req, () => onError(bodyStalled(bodies.idleMs), req, res));
+      res.once('close', stopWatching);
     }
     next();
   });
@@ -158,7 +172,7 @@ export function createApp(deps: AppDeps): RequestListener {
     },
   });
   v1.use('/oauth', loginLimiter, createOAuthRoutes(deps));
-  v1.use('/credentials', createCredentialRoutes(deps));
+  v1.use('/credentials', createCredentialRoutes({ ...deps, calls }));
   v1.use('/keys', createKeyRoutes({ keys: deps.access.service }));
   v1.use('/usage', createUsageRoutes({ usage: deps.usageStore }));
   app.use('/v1', v1);

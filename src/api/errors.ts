@@ -101,6 +101,8 @@ export function sendError(log: Logger, caught: unknown, req: IncomingMessage, re
   if (error instanceof ServiceUnavailableError) headers['retry-after'] = String(error.retryAfterSeconds);
   if (error instanceof LimitExceededError) headers['retry-after'] = String(error.retryAfterSeconds);
   if (error instanceof HttpError && error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
+  // A request whose body stopped arriving: the rest of it is not waited for, the connection ends after the answer.
+  if (status === 408) headers.connection = 'close';
   res.writeHead(status, headers).end(body);
 }
 

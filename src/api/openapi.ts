@@ -38,6 +38,7 @@ const common: ZodOpenApiResponsesObject = {
   400: failure('the request is malformed; the message says which field and why'),
   401: failure('missing, unknown, revoked or expired Maestro key'),
   403: failure('a client key that may not do this; the message says what it lacks'),
+  408: failure('the request body stopped arriving for 30 s (request_timeout); the connection is closed'),
   429: failure(
     'too many failed key checks from this address (MAESTRO_AUTH_FAILURES_PER_MINUTE), or the key is over limits.requestsPerMinute (rate_limited); Retry-After says when',
   ),
@@ -149,8 +150,12 @@ export function openApiDocument() {
           responses: {
             200: answer("the provider's answer", z.unknown()),
             ...common,
-            404: notFound,
+            403: failure('a client key: a credential it cannot reach (the same answer whether or not it exists), or not an inference path'),
+            404: failure('no credential with this id (admin keys; a client key gets 403)'),
             409: failure('the credential needs a new login or is disabled'),
+            429: failure(
+              'too many failed key checks, the key is over limits.requestsPerMinute or already has limits.concurrentCalls calls in flight (rate_limited); Retry-After says when',
+            ),
           },
         }),
       },
@@ -236,11 +241,14 @@ export function openApiDocument() {
           responses: {
             200: { description: "the provider's answer, streamed" },
             401: failure('missing, unknown, revoked or expired Maestro key'),
-            403: failure('a client key: not its credential or provider, or not an inference path'),
-            404: failure('unknown provider or credential'),
+            403: failure(
+              'a client key: not its provider, a credential it cannot reach (the same answer whether or not it exists, whatever its state), or not an inference path',
+            ),
+            404: failure('unknown provider or credential (admin keys)'),
+            408: failure('the request body stopped arriving for 30 s (request_timeout); the connection is closed'),
             409: failure('the credential needs a new login'),
             429: failure(
-              'too many failed key checks from this address, or the key is over its request rate (rate_limited) or its daily token budget (budget_exceeded); Retry-After says when',
+              'too many failed key checks from this address, or the key is over its request rate or already has limits.concurrentCalls calls in flight (rate_limited), or over its daily token budget (budget_exceeded); Retry-After says when',
             ),
             502: failure('the provider did not answer'),
             503: failure(

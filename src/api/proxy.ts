@@ -23,10 +23,12 @@ import type { Metrics } from './metrics.js';
 import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
 import { withOneRefresh } from '../credentials/withOneRefresh.js';
 import { ClientGone } from './clientGone.js';
+import { bodyStalled, type StalledBodies } from './stalledBodies.js';
 import { principalOf } from './auth.js';
-import { defaultSelectorFor, requireCredential, requireInferencePath, requireProvider } from '../clientKeys/access.js';
+import { defaultSelectorFor, pickRefusal, requireCredential, requireInferencePath, requireProvider } from '../clientKeys/access.js';
 import type { UsageRecorder } from '../usage/recorder.js';
 import type { RateLimitBook } from '../usage/rateLimitBook.js';
+import type { ConcurrentCalls, ReleaseCall } from '../clientKeys/concurrentCalls.js';
 import { watchUsage } from '../usage/tap.js';
 import { parseRateLimitHeaders } from '../usage/rateLimits.js';
 import { askStreamUsage, stripStreamUsage } from '../usage/streamUsage.js';
@@ -61,15 +63,31 @@ export interface ProxyDeps {
   /** Usage and the provider's rate-limit state, from every answer (recorded in memory; flushed in batches). */
   usage: Pick<UsageRecorder, 'record'>;
   rateLimits: Pick<RateLimitBook, 'observe' | 'observeStreamError'>;
+  /** limits.concurrentCalls: a slot from admission until the answer is relayed, the call fails or the client leaves. */
+  calls: Pick<ConcurrentCalls, 'acquire'>;
+  /** A request body that stops arriving is answered 408. */
+  bodies: StalledBodies;
 }
 
 /** Proxies one request whose `url` is the provider path (and query); typed on Node's own request and response. */
 export type ProxyHandler = (req: IncomingMessage, res: ServerResponse, provider: string) => Promise<void>;
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The whole body. Always settles: a client that left (before this was called, e.g. during a
+ * cache-miss read, or while its body arrives) rejects with CallerGoneError, and a body that stops
+ * arriving with a 408.
+ */
+function readBody(req: IncomingMessage, limit: number, bodies: StalledBodies): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const gone = () => reject(new CallerGoneError('the client left before its request body arrived'));
+    if (req.destroyed) return gone(); // no event will ever come
     const chunks: Buffer[] = [];
     let size = 0;
+    const stopWatching = bodies.watch(req, () => reject(bodyStalled(bodies.idleMs)));
+    req.once('close', () => {
+      stopWatching();
+      gone(); // after 'end' this changes nothing
+    });
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
@@ -79,13 +97,19 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('end', () => {
+      stopWatching();
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', gone); // the connection failed under it
   });
 }
 
 /** A body streamed through (chunked, or too big to replay) still stops at the limit: 413. `sent.bytes` counts what passed. */
-function limited(req: IncomingMessage, limit: number, sent: { bytes: number }): Readable {
+function limited(req: IncomingMessage, limit: number, bodies: StalledBodies, sent: { bytes: number }): Readable {
+  const stopWatching = bodies.watch(req, () => counter.destroy(bodyStalled(bodies.idleMs)));
+  req.once('end', stopWatching);
+  req.once('close', stopWatching);
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       sent.bytes += chunk.length;
@@ -182,6 +206,7 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
   return async (req, res, providerId) => {
     const started = performance.now();
     const url = req.url ?? '/';
+    let release: ReleaseCall | undefined;
     try {
       if (!deps.providers.has(providerId)) {
         throw new HttpError(404, 'not_found', `unknown provider "${providerId.slice(0, 40)}"; use anthropic, openai or gemini`);
@@ -199,12 +224,17 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       const selector =
         typeof selectorHeader === 'string' && selectorHeader.trim() ? selectorHeader.trim() : defaultSelectorFor(who, provider);
       if (selector && selector.length > 200) throw new HttpError(400, 'invalid_request', 'x-maestro-credential is too long');
+      release = deps.calls.acquire(who);
 
       // A client that disconnects aborts the upstream call and releases any refresh wait.
       const clientGone = new ClientGone(res);
 
-      let entry = await deps.cache.resolve(provider, selector);
-      requireCredential(who, entry.metadata);
+      // Access first: a client key hears one refusal for a credential that is not there, not its, or needs a login.
+      const asked = selector ? `${provider} credential "${selector}"` : `the default ${provider} credential`;
+      let entry = await deps.cache.resolve(provider, selector).catch((error: unknown) => {
+        throw pickRefusal(who, provider, selector, error, asked);
+      });
+      requireCredential(who, entry.metadata, asked);
       usable(entry);
       if (entry.auth.type === 'oauth' && entry.expiresAtMs !== null && entry.expiresAtMs - Date.now() < EXPIRY_SKEW_MS) {
         entry = await deps.cache.refresh(entry.metadata.id, entry.metadata.version, clientGone.signal);
@@ -226,7 +256,7 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         );
       }
       const replayable = !hasBody || mapped || (declaredLength > 0 && declaredLength <= REPLAYABLE_BODY_BYTES);
-      const rawBody = hasBody && replayable ? await readBody(req, deps.bodyLimitBytes) : undefined;
+      const rawBody = hasBody && replayable ? await readBody(req, deps.bodyLimitBytes, deps.bodies) : undefined;
       const plainBody = req.headers['content-encoding'] ? undefined : rawBody;
       const streamed = { bytes: 0 };
       // How this call's tokens are reported (provider data); a stream that reports them only when
@@ -246,7 +276,7 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
           body: rawBody,
         });
         let body: Buffer | Readable | undefined =
-          call.body ?? (hasBody ? (rawBody ?? limited(req, deps.bodyLimitBytes, streamed)) : undefined);
+          call.body ?? (hasBody ? (rawBody ?? limited(req, deps.bodyLimitBytes, deps.bodies, streamed)) : undefined);
         // Bodies are rewritten only when plain (an encoded request body passes through untouched).
         if (plainBody && call.transformBody) body = call.transformBody(askedUsage ?? plainBody);
         else if (askedUsage) body = askedUsage;
@@ -412,6 +442,8 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       if (error instanceof CallerGoneError) return; // nobody is left to answer
       deps.metrics.proxyRequests.inc({ provider: deps.providers.has(providerId) ? providerId : 'unknown', status: 'error' });
       deps.onError(error, req, res);
+    } finally {
+      release?.();
     }
   };
 }

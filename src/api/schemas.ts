@@ -139,6 +139,10 @@ export const keyLimitsSchema = z
   .strictObject({
     requestsPerMinute: positiveLimit('limits.requestsPerMinute').optional(),
     tokensPerDay: positiveLimit('limits.tokensPerDay').optional(),
+    concurrentCalls: positiveLimit('limits.concurrentCalls')
+      .max(100_000, 'limits.concurrentCalls must be at most 100000')
+      .optional()
+      .meta({ description: 'calls in flight at once (429 rate_limited past it); unset: 32 for a client key, unlimited for an admin key' }),
   })
   .meta({ id: 'KeyLimits' });
 

@@ -1,6 +1,7 @@
 // The composition root: wires Maestro's parts from a Config: the store, providers, workflows client, token cache,
 // the API app and the worker. Shared by `dev`, `api` and `worker` so each runs the same code.
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Client } from '@temporalio/client';
 import type { Registry } from 'prom-client';
 import type { NativeConnection } from '@temporalio/worker';
@@ -110,7 +111,35 @@ export function startWorkerMetrics(config: Config, log: Logger, db: Db): Promise
   return startMetricsPort(config, log, createMetrics(databaseStats(db)).registry);
 }
 
-export async function startApi(config: Config, log: Logger, db: Db, databaseUrl: string, client: Client, core: Core): Promise<RunningApi> {
+/**
+ * The API server's own limits (README "Security"). Node checks its timeouts only every
+ * connectionsCheckingInterval (30 s by default): every 5 s here. A request must arrive whole
+ * within REQUEST_TIMEOUT_MS (its body may also not pause for 30 s: src/api/stalledBodies.ts),
+ * its headers within HEADERS_TIMEOUT_MS; past MAX_CONNECTIONS open connections per API process
+ * new ones are refused rather than buffered.
+ */
+export const SERVER_LIMITS = {
+  headersTimeout: 30_000,
+  requestTimeout: 120_000,
+  connectionsCheckingInterval: 5_000,
+  maxConnections: 4_096,
+} as const;
+
+/** Internal knobs (tests set them; operators have no need to). */
+export interface ApiOptions {
+  /** A request body that stops arriving for this long is answered 408 and its connection closed. Default 30 s. */
+  bodyIdleTimeoutMs?: number;
+}
+
+export async function startApi(
+  config: Config,
+  log: Logger,
+  db: Db,
+  databaseUrl: string,
+  client: Client,
+  core: Core,
+  options: ApiOptions = {},
+): Promise<RunningApi> {
   const metrics = createMetrics(databaseStats(db));
   const cache = new TokenCache({
     store: core.store,
@@ -151,6 +180,7 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     usage,
     rateLimits,
     usageStore,
+    bodyIdleTimeoutMs: options.bodyIdleTimeoutMs,
     codec: codecDeps(config),
     access: {
       registry: keys,
@@ -170,22 +200,17 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
     },
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = createServer(app).listen(config.port, config.host, () => resolve(s));
+    const { headersTimeout, requestTimeout, connectionsCheckingInterval } = SERVER_LIMITS;
+    const s = createServer({ headersTimeout, requestTimeout, connectionsCheckingInterval }, app).listen(config.port, config.host, () =>
+      resolve(s),
+    );
     s.once('error', (error: NodeJS.ErrnoException) =>
       reject(error.code === 'EADDRINUSE' ? new Error(`PORT ${config.port} is already in use; set PORT to another port`) : error),
     );
   });
   server.keepAliveTimeout = 65_000; // longer than typical load-balancer idle timeouts
-  // Requests Node's HTTP parser refuses (a CR in a header, oversized headers) still get the JSON error shape.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return socket.destroy();
-    const [status, message] =
-      error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'request headers are too large'] : [400, 'malformed HTTP request'];
-    const body = JSON.stringify({ error: { type: 'invalid_request', message } });
-    socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  });
+  server.maxConnections = SERVER_LIMITS.maxConnections;
+  server.on('clientError', answerClientError);
   const metricsServer = await startMetricsPort(config, log, metrics.registry).catch(async (error: unknown) => {
     await listener.close();
     server.close();
@@ -215,6 +240,33 @@ export async function startApi(config: Config, log: Logger, db: Db, databaseUrl:
       await rateLimits.close();
     },
   };
+}
+
+/**
+ * Requests Node's HTTP parser refuses (a CR in a header, oversized headers) and requests that did
+ * not arrive in time still get the JSON error shape, unless an answer is already under way.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const answering = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+  if (!socket.writable || answering?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, type, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'invalid_request', 'request headers are too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [
+            408,
+            'Request Timeout',
+            'request_timeout',
+            `the request did not arrive whole within ${SERVER_LIMITS.requestTimeout / 1000} s (headers: ${SERVER_LIMITS.headersTimeout / 1000} s); send it without pauses`,
+          ]
+        : [400, 'Bad Request', 'invalid_request', 'malformed HTTP request'];
+  const body = JSON.stringify({ error: { type, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** What the activities need, from the same core the API uses. */

@@ -265,7 +265,7 @@ interface KeyAnswer {
   credentials: string[];
   providers: string[];
   expiresAt: string | null;
-  limits: { requestsPerMinute?: number; tokensPerDay?: number };
+  limits: { requestsPerMinute?: number; tokensPerDay?: number; concurrentCalls?: number };
   revokedAt: string | null;
   lastUsedAt: string | null;
 }
@@ -278,17 +278,18 @@ async function apiKeysCreate(opts: {
   expires?: string;
   rpm?: number;
   tokensPerDay?: number;
+  concurrentCalls?: number;
   url?: string;
   key?: string;
 }): Promise<void> {
-  const limits = { requestsPerMinute: opts.rpm, tokensPerDay: opts.tokensPerDay };
+  const limits = { requestsPerMinute: opts.rpm, tokensPerDay: opts.tokensPerDay, concurrentCalls: opts.concurrentCalls };
   const created = (await call(apiTarget(opts), 'POST', '/v1/keys', {
     name: opts.name,
     role: opts.role,
     credentials: opts.credential,
     providers: opts.provider,
     expiresAt: opts.expires === undefined ? undefined : expiryOption(opts.expires),
-    limits: limits.requestsPerMinute || limits.tokensPerDay ? limits : undefined,
+    limits: limits.requestsPerMinute || limits.tokensPerDay || limits.concurrentCalls ? limits : undefined,
   })) as KeyAnswer & { key: string };
   process.stdout.write(
     `Created ${created.role} key "${created.name}" (${created.id})${created.expiresAt ? `, expires ${created.expiresAt}` : ''}.\n` +
@@ -308,6 +309,7 @@ async function apiKeysList(opts: { url?: string; key?: string }): Promise<void> 
     const limits = [
       k.limits.requestsPerMinute && `${k.limits.requestsPerMinute}/min`,
       k.limits.tokensPerDay && `${k.limits.tokensPerDay} tok/day`,
+      k.limits.concurrentCalls && `${k.limits.concurrentCalls} at once`,
     ]
       .filter(Boolean)
       .join(' ');
@@ -422,7 +424,12 @@ remote(
     .option('--provider <provider>', 'a provider whose every credential the key may use (repeat, or comma-separate)', collect)
     .option('--expires <when>', 'ISO date-time, or a duration like 30d, 12h, 90m')
     .option('--rpm <n>', 'requests per minute', wholeNumber('--rpm'))
-    .option('--tokens-per-day <n>', 'token budget per UTC day', wholeNumber('--tokens-per-day')),
+    .option('--tokens-per-day <n>', 'token budget per UTC day', wholeNumber('--tokens-per-day'))
+    .option(
+      '--concurrent-calls <n>',
+      'calls in flight at once (default 32 for a client key, unlimited for an admin key)',
+      wholeNumber('--concurrent-calls'),
+    ),
 ).action(apiKeysCreate);
 remote(apiKeys.command('list').description('list keys (never the keys themselves)')).action(apiKeysList);
 remote(apiKeys.command('revoke <id>').description('revoke a key by its id')).action(apiKeysRevoke);

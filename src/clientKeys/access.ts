@@ -1,10 +1,11 @@
 // What a key may do (DESIGN.md "Client keys"). Admin keys reach everything. A client key reaches
 // the credentials it lists and every credential of the providers it lists, only through each
 // provider's inference paths, plus GET /v1/credentials (filtered) and GET /v1/usage (its own).
-// Every refusal is a ForbiddenError whose message says what the key lacks.
+// Every refusal is a ForbiddenError whose message says what the key lacks; a credential it cannot
+// reach gets one refusal whether it exists or not, naming only what the client sent.
 import type { ProviderId } from '../config.js';
 import type { CredentialMetadata } from '../db/credentials.js';
-import { ForbiddenError } from '../errors.js';
+import { ForbiddenError, NotFoundError, ReauthRequiredError } from '../errors.js';
 import { describeInferencePaths, isInferencePath } from '../providers/inferencePaths.js';
 import type { ProviderDefinition } from '../providers/types.js';
 import type { Principal } from './registry.js';
@@ -25,10 +26,31 @@ export function mayUseCredential(p: Principal, c: Pick<CredentialMetadata, 'id' 
   return p.role === 'admin' || p.providers.has(c.provider) || p.credentialIds.has(c.id);
 }
 
-export function requireCredential(p: Principal, c: Pick<CredentialMetadata, 'id' | 'provider' | 'name'>): void {
-  if (!mayUseCredential(p, c)) {
-    throw new ForbiddenError(`${who(p)} without access to ${c.provider} credential "${c.name}" (${c.id})`);
-  }
+/**
+ * The one refusal for a credential a client key cannot reach, unknown or another's alike: the same
+ * status and words, so a key cannot learn which credentials exist. `asked` is what the client sent.
+ */
+export function credentialRefusal(p: Principal, asked: string): ForbiddenError {
+  return new ForbiddenError(
+    `${who(p)} without access to ${asked}: unknown, or not one this key may use (GET /v1/credentials lists those it may)`,
+  );
+}
+
+/** `asked`: the credential as the client named it (never the name or id it did not send). */
+export function requireCredential(p: Principal, c: Pick<CredentialMetadata, 'id' | 'provider'>, asked: string): void {
+  if (!mayUseCredential(p, c)) throw credentialRefusal(p, asked);
+}
+
+/**
+ * What a client key hears when the credential it named could not be picked: the one refusal,
+ * rather than "not found" or "needs a new login" about a credential it may not reach. A key that
+ * reaches the whole provider still hears why its provider default failed (it may list them all).
+ */
+export function pickRefusal(p: Principal, provider: ProviderId, selector: string | undefined, error: unknown, asked: string): unknown {
+  if (p.role === 'admin') return error;
+  if (!(error instanceof NotFoundError || error instanceof ReauthRequiredError)) return error;
+  if (p.providers.has(provider) && (selector === undefined || error instanceof ReauthRequiredError)) return error;
+  return credentialRefusal(p, asked);
 }
 
 /** Before a credential is even looked up: the key must reach something of this provider. */

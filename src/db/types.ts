@@ -87,6 +87,8 @@ export type KeyRole = 'admin' | 'client';
 export interface KeyLimits {
   requestsPerMinute?: number;
   tokensPerDay?: number;
+  /** Calls in flight at once (src/clientKeys/concurrentCalls.ts); unset: 32 for a client key, none for an admin key. */
+  concurrentCalls?: number;
 }
 export interface KeyCredentialGrant {
   id: string;

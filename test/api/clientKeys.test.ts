@@ -187,7 +187,8 @@ describe('client keys', () => {
         path: `/v1/credentials/${B}/messages`,
         body: { body: message },
         status: 403,
-        text: /without access to anthropic credential "team-b"/,
+        // Only what the client sent (issue 27 item 8): not the credential's name or provider.
+        text: new RegExp(`without access to credential "${B}": unknown, or not one this key may use`),
       },
       {
         who: 'anthropic',

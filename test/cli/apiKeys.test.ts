@@ -24,7 +24,20 @@ async function maestro(args: string[], key = TEST_API_KEY): Promise<{ code: numb
 }
 
 it('creates a key shown once, lists it without the key, revokes it; refuses bad flags and client keys', async () => {
-  const created = await maestro(['api-keys', 'create', '--name', 'ci bot', '--provider', 'anthropic', '--rpm', '30', '--expires', '30d']);
+  const created = await maestro([
+    'api-keys',
+    'create',
+    '--name',
+    'ci bot',
+    '--provider',
+    'anthropic',
+    '--rpm',
+    '30',
+    '--concurrent-calls',
+    '4',
+    '--expires',
+    '30d',
+  ]);
   expect(created.code, created.out).toBe(0);
   const key = /(msk_([0-9a-f]{16})_[A-Za-z0-9_-]{43})/.exec(created.out);
   expect(key).not.toBeNull();
@@ -34,7 +47,7 @@ it('creates a key shown once, lists it without the key, revokes it; refuses bad 
 
   const listed = await maestro(['api-keys', 'list']);
   expect(listed.code).toBe(0);
-  expect(listed.out).toMatch(new RegExp(`${id}\\s+ci bot\\s+client\\s+anthropic/\\*\\s+30/min\\s+\\d{4}-\\S+\\s+\\S+\\s+active`));
+  expect(listed.out).toMatch(new RegExp(`${id}\\s+ci bot\\s+client\\s+anthropic/\\*\\s+30/min 4 at once\\s+\\d{4}-\\S+\\s+\\S+\\s+active`));
   expect(listed.out).not.toContain(whole!.slice(22));
 
   const asClient = await maestro(['api-keys', 'list'], whole);

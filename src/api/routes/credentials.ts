@@ -4,10 +4,12 @@ import { Router } from 'express';
 import { whileConnected } from '../clientGone.js';
 import type { CredentialService } from '../../credentials/service.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
-import { requireCredential, requireInferencePath, visibleCredentials } from '../../clientKeys/access.js';
+import { credentialRefusal, requireCredential, requireInferencePath, visibleCredentials } from '../../clientKeys/access.js';
+import { NotFoundError } from '../../errors.js';
 import { principalOf } from '../auth.js';
 import type { UsageRecorder } from '../../usage/recorder.js';
 import type { RateLimitBook } from '../../usage/rateLimitBook.js';
+import type { ConcurrentCalls } from '../../clientKeys/concurrentCalls.js';
 import { observeJsonBody } from '../../usage/tap.js';
 import {
   createCredentialSchema,
@@ -33,11 +35,14 @@ export function createCredentialRoutes({
   providers,
   usage,
   rateLimits,
+  calls,
 }: {
   credentials: CredentialService;
   providers: ProviderRegistry;
   usage: Pick<UsageRecorder, 'record' | 'chargeRecordedElsewhere'>;
   rateLimits: Pick<RateLimitBook, 'get'>;
+  /** A durable call holds a limits.concurrentCalls slot while it waits, like a proxied one. */
+  calls: Pick<ConcurrentCalls, 'acquire'>;
 }): Router {
   const router = Router();
   const parseId = (value: unknown) => idParamSchema.parse(value);
@@ -83,14 +88,19 @@ export function createCredentialRoutes({
     const id = parseId(req.params.id);
     const body = messageSchema.parse(req.body ?? {});
     const who = principalOf(req);
-    const credential = await credentials.metadata(id);
+    const asked = `credential "${id}"`;
+    // A client key hears the same refusal for an unknown credential as for another's (no existence oracle).
+    const credential = await credentials.metadata(id).catch((error: unknown) => {
+      throw who.role !== 'admin' && error instanceof NotFoundError ? credentialRefusal(who, asked) : error;
+    });
     if (who.role !== 'admin') {
       // A client key: its own credential, and only an inference path of that provider.
-      requireCredential(who, credential);
+      requireCredential(who, credential, asked);
       requireInferencePath(who, providers.get(credential.provider), body.method, body.path);
     }
     const request = { path: body.path, method: body.method, body: body.body, headers: body.headers };
-    const answer = await credentials.sendMessage(id, request, who.keyId);
+    const release = calls.acquire(who);
+    const answer = await credentials.sendMessage(id, request, who.keyId).finally(release);
     // The worker recorded the call's usage against this key: its budget here counts it at once.
     if (answer.recordedTokens !== undefined) usage.chargeRecordedElsewhere(who.keyId, answer.recordedTokens);
     else {
