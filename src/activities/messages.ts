@@ -4,23 +4,20 @@
 // once per attempt, so a call the provider answered is counted even when the API that waits for
 // it is gone.
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { request } from 'undici';
+import { getGlobalDispatcher } from 'undici';
 import { ProviderUnavailableError, ReauthRequiredError, ValidationError } from '../errors.js';
 import { callAuth } from '../auth/credentialAuth.js';
-import { buildProviderCall } from '../auth/clientBuilder.js';
-import { readBody } from '../auth/http.js';
-import { mapWhole } from '../auth/backends/sse.js';
 import { parseRetryAfter } from '../auth/tokenClient.js';
 import { FailureType } from '../workflows/failures.js';
-import { withOneRefresh } from '../credentials/withOneRefresh.js';
 import { HEARTBEAT_EVERY_MS, toFailure } from './failures.js';
 import type { ActivityDeps, MessageRequest, MessageResponse } from './types.js';
-import { usageReporting } from '../providers/inferencePaths.js';
-import type { ProviderId } from '../config.js';
-import { askStreamUsage, stripStreamUsage } from '../usage/streamUsage.js';
-import { incompleteCharge } from '../usage/incomplete.js';
-import { watchUsage } from '../usage/tap.js';
 import { usageRow, type CallRecord } from '../usage/recorder.js';
+import { attempt } from '../upstream/attempt.js';
+import { heldRequestBody } from '../upstream/body.js';
+import { meteringOf, outgoingCall, send, type ClientRequest, type OutgoingCall } from '../upstream/call.js';
+import { readAnswer } from '../upstream/relay.js';
+import { callUsage } from '../upstream/account.js';
+import type { ProviderId } from '../config.js';
 
 /** How long the worker keeps trying to write a call's usage before it logs it as lost (the answer is returned anyway). */
 const USAGE_WRITE_TRIES = 4;
@@ -41,14 +38,6 @@ function callFailure(error: unknown): Error {
     `provider call failed after it was sent (${typeof code === 'string' ? code : message}); not retried, since the provider may have processed it`,
     FailureType.providerUnavailable,
   );
-}
-
-/** What a durable answer (read whole, decoded, mapped) says about its usage: the proxy's reader, fed the whole body at once. */
-async function observe(provider: ProviderId, statusCode: number, answer: { raw: Buffer; contentType: string | null }) {
-  const watch = watchUsage(provider, { statusCode, contentType: answer.contentType ?? undefined });
-  watch.write(answer.raw);
-  await watch.end();
-  return watch.observation();
 }
 
 /**
@@ -122,97 +111,68 @@ export function messageActivities(deps: ActivityDeps) {
           ? undefined
           : usageRecorder(deps, { workflowId, attempt: ctx.info.attempt, keyId, credentialId });
       try {
-        const load = async () => {
-          const loaded = await store.getWithSecret(credentialId);
-          if (loaded.metadata.status === 'reauth_required') throw new ReauthRequiredError('credential needs a new login');
+        const load = () => store.getWithSecret(credentialId);
+        const usable = ({ metadata }: Awaited<ReturnType<typeof load>>) => {
+          if (metadata.status === 'reauth_required') throw new ReauthRequiredError('credential needs a new login');
           // As the proxy refuses it: a disabled credential sends nothing, durable call or not.
-          if (loaded.metadata.status === 'disabled') {
-            throw ApplicationFailure.nonRetryable(`credential "${loaded.metadata.name}" is disabled`, FailureType.disabled);
+          if (metadata.status === 'disabled') {
+            throw ApplicationFailure.nonRetryable(`credential "${metadata.name}" is disabled`, FailureType.disabled);
           }
-          return loaded;
         };
-        const send = async ({ metadata, secret }: Awaited<ReturnType<typeof load>>) => {
-          const method = call.method ?? 'POST';
-          const definition = providers.get(metadata.provider);
-          const metering = usageReporting(definition, method, call.path);
-          const json = method === 'GET' ? undefined : Buffer.from(JSON.stringify(call.body ?? {}));
-          // A stream that reports its usage only when asked is asked (the answer is stripped of it below).
-          const asked = metering === 'asked' && json && metadata.authType === 'api_key' ? askStreamUsage(json) : undefined;
-          const plain = asked ?? json;
-          const built = buildProviderCall(definition, {
-            auth: callAuth(metadata, secret),
-            method,
-            path: call.path,
-            search: '',
-            clientHeaders: { ...call.headers, 'content-type': 'application/json', accept: 'application/json' },
-            body: plain,
-          });
-          let body = built.body ?? plain;
-          if (body && built.transformBody) body = built.transformBody(body);
-          let res;
-          try {
-            res = await request(built.url, {
-              method,
-              headers: built.headers,
-              body,
-              headersTimeout: 0,
-              bodyTimeout: 0,
-              signal: ctx.cancellationSignal,
-            });
-          } catch (error) {
-            const failure = callFailure(error);
-            // Sent, then cut off: the provider may have processed it, so it counts (as an error).
-            if (failure instanceof ApplicationFailure) await record?.({ provider: metadata.provider, error: true });
-            throw failure;
-          }
-          const ok = res.statusCode >= 200 && res.statusCode < 300;
-          let status = res.statusCode;
-          let answer: { raw: Buffer; contentType: string | null };
-          try {
-            const decoded = await readBody(res.body, res.headers['content-encoding'] as string | undefined);
-            // A sign-in backend's 2xx answer, mapped back to the public API's (Codex: the final Response object).
-            const mapping = ok ? built.answer : undefined;
-            // The mapping may find the answer failed after all (a failed Codex stream: 502 or the event's status).
-            answer = mapping
-              ? {
-                  raw: await mapWhole(
-                    decoded,
-                    mapping.transform((decided) => (status = decided)),
-                  ),
-                  contentType: mapping.contentType,
-                }
-              : { raw: decoded, contentType: (res.headers['content-type'] as string | undefined) ?? null };
-          } catch (error) {
-            await record?.({ provider: metadata.provider, error: true });
-            // The provider answered (and may have billed it): an answer cut short is not re-sent.
-            throw ApplicationFailure.nonRetryable(
-              `the provider's answer could not be read (${(error as Error).message})`,
-              FailureType.providerUnavailable,
-            );
-          }
-          return { res, status, ...answer, provider: metadata.provider, metering, plain, asked: asked !== undefined };
+        const method = call.method ?? 'POST';
+        const json = method === 'GET' ? undefined : Buffer.from(JSON.stringify(call.body ?? {}));
+        const request: ClientRequest = {
+          method,
+          path: call.path,
+          search: '',
+          headers: { ...call.headers, 'content-type': 'application/json', accept: 'application/json' },
+          body: heldRequestBody(json),
         };
-        // The final answer (a refused token's first answer is not a call of its own, as in the proxy).
-        const { res, status, contentType, provider, metering, plain, asked, ...answered } = await withOneRefresh(await load(), send, {
-          refused: (answer, { metadata }) => answer.res.statusCode === 401 && metadata.authType === 'oauth',
+        const first = await load();
+        const provider = first.metadata.provider;
+        const definition = providers.get(provider);
+        const metering = meteringOf(definition, first.metadata.authType, request);
+        let out: OutgoingCall | undefined;
+        // The same attempt as the proxy's (no refresh ahead of expiry: a durable call waits for its refresh on a 401).
+        const { answer: res } = await attempt({
+          candidate: first,
+          usable,
           refresh: async ({ metadata }) => {
             await deps.requestRefresh(credentialId, metadata.version);
             return load();
           },
+          send: async ({ metadata, secret }) => {
+            out = outgoingCall(definition, callAuth(metadata, secret), request, metering);
+            try {
+              // It waits for the answer as long as the attempt lives: a long generation is not cut short by a timer and re-sent.
+              return await send(getGlobalDispatcher(), out, method, { signal: ctx.cancellationSignal, headersTimeout: 0, bodyTimeout: 0 });
+            } catch (error) {
+              const failure = callFailure(error);
+              // Sent, then cut off: the provider may have processed it, so it counts (as an error).
+              if (failure instanceof ApplicationFailure) await record?.({ provider, error: true });
+              throw failure;
+            }
+          },
+          refused: (answer, { metadata }) => answer.statusCode === 401 && metadata.authType === 'oauth',
+          discard: (answer) => answer.body.dump(),
         });
-        let raw = answered.raw;
-        const ok = status >= 200 && status < 300;
-        const seen = await observe(provider, status, { raw, contentType });
-        const incomplete = metering !== undefined && ok && !seen.complete;
+        let answer;
+        try {
+          answer = await readAnswer(res, out!, metering, provider);
+        } catch (error) {
+          await record?.({ provider, error: true });
+          // The provider answered (and may have billed it): an answer cut short is not re-sent.
+          throw ApplicationFailure.nonRetryable(
+            `the provider's answer could not be read (${(error as Error).message})`,
+            FailureType.providerUnavailable,
+          );
+        }
+        const { status, raw, contentType } = answer;
+        // The final answer counts (a refused token's first answer is not a call of its own, as in the proxy).
         const recorded = await record?.({
           provider,
-          model: seen.model,
-          usage: seen.usage,
-          error: status >= 400 || seen.streamError !== undefined,
-          incomplete,
-          incompleteCharge: incomplete ? incompleteCharge(seen.usage, plain, plain?.length ?? 0) : undefined,
+          ...callUsage(answer.observation, status, metering.reporting, { plain: request.body.plain, bytes: request.body.bytes() }),
         });
-        if (asked && ok && /^text\/event-stream/i.test(contentType ?? '')) raw = await mapWhole(raw, stripStreamUsage());
         if (status === 429 || status >= 500) {
           throw new ProviderUnavailableError(`provider answered ${status}`, parseRetryAfter(res.headers['retry-after']));
         }

@@ -15,7 +15,7 @@ import type { LastUsedRecorder } from '../clientKeys/lastUsed.js';
 import { RequestRateLimiter } from '../clientKeys/requestRate.js';
 import { ConcurrentCalls } from '../clientKeys/concurrentCalls.js';
 import { clientAddress } from './clientAddress.js';
-import { bodyStalled, StalledBodies } from './stalledBodies.js';
+import { bodyStalled, StalledBodies } from '../upstream/stalledBodies.js';
 import { errorHandler, notFoundHandler, sendError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';

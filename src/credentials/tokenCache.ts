@@ -5,10 +5,10 @@
 // table, so a listener that died without a word cannot keep a deleted or replaced credential.
 import type { ProviderId } from '../config.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
-import { CallerGoneError, isDatabaseUnavailable, NotFoundError, ReauthRequiredError } from '../errors.js';
+import { CallerGoneError, isDatabaseUnavailable } from '../errors.js';
 import type { CallAuth } from '../providers/types.js';
 import { callAuth } from '../auth/credentialAuth.js';
-import { UUID } from '../ids.js';
+import { chooseById, chooseByName, chooseOnly, selectorKind } from './selection.js';
 
 export interface CachedCredential {
   metadata: CredentialMetadata;
@@ -55,7 +55,8 @@ export class TokenCache {
   /** The credential a proxied request uses: by id or name when given, else the provider's default. */
   async resolve(provider: ProviderId, given: string | undefined): Promise<CachedCredential> {
     // Ids match in any case: one spelling, one entry (and one pick), however the client writes it.
-    const selector = given && UUID.test(given) ? given.toLowerCase() : given;
+    const kind = selectorKind(given);
+    const selector = 'id' in kind ? kind.id : given;
     const key = `${provider}\u0000${selector ?? ''}`;
     const known = this.bySelector.get(key);
     if (known && !known.stale) return this.load(known.id);
@@ -151,34 +152,15 @@ export class TokenCache {
     return entry;
   }
 
+  /** The lookups a pick needs; the choice itself is src/credentials/selection.ts's. */
   private async pick(provider: ProviderId, selector: string | undefined): Promise<string> {
     const { store } = this.options;
-    if (selector && UUID.test(selector)) {
-      const metadata = await store.get(selector);
-      if (metadata.provider !== provider) throw new NotFoundError(`credential ${selector} not found for provider ${provider}`);
-      return metadata.id;
-    }
-    const name = selector ?? 'default';
-    const [oauth, apiKey] = await Promise.all([store.find(provider, name, 'oauth'), store.find(provider, name, 'api_key')]);
-    // An OAuth credential that needs a login and has no API key beside it: the proxy answers 409.
-    if (oauth && (oauth.status === 'active' || !apiKey)) return oauth.id;
-    if (oauth && apiKey) {
-      if (this.options.apiKeyFallback) return apiKey.id;
-      throw new ReauthRequiredError(
-        `${provider} credential "${name}" needs a new login (POST /v1/oauth/${provider}/start); set MAESTRO_API_KEY_FALLBACK=true to use its API key meanwhile`,
-      );
-    }
-    if (apiKey) return apiKey.id;
-    if (!selector) {
-      // No credential named "default": a provider with exactly one credential uses it.
-      const all = await store.list({ provider });
-      if (all.length === 1) return all[0]!.id;
-      if (all.length > 1) {
-        throw new NotFoundError(`${provider} has several credentials and none named "default": send x-maestro-credential: <id or name>`);
-      }
-    }
-    throw new NotFoundError(
-      selector ? `no ${provider} credential named "${selector}"` : `no ${provider} credential: add one with POST /v1/credentials`,
+    const kind = selectorKind(selector);
+    if ('id' in kind) return chooseById(provider, kind.id, await store.get(kind.id));
+    const [oauth, apiKey] = await Promise.all([store.find(provider, kind.name, 'oauth'), store.find(provider, kind.name, 'api_key')]);
+    return (
+      chooseByName(provider, selector, { oauth, apiKey }, this.options.apiKeyFallback) ??
+      chooseOnly(provider, await store.list({ provider }))
     );
   }
 }

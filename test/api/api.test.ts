@@ -445,7 +445,43 @@ describe('proxy', () => {
     expect((await h.call('GET', `/v1/credentials/${revoked.id}`)).json.status).toBe('reauth_required');
   });
 
-  it('a 401 on a streamed (chunked) request body: refreshed in the background, the client told to resend (503 + Retry-After), the next call works', async () => {
+  it('a chunked request body up to 1 MiB is held like one with a content-length: it gets the Claude Code block and is replayed after a 401', async () => {
+    const heldCall = () =>
+      fetch(`${h.url}/proxy/anthropic/v1/messages`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TEST_API_KEY}`,
+          'content-type': 'application/json',
+          'anthropic-version': '2023-06-01',
+          'x-maestro-credential': 'small-chunks',
+        },
+        // Chunked (no content-length), in pieces, without the Claude Code block: the proxy must add it.
+        body: new ReadableStream({
+          start(c) {
+            const text = JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'y'.repeat(200_000) }] });
+            for (let i = 0; i < text.length; i += 65_536) c.enqueue(new TextEncoder().encode(text.slice(i, i + 65_536)));
+            c.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+    const small = await importOAuth({ name: 'small-chunks' });
+    const first = await heldCall();
+    expect(first.status, await first.text()).toBe(200);
+    const sent = h.fake.apiRequests().at(-1)!;
+    expect(sent.headers['transfer-encoding']).toBeUndefined();
+    expect(Number(sent.headers['content-length'])).toBe(sent.body.length);
+    expect((sent.json as { system: Array<{ text: string }> }).system[0]!.text).toBe(CLAUDE_CODE_SYSTEM_PROMPT);
+    h.fake.revokeAccessToken(small.accessToken);
+    const tokenCallsBefore = h.fake.tokenRequests().length;
+    const replayed = await heldCall();
+    expect(replayed.status, await replayed.text()).toBe(200); // refreshed once and sent again, not a 503
+    expect(h.fake.tokenRequests().length - tokenCallsBefore).toBe(1);
+    expect(h.fake.apiRequests().at(-1)!.headers.authorization).toBe(`Bearer ${h.fake.issued.accessTokens.at(-1)}`);
+    for (const t of [...h.fake.issued.accessTokens, ...h.fake.issued.refreshTokens]) secretsSeen.add(t);
+  });
+
+  it('a 401 on a streamed (chunked, over 1 MiB) request body: refreshed in the background, the client told to resend (503 + Retry-After), the next call works', async () => {
     const streamedCall = () =>
       fetch(`${h.url}/proxy/anthropic/v1/messages`, {
         method: 'POST',
@@ -455,13 +491,14 @@ describe('proxy', () => {
           'anthropic-version': '2023-06-01',
           'x-maestro-credential': 'chunked',
         },
-        // A stream body goes out chunked (no content-length): the proxy cannot replay it.
+        // A chunked body over 1 MiB streams through (no content-length): the proxy cannot replay it.
         body: new ReadableStream({
           start(c) {
             // A streamed body is not rewritten either, so it carries the Claude Code block itself.
             const system = [{ type: 'text', text: CLAUDE_CODE_SYSTEM_PROMPT }];
+            const content = 'x'.repeat(1_100_000);
             c.enqueue(
-              new TextEncoder().encode(JSON.stringify({ model: 'm', max_tokens: 5, system, messages: [{ role: 'user', content: 'x' }] })),
+              new TextEncoder().encode(JSON.stringify({ model: 'm', max_tokens: 5, system, messages: [{ role: 'user', content }] })),
             );
             c.close();
           },

@@ -1,7 +1,7 @@
 // /v1/credentials: import, list, read, replace tokens, delete, refresh now, history, durable calls.
 // Each route parses, calls the credential service, answers. Responses carry metadata only.
 import { Router } from 'express';
-import { whileConnected } from '../clientGone.js';
+import { whileConnected } from '../../upstream/clientGone.js';
 import type { CredentialService } from '../../credentials/service.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
 import { credentialRefusal, requireCredential, requireInferencePath, visibleCredentials } from '../../clientKeys/access.js';
