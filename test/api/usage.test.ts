@@ -86,7 +86,7 @@ describe('usage', () => {
     expect(streamed.status).toBe(200);
     expect(await streamed.text()).toContain('message_stop');
     // A stream the client abandons after its first bytes: message_start's input tokens count, the output never came.
-    h.fake.setEventIntervalMs(200);
+    h.fake.holdStreamBefore('event: content_block_start');
     const aborting = new AbortController();
     const cut = await fetch(`${secondUrl}/proxy/anthropic/v1/messages`, {
       method: 'POST',
@@ -98,7 +98,6 @@ describe('usage', () => {
     let seen = '';
     while (!seen.includes('message_start')) seen += new TextDecoder().decode((await reader.read()).value);
     aborting.abort();
-    h.fake.setEventIntervalMs(0);
     // A durable call by the other key.
     const durable = await h.call('POST', `/v1/credentials/${credentialId}/messages`, { body: { body: message }, headers: as(other.key) });
     expect(durable.status, durable.text).toBe(200);
@@ -107,6 +106,7 @@ describe('usage', () => {
     expect((await callApi(secondUrl, 'POST', '/proxy/anthropic/v1/messages', { body: message, headers: as(k.key) })).status).toBe(529);
 
     await until(async () => (await usageOf(k.id)).requests === 5, { what: 'the aborted stream recorded', timeoutMs: 10_000 });
+    h.fake.holdStreamBefore(undefined);
     expect(await usageOf(k.id)).toEqual({
       requests: 5,
       errors: 1,

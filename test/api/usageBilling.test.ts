@@ -117,7 +117,7 @@ describe('calls whose final counts never arrive', () => {
   it('a stream the client leaves after the content, before message_delta: counted incomplete, the budget charged its max_tokens', async () => {
     // 30 tokens a day: the cut call (10 input + 8 max_tokens charged) and a whole one (15) use it up.
     const k = await createKey({ name: 'leaves-early', role: 'client', providers: ['anthropic'], limits: { tokensPerDay: 30 } });
-    h.fake.setEventIntervalMs(300);
+    h.fake.holdStreamBefore('event: message_delta'); // the client leaves while the stream waits there
     const aborting = new AbortController();
     const cut = await fetch(`${h.url}/proxy/anthropic/v1/messages`, {
       method: 'POST',
@@ -129,8 +129,8 @@ describe('calls whose final counts never arrive', () => {
     let seen = '';
     while (!seen.includes('content_block_stop')) seen += new TextDecoder().decode((await reader.read()).value);
     aborting.abort();
-    h.fake.setEventIntervalMs(0);
     await until(async () => (await rowsOf(k.id))[0]?.incomplete === 1, { what: 'the cut stream recorded', timeoutMs: 10_000 });
+    h.fake.holdStreamBefore(undefined);
     expect((await rowsOf(k.id))[0]).toMatchObject({ requests: 1, errors: 0, incomplete: 1, inputTokens: 10, outputTokens: 0 });
     expect(h.api.usage.usedToday(k.id)).toBe(18);
 

@@ -150,6 +150,8 @@ export interface FakeProvider {
   setApiDelayMs(ms: number): void;
   /** Pause between streamed events from now on. */
   setEventIntervalMs(ms: number): void;
+  /** From now on, a streamed answer stops before its first event containing `text` until the client leaves (undefined: never). */
+  holdStreamBefore(text: string | undefined): void;
   /** Streamed answers cut short because the client (the proxy) closed the connection. */
   streamsAbandoned(): number;
   close(): Promise<void>;
@@ -221,10 +223,14 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
       res?.once('close', done);
     });
 
+  let holdBefore: string | undefined;
   const { send, sendStream } = createSender(compression, {
     pause: (res) => sleep(eventIntervalMs, res),
     closed: () => closed,
     abandoned: () => void streamsAbandoned++,
+    // Until the client leaves (the fake's own close and a 60 s bound end it too: no test hangs on it).
+    hold: (event, res) =>
+      holdBefore !== undefined && event.includes(holdBefore) && !res.destroyed ? sleep(60_000, res) : Promise.resolve(),
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -403,6 +409,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     setApiDelayMs: (ms) => void (apiDelayMs = ms),
     streamsAbandoned: () => streamsAbandoned,
     setEventIntervalMs: (ms) => void (eventIntervalMs = ms),
+    holdStreamBefore: (text) => void (holdBefore = text),
     close: async () => {
       closed = true;
       for (const entry of [...timers]) entry.resolve();

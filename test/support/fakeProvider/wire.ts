@@ -119,6 +119,11 @@ export interface StreamPacing {
   closed(): boolean;
   /** Counts a stream cut short because the client closed the connection. */
   abandoned(): void;
+  /**
+   * Before an event: waits until the client leaves when the event holds the text the test set
+   * (holdStreamBefore), so "the client left before this event" does not depend on timing.
+   */
+  hold(event: string, res: ServerResponse): Promise<void>;
 }
 
 /** send() and sendStream(), compressing with `compression` when the request's accept-encoding allows it. */
@@ -177,6 +182,7 @@ export function createSender(compression: Compression | undefined, pacing: Strea
     for (let i = 0; i < events.length; i++) {
       if (pacing.closed() || res.destroyed) return;
       if (i > 0) await pacing.pause(res);
+      await pacing.hold(events[i]!, res);
       if (res.destroyed) {
         pacing.abandoned();
         return;
