@@ -11,6 +11,7 @@ import { buildProviderCall, needsBody, type ProviderCall } from '../auth/clientB
 import {
   CallerGoneError,
   ConflictError,
+  HttpError,
   MaestroError,
   ProviderUnavailableError,
   ReauthRequiredError,
@@ -18,7 +19,6 @@ import {
 } from '../errors.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { ProviderId } from '../config.js';
-import { HttpError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
 import { withOneRefresh } from '../credentials/withOneRefresh.js';
