@@ -2,15 +2,11 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './errors.js';
 import { loadTemporalConnection, type TemporalConnectionSettings } from './temporal/connectionConfig.js';
 
 export const PROVIDER_IDS = ['anthropic', 'openai', 'gemini'] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
-
-/** A startup problem the operator can fix; the message names the variable. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
 
 export interface EncryptionKey {
   id: string;

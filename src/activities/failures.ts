@@ -1,8 +1,7 @@
 // Maestro's errors as Temporal failures, and the view of a credential that workflows see.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CredentialMetadata, CredentialSecret } from '../db/credentials.js';
-import { MisconfiguredError, NotFoundError, ProviderUnavailableError, ReauthRequiredError, ValidationError } from '../errors.js';
-import { FailureType } from '../workflows/failures.js';
+import { errorRule, type MaestroError } from '../errors.js';
 import type { CredentialView } from './types.js';
 
 /** Heartbeat this often while a refresh runs (the workflow's heartbeat timeout is 20 s). */
@@ -26,16 +25,16 @@ export const toView = (metadata: CredentialMetadata, secret: CredentialSecret): 
   ageMs: msFromNow(metadata.tokenObtainedAt, -1),
 });
 
-/** Maps Maestro's errors onto Temporal failures: what a retry cannot fix is non-retryable. */
+/** Maestro's errors as Temporal failures, by the error table (src/errors.ts): what a retry cannot fix is non-retryable. */
 export function toFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof ReauthRequiredError) return ApplicationFailure.nonRetryable(message, FailureType.reauthRequired);
-  if (error instanceof NotFoundError) return ApplicationFailure.nonRetryable(message, FailureType.notFound);
-  if (error instanceof MisconfiguredError) return ApplicationFailure.nonRetryable(message, FailureType.misconfigured);
-  if (error instanceof ValidationError) return ApplicationFailure.nonRetryable(message, FailureType.invalidRequest);
-  if (error instanceof ProviderUnavailableError) {
-    return ApplicationFailure.create({ message, type: FailureType.providerUnavailable, nextRetryDelay: error.retryAfterMs });
-  }
-  return ApplicationFailure.retryable(message, FailureType.transient);
+  const rule = errorRule(error);
+  const waitSeconds = rule.retryAfter === 'nextRetryDelay' ? (error as MaestroError).retryAfterSeconds : undefined;
+  return ApplicationFailure.create({
+    message,
+    type: rule.failure,
+    nonRetryable: !rule.retryable,
+    nextRetryDelay: waitSeconds === undefined ? undefined : Math.round(waitSeconds * 1000),
+  });
 }

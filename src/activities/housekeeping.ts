@@ -3,7 +3,7 @@
 import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { request } from 'undici';
-import { FailureType } from '../workflows/failures.js';
+import { FailureType } from '../model/failures.js';
 import type { ActivityDeps, PurgeResult, WebhookEvent } from './types.js';
 
 export function housekeepingActivities(deps: ActivityDeps) {

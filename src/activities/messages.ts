@@ -5,10 +5,9 @@
 // it is gone.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { getGlobalDispatcher } from 'undici';
-import { ProviderUnavailableError, ReauthRequiredError, ValidationError } from '../errors.js';
+import { NOT_SENT_CODES, parseRetryAfter, ProviderUnavailableError, ReauthRequiredError, ValidationError } from '../errors.js';
 import { callAuth } from '../auth/credentialAuth.js';
-import { parseRetryAfter } from '../auth/tokenClient.js';
-import { FailureType } from '../workflows/failures.js';
+import { FailureType } from '../model/failures.js';
 import { HEARTBEAT_EVERY_MS, toFailure } from './failures.js';
 import type { ActivityDeps, MessageRequest, MessageResponse } from './types.js';
 import { usageRow, type CallRecord } from '../usage/recorder.js';
@@ -23,16 +22,13 @@ import type { ProviderId } from '../config.js';
 const USAGE_WRITE_TRIES = 4;
 const USAGE_WRITE_PAUSE_MS = 1_000;
 
-// undici's codes for a connection that never carried the request: safe to retry.
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-
 /** A provider call that failed without an answer: retryable only if the request never left. */
 function callFailure(error: unknown): Error {
   if (error instanceof Error && error.name === 'InvalidArgumentError')
     return new ValidationError(`the request cannot be sent: ${error.message}`);
   const code = (error as { code?: unknown })?.code;
   const message = error instanceof Error ? error.message : String(error);
-  if (typeof code === 'string' && NOT_SENT.has(code)) return new ProviderUnavailableError(`provider unreachable (${code})`);
+  if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return new ProviderUnavailableError(`provider unreachable (${code})`);
   // Sent, then cut off: the provider may have processed (and billed) it. Not sent again.
   return ApplicationFailure.nonRetryable(
     `provider call failed after it was sent (${typeof code === 'string' ? code : message}); not retried, since the provider may have processed it`,

@@ -1,12 +1,18 @@
 // describeCredential and refreshCredential: what the refresh workflow reads and does, on its own
 // task queue. The refresh is crash-safe: a rotated refresh token is never spent twice.
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import type { CredentialMetadata, CredentialSecret } from '../db/credentials.js';
-import { MisconfiguredError, NotFoundError, ProviderUnavailableError, ReauthRequiredError, VersionConflictError } from '../errors.js';
-import { MalformedTokenResponseError, parseTokenAnswer, requestRefresh } from '../auth/tokenClient.js';
+import {
+  MalformedTokenResponseError,
+  MisconfiguredError,
+  NotFoundError,
+  ProviderUnavailableError,
+  ReauthRequiredError,
+  VersionConflictError,
+} from '../errors.js';
+import { parseTokenAnswer, requestRefresh } from '../auth/tokenClient.js';
 import { sealedAnswerSchema, type SealedAnswer } from '../db/refreshAnswers.js';
 import type { ProviderDefinition } from '../providers/types.js';
-import { FailureType } from '../workflows/failures.js';
 import { HEARTBEAT_EVERY_MS, toFailure, toView, WRITE_ATTEMPTS } from './failures.js';
 import type { ActivityDeps, CredentialView, RefreshResult } from './types.js';
 
@@ -54,7 +60,7 @@ export function refreshActivities(deps: ActivityDeps) {
       // A 2xx without an access token: kept sealed for an operator; retrying would spend again.
       await answers.record(credentialId, expectedVersion, a.sealed, 'unusable').catch(() => {});
       await store.recordRefreshFailure(credentialId, `${error.message} (answer kept for an operator)`, expectedVersion).catch(() => {});
-      throw ApplicationFailure.nonRetryable(error.message, FailureType.malformed);
+      throw toFailure(error);
     }
     if (parsed.oddFields.length > 0) {
       log.warn({ credentialId, fields: parsed.oddFields }, 'token answer had fields of an unexpected shape; kept the usable ones');
@@ -177,7 +183,7 @@ export function refreshActivities(deps: ActivityDeps) {
             // A 2xx whose body could not be read (bad compression, say): the token may be spent;
             // presenting it again at once would likely kill the login. The workflow backs off.
             await store.recordRefreshFailure(credentialId, error.message, expectedVersion).catch(() => {});
-            throw ApplicationFailure.nonRetryable(error.message, FailureType.malformed);
+            throw toFailure(error);
           }
           if (error instanceof ProviderUnavailableError)
             await store.recordRefreshFailure(credentialId, error.message, expectedVersion).catch(() => {});

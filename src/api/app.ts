@@ -16,6 +16,7 @@ import { RequestRateLimiter } from '../clientKeys/requestRate.js';
 import { ConcurrentCalls } from '../clientKeys/concurrentCalls.js';
 import { clientAddress } from './clientAddress.js';
 import { bodyStalled, StalledBodies } from '../upstream/stalledBodies.js';
+import { errorEnvelope } from '../errors.js';
 import { errorHandler, notFoundHandler, sendError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -110,7 +111,7 @@ export function createApp(deps: AppDeps): RequestListener {
       await deps.checkReady();
       res.json(shaped(readySchema, { status: 'ready' }));
     } catch (error) {
-      res.status(503).json({ error: { type: 'not_ready', message: (error as Error).message } });
+      res.status(503).json(errorEnvelope('not_ready', (error as Error).message));
     }
   });
   if (deps.serveMetrics !== false) {
@@ -168,7 +169,7 @@ export function createApp(deps: AppDeps): RequestListener {
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     handler: (_req, res) => {
-      res.status(429).json({ error: { type: 'rate_limited', message: 'too many login attempts; wait a minute' } });
+      res.status(429).json(errorEnvelope('rate_limited', 'too many login attempts; wait a minute'));
     },
   });
   v1.use('/oauth', loginLimiter, createOAuthRoutes(deps));

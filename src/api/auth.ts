@@ -7,9 +7,8 @@ import type { RequestHandler } from 'express';
 import type { LastUsedRecorder } from '../clientKeys/lastUsed.js';
 import type { KeyRegistry, Principal } from '../clientKeys/registry.js';
 import type { RequestRateLimiter } from '../clientKeys/requestRate.js';
-import { MaestroError, UnauthorizedError } from '../errors.js';
+import { HttpError, MaestroError, UnauthorizedError } from '../errors.js';
 import type { ClientAddress } from './clientAddress.js';
-import { HttpError } from './errors.js';
 
 export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
   const authorization = headers.authorization;
@@ -121,9 +120,9 @@ export class FailedAuthLimiter {
       return undefined;
     }
     const seconds = Math.ceil((entry.resetAt - now) / 1000);
-    const error = new HttpError(429, 'rate_limited', `too many failed key checks from this address; try again in ${seconds} s`);
-    error.retryAfterSeconds = seconds;
-    return error;
+    return new HttpError(429, 'rate_limited', `too many failed key checks from this address; try again in ${seconds} s`, {
+      retryAfterSeconds: seconds,
+    });
   }
 
   /** Counts one failed key check for `address`. */

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { PayloadCodec } from '@temporalio/common';
 import express, { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
-import { HttpError } from './errors.js';
+import { HttpError } from '../errors.js';
 
 export interface CodecDeps {
   codec: PayloadCodec;

@@ -1,52 +1,25 @@
-// The one Express error handler: Maestro's error types → status codes, `{error: {type, message}}`.
-// Never a stack trace, never a secret; unexpected errors are logged and answered with a plain 500.
+// The one Express error handler: Maestro's errors → the status the error table (src/errors.ts) names,
+// `{error: {type, message}}`. Never a stack trace, never a secret; unexpected errors are logged and
+// answered with a plain 500.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import {
   CallerGoneError,
-  ConflictError,
-  ForbiddenError,
+  errorEnvelope,
+  errorRule,
+  HttpError,
   isDatabaseUnavailable,
-  LimitExceededError,
   MaestroError,
-  MisconfiguredError,
-  NotFoundError,
   ProviderUnavailableError,
-  ReauthRequiredError,
-  SealError,
   ServiceUnavailableError,
-  UnauthorizedError,
-  ValidationError,
 } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { describeIssues } from './schemas.js';
 
-export class HttpError extends MaestroError {
-  /** Sent as Retry-After when set (429s). */
-  retryAfterSeconds?: number;
-
-  constructor(
-    readonly status: number,
-    override readonly type: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
+/** The HTTP status for `error`, from the error table (a zod parse failure is the caller's bad request). */
 export function statusFor(error: unknown): number {
-  if (error instanceof HttpError) return error.status;
-  if (error instanceof ValidationError || error instanceof ZodError) return 400;
-  if (error instanceof UnauthorizedError) return 401;
-  if (error instanceof ForbiddenError) return 403;
-  if (error instanceof NotFoundError) return 404;
-  if (error instanceof LimitExceededError) return 429;
-  if (error instanceof ReauthRequiredError || error instanceof ConflictError) return 409;
-  if (error instanceof ProviderUnavailableError) return 502;
-  if (error instanceof ServiceUnavailableError) return 503;
-  if (error instanceof MisconfiguredError || error instanceof SealError) return 500;
-  return 500;
+  return error instanceof ZodError ? 400 : errorRule(error).status;
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
@@ -93,14 +66,13 @@ export function sendError(log: Logger, caught: unknown, req: IncomingMessage, re
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error: { type, message } });
+  const body = JSON.stringify(errorEnvelope(type, message));
   const headers: Record<string, string> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
   };
-  if (error instanceof ServiceUnavailableError) headers['retry-after'] = String(error.retryAfterSeconds);
-  if (error instanceof LimitExceededError) headers['retry-after'] = String(error.retryAfterSeconds);
-  if (error instanceof HttpError && error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
+  const retryAfterSeconds = errorRule(error).retryAfter === 'header' ? (error as MaestroError).retryAfterSeconds : undefined;
+  if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
   // A request whose body stopped arriving: the rest of it is not waited for, the connection ends after the answer.
   if (status === 408) headers.connection = 'close';
   res.writeHead(status, headers).end(body);

@@ -4,7 +4,8 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
-import { HttpError, sendError } from './errors.js';
+import { HttpError } from '../errors.js';
+import { sendError } from './errors.js';
 
 export interface MetricsServer {
   server: Server;

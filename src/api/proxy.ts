@@ -9,6 +9,7 @@ import { needsBody } from '../auth/clientBuilder.js';
 import {
   CallerGoneError,
   ConflictError,
+  HttpError,
   MaestroError,
   ProviderUnavailableError,
   ReauthRequiredError,
@@ -16,7 +17,6 @@ import {
 } from '../errors.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { ProviderId } from '../config.js';
-import { HttpError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
 import { principalOf } from './auth.js';

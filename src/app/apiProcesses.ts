@@ -5,7 +5,8 @@
 // Migrations: every API process runs migrateToLatest at start; kysely's Migrator holds a
 // PostgreSQL advisory lock while it reads and applies them, so concurrent starts are safe.
 import cluster, { type Worker } from 'node:cluster';
-import { ConfigError, type Config } from '../config.js';
+import { type Config } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** Wait before replacing a process that died, so a crash loop does not spin. */

@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import type { Registry } from 'prom-client';
 import type { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config.js';
+import { errorEnvelope } from '../errors.js';
 import { DURABLE_CALL_LIFETIME_MS, DurableCallSigner } from '../crypto/durableCalls.js';
 import { DurableCallClaims } from '../db/durableCallClaims.js';
 import { KeyRing } from '../crypto/keyRing.js';
@@ -262,7 +263,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
             `the request did not arrive whole within ${SERVER_LIMITS.requestTimeout / 1000} s (headers: ${SERVER_LIMITS.headersTimeout / 1000} s); send it without pauses`,
           ]
         : [400, 'Bad Request', 'invalid_request', 'malformed HTTP request'];
-  const body = JSON.stringify({ error: { type, message } });
+  const body = JSON.stringify(errorEnvelope(type, message));
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );

@@ -3,7 +3,8 @@
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
-import { ConfigError, type Config } from '../config.js';
+import { type Config } from '../config.js';
+import { ConfigError } from '../errors.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { checkDatabase, createDb, type Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';

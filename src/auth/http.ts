@@ -2,20 +2,10 @@
 // passes a body on untouched must keep its content-encoding label (see the proxy).
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { ValidationError } from '../errors.js';
+import { BodyTooLargeError, ContentDecodingError } from '../errors.js';
 
 /** Default ceiling for a read body, raw and decoded: 32 MiB. */
 export const DEFAULT_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
-
-/** The body (raw or decoded) is larger than the limit. */
-export class BodyTooLargeError extends ValidationError {
-  constructor(readonly limitBytes: number) {
-    super(`body is larger than ${limitBytes} bytes`);
-  }
-}
-
-/** The content-encoding is unknown, or the bytes do not decode with it. */
-export class ContentDecodingError extends ValidationError {}
 
 type Decoder = (input: Buffer, options: zlib.ZlibOptions | zlib.BrotliOptions) => Promise<Buffer>;
 

@@ -2,7 +2,7 @@
 // failures classified into the errors the refresh workflow acts on:
 //   ReauthRequiredError          the grant is dead (invalid_grant, reused/expired/revoked refresh token)
 //   MisconfiguredError           Maestro's OAuth client configuration is wrong
-//   ProviderUnavailableError     429 (retryAfterMs from Retry-After), 5xx, other 4xx, timeouts, network errors
+//   ProviderUnavailableError     429 (retryAfterSeconds from Retry-After), 5xx, other 4xx, timeouts, network errors
 //   MalformedTokenResponseError  a 2xx answer without a usable access token (kept sealed by the caller; not retried at once)
 // A refresh is two steps, so the caller can make the answer durable in between: requestRefresh
 // sends the request and returns the raw 2xx answer (once sent, it waits until the caller's signal
@@ -11,7 +11,14 @@
 // Messages carry the provider's error code and a sanitised description only: never a token,
 // a code, a verifier, a client secret or the raw body.
 import { request } from 'undici';
-import { MaestroError, MisconfiguredError, ProviderUnavailableError, ReauthRequiredError } from '../errors.js';
+import {
+  MaestroError,
+  MalformedTokenResponseError,
+  MisconfiguredError,
+  parseRetryAfter,
+  ProviderUnavailableError,
+  ReauthRequiredError,
+} from '../errors.js';
 import { safeText } from '../redact.js';
 import type { AccountIdSource, ParamList, ProviderDefinition, TokenBodyFormat, TokenSet } from '../providers/types.js';
 import { readBody } from './http.js';
@@ -21,9 +28,6 @@ import { assertOAuthConfigured, fillParams } from './pkce.js';
 export const DEFAULT_TOKEN_TIMEOUT_MS = 15_000;
 /** Token answers are small; anything bigger is not one. */
 const TOKEN_BODY_LIMIT_BYTES = 256 * 1024;
-
-/** A 2xx token answer Maestro cannot use. Retryable, but the caller should bound the retries. */
-export class MalformedTokenResponseError extends ProviderUnavailableError {}
 
 export interface TokenCallOptions {
   signal?: AbortSignal;
@@ -335,16 +339,6 @@ function classifyFailure(
   }
   // 403/404/other: often a gateway or firewall in front of the endpoint; retry later.
   return new ProviderUnavailableError(`${label} failed (${detail})`, parseRetryAfter(headers['retry-after']));
-}
-
-/** Retry-After as delta-seconds or an HTTP date → milliseconds from now (never negative). */
-export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
-  const v = (Array.isArray(value) ? value[0] : value)?.trim();
-  if (!v) return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const at = Date.parse(v);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
 }
 
 /** Provider text made safe for an error message: printable, short, and without anything secret-shaped. */

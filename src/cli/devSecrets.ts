@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, parseEncryptionKeys, type Config } from '../config.js';
+import { parseEncryptionKeys, type Config } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 function readOrCreate(file: string, create: () => string): { value: string; created: boolean } {

@@ -5,8 +5,8 @@
 // Sealed layout: [format 0x01][96-bit IV][128-bit tag][ciphertext]. The key id is not inside
 // the blob; it is stored beside it (the `key_id` column) so rotation can find stale rows with SQL.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { ConfigError, type EncryptionKey } from '../config.js';
-import { SealError } from '../errors.js';
+import type { EncryptionKey } from '../config.js';
+import { ConfigError, SealError } from '../errors.js';
 
 const FORMAT = 0x01;
 const IV_BYTES = 12;

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 
 export interface EmbeddedDatabase {
   url: string;

@@ -1,7 +1,7 @@
 // One kysely instance over a pg pool. Connection failures become a one-line error naming DATABASE_URL.
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { Database } from './types.js';
 
 // bigint (bigserial ids, counts) as string, never a lossy number.

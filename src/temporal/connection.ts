@@ -2,7 +2,8 @@
 // environment configuration. An unreachable server is one clear line naming TEMPORAL_ADDRESS.
 import { Client, Connection, type DataConverter } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { ConfigError, type Config } from '../config.js';
+import { type Config } from '../config.js';
+import { ConfigError } from '../errors.js';
 
 type ConnectionSettings = Config['temporal']['connection'];
 

@@ -4,16 +4,7 @@ import { ScheduleAlreadyRunning, WorkflowExecutionAlreadyStartedError, WorkflowN
 import { ApplicationFailure, type Duration, type Workflow } from '@temporalio/common';
 import type { DurableCallSigner } from '../crypto/durableCalls.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
-import {
-  CallerGoneError,
-  ConflictError,
-  MisconfiguredError,
-  NotFoundError,
-  ProviderUnavailableError,
-  ReauthRequiredError,
-  ServiceUnavailableError,
-  ValidationError,
-} from '../errors.js';
+import { CallerGoneError, errorForFailure, NoRefreshWorkflowError, ServiceUnavailableError } from '../errors.js';
 import type { CredentialView } from '../activities/index.js';
 import {
   credentialRefreshWorkflow,
@@ -51,9 +42,6 @@ export interface CredentialWorkflowsOptions {
   signer: DurableCallSigner;
 }
 
-/** The credential's refresh workflow is not running (never started, or ended). */
-class NoRefreshWorkflowError extends NotFoundError {}
-
 /** Extra time the client allows past the workflow's own bound before it gives up on Temporal. */
 const CLIENT_GRACE_MS = 5_000;
 
@@ -65,33 +53,32 @@ function applicationFailure(error: unknown): ApplicationFailure | undefined {
   return undefined;
 }
 
+/** What the caller is told when a credential's workflow ends with a failure of this type (any other: it failed, retry later). */
+const FAILURE_MESSAGES: Partial<Record<FailureType, (credentialId: string, detail: string) => string>> = {
+  [FailureType.reauthRequired]: (id) => `credential ${id} needs a new login (POST /v1/oauth/:provider/start)`,
+  [FailureType.notFound]: (id) => `credential ${id} not found`,
+  [FailureType.stopped]: (id) => `credential ${id} is being deleted (its refresh workflow stopped)`,
+  [FailureType.notRefreshable]: (id) => `credential ${id} has no refresh token; replace its tokens instead`,
+  [FailureType.misconfigured]: (id) => `credential ${id} cannot be used: provider is misconfigured`,
+  // This API signed it: a worker that cannot verify it has other encryption keys.
+  [FailureType.unsignedCall]: (_, detail) =>
+    `the worker refused a durable call this API signed (do the API and the worker share MAESTRO_ENCRYPTION_KEYS?): ${detail}`,
+  [FailureType.disabled]: (id) => `credential ${id} is disabled; enable it before sending with it`,
+  [FailureType.invalidRequest]: (_, detail) => detail,
+  [FailureType.providerUnavailable]: (_, detail) => `provider unavailable: ${detail}`,
+};
+
+/** A Temporal failure as Maestro's error, of the class the error table (src/errors.ts) names for its type. */
 function toMaestroError(error: unknown, credentialId: string): Error {
   const failure = applicationFailure(error);
-  switch (failure?.type) {
-    case FailureType.reauthRequired:
-      return new ReauthRequiredError(`credential ${credentialId} needs a new login (POST /v1/oauth/:provider/start)`);
-    case FailureType.notFound:
-      return new NotFoundError(`credential ${credentialId} not found`);
-    case FailureType.stopped:
-      return new NotFoundError(`credential ${credentialId} is being deleted (its refresh workflow stopped)`);
-    case FailureType.notRefreshable:
-      return new ConflictError(`credential ${credentialId} has no refresh token; replace its tokens instead`);
-    case FailureType.misconfigured:
-      return new ConflictError(`credential ${credentialId} cannot be used: provider is misconfigured`);
-    case FailureType.unsignedCall:
-      // This API signed it: a worker that cannot verify it has other encryption keys.
-      return new MisconfiguredError(
-        `the worker refused a durable call this API signed (do the API and the worker share MAESTRO_ENCRYPTION_KEYS?): ${failure.message}`,
-      );
-    case FailureType.disabled:
-      return new ConflictError(`credential ${credentialId} is disabled; enable it before sending with it`);
-    case FailureType.invalidRequest:
-      return new ValidationError(failure.message);
-    case FailureType.providerUnavailable:
-      return new ProviderUnavailableError(`provider unavailable: ${failure.message}`);
+  if (failure) {
+    const type = failure.type ?? '';
+    const message = Object.hasOwn(FAILURE_MESSAGES, type)
+      ? FAILURE_MESSAGES[type as FailureType]!(credentialId, failure.message)
+      : `workflow failed: ${failure.message}`;
+    return new (errorForFailure(type))(message);
   }
   if (error instanceof WorkflowNotFoundError) return new NoRefreshWorkflowError(`credential ${credentialId} has no refresh workflow`);
-  if (failure) return new ServiceUnavailableError(`workflow failed: ${failure.message}`);
   return new ServiceUnavailableError(`Temporal is unavailable: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
 }
 

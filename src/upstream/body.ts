@@ -4,8 +4,7 @@
 // larger one streams through once, still stopped at the limit (413) and at a stall (408).
 import type { IncomingMessage } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
-import { CallerGoneError } from '../errors.js';
-import { HttpError } from '../api/errors.js';
+import { CallerGoneError, HttpError } from '../errors.js';
 import { bodyStalled, type StalledBodies } from './stalledBodies.js';
 
 /** Bodies up to this size are held so a call can be rewritten and retried; larger ones stream through once. */

@@ -7,7 +7,7 @@
 // each watched request's socket.bytesRead with the last look. Bytes waiting in the request's own
 // buffer mean Maestro is the one not reading (back-pressure from a slow provider): not a stall.
 import type { IncomingMessage } from 'node:http';
-import { HttpError } from '../api/errors.js';
+import { HttpError } from '../errors.js';
 
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
 

@@ -19,6 +19,7 @@
 //   in whole seconds, rounded up.
 import type { ProviderId } from '../config.js';
 import { isStorableDate } from '../dates.js';
+import { parseRetryAfter } from '../errors.js';
 
 export interface RateLimitWindow {
   limit?: number;
@@ -74,7 +75,7 @@ export function parseRateLimitHeaders(
     if (name === 'retry-after') {
       const seconds = parseRetryAfter(value, nowMs);
       if (seconds !== undefined) {
-        state.retryAfter = seconds;
+        state.retryAfter = Math.ceil(seconds); // whole seconds, rounded up
         seen = true;
       }
       continue;
@@ -299,12 +300,4 @@ export function durationSeconds(value: string): number | undefined {
   let total = 0;
   for (const [, amount, unit] of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/g)) total += Number(amount) * DURATION_UNITS[unit!]!;
   return Number.isFinite(total) ? total : undefined;
-}
-
-/** `retry-after`: delay-seconds or an HTTP date → whole seconds from now (rounded up, never negative). */
-function parseRetryAfter(value: string, nowMs: number): number | undefined {
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value));
-  const at = Date.parse(value);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, Math.ceil((at - nowMs) / 1000));
 }

@@ -20,7 +20,7 @@ import {
 } from './refreshMessages.js';
 
 export * from './refreshMessages.js';
-export { FailureType, FailureType as FailureTypes } from './failures.js';
+export { FailureType, FailureType as FailureTypes } from '../model/failures.js';
 
 export async function credentialRefreshWorkflow(input: RefreshWorkflowInput): Promise<RefreshStatus> {
   if (!patched(REFRESH_V2_PATCH)) return credentialRefreshWorkflowV1(input);

@@ -26,7 +26,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities, CredentialView } from '../activities/index.js';
-import { FailureType, NON_RETRYABLE_REFRESH } from './failures.js';
+import { FailureType, NON_RETRYABLE_REFRESH } from '../model/failures.js';
 import { ANCHOR_AT_ASK_PATCH, SHORT_RUNS_PATCH } from './legacy/patches.js';
 import {
   DEFAULT_REFRESH_WAIT_MS,

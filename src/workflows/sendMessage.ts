@@ -3,7 +3,7 @@
 // One attempt may take as long as a long generation does; the heartbeat notices a dead worker.
 import { proxyActivities } from '@temporalio/workflow';
 import type { createActivities, MessageRequest, MessageResponse } from '../activities/index.js';
-import { NON_RETRYABLE_MESSAGE } from './failures.js';
+import { NON_RETRYABLE_MESSAGE } from '../model/failures.js';
 
 export interface SendMessageInput {
   credentialId: string;

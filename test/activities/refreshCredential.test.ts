@@ -15,7 +15,7 @@ import { createDb, type Db } from '../../src/db/pool.js';
 import { RefreshAnswerStore } from '../../src/db/refreshAnswers.js';
 import { createLogger } from '../../src/logger.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
-import { FailureType } from '../../src/workflows/failures.js';
+import { FailureType } from '../../src/model/failures.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
 import { startOwnPostgres, type OwnPostgres } from '../support/processes.js';

@@ -1,7 +1,8 @@
 // Settings whose typo would silently weaken Maestro are start-up errors that name the variable.
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
 
 const base = { MAESTRO_ENV: 'test' };
 

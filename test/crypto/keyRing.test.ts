@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config.js';
 import { credentialAad, KeyRing, legacyCredentialAad, oauthSessionAad } from '../../src/crypto/keyRing.js';
-import { SealError } from '../../src/errors.js';
+import { ConfigError, SealError } from '../../src/errors.js';
 
 const k1 = { id: 'k1', key: randomBytes(32) };
 const k2 = { id: 'k2', key: randomBytes(32) };

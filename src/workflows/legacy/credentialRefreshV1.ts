@@ -22,7 +22,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities, CredentialView } from '../../activities/index.js';
-import { FailureType } from '../failures.js';
+import { FailureType } from '../../model/failures.js';
 import {
   credentialUpdatedSignal,
   refreshNowUpdate,
