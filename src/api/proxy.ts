@@ -145,10 +145,13 @@ function responseHeaders(headers: Record<string, string | string[] | undefined>)
 /**
  * source → res with back-pressure, like stream.pipeline for this one pair but without the
  * AbortController (and the DOMException its clean-up abort creates) pipeline makes per call.
+ * The answer is ended only after `beforeEnd` (the call's usage is recorded then): a client that
+ * has its whole answer may send its next request at once, and that one must see this call in its
+ * key's budget (reading a compressed answer's usage takes the decompressor a few turns).
  * Resolves when res has finished; rejects when either side fails or the client goes away first,
  * and then the other side is destroyed too (the upstream request is aborted).
  */
-function relay(source: Readable, res: ServerResponse): Promise<void> {
+function relay(source: Readable, res: ServerResponse, beforeEnd: () => Promise<void>): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
       source.destroy();
@@ -157,11 +160,17 @@ function relay(source: Readable, res: ServerResponse): Promise<void> {
     };
     source.once('error', fail);
     res.once('error', fail);
+    res.once('finish', resolve);
     res.once('close', () => {
-      if (res.writableFinished) resolve();
-      else fail(new Error('the client closed the connection before the answer was sent'));
+      if (!res.writableFinished) fail(new Error('the client closed the connection before the answer was sent'));
     });
-    source.pipe(res);
+    source.once('end', () => {
+      beforeEnd().then(
+        () => res.end(),
+        (error: Error) => fail(error),
+      );
+    });
+    source.pipe(res, { end: false });
   });
 }
 
@@ -406,11 +415,38 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       // Mapped answers were asked uncompressed; one compressed anyway is decoded before the mapping.
       const decoder = mapper ? decoderFor(header(upstream.headers['content-encoding'])) : undefined;
       // The pipe is in place before the listener, so no chunk can flow past it unseen by res.
+      // What the answer said, recorded once: before a relayed answer ends (see relay), else after it.
+      let recorded = false;
+      const recordUsage = () => {
+        if (recorded) return;
+        recorded = true;
+        const seen = watch.observation();
+        // The headers' state first, whether or not its turn came yet: a stream that ended at once
+        // (an error event right after the headers) must not be overwritten by the headers' "allowed".
+        account();
+        if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
+        // A metered answer that ended without its final counts: incomplete, its budget charged the stated upper bound.
+        const incomplete = metering !== undefined && res.statusCode >= 200 && res.statusCode < 300 && !seen.complete;
+        deps.usage.record({
+          keyId: who.keyId,
+          credentialId,
+          provider,
+          // An error answer names no model: the request's, read only then (the hot path parses nothing).
+          model: seen.model ?? (res.statusCode >= 400 || incomplete ? requestedModel(rawBody) : undefined),
+          usage: seen.usage,
+          error: res.statusCode >= 400 || seen.streamError !== undefined,
+          incomplete,
+          incompleteCharge: incomplete ? incompleteCharge(seen.usage, plainBody, rawBody?.length ?? streamed.bytes) : undefined,
+        });
+      };
       const piped = mapper
         ? decoder
           ? pipeline(upstream.body, decoder, mapper, res)
           : pipeline(upstream.body, mapper, res)
-        : relay(upstream.body, res);
+        : relay(upstream.body, res, async () => {
+            await watch.end();
+            recordUsage();
+          });
       seenBody.on('data', (chunk: Buffer | string) => watch.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
       try {
         await piped;
@@ -420,24 +456,7 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         watch.abandon(); // what was seen before the cut still counts
         res.destroy();
       }
-      const seen = watch.observation();
-      // The headers' state first, whether or not its turn came yet: a stream that ended at once
-      // (an error event right after the headers) must not be overwritten by the headers' "allowed".
-      account();
-      if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
-      // A metered answer that ended without its final counts: incomplete, its budget charged the stated upper bound.
-      const incomplete = metering !== undefined && res.statusCode >= 200 && res.statusCode < 300 && !seen.complete;
-      deps.usage.record({
-        keyId: who.keyId,
-        credentialId,
-        provider,
-        // An error answer names no model: the request's, read only then (the hot path parses nothing).
-        model: seen.model ?? (res.statusCode >= 400 || incomplete ? requestedModel(rawBody) : undefined),
-        usage: seen.usage,
-        error: res.statusCode >= 400 || seen.streamError !== undefined,
-        incomplete,
-        incompleteCharge: incomplete ? incompleteCharge(seen.usage, plainBody, rawBody?.length ?? streamed.bytes) : undefined,
-      });
+      recordUsage();
     } catch (error) {
       if (error instanceof CallerGoneError) return; // nobody is left to answer
       deps.metrics.proxyRequests.inc({ provider: deps.providers.has(providerId) ? providerId : 'unknown', status: 'error' });
