@@ -2,7 +2,9 @@
 // the limit a Node pass-through reaches. Five processes, all on 127.0.0.1:
 //   upstream.ts       fake provider (node:http keep-alive): ~1 KB JSON, or 64 SSE events 20 ms apart
 //   maestroServer.ts  the real app (API + worker, embedded PostgreSQL, Temporal dev server)
-//   forwarder.ts      the thinnest undici pass-through we could write (no framework)
+//   forwarder.ts      the thinnest undici pass-through we could write (no framework); run twice:
+//                     `forwarder` streams the body through, `lean` (the floor issue 28 measures
+//                     against) holds it, pipes the answer, and makes no AbortController per call
 //   loadgen.ts        undici load generator, on its own event loop
 //   this file         orchestration only (idle while a case runs)
 // Cases alternate inside every round (the order rotates) and results are medians over rounds,
@@ -68,7 +70,7 @@ const REQUEST = {
   messages: [{ role: 'user', content: 'Write one sentence about benchmarks. Keep it short, please; this is a latency test.' }],
 };
 
-type CaseName = 'direct' | 'maestro' | 'maestro-client' | 'forwarder' | 'maestro-oauth' | 'patched' | 'prod' | 'prod-warn' | 'prod-cluster';
+type CaseName = 'direct' | 'maestro' | 'maestro-client' | 'forwarder' | 'lean' | 'maestro-oauth' | 'patched' | 'prod' | 'prod-warn' | 'prod-cluster';
 /** A/B a src/ change within one run: a second Maestro from another checkout (e.g. a scratch copy with a patch applied). */
 const COMPARE_TREE = argValue('compare-tree');
 
@@ -84,8 +86,9 @@ async function main() {
     const upstream = await spawnChild<{ url: string; messageBytes: number }>(new URL('./upstream.ts', import.meta.url), { env: childEnv });
     children.push(upstream);
     const env = { ...childEnv, BENCH_UPSTREAM_URL: upstream.ready.url, BENCH_LOG_LEVEL: LOG_LEVEL };
-    const [forwarder, loadgen, maestro] = await Promise.all([
+    const [forwarder, lean, loadgen, maestro] = await Promise.all([
       spawnChild<{ url: string }>(new URL('./forwarder.ts', import.meta.url), { env }),
+      spawnChild<{ url: string }>(new URL('./forwarder.ts', import.meta.url), { env: { ...env, BENCH_FORWARDER_LEAN: '1' } }),
       spawnChild<Record<string, never>>(new URL('./loadgen.ts', import.meta.url), { env }),
       spawnChild<{
         url: string;
@@ -97,7 +100,7 @@ async function main() {
       }>(new URL('./maestroServer.ts', import.meta.url), { env }),
       BUILD ? Promise.resolve(buildProduction(ROOT)) : undefined,
     ]);
-    children.push(forwarder, loadgen, maestro);
+    children.push(forwarder, lean, loadgen, maestro);
     const prodEnv = (processes: number, logLevel = 'info') => ({
       DATABASE_URL: maestro.ready.databaseUrl,
       TEMPORAL_ADDRESS: maestro.ready.temporalAddress,
@@ -127,6 +130,7 @@ async function main() {
     const cpuOf: Partial<Record<CaseName, { pid: number; tree: boolean }>> = {
       direct: { pid: upstream.proc.pid!, tree: false },
       forwarder: { pid: forwarder.proc.pid!, tree: false },
+      lean: { pid: lean.proc.pid!, tree: false },
       // The dev process alone: its PostgreSQL and Temporal children serve no proxied call.
       maestro: { pid: maestro.proc.pid!, tree: false },
       'maestro-client': { pid: maestro.proc.pid!, tree: false },
@@ -137,7 +141,7 @@ async function main() {
     };
     if (PIN) {
       for (const c of [upstream, loadgen]) pinToCpus(c.proc.pid!, '0');
-      for (const c of [forwarder, maestro, ...(patched ? [patched] : [])]) pinToCpus(c.proc.pid!, '1');
+      for (const c of [forwarder, lean, maestro, ...(patched ? [patched] : [])]) pinToCpus(c.proc.pid!, '1');
       for (const p of [prod, ...(prodWarn ? [prodWarn] : [])]) pinToCpus(p.pid, '1', { tree: true });
     }
     log(PIN ? 'pinned: proxies on CPU 1, load generator and upstream on CPU 0' : 'not pinned');
@@ -171,6 +175,7 @@ async function main() {
           body,
         },
         forwarder: { url: `${forwarder.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
+        lean: { url: `${lean.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         patched: { url: `${patched?.ready.url}/proxy/anthropic/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         'maestro-oauth': {
           url: `${maestro.ready.url}/proxy/anthropic/v1/messages`,
@@ -182,8 +187,8 @@ async function main() {
     const json = targets(false);
     const sse = targets(true);
     const MAIN: CaseName[] = SCALING
-      ? ['direct', 'forwarder', 'prod', 'prod-cluster']
-      : ['direct', 'maestro', 'maestro-client', 'prod', 'prod-warn', 'forwarder', ...(patched ? (['patched'] as const) : [])];
+      ? ['direct', 'forwarder', 'lean', 'prod', 'prod-cluster']
+      : ['direct', 'maestro', 'maestro-client', 'prod', 'prod-warn', 'forwarder', 'lean', ...(patched ? (['patched'] as const) : [])];
     const ALL: CaseName[] = SCALING ? MAIN : [...MAIN, 'maestro-oauth'];
     const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
 
@@ -386,6 +391,7 @@ async function main() {
           '% of forwarder (closed loop)',
           'CPU per call µs',
           '× forwarder CPU',
+          '× lean CPU',
           'max rate with p99 < 50 ms',
           '% of forwarder (rate)',
         ],
@@ -395,6 +401,7 @@ async function main() {
           `${Math.round((100 * median(capacity[c])) / median(capacity.forwarder))} %`,
           cpuPerCall[c].length ? Math.round(median(cpuPerCall[c])) : '–',
           cpuPerCall[c].length && c !== 'direct' ? round(median(cpuPerCall[c]) / median(cpuPerCall.forwarder), 2) : '–',
+          cpuPerCall[c].length && cpuPerCall.lean.length && c !== 'direct' ? round(median(cpuPerCall[c]) / median(cpuPerCall.lean), 2) : '–',
           best[c],
           best.forwarder ? `${Math.round((100 * best[c]) / best.forwarder)} %` : '–',
         ]),

@@ -165,15 +165,18 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         // res.statusCode: a mapped answer's status may differ from the backend's.
         deps.metrics.proxyRequests.inc({ provider, status: String(res.statusCode) });
       };
-      const relayed = await relayAnswer(upstream, out!, metering, res, provider, account);
-      account();
-      const seen = relayed.observation;
-      if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
-      deps.usage.record({
-        keyId: who.keyId,
-        credentialId,
-        provider,
-        ...callUsage(seen, relayed.status, metering.reporting, { plain: body.plain, bytes: body.bytes() }),
+      await relayAnswer(upstream, out!, metering, res, provider, {
+        firstChunkOut: account,
+        settled: ({ status, observation: seen }) => {
+          account();
+          if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
+          deps.usage.record({
+            keyId: who.keyId,
+            credentialId,
+            provider,
+            ...callUsage(seen, status, metering.reporting, { plain: body.plain, bytes: body.bytes() }),
+          });
+        },
       });
     } catch (error) {
       if (error instanceof CallerGoneError) return; // nobody is left to answer

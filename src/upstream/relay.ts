@@ -41,8 +41,10 @@ export interface Relayed {
  * first chunk is on its way (the rate-limit state and request count wait for it: between a
  * stream's events the process goes cold, and that bookkeeping then costs more than the relay,
  * docs/BENCHMARKS.md 5.4); for a mapped answer, whose status may still change, it is left to the
- * caller at the end. Never throws: a client that leaves or an upstream reset ends the answer,
- * and what was seen before the cut is what it said.
+ * caller at the end. `settled` gets what the answer said, once: before a relayed answer ends (a
+ * client that has its whole answer may send its next request at once, and that one must see this
+ * call in its key's budget), else when it has ended. Never throws: a client that leaves or an
+ * upstream reset ends the answer, and what was seen before the cut is what it said.
  */
 export async function relayAnswer(
   upstream: Dispatcher.ResponseData,
@@ -50,8 +52,9 @@ export async function relayAnswer(
   metering: Metering,
   res: ServerResponse,
   provider: ProviderId,
-  firstChunkOut: () => void,
-): Promise<Relayed> {
+  hooks: { firstChunkOut: () => void; settled: (relayed: Relayed) => void },
+): Promise<void> {
+  const { firstChunkOut } = hooks;
   const ok = upstream.statusCode >= 200 && upstream.statusCode < 300;
   // A sign-in backend's 2xx answer is mapped back to the public API's (errors pass as they come).
   const mapping = ok ? out.call.answer : undefined;
@@ -96,11 +99,20 @@ export async function relayAnswer(
   // Mapped answers were asked uncompressed; one compressed anyway is decoded before the mapping.
   const decoder = mapping ? decoderFor(header(upstream.headers['content-encoding'])) : undefined;
   // The pipe is in place before the listener, so no chunk can flow past it unseen by res.
+  let settled = false;
+  const settle = () => {
+    if (settled) return;
+    settled = true;
+    hooks.settled({ status: res.statusCode, observation: watch.observation() });
+  };
   const piped = mapper
     ? decoder
       ? pipeline(upstream.body, decoder, mapper, res)
       : pipeline(upstream.body, mapper, res)
-    : pipeTo(upstream.body, res);
+    : pipeTo(upstream.body, res, async () => {
+        await watch.end();
+        settle();
+      });
   seenBody.on('data', (chunk: Buffer | string) => watch.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
   try {
     await piped;
@@ -110,7 +122,7 @@ export async function relayAnswer(
     watch.abandon(); // what was seen before the cut still counts
     res.destroy();
   }
-  return { status: res.statusCode, observation: watch.observation() };
+  settle();
 }
 
 /**
@@ -164,10 +176,11 @@ function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | 
 /**
  * source → res with back-pressure, like stream.pipeline for this one pair but without the
  * AbortController (and the DOMException its clean-up abort creates) pipeline makes per call.
- * Resolves when res has finished; rejects when either side fails or the client goes away first,
- * and then the other side is destroyed too (the upstream request is aborted).
+ * The answer is ended only after `beforeEnd`. Resolves when res has finished; rejects when either
+ * side fails or the client goes away first, and then the other side is destroyed too (the
+ * upstream request is aborted).
  */
-function pipeTo(source: Readable, res: ServerResponse): Promise<void> {
+function pipeTo(source: Readable, res: ServerResponse, beforeEnd: () => Promise<void>): Promise<void> {
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => {
       source.destroy();
@@ -176,11 +189,17 @@ function pipeTo(source: Readable, res: ServerResponse): Promise<void> {
     };
     source.once('error', fail);
     res.once('error', fail);
+    res.once('finish', resolve);
     res.once('close', () => {
-      if (res.writableFinished) resolve();
-      else fail(new Error('the client closed the connection before the answer was sent'));
+      if (!res.writableFinished) fail(new Error('the client closed the connection before the answer was sent'));
     });
-    source.pipe(res);
+    source.once('end', () => {
+      beforeEnd().then(
+        () => res.end(),
+        (error: Error) => fail(error),
+      );
+    });
+    source.pipe(res, { end: false });
   });
 }
 

@@ -119,6 +119,11 @@ export class UsageRecorder {
   private readonly flushedToday = new Map<string, number>();
   /** Per key: tokens recorded here and not yet in `flushedToday`. */
   private sinceRead = new Map<string, number>();
+  /**
+   * Per key: tokens of the batch being written, until the totals read after it (which include
+   * them) replace `flushedToday`. Still counted meanwhile: a call admitted during a flush must see them.
+   */
+  private writing = new Map<string, number>();
   private day = startOfUtcDay(Date.now());
   private readonly budgeted = new Set<string>();
   private readonly timer: NodeJS.Timeout;
@@ -225,7 +230,7 @@ export class UsageRecorder {
 
   /** Tokens of this key today as this process knows them. */
   usedToday(keyId: string): number {
-    return (this.flushedToday.get(keyId) ?? 0) + (this.sinceRead.get(keyId) ?? 0);
+    return (this.flushedToday.get(keyId) ?? 0) + (this.writing.get(keyId) ?? 0) + (this.sinceRead.get(keyId) ?? 0);
   }
 
   /** Rows waiting for the next batch. */
@@ -253,7 +258,9 @@ export class UsageRecorder {
     this.pending = new Map();
     this.modelsPerKey = new Map();
     this.sinceRead = new Map();
+    this.writing = written;
     const putBack = () => {
+      this.writing = new Map();
       for (const [id, n] of written) this.sinceRead.set(id, (this.sinceRead.get(id) ?? 0) + n);
     };
     const kept = await this.add([...batch.values()]);
@@ -267,10 +274,15 @@ export class UsageRecorder {
       return;
     }
     this.metrics.pending?.set(this.pending.size);
-    if (this.budgeted.size === 0) return;
+    if (this.budgeted.size === 0) {
+      this.writing = new Map();
+      return;
+    }
     try {
       const totals = await this.store.tokensSince([...this.budgeted], new Date(this.day));
+      // The batch is in these totals now: it stops being counted apart in the same step.
       for (const id of this.budgeted) this.flushedToday.set(id, totals.get(id) ?? 0);
+      this.writing = new Map();
     } catch (error) {
       putBack(); // the old totals stand; these tokens are counted on top of them
       this.opts.log?.debug({ error: (error as Error).message }, 'could not read token budgets; using the last totals');
@@ -321,6 +333,7 @@ export class UsageRecorder {
     if (day === this.day) return;
     this.day = day;
     this.flushedToday.clear();
+    this.writing = new Map();
     this.sinceRead.clear();
   }
 }

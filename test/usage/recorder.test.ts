@@ -89,3 +89,41 @@ describe('memory while the database is away', () => {
     await recorder.close().catch(() => {});
   });
 });
+
+describe('budgets while a batch is being written', () => {
+  it("a key's recent tokens stay counted until the totals read after the batch include them", async () => {
+    const reads: Array<(totals: Map<string, number>) => void> = [];
+    const written: UsageRow[] = [];
+    const store = {
+      add: async (rows: UsageRow[]) => void written.push(...rows),
+      // The day's totals come back when the test says (a slow database).
+      tokensSince: () => new Promise<Map<string, number>>((resolve) => reads.push(resolve)),
+    };
+    const readWaiting = async () => {
+      for (let i = 0; i < 100 && reads.length === 0; i++) await new Promise((resolve) => setImmediate(resolve));
+      return reads.length > 0;
+    };
+    const usage = { inputTokens: 10, outputTokens: 5, cacheReadTokens: 0, cacheWriteTokens: 0 };
+    const call = { keyId: 'k', credentialId: 'c', provider: 'anthropic', model: 'm', usage, error: false };
+    const recorder = new UsageRecorder(store, { flushMs: 3_600_000 });
+    const key = { keyId: 'k', role: 'client', limits: { tokensPerDay: 20 } } as unknown as Parameters<UsageRecorder['admit']>[0];
+    recorder.admit(key); // budgeted from now on (starts a read of the day)
+    expect(await readWaiting()).toBe(true);
+    reads.shift()!(new Map());
+    await recorder.flush();
+
+    recorder.record(call);
+    const flushing = recorder.flush();
+    expect(await readWaiting()).toBe(true); // the batch is written; the totals are not read yet
+    expect(written).toHaveLength(1);
+    expect(recorder.usedToday('k')).toBe(15); // was 0 here: a call admitted meanwhile slipped past the budget
+    recorder.record(call);
+    expect(() => recorder.admit(key)).toThrow(/used 30 of its 20 tokens/);
+    reads.shift()!(new Map([['k', 15]]));
+    await flushing;
+    expect(recorder.usedToday('k')).toBe(30); // 15 in the table, 15 since
+    const closing = recorder.close();
+    if (await readWaiting()) reads.shift()!(new Map([['k', 30]]));
+    await closing;
+  });
+});
