@@ -23,10 +23,8 @@ import { openApiDocument } from './openapi.js';
 import { createCodecRoutes, type CodecDeps } from './codec.js';
 import { createProxyHandler } from './proxy.js';
 import { healthSchema, readySchema, shaped } from './schemas.js';
-import { createCredentialRoutes } from './routes/credentials.js';
-import { createOAuthRoutes } from './routes/oauth.js';
-import { createKeyRoutes } from './routes/keys.js';
-import { createUsageRoutes } from './routes/usage.js';
+import { mountRoutes, requireRole } from './routes/express.js';
+import { V1_ROUTES } from './routes/v1.js';
 import type { UsageRecorder } from '../usage/recorder.js';
 import type { RateLimitBook } from '../usage/rateLimitBook.js';
 import type { UsageStore } from '../db/usage.js';
@@ -55,13 +53,6 @@ export interface AppDeps {
   /** A request body that stops arriving this long is answered 408 (default 30 s; tests shorten it). */
   bodyIdleTimeoutMs?: number;
 }
-
-/** What a client key may call under /v1 (paths relative to /v1); everything else needs an admin key. */
-const CLIENT_V1_ROUTES: Array<[method: string, path: RegExp]> = [
-  ['GET', /^\/credentials\/?$/],
-  ['POST', /^\/credentials\/[^/]+\/messages\/?$/],
-  ['GET', /^\/usage\/?$/],
-];
 
 /** One line per finished request: method, path without the query, status, time, the key's id. Never headers or the key. */
 function requestLogger(log: Logger) {
@@ -148,12 +139,8 @@ export function createApp(deps: AppDeps): RequestListener {
 
   const v1 = express.Router();
   v1.use(auth);
-  v1.use((req, _res, next) => {
-    if (!CLIENT_V1_ROUTES.some(([method, path]) => method === req.method && path.test(req.path))) {
-      requireAdmin(principalOf(req), `${req.method} /v1${req.path.slice(0, 200)}`);
-    }
-    next();
-  });
+  // What a client key may call is the table's `role` column; the rest needs an admin key.
+  v1.use(requireRole(V1_ROUTES, '/v1'));
   // The JSON parser waits for the whole body: one that stops arriving is answered here (408, connection closed).
   v1.use((req, res, next) => {
     if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) {
@@ -172,10 +159,8 @@ export function createApp(deps: AppDeps): RequestListener {
       res.status(429).json(errorEnvelope('rate_limited', 'too many login attempts; wait a minute'));
     },
   });
-  v1.use('/oauth', loginLimiter, createOAuthRoutes(deps));
-  v1.use('/credentials', createCredentialRoutes({ ...deps, calls }));
-  v1.use('/keys', createKeyRoutes({ keys: deps.access.service }));
-  v1.use('/usage', createUsageRoutes({ usage: deps.usageStore }));
+  v1.use('/oauth', loginLimiter);
+  mountRoutes(v1, V1_ROUTES, { ...deps, calls, keys: deps.access.service });
   app.use('/v1', v1);
 
   const codecAdmin = adminOnly('the payload codec');

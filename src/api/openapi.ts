@@ -1,55 +1,14 @@
 // The OpenAPI 3.1 document served at /openapi.json, generated (zod-openapi) from the same zod
-// schemas that validate requests and shape responses, so the two cannot drift apart.
+// schemas that validate requests and shape responses, so the two cannot drift apart. The /v1
+// operations come from the route table (routes/v1.ts); the routes outside it are described here.
 import { z } from 'zod';
-import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
 import { codecBodySchema } from './codec.js';
-import {
-  createCredentialSchema,
-  createdKeySchema,
-  createKeySchema,
-  keyIdParamSchema,
-  keyListSchema,
-  keySchema,
-  usageAnswerSchema,
-  usageQuerySchema,
-  credentialEventListSchema,
-  credentialListSchema,
-  credentialSchema,
-  credentialWithWorkflowSchema,
-  errorSchema,
-  healthSchema,
-  idParamSchema,
-  listQuerySchema,
-  loginStartedSchema,
-  messageSchema,
-  oauthCompleteSchema,
-  oauthStartSchema,
-  providerSchema,
-  readySchema,
-  replaceCredentialSchema,
-} from './schemas.js';
+import { healthSchema, providerSchema, readySchema } from './schemas.js';
+import { answer, commonFailures as common, failure } from './routes/route.js';
+import { V1_ROUTES } from './routes/v1.js';
 
-const jsonBody = (schema: z.ZodType) => ({ required: true, content: { 'application/json': { schema } } });
-const answer = (description: string, schema: z.ZodType) => ({ description, content: { 'application/json': { schema } } });
-const failure = (description: string) => answer(description, errorSchema);
-
-/** The failures every authenticated /v1 route can answer. */
-const common: ZodOpenApiResponsesObject = {
-  400: failure('the request is malformed; the message says which field and why'),
-  401: failure('missing, unknown, revoked or expired Maestro key'),
-  403: failure('a client key that may not do this; the message says what it lacks'),
-  408: failure('the request body stopped arriving for 30 s (request_timeout); the connection is closed'),
-  429: failure(
-    'too many failed key checks from this address (MAESTRO_AUTH_FAILURES_PER_MINUTE), or the key is over limits.requestsPerMinute (rate_limited); Retry-After says when',
-  ),
-  500: failure('unexpected error (logged; never carries a secret)'),
-};
-const withId = { path: z.object({ id: idParamSchema }) };
-const withProvider = { path: z.object({ provider: providerSchema }) };
-const notFound = failure('no credential with this id');
-const withKeyId = { path: z.object({ id: keyIdParamSchema }) };
-const keyNotFound = failure('no key with this id');
-const adminOnly = 'Admin keys only.';
+const jsonBody = (schema: z.ZodType, required = true) => ({ ...(required && { required }), content: { 'application/json': { schema } } });
 
 function op(
   operationId: string,
@@ -57,6 +16,22 @@ function op(
   rest: Omit<ZodOpenApiOperationObject, 'operationId' | 'summary'>,
 ): ZodOpenApiOperationObject {
   return { operationId, summary, ...rest };
+}
+
+/** The /v1 paths, from the route table (in its order: it is the order of the document). */
+function v1Paths(): ZodOpenApiPathsObject {
+  const paths: ZodOpenApiPathsObject = {};
+  for (const route of V1_ROUTES) {
+    const { params, query, body } = route.request ?? {};
+    const path = (paths[`/v1${route.path}`] ??= {});
+    path[route.method] = op(route.operationId, route.summary, {
+      ...(route.description !== undefined && { description: route.description }),
+      ...((params || query) && { requestParams: { ...(params && { path: params }), ...(query && { query }) } }),
+      ...(body && { requestBody: jsonBody(body.schema, !body.optional) }),
+      responses: route.responses,
+    });
+  }
+  return paths;
 }
 
 const publicRoute = (operationId: string, summary: string, responses: ZodOpenApiResponsesObject) => ({
@@ -90,130 +65,7 @@ export function openApiDocument() {
       '/metrics': publicRoute('getMetrics', 'Prometheus metrics', {
         200: { description: 'Prometheus text exposition', content: { 'text/plain': { schema: z.string() } } },
       }),
-      '/v1/credentials': {
-        post: op('importCredential', 'import a credential (API key or OAuth tokens)', {
-          requestBody: jsonBody(createCredentialSchema),
-          responses: {
-            201: answer('stored; an OAuth credential gets its refresh workflow', credentialSchema),
-            ...common,
-            409: failure('the name is taken for this provider and auth type'),
-          },
-        }),
-        get: op('listCredentials', 'list credentials', {
-          requestParams: { query: listQuerySchema },
-          responses: { 200: answer('metadata of every matching credential', credentialListSchema), ...common },
-        }),
-      },
-      '/v1/credentials/{id}': {
-        get: op('getCredential', 'read a credential with its workflow status', {
-          requestParams: withId,
-          responses: { 200: answer('metadata and the refresh workflow', credentialWithWorkflowSchema), ...common, 404: notFound },
-        }),
-        patch: op('replaceCredential', 'replace tokens or key', {
-          requestParams: withId,
-          requestBody: jsonBody(replaceCredentialSchema),
-          responses: {
-            200: answer('the new metadata', credentialSchema),
-            ...common,
-            404: notFound,
-            409: failure('the body does not fit the credential’s auth type'),
-          },
-        }),
-        delete: op('deleteCredential', 'stop its workflow and remove it', {
-          requestParams: withId,
-          responses: { 204: { description: 'deleted' }, ...common, 404: notFound },
-        }),
-      },
-      '/v1/credentials/{id}/refresh': {
-        post: op('refreshCredential', 'refresh now', {
-          description: 'Answered within MAESTRO_REFRESH_WAIT_MS; while the provider is failing, 503 with Retry-After and the last error.',
-          requestParams: withId,
-          responses: {
-            200: answer('refreshed (or already current)', credentialSchema),
-            ...common,
-            404: notFound,
-            409: failure('the refresh token is dead: sign in again'),
-            503: failure('still retrying; try again after Retry-After'),
-          },
-        }),
-      },
-      '/v1/credentials/{id}/events': {
-        get: op('listCredentialEvents', 'refresh and change history', {
-          requestParams: withId,
-          responses: { 200: answer('newest first', credentialEventListSchema), ...common, 404: notFound },
-        }),
-      },
-      '/v1/credentials/{id}/messages': {
-        post: op('sendMessage', 'durable provider call (a workflow with retries)', {
-          requestParams: withId,
-          requestBody: jsonBody(messageSchema),
-          responses: {
-            200: answer("the provider's answer", z.unknown()),
-            ...common,
-            403: failure('a client key: a credential it cannot reach (the same answer whether or not it exists), or not an inference path'),
-            404: failure('no credential with this id (admin keys; a client key gets 403)'),
-            409: failure('the credential needs a new login or is disabled'),
-            429: failure(
-              'too many failed key checks, the key is over limits.requestsPerMinute or already has limits.concurrentCalls calls in flight (rate_limited); Retry-After says when',
-            ),
-          },
-        }),
-      },
-      '/v1/oauth/{provider}/start': {
-        post: op('startLogin', 'begin a PKCE login', {
-          requestParams: withProvider,
-          requestBody: { content: { 'application/json': { schema: oauthStartSchema } } },
-          responses: {
-            201: answer('a login session (10 minutes, single use)', loginStartedSchema),
-            ...common,
-            429: failure('too many login attempts'),
-          },
-        }),
-      },
-      '/v1/oauth/{provider}/complete': {
-        post: op('completeLogin', 'finish a login with the pasted code', {
-          requestParams: withProvider,
-          requestBody: jsonBody(oauthCompleteSchema),
-          responses: {
-            201: answer('the signed-in credential', credentialSchema),
-            ...common,
-            404: failure('no such login session (expired or used)'),
-            429: failure('too many login attempts, or too many failed key checks'),
-            502: failure('the provider refused or did not answer the code exchange'),
-          },
-        }),
-      },
-      '/v1/keys': {
-        post: op('createKey', 'create a Maestro key (shown once)', {
-          description: `${adminOnly} A client key must list credentials (ids or names) or providers.`,
-          requestBody: jsonBody(createKeySchema),
-          responses: { 201: answer('the key, with the whole key this once', createdKeySchema), ...common },
-        }),
-        get: op('listKeys', 'list Maestro keys', {
-          description: adminOnly,
-          responses: { 200: answer('every key, revoked ones included; never a key or its hash', keyListSchema), ...common },
-        }),
-      },
-      '/v1/keys/{id}': {
-        get: op('getKey', 'read a Maestro key', {
-          description: adminOnly,
-          requestParams: withKeyId,
-          responses: { 200: answer('the key’s metadata and when it was last used', keySchema), ...common, 404: keyNotFound },
-        }),
-        delete: op('revokeKey', 'revoke a Maestro key', {
-          description: `${adminOnly} Refused by every API process within 2 s; revoking twice is not an error.`,
-          requestParams: withKeyId,
-          responses: { 204: { description: 'revoked' }, ...common, 404: keyNotFound },
-        }),
-      },
-      '/v1/usage': {
-        get: op('getUsage', 'tokens and requests by key, credential, provider, model and time', {
-          description:
-            'Admin keys see every key; a client key only its own. Counts come from the providers’ answers and are written in batches (a few seconds behind). Hour granularity: `from` is rounded down to its hour.',
-          requestParams: { query: usageQuerySchema },
-          responses: { 200: answer('one row per group (and bucket)', usageAnswerSchema), ...common },
-        }),
-      },
+      ...v1Paths(),
       '/codec/encode': {
         post: op('encodePayloads', "seal Temporal payloads with Maestro's payload codec (remote codec protocol)", {
           requestBody: jsonBody(codecBodySchema),

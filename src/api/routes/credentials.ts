@@ -1,15 +1,8 @@
 // /v1/credentials: import, list, read, replace tokens, delete, refresh now, history, durable calls.
-// Each route parses, calls the credential service, answers. Responses carry metadata only.
-import { Router } from 'express';
-import { whileConnected } from '../../upstream/clientGone.js';
-import type { CredentialService } from '../../credentials/service.js';
-import type { ProviderRegistry } from '../../providers/registry.js';
+// Each handler calls the credential service and answers. Responses carry metadata only.
+import { z } from 'zod';
 import { credentialRefusal, requireCredential, requireInferencePath, visibleCredentials } from '../../clientKeys/access.js';
 import { NotFoundError } from '../../errors.js';
-import { principalOf } from '../auth.js';
-import type { UsageRecorder } from '../../usage/recorder.js';
-import type { RateLimitBook } from '../../usage/rateLimitBook.js';
-import type { ConcurrentCalls } from '../../clientKeys/concurrentCalls.js';
 import { observeJsonBody } from '../../usage/tap.js';
 import {
   createCredentialSchema,
@@ -21,8 +14,8 @@ import {
   listQuerySchema,
   messageSchema,
   replaceCredentialSchema,
-  shaped,
 } from '../schemas.js';
+import { answer, commonFailures, defineRoute, failure } from './route.js';
 
 export function expiryFrom(body: { expiresAt?: string; expiresIn?: number }, now = Date.now()): Date | null {
   if (body.expiresAt) return new Date(body.expiresAt);
@@ -30,64 +23,126 @@ export function expiryFrom(body: { expiresAt?: string; expiresIn?: number }, now
   return null;
 }
 
-export function createCredentialRoutes({
-  credentials,
-  providers,
-  usage,
-  rateLimits,
-  calls,
-}: {
-  credentials: CredentialService;
-  providers: ProviderRegistry;
-  usage: Pick<UsageRecorder, 'record' | 'chargeRecordedElsewhere'>;
-  rateLimits: Pick<RateLimitBook, 'get'>;
-  /** A durable call holds a limits.concurrentCalls slot while it waits, like a proxied one. */
-  calls: Pick<ConcurrentCalls, 'acquire'>;
-}): Router {
-  const router = Router();
-  const parseId = (value: unknown) => idParamSchema.parse(value);
+const params = z.object({ id: idParamSchema });
+const notFound = failure('no credential with this id');
 
-  router.post('/', async (req, res) => {
-    const body = createCredentialSchema.parse(req.body);
+export const credentialRoutes = [
+  defineRoute({
+    method: 'post',
+    path: '/credentials',
+    role: 'admin',
+    operationId: 'importCredential',
+    summary: 'import a credential (API key or OAuth tokens)',
+    request: { body: { schema: createCredentialSchema } },
+    responses: {
+      201: answer('stored; an OAuth credential gets its refresh workflow', credentialSchema),
+      ...commonFailures,
+      409: failure('the name is taken for this provider and auth type'),
+    },
+  }).handle(async ({ body }, { credentials }) => {
     const credential = await credentials.importCredential(body.authType === 'api_key' ? body : { ...body, expiresAt: expiryFrom(body) });
-    res.status(201).json(shaped(credentialSchema, credential));
-  });
-
-  router.get('/', async (req, res) => {
-    const all = await credentials.list(listQuerySchema.parse(req.query));
-    res.json(shaped(credentialListSchema, { credentials: visibleCredentials(principalOf(req), all) }));
-  });
-
-  router.get('/:id', async (req, res) => {
-    const id = parseId(req.params.id);
+    return { status: 201, body: credential };
+  }),
+  defineRoute({
+    method: 'get',
+    path: '/credentials',
+    role: 'client', // a client key sees the credentials it may use
+    operationId: 'listCredentials',
+    summary: 'list credentials',
+    request: { query: listQuerySchema },
+    responses: { 200: answer('metadata of every matching credential', credentialListSchema), ...commonFailures },
+  }).handle(async ({ query, principal }, { credentials }) => ({
+    status: 200,
+    body: { credentials: visibleCredentials(principal, await credentials.list(query)) },
+  })),
+  defineRoute({
+    method: 'get',
+    path: '/credentials/{id}',
+    role: 'admin',
+    operationId: 'getCredential',
+    summary: 'read a credential with its workflow status',
+    request: { params },
+    responses: { 200: answer('metadata and the refresh workflow', credentialWithWorkflowSchema), ...commonFailures, 404: notFound },
+  }).handle(async ({ params: { id } }, { credentials, rateLimits }) => {
     const [credential, rateLimit] = await Promise.all([credentials.get(id), rateLimits.get(id)]);
-    res.json(shaped(credentialWithWorkflowSchema, { ...credential, rateLimit }));
-  });
-
-  router.patch('/:id', async (req, res) => {
-    const body = replaceCredentialSchema.parse(req.body);
-    const id = parseId(req.params.id);
-    res.json(shaped(credentialSchema, await credentials.replace(id, 'apiKey' in body ? body : { ...body, expiresAt: expiryFrom(body) })));
-  });
-
-  router.delete('/:id', async (req, res) => {
-    await credentials.remove(parseId(req.params.id));
-    res.status(204).end();
-  });
-
-  router.post('/:id/refresh', async (req, res) => {
+    return { status: 200, body: { ...credential, rateLimit } };
+  }),
+  defineRoute({
+    method: 'patch',
+    path: '/credentials/{id}',
+    role: 'admin',
+    operationId: 'replaceCredential',
+    summary: 'replace tokens or key',
+    request: { params, body: { schema: replaceCredentialSchema } },
+    responses: {
+      200: answer('the new metadata', credentialSchema),
+      ...commonFailures,
+      404: notFound,
+      409: failure('the body does not fit the credential’s auth type'),
+    },
+  }).handle(async ({ params: { id }, body }, { credentials }) => ({
+    status: 200,
+    body: await credentials.replace(id, 'apiKey' in body ? body : { ...body, expiresAt: expiryFrom(body) }),
+  })),
+  defineRoute({
+    method: 'delete',
+    path: '/credentials/{id}',
+    role: 'admin',
+    operationId: 'deleteCredential',
+    summary: 'stop its workflow and remove it',
+    request: { params },
+    responses: { 204: { description: 'deleted' }, ...commonFailures, 404: notFound },
+  }).handle(async ({ params: { id } }, { credentials }) => {
+    await credentials.remove(id);
+    return { status: 204 };
+  }),
+  defineRoute({
+    method: 'post',
+    path: '/credentials/{id}/refresh',
+    role: 'admin',
+    operationId: 'refreshCredential',
+    summary: 'refresh now',
+    description: 'Answered within MAESTRO_REFRESH_WAIT_MS; while the provider is failing, 503 with Retry-After and the last error.',
+    request: { params },
+    responses: {
+      200: answer('refreshed (or already current)', credentialSchema),
+      ...commonFailures,
+      404: notFound,
+      409: failure('the refresh token is dead: sign in again'),
+      503: failure('still retrying; try again after Retry-After'),
+    },
+  }).handle(async ({ params: { id }, whileConnected }, { credentials }) => ({
+    status: 200,
     // Bounded by the workflows client; a caller that disconnects releases its wait.
-    res.json(shaped(credentialSchema, await credentials.refreshNow(parseId(req.params.id), { signal: whileConnected(res) })));
-  });
-
-  router.get('/:id/events', async (req, res) => {
-    res.json(shaped(credentialEventListSchema, { events: await credentials.events(parseId(req.params.id)) }));
-  });
-
-  router.post('/:id/messages', async (req, res) => {
-    const id = parseId(req.params.id);
-    const body = messageSchema.parse(req.body ?? {});
-    const who = principalOf(req);
+    body: await credentials.refreshNow(id, { signal: whileConnected() }),
+  })),
+  defineRoute({
+    method: 'get',
+    path: '/credentials/{id}/events',
+    role: 'admin',
+    operationId: 'listCredentialEvents',
+    summary: 'refresh and change history',
+    request: { params },
+    responses: { 200: answer('newest first', credentialEventListSchema), ...commonFailures, 404: notFound },
+  }).handle(async ({ params: { id } }, { credentials }) => ({ status: 200, body: { events: await credentials.events(id) } })),
+  defineRoute({
+    method: 'post',
+    path: '/credentials/{id}/messages',
+    role: 'client', // its own credentials, inference paths only (checked below)
+    operationId: 'sendMessage',
+    summary: 'durable provider call (a workflow with retries)',
+    request: { params, body: { schema: messageSchema, optional: true } },
+    responses: {
+      200: answer("the provider's answer", z.unknown()),
+      ...commonFailures,
+      403: failure('a client key: a credential it cannot reach (the same answer whether or not it exists), or not an inference path'),
+      404: failure('no credential with this id (admin keys; a client key gets 403)'),
+      409: failure('the credential needs a new login or is disabled'),
+      429: failure(
+        'too many failed key checks, the key is over limits.requestsPerMinute or already has limits.concurrentCalls calls in flight (rate_limited); Retry-After says when',
+      ),
+    },
+  }).handle(async ({ params: { id }, body, principal: who }, { credentials, providers, calls, usage }) => {
     const asked = `credential "${id}"`;
     // A client key hears the same refusal for an unknown credential as for another's (no existence oracle).
     const credential = await credentials.metadata(id).catch((error: unknown) => {
@@ -100,17 +155,15 @@ export function createCredentialRoutes({
     }
     const request = { path: body.path, method: body.method, body: body.body, headers: body.headers };
     const release = calls.acquire(who);
-    const answer = await credentials.sendMessage(id, request, who.keyId).finally(release);
+    const answered = await credentials.sendMessage(id, request, who.keyId).finally(release);
     // The worker recorded the call's usage against this key: its budget here counts it at once.
-    if (answer.recordedTokens !== undefined) usage.chargeRecordedElsewhere(who.keyId, answer.recordedTokens);
+    if (answered.recordedTokens !== undefined) usage.chargeRecordedElsewhere(who.keyId, answered.recordedTokens);
     else {
       // A worker that records no usage (an older one): the final answer counts for this key like a proxied call's.
-      const seen = observeJsonBody(credential.provider, answer.status, answer.body);
+      const seen = observeJsonBody(credential.provider, answered.status, answered.body);
       const { provider } = credential;
-      usage.record({ keyId: who.keyId, credentialId: id, provider, model: seen.model, usage: seen.usage, error: answer.status >= 400 });
+      usage.record({ keyId: who.keyId, credentialId: id, provider, model: seen.model, usage: seen.usage, error: answered.status >= 400 });
     }
-    res.status(answer.status).json(answer.body);
-  });
-
-  return router;
-}
+    return { relayed: { status: answered.status, body: answered.body } };
+  }),
+];
