@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { createCore, startWorker } from '../src/app/services.js';
 import { createLogger } from '../src/logger.js';
-import { refreshDelayForLifetime } from '../src/workflows/schedule.js';
+import { refreshDelayForLifetime } from '../src/model/refreshSchedule.js';
 import { credentialWorkflowId, statusQuery, type RefreshStatus } from '../src/workflows/credentialRefresh.js';
 import type { ProviderOverrides } from '../src/config.js';
 import { spawnChild } from './lib/ipc.js';

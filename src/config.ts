@@ -3,10 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { loadTemporalConnection, type TemporalConnectionSettings } from './temporal/connectionConfig.js';
+import { loadTemporalConnection, type TemporalConnectionSettings } from './temporalConfig.js';
 
-export const PROVIDER_IDS = ['anthropic', 'openai', 'gemini'] as const;
-export type ProviderId = (typeof PROVIDER_IDS)[number];
+import { PROVIDER_IDS, type ProviderId } from './model/providers.js';
+import { DEFAULT_REFRESH_WAIT_MS, MAX_REFRESH_WAIT_MS, MIN_REFRESH_WAIT_MS } from './model/refreshWait.js';
+
+/** Re-exported for the callers that read settings per provider. */
+export { PROVIDER_IDS, type ProviderId };
 
 export interface EncryptionKey {
   id: string;
@@ -36,7 +39,7 @@ export interface Config {
     /** Unset: Maestro starts an embedded dev server (development only). */
     address?: string;
     namespace: string;
-    /** TLS, API key and gRPC metadata from Temporal's environment configuration (src/temporal/connectionConfig.ts). */
+    /** TLS, API key and gRPC metadata from Temporal's environment configuration (src/temporalConfig.ts). */
     connection: Omit<TemporalConnectionSettings, 'address' | 'namespace'>;
     taskQueue: string;
     cliPath?: string;
@@ -106,7 +109,7 @@ const envSchema = z.object({
     (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
     'DATABASE_URL must be a postgres:// or postgresql:// URL',
   ),
-  // Read (with the rest of Temporal's settings) by src/temporal/connectionConfig.ts.
+  // Read (with the rest of Temporal's settings) by src/temporalConfig.ts.
   TEMPORAL_ADDRESS: optionalString,
   TEMPORAL_NAMESPACE: optionalString,
   MAESTRO_TASK_QUEUE: optionalString,
@@ -137,8 +140,8 @@ const envSchema = z.object({
     'MAESTRO_BODY_LIMIT_BYTES must be a whole number of bytes',
   ),
   MAESTRO_REFRESH_WAIT_MS: optionalString.refine(
-    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) >= 1000 && Number(v) <= 300_000),
-    'MAESTRO_REFRESH_WAIT_MS must be a whole number of milliseconds from 1000 to 300000',
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) >= MIN_REFRESH_WAIT_MS && Number(v) <= MAX_REFRESH_WAIT_MS),
+    `MAESTRO_REFRESH_WAIT_MS must be a whole number of milliseconds from ${MIN_REFRESH_WAIT_MS} to ${MAX_REFRESH_WAIT_MS}`,
   ),
   MAESTRO_TRUST_PROXY: optionalString,
   MAESTRO_AUTH_FAILURES_PER_MINUTE: optionalString.refine(
@@ -272,7 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     webhook: { url: e.MAESTRO_WEBHOOK_URL, secret: e.MAESTRO_WEBHOOK_SECRET },
     logLevel: e.LOG_LEVEL ?? (mode === 'test' ? 'silent' : 'info'),
     bodyLimitBytes: e.MAESTRO_BODY_LIMIT_BYTES === undefined ? 10 * 1024 * 1024 : Number(e.MAESTRO_BODY_LIMIT_BYTES),
-    refreshWaitMs: e.MAESTRO_REFRESH_WAIT_MS === undefined ? 20_000 : Number(e.MAESTRO_REFRESH_WAIT_MS),
+    refreshWaitMs: e.MAESTRO_REFRESH_WAIT_MS === undefined ? DEFAULT_REFRESH_WAIT_MS : Number(e.MAESTRO_REFRESH_WAIT_MS),
     trustProxy: parseTrustProxy(e.MAESTRO_TRUST_PROXY),
     authFailuresPerMinute: e.MAESTRO_AUTH_FAILURES_PER_MINUTE === undefined ? 30 : Number(e.MAESTRO_AUTH_FAILURES_PER_MINUTE),
     eventRetentionDays: e.MAESTRO_EVENT_RETENTION_DAYS === undefined ? 90 : Number(e.MAESTRO_EVENT_RETENTION_DAYS),

@@ -16,7 +16,7 @@ import { heldRequestBody } from '../upstream/body.js';
 import { meteringOf, outgoingCall, send, type ClientRequest, type OutgoingCall } from '../upstream/call.js';
 import { readAnswer } from '../upstream/relay.js';
 import { callUsage } from '../upstream/account.js';
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 
 /** How long the worker keeps trying to write a call's usage before it logs it as lost (the answer is returned anyway). */
 const USAGE_WRITE_TRIES = 4;

@@ -1,5 +1,5 @@
 // What workflows and activities exchange (plain JSON), and what the activities are built from.
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 import type { DurableCallSigner } from '../crypto/durableCalls.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
 import type { RefreshAnswerStore } from '../db/refreshAnswers.js';

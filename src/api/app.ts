@@ -27,7 +27,7 @@ import { mountRoutes, requireRole } from './routes/express.js';
 import { V1_ROUTES } from './routes/v1.js';
 import type { UsageRecorder } from '../usage/recorder.js';
 import type { RateLimitBook } from '../usage/rateLimitBook.js';
-import type { UsageStore } from '../db/usage.js';
+import type { UsageReports } from '../model/usage.js';
 
 export interface AppDeps {
   config: Pick<Config, 'apiKeys' | 'bodyLimitBytes' | 'trustProxy' | 'authFailuresPerMinute'>;
@@ -49,7 +49,7 @@ export interface AppDeps {
   /** Usage accounting and budgets, the provider rate-limit state per credential, and the usage query. */
   usage: Pick<UsageRecorder, 'record' | 'admit' | 'chargeRecordedElsewhere'>;
   rateLimits: Pick<RateLimitBook, 'observe' | 'observeStreamError' | 'get'>;
-  usageStore: Pick<UsageStore, 'query'>;
+  usageStore: UsageReports;
   /** A request body that stops arriving this long is answered 408 (default 30 s; tests shorten it). */
   bodyIdleTimeoutMs?: number;
 }

@@ -16,7 +16,7 @@ import {
   ServiceUnavailableError,
 } from '../errors.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 import type { Metrics } from './metrics.js';
 import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
 import { principalOf } from './auth.js';

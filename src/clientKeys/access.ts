@@ -3,8 +3,8 @@
 // provider's inference paths, plus GET /v1/credentials (filtered) and GET /v1/usage (its own).
 // Every refusal is a ForbiddenError whose message says what the key lacks; a credential it cannot
 // reach gets one refusal whether it exists or not, naming only what the client sent.
-import type { ProviderId } from '../config.js';
-import type { CredentialMetadata } from '../db/credentials.js';
+import type { ProviderId } from '../model/providers.js';
+import type { CredentialMetadata } from '../model/credentials.js';
 import { ForbiddenError, NotFoundError, ReauthRequiredError } from '../errors.js';
 import { describeInferencePaths, isInferencePath } from '../providers/inferencePaths.js';
 import type { ProviderDefinition } from '../providers/types.js';

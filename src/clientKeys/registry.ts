@@ -8,8 +8,8 @@
 // Keys from MAESTRO_API_KEYS are admin keys, compared as SHA-256 digests in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyStore, StoredKey } from '../db/apiKeys.js';
-import type { KeyCredentialGrant, KeyLimits, KeyRole } from '../db/types.js';
-import type { ProviderId } from '../config.js';
+import type { KeyCredentialGrant, KeyLimits, KeyRole } from '../model/credentials.js';
+import type { ProviderId } from '../model/providers.js';
 import { UnauthorizedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseKey, secretMatches } from './keyFormat.js';

@@ -1,13 +1,12 @@
 // Creating, listing and revoking client keys: the one place the routes (and so the CLI, which
 // calls them) go through. The whole key exists only in the creation answer.
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 import type { ApiKeyStore, StoredKey } from '../db/apiKeys.js';
 import type { CredentialStore } from '../db/credentials.js';
-import type { KeyCredentialGrant, KeyLimits, KeyRole } from '../db/types.js';
-import { ValidationError } from '../errors.js';
+import type { KeyCredentialGrant, KeyLimits, KeyRole } from '../model/credentials.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import { generateKey, KEY_ID_PATTERN } from './keyFormat.js';
-import { NotFoundError } from '../errors.js';
 import { UUID } from '../ids.js';
 
 export interface CreateKeyInput {

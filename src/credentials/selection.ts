@@ -2,8 +2,8 @@
 // pools extend): by id, by name (the OAuth one while it can serve, else its API key — with
 // MAESTRO_API_KEY_FALLBACK while the OAuth one needs a login), else the provider's `default`, else
 // its only credential. The token cache does the lookups and caches the answer; it decides nothing.
-import type { ProviderId } from '../config.js';
-import type { CredentialMetadata } from '../db/credentials.js';
+import type { ProviderId } from '../model/providers.js';
+import type { CredentialMetadata } from '../model/credentials.js';
 import { NotFoundError, ReauthRequiredError } from '../errors.js';
 import { UUID } from '../ids.js';
 

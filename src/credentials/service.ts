@@ -10,7 +10,7 @@
 // refresh sees the moved version and returns the current state).
 import { parsePastedCode, startLogin } from '../auth/pkce.js';
 import { exchangeCode } from '../auth/tokenClient.js';
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 import type { CredentialEvent, CredentialMetadata, CredentialSecret, CredentialStore, ProviderMetadata } from '../db/credentials.js';
 import { discoverCodeAssistProject } from '../auth/backends/codeAssistSetup.js';
 import type { OAuthSessionStore } from '../db/oauthSessions.js';

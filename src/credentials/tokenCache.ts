@@ -3,7 +3,7 @@
 // refresh through the workflow is shared by every request waiting on the same credential.
 // A periodic re-check (recheck(), about once a second) compares the cached versions with the
 // table, so a listener that died without a word cannot keep a deleted or replaced credential.
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
 import { CallerGoneError, isDatabaseUnavailable } from '../errors.js';
 import type { CallAuth } from '../providers/types.js';

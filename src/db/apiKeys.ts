@@ -4,7 +4,7 @@
 import { sql } from 'kysely';
 import type { Db } from './pool.js';
 import type { ApiKeyRow, KeyCredentialGrant, KeyLimits, KeyRole } from './types.js';
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 import { NotFoundError } from '../errors.js';
 
 export interface StoredKey {

@@ -3,7 +3,7 @@
 // statement), so the history never claims a change that did not happen (or misses one that did).
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 import type { KeyRing } from '../crypto/keyRing.js';
 import { ConflictError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
 import { safeText } from '../redact.js';
@@ -19,32 +19,15 @@ import {
   type SealedRow,
   type SealedRowPlace,
 } from './credentialSecrets.js';
+import { validateTokenExpiry } from '../model/refreshSchedule.js';
+import type { AuthType, CredentialStatus, Database, ProviderMetadata, SavedAuthenticationsTable } from './types.js';
+import { UUID } from '../ids.js';
+import type { CredentialMetadata } from '../model/credentials.js';
 
 export type { CredentialEvent, CredentialEventType } from './events.js';
 export type { CredentialSecret } from './credentialSecrets.js';
-import { validateTokenExpiry } from '../workflows/schedule.js';
-import type { AuthType, CredentialStatus, Database, ProviderMetadata, SavedAuthenticationsTable } from './types.js';
-import { UUID } from '../ids.js';
 
-export type { ProviderMetadata } from './types.js';
-
-export interface CredentialMetadata {
-  id: string;
-  name: string;
-  provider: ProviderId;
-  authType: AuthType;
-  status: CredentialStatus;
-  expiresAt: string | null;
-  tokenObtainedAt: string | null;
-  version: number;
-  refreshCount: number;
-  lastRefreshedAt: string | null;
-  lastError: string | null;
-  /** Non-secret provider facts (Gemini sign-in: `{project}`), or null. */
-  providerMetadata: ProviderMetadata | null;
-  createdAt: string;
-  updatedAt: string;
-}
+export type { CredentialMetadata, ProviderMetadata } from '../model/credentials.js';
 
 export type TokenLookup =
   | { status: 'ok'; accessToken: string; expiresAt: string | null; version: number }

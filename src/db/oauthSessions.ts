@@ -3,7 +3,7 @@
 // consume() deletes it in the same statement that reads it, so a replayed completion finds nothing.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 import { oauthSessionAad, type KeyRing } from '../crypto/keyRing.js';
 import { NotFoundError, SealError, ValidationError } from '../errors.js';
 import type { Db } from './pool.js';

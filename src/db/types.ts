@@ -1,9 +1,10 @@
 // Kysely's view of the schema in migrations/.
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 
-export type AuthType = 'oauth' | 'api_key';
-export type CredentialStatus = 'active' | 'reauth_required' | 'disabled';
+import type { AuthType, CredentialStatus, KeyCredentialGrant, KeyLimits, KeyRole, ProviderMetadata } from '../model/credentials.js';
+
+export type { AuthType, CredentialStatus, KeyCredentialGrant, KeyLimits, KeyRole, ProviderMetadata };
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 // Generated<Timestamp> would nest two ColumnTypes (selects come out typed as ColumnType, not Date): spell it out.
@@ -27,11 +28,6 @@ export interface SavedAuthenticationsTable {
   provider_metadata: ColumnType<ProviderMetadata | null, string | null | undefined, string | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
-}
-
-/** Non-secret provider facts a credential's calls need (Gemini sign-in: its Code Assist project). */
-export interface ProviderMetadata {
-  project?: string;
 }
 
 export interface OAuthSessionsTable {
@@ -81,18 +77,6 @@ export interface DurableCallClaimsTable {
   workflow_id: string;
   run_id: string;
   claimed_at: GeneratedTimestamp;
-}
-
-export type KeyRole = 'admin' | 'client';
-export interface KeyLimits {
-  requestsPerMinute?: number;
-  tokensPerDay?: number;
-  /** Calls in flight at once (src/clientKeys/concurrentCalls.ts); unset: 32 for a client key, none for an admin key. */
-  concurrentCalls?: number;
-}
-export interface KeyCredentialGrant {
-  id: string;
-  provider: ProviderId;
 }
 
 export interface ApiKeysTable {

@@ -3,17 +3,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from './pool.js';
 import type { Database } from './types.js';
+import type { UsageCounts, UsageDimension, UsageQuery, UsageReportRow } from '../model/usage.js';
 
-export interface UsageCounts {
-  requests: number;
-  errors: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  /** Calls whose final counts never arrived (a stream cut short): their tokens are what was reported before the cut. */
-  incomplete: number;
-}
+export type { UsageCounts, UsageDimension, UsageQuery, UsageReportRow } from '../model/usage.js';
 
 export interface UsageRow extends UsageCounts {
   hour: Date;
@@ -23,17 +15,6 @@ export interface UsageRow extends UsageCounts {
   model: string;
   /** Tokens budgets were charged for incomplete calls beyond what the provider reported (their stated upper bound). */
   incompleteCharge: number;
-}
-
-export type UsageDimension = 'key' | 'credential' | 'provider' | 'model';
-
-export interface UsageQuery {
-  from: Date;
-  to: Date;
-  groupBy: UsageDimension[];
-  bucket: 'hour' | 'day' | 'none';
-  /** Only this key's rows (a client key reading its own usage). */
-  keyId?: string;
 }
 
 const COLUMN: Record<UsageDimension, 'key_id' | 'credential_id' | 'provider' | 'model'> = {
@@ -130,7 +111,7 @@ export class UsageStore {
     return new Map(rows.map((r) => [r.key_id, Number(r.tokens)]));
   }
 
-  async query(q: UsageQuery): Promise<Array<Partial<Record<UsageDimension, string>> & { bucketStart?: string } & UsageCounts>> {
+  async query(q: UsageQuery): Promise<UsageReportRow[]> {
     const dims = q.groupBy.map((d) => COLUMN[d]);
     const bucket = q.bucket === 'hour' ? sql<Date>`hour` : q.bucket === 'day' ? sql<Date>`date_trunc('day', hour, 'UTC')` : undefined;
     let query = this.db

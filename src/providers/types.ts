@@ -1,7 +1,7 @@
 // Providers are data (a small catalogue in the style of Nango's providers.yaml): endpoints,
 // client ids, header sets, body formats and token-error rules. The code that reads this data
 // lives in src/auth/ and never branches on a provider id.
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 
 export type { ProviderId };
 

@@ -5,7 +5,7 @@ import { ApplicationFailure, type Duration, type Workflow } from '@temporalio/co
 import type { DurableCallSigner } from '../crypto/durableCalls.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
 import { CallerGoneError, errorForFailure, NoRefreshWorkflowError, ServiceUnavailableError } from '../errors.js';
-import type { CredentialView } from '../activities/index.js';
+import type { CredentialView, MessageRequest, MessageResponse } from '../activities/index.js';
 import {
   credentialRefreshWorkflow,
   credentialUpdatedSignal,
@@ -21,11 +21,10 @@ import {
 import { sendMessageWorkflow } from '../workflows/sendMessage.js';
 import { reconcileWorkflow } from '../workflows/reconcile.js';
 import { maintenanceWorkflow } from '../workflows/maintenance.js';
+import { AuthStatusKey, CredentialIdKey, ExpiresAtKey, ProviderKey } from '../workflows/searchAttributes.js';
 
 /** How often the reconcile Schedule looks for credentials without a refresh workflow. */
 export const RECONCILE_EVERY_MINUTES = 2;
-import type { MessageRequest, MessageResponse } from '../activities/index.js';
-import { AuthStatusKey, CredentialIdKey, ExpiresAtKey, ProviderKey } from '../workflows/searchAttributes.js';
 
 export interface CredentialWorkflowsOptions {
   client: Client;

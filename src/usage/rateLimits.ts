@@ -17,7 +17,7 @@
 //   (`x-codex-<name>-primary-*`) → `<name>_primary`, `<name>_secondary`.
 // - `retry-after` (seconds or an HTTP date; `retry-after-ms` when it is absent) → retryAfter,
 //   in whole seconds, rounded up.
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 import { isStorableDate } from '../dates.js';
 import { parseRetryAfter } from '../errors.js';
 

@@ -32,7 +32,7 @@
 //   thoughtsTokenCount (thoughts are billed as output and are not in candidatesTokenCount).
 import { Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import type { ProviderId } from '../config.js';
+import type { ProviderId } from '../model/providers.js';
 
 export interface TokenUsage {
   inputTokens: number;

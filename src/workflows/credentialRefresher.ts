@@ -31,13 +31,14 @@ import { ANCHOR_AT_ASK_PATCH, SHORT_RUNS_PATCH } from './legacy/patches.js';
 import {
   DEFAULT_REFRESH_WAIT_MS,
   MAX_REFRESH_WAIT_MS,
+  MIN_REFRESH_WAIT_MS,
   refreshTaskQueue,
   type CarriedState,
   type RefreshNowInput,
   type RefreshStatus,
   type RefreshWorkflowInput,
 } from './refreshMessages.js';
-import { MAX_SLEEP_MS, nextRefreshAt, sleepDuration } from './schedule.js';
+import { MAX_SLEEP_MS, nextRefreshAt, sleepDuration } from '../model/refreshSchedule.js';
 import { AuthStatusKey, CredentialIdKey, ExpiresAtKey, ProviderKey } from './searchAttributes.js';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -156,7 +157,7 @@ export class CredentialRefresher {
   }
 
   async refreshNow(input: RefreshNowInput = {}): Promise<CredentialView> {
-    const waitMs = Math.min(Math.max(input.waitMs ?? DEFAULT_REFRESH_WAIT_MS, 1_000), MAX_REFRESH_WAIT_MS);
+    const waitMs = Math.min(Math.max(input.waitMs ?? DEFAULT_REFRESH_WAIT_MS, MIN_REFRESH_WAIT_MS), MAX_REFRESH_WAIT_MS);
     // The caller's token is already superseded: hand back the current one, no token call.
     if (!this.inFlight && !this.changed && this.view && input.ifVersion !== undefined && this.view.version > input.ifVersion) {
       return this.view;

@@ -23,8 +23,7 @@ export const credentialUpdatedSignal = defineSignal('credentialUpdated');
 export const stopSignal = defineSignal('stop');
 export const statusQuery = defineQuery<RefreshStatus>('status');
 
-export const DEFAULT_REFRESH_WAIT_MS = 20_000;
-export const MAX_REFRESH_WAIT_MS = 5 * 60_000;
+export { DEFAULT_REFRESH_WAIT_MS, MAX_REFRESH_WAIT_MS, MIN_REFRESH_WAIT_MS } from '../model/refreshWait.js';
 
 export interface LastResult {
   outcome: 'refreshed' | 'already_current' | 'reauth_required' | 'failed';

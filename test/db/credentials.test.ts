@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { credentialAad, KeyRing, legacyCredentialAad } from '../../src/crypto/keyRing.js';
 import { CredentialStore, sanitizeReason, type CredentialSecret } from '../../src/db/credentials.js';
-import { REFRESH_MARGIN_MS, validateTokenExpiry } from '../../src/workflows/schedule.js';
+import { REFRESH_MARGIN_MS, validateTokenExpiry } from '../../src/model/refreshSchedule.js';
 import { ConflictError, NotFoundError, SealError, ValidationError, VersionConflictError } from '../../src/errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 

@@ -8,7 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { killAllChildren } from '../support/children.js';
 import { startDevServer, type DevServer } from '../support/processes.js';
 import { sleep, until } from '../support/wait.js';
-import { refreshDelayForLifetime } from '../../src/workflows/schedule.js';
+import { refreshDelayForLifetime } from '../../src/model/refreshSchedule.js';
 import { knownSecrets, proxiedMessage, startRig, type ApiChild, type Rig } from './rig.js';
 
 /** Temporal core's poll retry policy: at most 10 s (±20 % jitter) between two polls of a worker that keeps failing. */

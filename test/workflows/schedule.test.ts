@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_SLEEP_MS, nextRefreshAt, refreshDelayForLifetime, sleepDuration } from '../../src/workflows/schedule.js';
+import { MAX_SLEEP_MS, nextRefreshAt, refreshDelayForLifetime, sleepDuration } from '../../src/model/refreshSchedule.js';
 
 const H = 3600_000;
 const M = 60_000;

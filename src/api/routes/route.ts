@@ -7,7 +7,7 @@ import type { CredentialService } from '../../credentials/service.js';
 import type { ProviderRegistry } from '../../providers/registry.js';
 import type { UsageRecorder } from '../../usage/recorder.js';
 import type { RateLimitBook } from '../../usage/rateLimitBook.js';
-import type { UsageStore } from '../../db/usage.js';
+import type { UsageReports } from '../../model/usage.js';
 import type { ConcurrentCalls } from '../../clientKeys/concurrentCalls.js';
 import type { KeyService } from '../../clientKeys/service.js';
 import type { Principal } from '../../clientKeys/registry.js';
@@ -22,7 +22,7 @@ export interface RouteDeps {
   /** A durable call holds a limits.concurrentCalls slot while it waits, like a proxied one. */
   calls: Pick<ConcurrentCalls, 'acquire'>;
   keys: KeyService;
-  usageStore: Pick<UsageStore, 'query'>;
+  usageStore: UsageReports;
 }
 
 // --- responses: OpenAPI response objects, whose JSON schema also shapes what is sent ----------

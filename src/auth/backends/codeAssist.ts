@@ -5,7 +5,7 @@
 // JSON and every SSE event alike. A stream without `?alt=sse` is the public JSON array.
 import { ValidationError } from '../../errors.js';
 import { collect, mapSse, sseEvent } from './sse.js';
-import { jsonObject, type MappedRequest, type PublicRequest } from './index.js';
+import { jsonObject, type MappedRequest, type PublicRequest } from './request.js';
 
 const PUBLIC_PATH = /^\/(?:v1beta|v1)\/models\/([A-Za-z0-9][A-Za-z0-9._-]*):(generateContent|streamGenerateContent|countTokens)$/;
 

@@ -5,7 +5,7 @@
 import { ValidationError } from '../../errors.js';
 import { Transform } from 'node:stream';
 import { collect, SseParser, sseEvent, type WholeAnswer } from './sse.js';
-import { jsonObject, type MappedRequest, type PublicRequest } from './index.js';
+import { jsonObject, type MappedRequest, type PublicRequest } from './request.js';
 
 /** Sent when the client gives no instructions (the backend requires the field). */
 export const CODEX_DEFAULT_INSTRUCTIONS = 'You are a helpful assistant.';

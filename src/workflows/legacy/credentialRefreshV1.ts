@@ -33,7 +33,7 @@ import {
   type RefreshStatus,
   type RefreshWorkflowInput,
 } from '../refreshMessages.js';
-import { nextRefreshAt, sleepDuration } from '../schedule.js';
+import { nextRefreshAt, sleepDuration } from '../../model/refreshSchedule.js';
 import { AuthStatusKey, CredentialIdKey, ExpiresAtKey, ProviderKey } from '../searchAttributes.js';
 import { MIGRATE_TO_V2_PATCH } from './patches.js';
 
