@@ -4,10 +4,10 @@
 // from the provider triggers one shared refresh through the workflow and one retry.
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
-import zlib from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
 import { buildProviderCall, needsBody, type ProviderCall } from '../auth/clientBuilder.js';
+import { createDecoder } from '../auth/decode.js';
 import {
   CallerGoneError,
   ConflictError,
@@ -176,20 +176,6 @@ function requestedModel(body: Buffer | undefined): string | undefined {
 }
 
 const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
-
-function decoderFor(encoding: string | undefined): Transform | undefined {
-  switch (encoding?.trim().toLowerCase()) {
-    case 'gzip':
-    case 'x-gzip':
-      return zlib.createGunzip();
-    case 'deflate':
-      return zlib.createInflate();
-    case 'br':
-      return zlib.createBrotliDecompress();
-    default:
-      return undefined;
-  }
-}
 
 function usable(entry: CachedCredential): void {
   if (entry.metadata.status === 'reauth_required') {
@@ -404,7 +390,7 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       // The usage is read from what the client gets, except that a stripped stream is watched before its stripping.
       const seenBody: Readable = strip ? upstream.body : (mapper ?? upstream.body);
       // Mapped answers were asked uncompressed; one compressed anyway is decoded before the mapping.
-      const decoder = mapper ? decoderFor(header(upstream.headers['content-encoding'])) : undefined;
+      const decoder = mapper ? createDecoder(upstream.headers['content-encoding']) : undefined;
       // The pipe is in place before the listener, so no chunk can flow past it unseen by res.
       const piped = mapper
         ? decoder

@@ -3,7 +3,8 @@ import zlib from 'node:zlib';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProviderCall } from '../../src/auth/clientBuilder.js';
-import { BodyTooLargeError, canDecode, ContentDecodingError, parseContentEncoding, readBody } from '../../src/auth/http.js';
+import { canDecode, parseContentEncoding } from '../../src/auth/decode.js';
+import { BodyTooLargeError, ContentDecodingError, readBody } from '../../src/auth/http.js';
 import { defineProvider } from '../../src/providers/registry.js';
 import { sendProviderCall, startFakeProvider, type Compression, type FakeProvider } from '../support/fakeProvider.js';
 
