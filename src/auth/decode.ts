@@ -23,12 +23,16 @@ interface Coding {
   whole: Whole;
 }
 
-const CODINGS: Record<string, Coding> = {
-  gzip: { stream: () => zlib.createGunzip(), whole: gunzip },
-  'x-gzip': { stream: () => zlib.createGunzip(), whole: gunzip },
-  deflate: { stream: () => new InflateEither(), whole: (input, options) => (looksLikeZlib(input) ? inflate : inflateRaw)(input, options) },
-  br: { stream: () => zlib.createBrotliDecompress(), whole: brotli },
-};
+/** A Map, not an object: a coding named `constructor` is unknown, not Object's. */
+const CODINGS: ReadonlyMap<string, Coding> = new Map<string, Coding>([
+  ['gzip', { stream: () => zlib.createGunzip(), whole: gunzip }],
+  ['x-gzip', { stream: () => zlib.createGunzip(), whole: gunzip }],
+  [
+    'deflate',
+    { stream: () => new InflateEither(), whole: (input, options) => (looksLikeZlib(input) ? inflate : inflateRaw)(input, options) },
+  ],
+  ['br', { stream: () => zlib.createBrotliDecompress(), whole: brotli }],
+]);
 
 /** `gzip, br` → ['gzip', 'br'] (order applied by the sender); identity entries dropped. */
 export function parseContentEncoding(header: string | string[] | undefined): string[] {
@@ -41,7 +45,7 @@ export function parseContentEncoding(header: string | string[] | undefined): str
 
 /** True when every coding in the header can be decoded. */
 export function canDecode(header: string | string[] | undefined): boolean {
-  return parseContentEncoding(header).every((coding) => coding in CODINGS);
+  return parseContentEncoding(header).every((coding) => CODINGS.has(coding));
 }
 
 /**
@@ -52,9 +56,10 @@ export function canDecode(header: string | string[] | undefined): boolean {
 export function createDecoder(header: string | string[] | undefined): Duplex | undefined {
   if (header === undefined || header === '') return undefined;
   const codings = parseContentEncoding(header);
-  if (codings.length === 0 || !codings.every((coding) => coding in CODINGS)) return undefined;
-  if (codings.length === 1) return CODINGS[codings[0]!]!.stream();
-  return new Stacked(codings.reverse().map((coding) => CODINGS[coding]!.stream()));
+  const decoders = codings.map((coding) => CODINGS.get(coding));
+  if (decoders.length === 0 || decoders.includes(undefined)) return undefined;
+  if (decoders.length === 1) return decoders[0]!.stream();
+  return new Stacked(decoders.reverse().map((coding) => coding!.stream()));
 }
 
 /**
@@ -63,7 +68,7 @@ export function createDecoder(header: string | string[] | undefined): Duplex | u
  * when the bytes are not valid for the coding.
  */
 export function decodeWhole(coding: string, input: Buffer, maxOutputLength: number): Promise<Buffer> {
-  const known = CODINGS[coding];
+  const known = CODINGS.get(coding);
   if (!known) return Promise.reject(new Error(`unsupported content-encoding "${coding.slice(0, 40)}"`));
   return known.whole(input, { maxOutputLength });
 }

@@ -54,6 +54,8 @@ describe('createDecoder', () => {
     expect(createDecoder('zstd')).toBeUndefined();
     expect(createDecoder('gzip, zstd')).toBeUndefined();
     expect(canDecode('zstd')).toBe(false);
+    expect(canDecode('constructor')).toBe(false); // not Object's own
+    expect(createDecoder('__proto__')).toBeUndefined();
     expect(createDecoder(['gzip', 'br'])).toBeDefined();
   });
 
