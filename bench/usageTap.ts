@@ -2,10 +2,14 @@
 // relay on every call), per answer shape: µs per answer in a hot loop, and once after 5 ms idle (as
 // a stream's events find it). Chunks are cut as a provider's are (one SSE event per chunk, a JSON
 // body in 16 KiB pieces); compressed answers wait for the decompressor like the proxy does.
+//
+// `--base <checkout>`: the same against another checkout's src/usage/tap.ts, in this process, the
+// two alternating round by round (so a busy machine weighs on both alike); the best round of each.
+import path from 'node:path';
 import zlib from 'node:zlib';
 import type { ProviderId } from '../src/config.js';
 import { watchUsage } from '../src/usage/tap.js';
-import { argNumber, median, round, table } from './lib/stats.js';
+import { argNumber, argValue, median, round, table } from './lib/stats.js';
 import { runBench } from './lib/run.js';
 
 type Answer = { statusCode: number; contentType?: string; contentEncoding?: string };
@@ -102,35 +106,83 @@ const CASES: Array<[string, ProviderId, Answer, Buffer[]]> = [
   ],
 ];
 
-async function once(provider: ProviderId, answer: Answer, chunks: Buffer[]): Promise<void> {
-  const watch = watchUsage(provider, answer);
-  for (const chunk of chunks) watch.write(chunk);
-  await watch.end();
-  if (watch.observation().usage === undefined) throw new Error('no usage seen');
+type Watch = typeof watchUsage;
+
+async function once(watch: Watch, provider: ProviderId, answer: Answer, chunks: Buffer[]): Promise<void> {
+  const w = watch(provider, answer);
+  for (const chunk of chunks) w.write(chunk);
+  await w.end();
+  if (w.observation().usage === undefined) throw new Error('no usage seen');
+}
+
+/** µs per answer over one round of `n`. */
+async function hotRound(watch: Watch, [, provider, answer, chunks]: (typeof CASES)[number]): Promise<number> {
+  const n = answer.contentEncoding !== undefined ? 2_000 : 20_000;
+  const t = performance.now();
+  for (let i = 0; i < n; i++) await once(watch, provider, answer, chunks);
+  return ((performance.now() - t) * 1000) / n;
+}
+
+async function afterIdle(watch: Watch, [, provider, answer, chunks]: (typeof CASES)[number]): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const t = performance.now();
+  await once(watch, provider, answer, chunks);
+  return (performance.now() - t) * 1000;
 }
 
 async function main() {
   const rounds = argNumber('rounds', 5);
+  const base = argValue('base');
+  if (base) return compare(path.resolve(base, 'src/usage/tap.ts'), rounds);
   const rows: (string | number)[][] = [];
-  for (const [name, provider, answer, chunks] of CASES) {
-    const compressed = answer.contentEncoding !== undefined;
-    const n = compressed ? 2_000 : 20_000;
+  for (const c of CASES) {
     const hot: number[] = [];
-    for (let r = 0; r < rounds; r++) {
-      const t = performance.now();
-      for (let i = 0; i < n; i++) await once(provider, answer, chunks);
-      hot.push(((performance.now() - t) * 1000) / n);
-    }
+    for (let r = 0; r < rounds; r++) hot.push(await hotRound(watchUsage, c));
     const cold: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      const t = performance.now();
-      await once(provider, answer, chunks);
-      cold.push((performance.now() - t) * 1000);
-    }
-    rows.push([name, round(median(hot), 2), round(median(cold), 1)]);
+    for (let i = 0; i < 10; i++) cold.push(await afterIdle(watchUsage, c));
+    rows.push([c[0], round(median(hot), 2), round(median(cold), 1)]);
   }
   console.log(table(['answer', 'hot µs/answer (median of rounds)', 'after 5 ms idle µs (median of 10)'], rows));
+}
+
+async function compare(baseModule: string, rounds: number) {
+  const baseWatch = ((await import(baseModule)) as { watchUsage: Watch }).watchUsage;
+  const rows: (string | number)[][] = [];
+  for (const c of CASES) {
+    const hot = { base: [] as number[], this: [] as number[] };
+    const cold = { base: [] as number[], this: [] as number[] };
+    for (let r = 0; r < rounds; r++) {
+      hot.base.push(await hotRound(baseWatch, c));
+      hot.this.push(await hotRound(watchUsage, c));
+    }
+    for (let i = 0; i < 10; i++) {
+      cold.base.push(await afterIdle(baseWatch, c));
+      cold.this.push(await afterIdle(watchUsage, c));
+    }
+    const best = (v: number[]) => Math.min(...v);
+    rows.push([
+      c[0],
+      round(best(hot.base), 2),
+      round(best(hot.this), 2),
+      `${round((best(hot.this) / best(hot.base) - 1) * 100, 1)} %`,
+      round(median(cold.base), 1),
+      round(median(cold.this), 1),
+    ]);
+  }
+  console.log(`base: ${baseModule}`);
+  console.log(
+    table(
+      [
+        'answer',
+        'base hot µs (best round)',
+        'this hot µs (best round)',
+        'change',
+        'base after 5 ms idle µs (median)',
+        'this after idle µs',
+      ],
+      rows,
+    ),
+  );
 }
 
 runBench(main);
