@@ -1,7 +1,7 @@
 // The one place where the URL, headers and body rewrite of a provider call are decided. The
 // proxy, the durable message activity and the tests all call buildProviderCall.
 import { prependSystemBlock } from './systemBlock.js';
-import { SUPPORTED_ENCODINGS } from './http.js';
+import { SUPPORTED_ENCODINGS } from './decode.js';
 import { mapRequest, type AnswerMapping } from './backends/index.js';
 import { ValidationError } from '../errors.js';
 import { baseUrlFor } from '../providers/registry.js';

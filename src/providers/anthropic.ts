@@ -49,6 +49,7 @@ export const anthropic: ProviderDefinition = {
     { methods: ['GET'], path: '/v1/models' },
     { methods: ['GET'], path: '/v1/models/{model}' },
   ],
+  usageDialect: 'anthropic',
   oauth: {
     authorizeUrl: ANTHROPIC_DEFAULTS.authorizeUrl,
     tokenUrl: ANTHROPIC_DEFAULTS.tokenUrl,

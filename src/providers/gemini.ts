@@ -50,6 +50,7 @@ export const gemini: ProviderDefinition = {
     { methods: ['GET'], path: `/${version}/models` },
     { methods: ['GET'], path: `/${version}/models/{model}` },
   ]),
+  usageDialect: 'gemini',
   oauth: {
     authorizeUrl: GEMINI_DEFAULTS.authorizeUrl,
     tokenUrl: GEMINI_DEFAULTS.tokenUrl,

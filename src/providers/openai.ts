@@ -63,6 +63,7 @@ export const openai: ProviderDefinition = {
     { methods: ['GET'], path: '/v1/models' },
     { methods: ['GET'], path: '/v1/models/{model}' },
   ],
+  usageDialect: 'openai',
   oauth: {
     authorizeUrl: OPENAI_DEFAULTS.authorizeUrl,
     tokenUrl: OPENAI_DEFAULTS.tokenUrl,

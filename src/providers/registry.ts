@@ -8,6 +8,11 @@ import type { AuthType, HeaderSet, ProviderDefinition } from './types.js';
 
 const CATALOGUE: Record<ProviderId, ProviderDefinition> = { anthropic, openai, gemini };
 
+/** A provider's public defaults, without overrides: for what no override changes (its usage dialect). */
+export function providerDefaults(id: ProviderId): ProviderDefinition {
+  return CATALOGUE[id];
+}
+
 /** Builds one provider's definition: its public defaults with the operator's overrides, every URL checked. */
 export function defineProvider(id: ProviderId, overrides: ProviderOverrides = {}): ProviderDefinition {
   const def = applyOverrides(CATALOGUE[id], overrides);

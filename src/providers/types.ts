@@ -150,6 +150,9 @@ export interface OAuthDefinition {
  */
 export type ApiBackend = 'public' | 'codex' | 'code-assist';
 
+/** How a provider's answers report token usage: the interpreter src/usage/dialects/ reads them with. */
+export type UsageDialect = 'anthropic' | 'openai' | 'gemini';
+
 export interface ProviderDefinition {
   id: ProviderId;
   displayName: string;
@@ -167,5 +170,7 @@ export interface ProviderDefinition {
   bodyTransforms: BodyTransformRule[];
   /** The paths a client key may call (src/providers/inferencePaths.ts); every other path is for admin keys. */
   inferencePaths: InferencePath[];
+  /** How its answers (and its sign-in backends' answers, mapped back) report token usage. */
+  usageDialect: UsageDialect;
   oauth: OAuthDefinition;
 }

@@ -3,11 +3,11 @@
 // it streams (the proxy) or read whole (durable messages). Both end with what the answer said
 // about its usage and the status the client got.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import zlib from 'node:zlib';
 import type { Dispatcher } from 'undici';
 import { mapWhole } from '../auth/backends/sse.js';
+import { createDecoder } from '../auth/decode.js';
 import { readBody } from '../auth/http.js';
 import type { ProviderId } from '../providers/types.js';
 import { stripStreamUsage } from '../usage/streamUsage.js';
@@ -97,7 +97,7 @@ export async function relayAnswer(
   const mapper = mapping?.transform((status) => (res.statusCode = status)) ?? strip;
   const seenBody: Readable = strip ? upstream.body : (mapper ?? upstream.body);
   // Mapped answers were asked uncompressed; one compressed anyway is decoded before the mapping.
-  const decoder = mapping ? decoderFor(header(upstream.headers['content-encoding'])) : undefined;
+  const decoder = mapping ? createDecoder(upstream.headers['content-encoding']) : undefined;
   // The pipe is in place before the listener, so no chunk can flow past it unseen by res.
   let settled = false;
   const settle = () => {
@@ -201,18 +201,4 @@ function pipeTo(source: Readable, res: ServerResponse, beforeEnd: () => Promise<
     });
     source.pipe(res, { end: false });
   });
-}
-
-function decoderFor(encoding: string | undefined): Transform | undefined {
-  switch (encoding?.trim().toLowerCase()) {
-    case 'gzip':
-    case 'x-gzip':
-      return zlib.createGunzip();
-    case 'deflate':
-      return zlib.createInflate();
-    case 'br':
-      return zlib.createBrotliDecompress();
-    default:
-      return undefined;
-  }
 }

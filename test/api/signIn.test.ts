@@ -3,7 +3,7 @@
 // fake Code Assist (project found at login through loadCodeAssist, or onboardUser), each through
 // the proxy (streamed and not), after a refresh, and as a durable call; usage counted from the
 // mapped answers.
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateRawSync, gzipSync } from 'node:zlib';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CODEX_DEFAULT_INSTRUCTIONS } from '../../src/auth/backends/codex.js';
@@ -344,6 +344,22 @@ describe('Gemini CLI sign-in → Code Assist', () => {
     const models = await gemini.call('GET', '/proxy/gemini/v1beta/models', { headers: headers() });
     expect(models.status).toBe(400);
     expect(models.json.error.message).toMatch(/needs a Gemini API key credential/);
+  });
+
+  it('decodes a mapped answer in raw deflate or in stacked codings, as the one decoder does', async () => {
+    const wrapped = { response: { candidates: [{ content: { role: 'model', parts: [{ text: 'zipped' }] } }] }, traceId: 't' };
+    const plainAnswer = Buffer.from(JSON.stringify(wrapped));
+    const answers: Array<[string, Buffer]> = [
+      ['deflate', deflateRawSync(plainAnswer)],
+      ['gzip, br', brotliCompressSync(gzipSync(plainAnswer))],
+    ];
+    for (const [encoding, body] of answers) {
+      gemini.fake.failNextApi([{ status: 200, body, headers: { 'content-encoding': encoding, 'content-type': 'application/json' } }]);
+      const res = await gemini.call('POST', '/proxy/gemini/v1beta/models/g:generateContent', { body: request, headers: headers() });
+      expect(res.status, `${encoding}: ${res.text}`).toBe(200);
+      expect(res.headers.get('content-encoding')).toBeNull();
+      expect(res.json).toEqual(wrapped.response);
+    }
   });
 
   it('wrote no secret to any log line', () => {
