@@ -63,7 +63,13 @@ const streaming = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (!res.writableFinished) abort.abort();
   });
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-  const sent = pool.request({ path: req.url!, method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : undefined, signal: abort.signal });
+  const sent = pool.request({
+    path: req.url!,
+    method: req.method as Dispatcher.HttpMethod,
+    headers,
+    body: hasBody ? req : undefined,
+    signal: abort.signal,
+  });
   answer(res, sent, (body) => pipeline(body, res, () => {}));
 };
 

@@ -70,7 +70,8 @@ const REQUEST = {
   messages: [{ role: 'user', content: 'Write one sentence about benchmarks. Keep it short, please; this is a latency test.' }],
 };
 
-type CaseName = 'direct' | 'maestro' | 'maestro-client' | 'forwarder' | 'lean' | 'maestro-oauth' | 'patched' | 'prod' | 'prod-warn' | 'prod-cluster';
+type CaseName =
+  'direct' | 'maestro' | 'maestro-client' | 'forwarder' | 'lean' | 'maestro-oauth' | 'patched' | 'prod' | 'prod-warn' | 'prod-cluster';
 /** A/B a src/ change within one run: a second Maestro from another checkout (e.g. a scratch copy with a patch applied). */
 const COMPARE_TREE = argValue('compare-tree');
 
@@ -401,7 +402,9 @@ async function main() {
           `${Math.round((100 * median(capacity[c])) / median(capacity.forwarder))} %`,
           cpuPerCall[c].length ? Math.round(median(cpuPerCall[c])) : '–',
           cpuPerCall[c].length && c !== 'direct' ? round(median(cpuPerCall[c]) / median(cpuPerCall.forwarder), 2) : '–',
-          cpuPerCall[c].length && cpuPerCall.lean.length && c !== 'direct' ? round(median(cpuPerCall[c]) / median(cpuPerCall.lean), 2) : '–',
+          cpuPerCall[c].length && cpuPerCall.lean.length && c !== 'direct'
+            ? round(median(cpuPerCall[c]) / median(cpuPerCall.lean), 2)
+            : '–',
           best[c],
           best.forwarder ? `${Math.round((100 * best[c]) / best.forwarder)} %` : '–',
         ]),
