@@ -144,8 +144,16 @@ describe('continue-as-new and stop', () => {
   it('refuses refresh-now at once for a credential without a refresh token, writing no history', async () => {
     h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 }, maxHistoryEvents: 30 });
     const { credential, handle } = await oauth(h, { refreshToken: false });
-    await new Promise((r) => setTimeout(r, 500));
-    const before = (await handle.describe()).historyLength;
+    // Settled: the loop has read the credential and sleeps, and its history stopped growing (a
+    // fixed pause was not enough on a loaded machine: the start-up's events landed after it).
+    for (let i = 0; i < 100 && (await handle.query(statusQuery)).phase !== 'sleeping'; i++) await new Promise((r) => setTimeout(r, 100));
+    let before = (await handle.describe()).historyLength;
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const now = (await handle.describe()).historyLength;
+      if (now === before) break;
+      before = now;
+    }
     for (let i = 0; i < 20; i++) {
       const r = await timed(h.core.workflows.refreshNow(credential.id));
       expect(r.error).toBeInstanceOf(ConflictError);
