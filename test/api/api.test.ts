@@ -50,6 +50,27 @@ async function importOAuth(opts: { name?: string; expiresIn?: number; expiresAt?
 
 const rowCount = async () => Number((await h.db.query<{ n: string }>('select count(*) as n from saved_authentications'))[0]!.n);
 
+/** A proxied /v1/messages call whose body goes out chunked (no content-length), in 64 KiB pieces. */
+function chunkedCall(url: string, credential: string, body: unknown) {
+  return fetch(`${url}/proxy/anthropic/v1/messages`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${TEST_API_KEY}`,
+      'content-type': 'application/json',
+      'anthropic-version': '2023-06-01',
+      'x-maestro-credential': credential,
+    },
+    body: new ReadableStream({
+      start(c) {
+        const text = JSON.stringify(body);
+        for (let i = 0; i < text.length; i += 65_536) c.enqueue(new TextEncoder().encode(text.slice(i, i + 65_536)));
+        c.close();
+      },
+    }),
+    duplex: 'half',
+  } as RequestInit);
+}
+
 describe('health and auth', () => {
   it('answers /healthz and /readyz without a key', async () => {
     expect((await fetch(`${h.url}/healthz`)).status).toBe(200);
@@ -446,25 +467,9 @@ describe('proxy', () => {
   });
 
   it('a chunked request body up to 1 MiB is held like one with a content-length: it gets the Claude Code block and is replayed after a 401', async () => {
+    // Chunked, without the Claude Code block: the proxy must add it.
     const heldCall = () =>
-      fetch(`${h.url}/proxy/anthropic/v1/messages`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${TEST_API_KEY}`,
-          'content-type': 'application/json',
-          'anthropic-version': '2023-06-01',
-          'x-maestro-credential': 'small-chunks',
-        },
-        // Chunked (no content-length), in pieces, without the Claude Code block: the proxy must add it.
-        body: new ReadableStream({
-          start(c) {
-            const text = JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'y'.repeat(200_000) }] });
-            for (let i = 0; i < text.length; i += 65_536) c.enqueue(new TextEncoder().encode(text.slice(i, i + 65_536)));
-            c.close();
-          },
-        }),
-        duplex: 'half',
-      } as RequestInit);
+      chunkedCall(h.url, 'small-chunks', { model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'y'.repeat(200_000) }] });
     const small = await importOAuth({ name: 'small-chunks' });
     const first = await heldCall();
     expect(first.status, await first.text()).toBe(200);
@@ -482,29 +487,11 @@ describe('proxy', () => {
   });
 
   it('a 401 on a streamed (chunked, over 1 MiB) request body: refreshed in the background, the client told to resend (503 + Retry-After), the next call works', async () => {
+    // A chunked body over 1 MiB streams through: the proxy cannot replay it, nor rewrite it, so it
+    // carries the Claude Code block itself.
+    const system = [{ type: 'text', text: CLAUDE_CODE_SYSTEM_PROMPT }];
     const streamedCall = () =>
-      fetch(`${h.url}/proxy/anthropic/v1/messages`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${TEST_API_KEY}`,
-          'content-type': 'application/json',
-          'anthropic-version': '2023-06-01',
-          'x-maestro-credential': 'chunked',
-        },
-        // A chunked body over 1 MiB streams through (no content-length): the proxy cannot replay it.
-        body: new ReadableStream({
-          start(c) {
-            // A streamed body is not rewritten either, so it carries the Claude Code block itself.
-            const system = [{ type: 'text', text: CLAUDE_CODE_SYSTEM_PROMPT }];
-            const content = 'x'.repeat(1_100_000);
-            c.enqueue(
-              new TextEncoder().encode(JSON.stringify({ model: 'm', max_tokens: 5, system, messages: [{ role: 'user', content }] })),
-            );
-            c.close();
-          },
-        }),
-        duplex: 'half',
-      } as RequestInit);
+      chunkedCall(h.url, 'chunked', { model: 'm', max_tokens: 5, system, messages: [{ role: 'user', content: 'x'.repeat(1_100_000) }] });
     const chunked = await importOAuth({ name: 'chunked' });
     expect((await streamedCall()).status).toBe(200);
     h.fake.revokeAccessToken(chunked.accessToken);
