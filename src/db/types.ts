@@ -87,6 +87,8 @@ export interface ApiKeysTable {
   credentials: ColumnType<KeyCredentialGrant[], string | undefined, string>;
   providers: ColumnType<ProviderId[], string | undefined, string>;
   limits: ColumnType<KeyLimits, string | undefined, string>;
+  /** Pool ids a client key may use (migration 0010). */
+  pools: ColumnType<string[], string | undefined, string>;
   expires_at: Timestamp | null;
   version: Generated<number>;
   created_by: string | null;
@@ -118,6 +120,8 @@ export interface UsageHourlyTable {
   /** Calls whose final counts never arrived (migration 0009), and what budgets were charged for them beyond the reported tokens. */
   incomplete: ColumnType<string, number | string | undefined, number | string>;
   incomplete_charge: ColumnType<string, number | string | undefined, number | string>;
+  /** The pool that routed the calls ('' for none; migration 0010). */
+  pool_id: ColumnType<string, string | undefined, string>;
 }
 
 /** Durable-call attempts whose usage the worker recorded (migration 0009): each is added once. */
@@ -133,7 +137,82 @@ export interface CredentialRateLimitsTable {
   observed_at: Timestamp;
 }
 
+export interface PoolsTable {
+  id: string;
+  name: string;
+  provider: string;
+  strategy: string;
+  on_exhausted: ColumnType<{ mode: 'hold' | 'reject'; holdSeconds: number }, string, string>;
+  plan_limits_only: boolean;
+  session_ttl_seconds: number;
+  version: Generated<number>;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface PoolMembersTable {
+  pool_id: string;
+  credential_id: string;
+  position: number;
+  priority: number;
+  weight: number;
+  max_utilization: number;
+  paused: Generated<boolean>;
+}
+
+/** A bench of one credential ('credential') or one model family; until null = cleared. */
+export interface RoutingCooldownsTable {
+  credential_id: string;
+  scope: string;
+  until: Timestamp | null;
+  reason: string;
+  evidence: string;
+  set_at: Timestamp;
+  seq: ColumnType<string, string | number, string | number>;
+}
+
+export interface PoolSessionsTable {
+  pool_id: string;
+  session_key: string;
+  credential_id: string;
+  expires_at: Timestamp;
+  seq: ColumnType<string, string | number, string | number>;
+}
+
+export interface RoutingProbesTable {
+  credential_id: string;
+  holder: string;
+  lease_until: Timestamp;
+}
+
+export interface RoutingInflightTable {
+  process_id: string;
+  credential_id: string;
+  count: number;
+  picked_at: Timestamp | null;
+  updated_at: Timestamp;
+}
+
+export interface PoolEventsTable {
+  id: Generated<string>;
+  pool_id: string | null;
+  credential_id: string | null;
+  type: string;
+  session_key: string | null;
+  reason: string | null;
+  until: Timestamp | null;
+  details: ColumnType<Record<string, unknown>, string | undefined, string>;
+  at: GeneratedTimestamp;
+}
+
 export interface Database {
+  pools: PoolsTable;
+  pool_members: PoolMembersTable;
+  routing_cooldowns: RoutingCooldownsTable;
+  pool_sessions: PoolSessionsTable;
+  routing_probes: RoutingProbesTable;
+  routing_inflight: RoutingInflightTable;
+  pool_events: PoolEventsTable;
   saved_authentications: SavedAuthenticationsTable;
   oauth_sessions: OAuthSessionsTable;
   credential_events: CredentialEventsTable;
