@@ -42,6 +42,11 @@ export class RateLimitBook {
     return mine;
   }
 
+  /** This process's newest, without waiting (the pools' routing reads it on the request path). */
+  current(credentialId: string): RateLimitState | undefined {
+    return this.states.get(credentialId);
+  }
+
   /** What every credential's state says now, for the gauges. */
   entries(): IterableIterator<[string, RateLimitState]> {
     return this.states.entries();
