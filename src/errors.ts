@@ -60,6 +60,19 @@ export class LimitExceededError extends MaestroError {
     super(message, { retryAfterSeconds });
   }
 }
+/** No pool member can take the request now (DESIGN.md "Pools": `pool_exhausted`, Retry-After ≤ 60, the next-available time). */
+export class PoolExhaustedError extends MaestroError {
+  override readonly type = 'pool_exhausted';
+  declare readonly retryAfterSeconds: number;
+  constructor(
+    message: string,
+    retryAfterSeconds: number,
+    /** When the first member is expected back (x-maestro-pool-next-available), if known. */
+    readonly nextAvailableAt: Date | undefined,
+  ) {
+    super(message, { retryAfterSeconds });
+  }
+}
 /** A write lost the optimistic-concurrency race: the row's version moved on. */
 export class VersionConflictError extends ConflictError {
   constructor(
@@ -146,6 +159,7 @@ const ERROR_TABLE = new Map<ErrorClass, ErrorRule>([
   [ConflictError, { status: 409, ...TRANSIENT }],
   [ReauthRequiredError, { status: 409, failure: FailureType.reauthRequired, retryable: false }],
   [LimitExceededError, { status: 429, ...TRANSIENT, retryAfter: 'header' }],
+  [PoolExhaustedError, { status: 429, ...TRANSIENT, retryAfter: 'header' }],
   [MisconfiguredError, { status: 500, failure: FailureType.misconfigured, retryable: false }],
   [SealError, INTERNAL],
   [CallerGoneError, INTERNAL], // never answered: the connection is dropped

@@ -32,6 +32,10 @@ import { ClientGone } from '../upstream/clientGone.js';
 import { relayAnswer } from '../upstream/relay.js';
 import { callUsage } from '../upstream/account.js';
 import type { StalledBodies } from '../upstream/stalledBodies.js';
+import { choosePool } from '../upstream/poolChoice.js';
+import type { PoolRouter } from '../pools/router.js';
+import type { RoutingState } from '../pools/routingState.js';
+import { servePooled } from './pooledProxy.js';
 
 /** Refresh before forwarding when the token expires within this window. */
 const EXPIRY_SKEW_MS = 10_000;
@@ -51,6 +55,8 @@ export interface ProxyDeps {
   calls: Pick<ConcurrentCalls, 'acquire'>;
   /** A request body that stops arriving is answered 408. */
   bodies: StalledBodies;
+  /** Pools (DESIGN.md "Pools"): the routing state and router; without them every call uses one credential. */
+  pools?: { router: PoolRouter; state: RoutingState };
 }
 
 /** Proxies one request whose `url` is the provider path (and query); typed on Node's own request and response. */
@@ -65,8 +71,11 @@ function usable(entry: CachedCredential): void {
   if (entry.metadata.status !== 'active') throw new ConflictError(`credential "${entry.metadata.name}" is ${entry.metadata.status}`);
 }
 
+const refreshFirst = (c: CachedCredential) => c.auth.type === 'oauth' && c.expiresAtMs !== null && c.expiresAtMs - Date.now() < EXPIRY_SKEW_MS;
+
 export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
   const dispatcher = deps.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: 256 });
+  const pooled = deps.pools && { ...deps, ...deps.pools, dispatcher, usable, refreshFirst };
 
   return async (req, res, providerId) => {
     const started = performance.now();
@@ -85,6 +94,15 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       const who = principalOf(req);
       requireProvider(who, provider);
       requireInferencePath(who, definition, method, path);
+      const pool = deps.pools && choosePool(who, provider, req.headers, deps.pools.state);
+      if (pool && pooled) {
+        release = deps.calls.acquire(who);
+        const mapped = needsBody(definition, 'oauth') ? { notPlain: `${provider} pools take plain (not content-encoded) request bodies` } : undefined;
+        const body = await readRequestBody(req, { limit: deps.bodyLimitBytes, bodies: deps.bodies, mapped });
+        const search = queryAt < 0 ? '' : url.slice(queryAt);
+        await servePooled(pooled, { who, provider, definition, pool, method, path, search, body, started }, req, res, new ClientGone(res));
+        return;
+      }
       const selectorHeader = req.headers['x-maestro-credential'];
       const selector =
         typeof selectorHeader === 'string' && selectorHeader.trim() ? selectorHeader.trim() : defaultSelectorFor(who, provider);
@@ -114,7 +132,7 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
         attempted = await attempt({
           candidate: entry,
           usable,
-          refreshFirst: (c) => c.auth.type === 'oauth' && c.expiresAtMs !== null && c.expiresAtMs - Date.now() < EXPIRY_SKEW_MS,
+          refreshFirst,
           refresh: (c) => deps.cache.refresh(c.metadata.id, c.metadata.version, clientGone.signal),
           send: (c) => {
             out = outgoingCall(definition, c.auth, request, metering);

@@ -4,6 +4,7 @@ import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import { z } from 'zod';
 import { buildUrl } from '../auth/clientBuilder.js';
 import { PROVIDER_IDS } from '../config.js';
+import { MEMBER_STATES, POOL_EVENT_TYPES, POOL_STRATEGIES } from '../model/pools.js';
 
 const MAX_TOKEN = 16_384;
 const TEN_YEARS_SECONDS = 10 * 365 * 24 * 3600;
@@ -159,6 +160,10 @@ export const createKeySchema = z.strictObject({
     .max(100, 'at most 100 credentials')
     .optional(),
   providers: z.array(providerSchema, { error: 'providers must be a list of providers' }).optional(),
+  pools: z
+    .array(z.string().trim().min(1).max(100), { error: 'pools must be a list of pool ids or names' })
+    .max(100, 'at most 100 pools')
+    .optional(),
   expiresAt: z.iso
     .datetime({ offset: true, error: 'expiresAt must be an ISO 8601 date-time' })
     .refine((v) => isStorableDate(new Date(v)), `expiresAt must be ${STORABLE_DATE_RANGE}`)
@@ -275,6 +280,7 @@ export const keySchema = z
     role: z.enum(['admin', 'client']),
     credentials: z.array(z.uuid()).meta({ description: 'credential ids a client key may use' }),
     providers: z.array(providerSchema).meta({ description: 'providers whose every credential a client key may use' }),
+    pools: z.array(z.uuid()).meta({ description: 'pool ids a client key may use' }),
     expiresAt: dateTime.nullable(),
     limits: keyLimitsSchema,
     createdAt: dateTime,
@@ -288,7 +294,7 @@ export const createdKeySchema = keySchema
   .meta({ id: 'CreatedKey' });
 export const keyListSchema = z.object({ keys: z.array(keySchema) });
 
-const usageDimensions = ['key', 'credential', 'provider', 'model'] as const;
+const usageDimensions = ['key', 'credential', 'provider', 'model', 'pool'] as const;
 export const usageQuerySchema = z.strictObject({
   from: z.iso
     .datetime({ offset: true, error: 'from must be an ISO 8601 date-time' })
@@ -314,7 +320,7 @@ export const usageQuerySchema = z.strictObject({
         });
       return [...new Set(parts)] as Array<(typeof usageDimensions)[number]>;
     })
-    .meta({ description: 'comma-separated subset of key,credential,provider,model' }),
+    .meta({ description: 'comma-separated subset of key,credential,provider,model,pool' }),
   bucket: z.enum(['hour', 'day', 'none'], { error: 'bucket must be hour, day or none' }).default('none'),
 });
 export const usageRowSchema = z
@@ -323,6 +329,7 @@ export const usageRowSchema = z
     credential: z.string().optional(),
     provider: z.string().optional(),
     model: z.string().optional(),
+    pool: z.string().nullable().optional().meta({ description: 'the pool that routed the calls (an id); null for calls outside any pool' }),
     bucketStart: dateTime.optional(),
     requests: z.number().int(),
     errors: z.number().int(),
@@ -360,3 +367,98 @@ export function describeIssues(error: z.ZodError): string {
     })
     .join('; ');
 }
+
+// --- pools (DESIGN.md "Pools") ------------------------------------------------------------------
+
+const poolName = z
+  .string({ error: 'name must be a string' })
+  .trim()
+  .min(1, 'name must not be empty')
+  .max(100, 'name must be at most 100 characters')
+  .regex(/^[A-Za-z0-9._-]+$/, 'name may hold letters, digits, ".", "_" and "-"')
+  .refine((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(v), 'name must not look like an id');
+const poolMemberSchema = z.strictObject({
+  credential: z.string({ error: 'members[].credential must be a credential id or name' }).trim().min(1).max(100),
+  priority: z.number().int('priority must be a whole number').min(0).max(1000).optional().meta({ description: 'lower is used first (default 0)' }),
+  weight: z.number().int('weight must be a whole number').min(1, 'weight must be 1–100').max(100, 'weight must be 1–100').optional(),
+  maxUtilization: z.number().min(0, 'maxUtilization must be 0–1').max(1, 'maxUtilization must be 0–1 (a fraction: 0.98 = 98 %)').optional(),
+});
+const poolPolicyFields = {
+  members: z.array(poolMemberSchema, { error: 'members must be a list of {credential, priority?, weight?, maxUtilization?}' }).min(1, 'a pool needs at least one member').max(50, 'at most 50 members'),
+  strategy: z.enum(POOL_STRATEGIES, { error: `strategy must be one of ${POOL_STRATEGIES.join(', ')}` }).optional(),
+  onExhausted: z
+    .strictObject({
+      mode: z.enum(['hold', 'reject'], { error: 'onExhausted.mode must be "hold" or "reject"' }),
+      holdSeconds: z.number().int().min(1, 'holdSeconds must be 1–600').max(600, 'holdSeconds must be 1–600').optional(),
+    })
+    .optional(),
+  planLimitsOnly: z.boolean().optional(),
+  sessionTtlSeconds: z.number().int().min(60, 'sessionTtlSeconds must be 60–86400').max(86_400, 'sessionTtlSeconds must be 60–86400').optional(),
+};
+export const createPoolSchema = z.strictObject({ name: poolName, provider: providerSchema, ...poolPolicyFields });
+export const updatePoolSchema = z.strictObject({
+  name: poolName.optional(),
+  ...poolPolicyFields,
+  members: poolPolicyFields.members.optional(),
+});
+export const poolParamSchema = z.string().trim().min(1).max(100).meta({ description: 'a pool id or name' });
+export const poolMemberActionSchema = z.strictObject({
+  credential: z.string().trim().min(1).max(100).meta({ description: 'the member (a credential id)' }),
+  action: z.enum(['pause', 'resume', 'clear-cooldown'], { error: 'action must be pause, resume or clear-cooldown' }),
+});
+const memberWindowSchema = z.object({
+  utilization: z.number().optional(),
+  reset: z.string().optional(),
+  status: z.string().optional(),
+  source: z.enum(['header', 'endpoint']).optional(),
+  observedAt: z.string().optional(),
+});
+export const poolSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    provider: providerSchema,
+    strategy: z.enum(POOL_STRATEGIES),
+    onExhausted: z.object({ mode: z.enum(['hold', 'reject']), holdSeconds: z.number().int() }),
+    planLimitsOnly: z.boolean(),
+    sessionTtlSeconds: z.number().int(),
+    routable: z.number().int().meta({ description: 'members that take new work now' }),
+    nextAvailableAt: dateTime.nullable().meta({ description: 'the earliest time a member that is not routable is expected back' }),
+    members: z.array(
+      z.object({
+        credentialId: z.uuid(),
+        credentialName: z.string(),
+        priority: z.number().int(),
+        weight: z.number().int(),
+        maxUtilization: z.number(),
+        paused: z.boolean(),
+        state: z.enum(MEMBER_STATES),
+        reason: z.string().nullable(),
+        until: dateTime.nullable(),
+        scope: z.array(z.object({ scope: z.string(), until: dateTime.nullable(), reason: z.string() })),
+        windows: z.record(z.string(), memberWindowSchema),
+        sessions: z.number().int(),
+        inFlight: z.number().int(),
+      }),
+    ),
+    createdAt: dateTime,
+    updatedAt: dateTime,
+  })
+  .meta({ id: 'Pool', description: 'a pool and the state of each member as the router sees it' });
+export const poolListSchema = z.object({ pools: z.array(poolSchema) });
+export const poolEventsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1, 'limit must be 1–500').max(500, 'limit must be 1–500').default(100),
+});
+export const poolEventListSchema = z.object({
+  events: z.array(
+    z.object({
+      at: dateTime,
+      type: z.enum(POOL_EVENT_TYPES),
+      credentialId: z.uuid().optional(),
+      sessionKey: z.string().optional(),
+      reason: z.string().optional(),
+      until: dateTime.optional(),
+      details: z.record(z.string(), z.unknown()),
+    }),
+  ),
+});

@@ -55,7 +55,7 @@ export function pickRefusal(p: Principal, provider: ProviderId, selector: string
 
 /** Before a credential is even looked up: the key must reach something of this provider. */
 export function requireProvider(p: Principal, provider: ProviderId): void {
-  if (p.role === 'admin' || p.providers.has(provider) || p.credentials.some((c) => c.provider === provider)) return;
+  if (p.role === 'admin' || p.providers.has(provider) || p.credentials.some((c) => c.provider === provider) || p.pools.size > 0) return;
   throw new ForbiddenError(`${who(p)} without access to ${provider}`);
 }
 
@@ -74,4 +74,14 @@ export function defaultSelectorFor(p: Principal, provider: ProviderId): string |
   if (p.role === 'admin' || p.providers.has(provider)) return undefined;
   const mine = p.credentials.filter((c) => c.provider === provider);
   return mine.length === 1 ? mine[0]!.id : undefined;
+}
+
+/** A pool a key may route through: one it lists, or any pool of a provider it lists. */
+export function mayUsePool(p: Principal, pool: { id: string; provider: ProviderId }): boolean {
+  return p.role === 'admin' || p.pools.has(pool.id) || p.providers.has(pool.provider);
+}
+
+/** The one refusal for a pool a client key cannot reach, unknown or another's alike. */
+export function poolRefusal(p: Principal, asked: string): ForbiddenError {
+  return new ForbiddenError(`${who(p)} without access to pool "${asked.slice(0, 100)}": unknown, or not one this key may use`);
 }

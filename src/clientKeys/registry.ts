@@ -23,6 +23,8 @@ export interface Principal {
   credentials: readonly KeyCredentialGrant[];
   credentialIds: ReadonlySet<string>;
   providers: ReadonlySet<ProviderId>;
+  /** Pool ids a client key may use. */
+  pools: ReadonlySet<string>;
   limits: KeyLimits;
 }
 
@@ -49,6 +51,7 @@ function entryFor(key: StoredKey): Entry {
       credentials: key.credentials,
       credentialIds: new Set(key.credentials.map((c) => c.id)),
       providers: new Set(key.providers),
+      pools: new Set(key.pools),
       limits: key.limits,
     },
   };
@@ -76,6 +79,7 @@ export class KeyRegistry {
         credentials: [],
         credentialIds: new Set(),
         providers: new Set(),
+        pools: new Set(),
         limits: {},
       },
     }));

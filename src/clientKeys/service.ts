@@ -14,6 +14,8 @@ export interface CreateKeyInput {
   role: KeyRole;
   credentials?: string[];
   providers?: ProviderId[];
+  /** Pools (ids or names) a client key may use. */
+  pools?: string[];
   expiresAt?: Date;
   limits?: KeyLimits;
 }
@@ -25,6 +27,7 @@ export interface KeyMetadata {
   role: KeyRole;
   credentials: string[];
   providers: ProviderId[];
+  pools: string[];
   expiresAt: string | null;
   limits: KeyLimits;
   createdAt: string;
@@ -45,6 +48,7 @@ export function keyMetadata(k: StoredKey): KeyMetadata {
     role: k.role,
     credentials: k.credentials.map((c) => c.id),
     providers: k.providers,
+    pools: k.pools,
     expiresAt: k.expiresAt?.toISOString() ?? null,
     limits: k.limits,
     createdAt: k.createdAt.toISOString(),
@@ -59,6 +63,8 @@ export class KeyService {
     private readonly deps: {
       keys: ApiKeyStore;
       credentials: CredentialStore;
+      /** A pool by id or name (undefined when there is none). */
+      findPool?: (ref: string) => Promise<{ id: string } | undefined>;
       /** This process's registry takes the change before the answer leaves (other processes: by notification). */
       changed?: (id: string) => Promise<void>;
     },
@@ -67,17 +73,19 @@ export class KeyService {
   async create(input: CreateKeyInput, by: string): Promise<KeyMetadata & { key: string }> {
     const credentials = input.credentials ?? [];
     const providers = [...new Set(input.providers ?? [])];
-    if (input.role === 'client' && credentials.length === 0 && providers.length === 0) {
-      throw new ValidationError('a client key must list credentials (ids or names) or providers it may use');
+    const poolRefs = input.pools ?? [];
+    if (input.role === 'client' && credentials.length === 0 && providers.length === 0 && poolRefs.length === 0) {
+      throw new ValidationError('a client key must list credentials (ids or names), providers or pools it may use');
     }
-    if (input.role === 'admin' && (credentials.length > 0 || providers.length > 0)) {
-      throw new ValidationError('an admin key reaches every credential: credentials and providers apply to client keys only');
+    if (input.role === 'admin' && (credentials.length > 0 || providers.length > 0 || poolRefs.length > 0)) {
+      throw new ValidationError('an admin key reaches everything: credentials, providers and pools apply to client keys only');
     }
     if (input.expiresAt) {
       if (!isStorableDate(input.expiresAt)) throw new ValidationError(`expiresAt must be ${STORABLE_DATE_RANGE}`);
       if (input.expiresAt.getTime() <= Date.now()) throw new ValidationError('expiresAt must be in the future');
     }
     const grants = await this.resolveCredentials(credentials);
+    const pools = await this.resolvePools(poolRefs);
     const made = generateKey();
     const stored = await this.deps.keys.create({
       id: made.id,
@@ -86,6 +94,7 @@ export class KeyService {
       secretHash: made.secretHash,
       credentials: grants,
       providers,
+      pools,
       limits: input.limits ?? {},
       expiresAt: input.expiresAt ?? null,
       createdBy: by,
@@ -106,6 +115,16 @@ export class KeyService {
     const revoked = await this.deps.keys.revoke(checkKeyId(id), by);
     await this.deps.changed?.(id);
     return keyMetadata(revoked);
+  }
+
+  private async resolvePools(given: string[]): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const ref of given) {
+      const found = await this.deps.findPool?.(ref);
+      if (!found) throw new ValidationError(`no pool with id or name "${ref.slice(0, 100)}"`);
+      ids.add(found.id);
+    }
+    return [...ids];
   }
 
   /** Ids stay ids; a name must name exactly one credential (else the answer lists the candidates). */

@@ -48,6 +48,8 @@ export class TokenCache {
   /** The version each loaded entry holds, for recheck(). */
   private readonly versions = new Map<string, number>();
   private newestCreated: number | null | undefined;
+  /** The status of each loaded credential, read without waiting (a pool's router asks on the request path). */
+  private readonly statuses = new Map<string, string>();
   private rechecking: Promise<void> | undefined;
 
   constructor(private readonly options: TokenCacheOptions) {}
@@ -92,14 +94,21 @@ export class TokenCache {
     return this.load(credentialId);
   }
 
+  /** A loaded credential's stored status; undefined when not loaded (or changed since). */
+  statusOf(credentialId: string): string | undefined {
+    return this.statuses.get(credentialId);
+  }
+
   /** Drops one credential (or everything); selectors are re-resolved since defaults may change. */
   invalidate(credentialId?: string): void {
     if (credentialId) {
       this.byId.delete(credentialId);
       this.versions.delete(credentialId);
+      this.statuses.delete(credentialId);
     } else {
       this.byId.clear();
       this.versions.clear();
+      this.statuses.clear();
     }
     this.staleSelectors();
   }
@@ -140,7 +149,10 @@ export class TokenCache {
     let entry = this.byId.get(id);
     if (!entry) {
       entry = this.options.store.getWithSecret(id).then(({ metadata, secret }) => {
-        if (this.byId.get(id) === entry) this.versions.set(id, metadata.version);
+        if (this.byId.get(id) === entry) {
+          this.versions.set(id, metadata.version);
+          this.statuses.set(id, metadata.status);
+        }
         return { metadata, auth: callAuth(metadata, secret), expiresAtMs: metadata.expiresAt ? Date.parse(metadata.expiresAt) : null };
       });
       this.byId.set(id, entry);

@@ -14,6 +14,8 @@ export interface StoredKey {
   secretHash: Buffer;
   credentials: KeyCredentialGrant[];
   providers: ProviderId[];
+  /** Pool ids the key may use (migration 0010). */
+  pools: string[];
   limits: KeyLimits;
   expiresAt: Date | null;
   version: number;
@@ -30,6 +32,7 @@ const toKey = (r: ApiKeyRow): StoredKey => ({
   secretHash: r.secret_hash,
   credentials: r.credentials,
   providers: r.providers,
+  pools: r.pools,
   limits: r.limits,
   expiresAt: r.expires_at,
   version: r.version,
@@ -53,6 +56,7 @@ export class ApiKeyStore {
           secret_hash: input.secretHash,
           credentials: JSON.stringify(input.credentials),
           providers: JSON.stringify(input.providers),
+          pools: JSON.stringify(input.pools),
           limits: JSON.stringify(input.limits),
           expires_at: input.expiresAt,
           created_by: input.createdBy,

@@ -3,34 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from './pool.js';
 import { ConflictError, NotFoundError } from '../errors.js';
-import type { OnExhausted, PoolStrategy } from '../model/pools.js';
+import type { MemberRecord, PoolPolicy, PoolRecord, PoolStrategy } from '../model/pools.js';
 import type { ProviderId } from '../model/providers.js';
 
-export interface MemberRecord {
-  credentialId: string;
-  position: number;
-  priority: number;
-  weight: number;
-  maxUtilization: number;
-  paused: boolean;
-}
-
-export interface PoolPolicy {
-  name: string;
-  provider: ProviderId;
-  strategy: PoolStrategy;
-  onExhausted: OnExhausted;
-  planLimitsOnly: boolean;
-  sessionTtlSeconds: number;
-}
-
-export interface PoolRecord extends PoolPolicy {
-  id: string;
-  version: number;
-  createdAt: Date;
-  updatedAt: Date;
-  members: MemberRecord[];
-}
+export type { MemberRecord, PoolPolicy, PoolRecord } from '../model/pools.js';
 
 export type NewMember = Omit<MemberRecord, 'position' | 'paused'>;
 

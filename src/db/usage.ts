@@ -13,11 +13,14 @@ export interface UsageRow extends UsageCounts {
   credentialId: string;
   provider: string;
   model: string;
+  /** The pool that routed the calls ('' for none). */
+  poolId: string;
   /** Tokens budgets were charged for incomplete calls beyond what the provider reported (their stated upper bound). */
   incompleteCharge: number;
 }
 
-const COLUMN: Record<UsageDimension, 'key_id' | 'credential_id' | 'provider' | 'model'> = {
+const COLUMN: Record<UsageDimension, 'key_id' | 'credential_id' | 'provider' | 'model' | 'pool_id'> = {
+  pool: 'pool_id',
   key: 'key_id',
   credential: 'credential_id',
   provider: 'provider',
@@ -70,6 +73,7 @@ export class UsageStore {
           credential_id: r.credentialId,
           provider: r.provider,
           model: r.model,
+          pool_id: r.poolId,
           requests: r.requests,
           errors: r.errors,
           input_tokens: r.inputTokens,
@@ -81,7 +85,7 @@ export class UsageStore {
         })),
       )
       .onConflict((oc) =>
-        oc.columns(['hour', 'key_id', 'credential_id', 'provider', 'model']).doUpdateSet({
+        oc.columns(['hour', 'key_id', 'credential_id', 'provider', 'model', 'pool_id']).doUpdateSet({
           requests: sql`usage_hourly.requests + excluded.requests`,
           errors: sql`usage_hourly.errors + excluded.errors`,
           input_tokens: sql`usage_hourly.input_tokens + excluded.input_tokens`,
@@ -138,7 +142,7 @@ export class UsageStore {
     return rows
       .filter((r) => r.requests !== null)
       .map((r) => {
-        const out: Partial<Record<UsageDimension, string>> & { bucketStart?: string } & UsageCounts = {
+        const out: UsageReportRow = {
           requests: count(r.requests),
           errors: count(r.errors),
           inputTokens: count(r.input_tokens),
@@ -147,7 +151,11 @@ export class UsageStore {
           cacheWriteTokens: count(r.cache_write_tokens),
           incomplete: count(r.incomplete),
         };
-        for (const d of q.groupBy) out[d] = String(r[COLUMN[d]]);
+        for (const d of q.groupBy) {
+          // Calls outside any pool are stored under '' and shown as null.
+          if (d === 'pool') out.pool = r.pool_id === '' ? null : String(r.pool_id);
+          else out[d] = String(r[COLUMN[d]]);
+        }
         if (bucket) out.bucketStart = (r.bucket_start as Date).toISOString();
         return out;
       });

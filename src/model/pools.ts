@@ -1,5 +1,6 @@
 // The pools' shared words (DESIGN.md "Pools"): policies, member states, the shapes the API, the
 // admin page and the CLI show, and the events a pool's timeline holds. Workflow-safe: no Node imports.
+import type { ProviderId } from './providers.js';
 
 export const POOL_STRATEGIES = ['affinity-least-loaded', 'drain-soonest', 'priority-fill'] as const;
 export type PoolStrategy = (typeof POOL_STRATEGIES)[number];
@@ -89,7 +90,7 @@ export interface PoolMemberView {
 export interface PoolView {
   id: string;
   name: string;
-  provider: string;
+  provider: ProviderId;
   strategy: PoolStrategy;
   onExhausted: OnExhausted;
   planLimitsOnly: boolean;
@@ -101,6 +102,35 @@ export interface PoolView {
   members: PoolMemberView[];
   createdAt: string;
   updatedAt: string;
+}
+
+/** A member as stored (src/db/pools.ts). */
+export interface MemberRecord {
+  credentialId: string;
+  position: number;
+  priority: number;
+  weight: number;
+  maxUtilization: number;
+  paused: boolean;
+}
+
+/** A pool's policy as stored. */
+export interface PoolPolicy {
+  name: string;
+  provider: ProviderId;
+  strategy: PoolStrategy;
+  onExhausted: OnExhausted;
+  planLimitsOnly: boolean;
+  sessionTtlSeconds: number;
+}
+
+/** A pool as stored, with its members in order: what each process's routing state holds. */
+export interface PoolRecord extends PoolPolicy {
+  id: string;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  members: MemberRecord[];
 }
 
 export type MemberAction = 'pause' | 'resume' | 'clear-cooldown';

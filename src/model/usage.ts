@@ -11,7 +11,7 @@ export interface UsageCounts {
   incomplete: number;
 }
 
-export type UsageDimension = 'key' | 'credential' | 'provider' | 'model';
+export type UsageDimension = 'key' | 'credential' | 'provider' | 'model' | 'pool';
 
 export interface UsageQuery {
   from: Date;
@@ -23,7 +23,7 @@ export interface UsageQuery {
 }
 
 /** One row of a usage report: the counts of one group (and bucket). */
-export type UsageReportRow = Partial<Record<UsageDimension, string>> & { bucketStart?: string } & UsageCounts;
+export type UsageReportRow = Partial<Record<Exclude<UsageDimension, 'pool'>, string>> & { pool?: string | null; bucketStart?: string } & UsageCounts;
 
 /** What the usage route reads (src/db/usage.ts UsageStore serves it). */
 export interface UsageReports {

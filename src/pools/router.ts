@@ -3,8 +3,7 @@
 // to the state — a classified failure benches its scope (./classify.ts decides the scope), a
 // success clears what it proves wrong and binds the request's session. The attempt loop that
 // sends is src/upstream/poolAttempt.ts; this module never sends.
-import type { PoolRecord } from '../db/pools.js';
-import type { MemberState } from '../model/pools.js';
+import type { MemberState, PoolRecord } from '../model/pools.js';
 import type { RateLimitState } from '../usage/rateLimits.js';
 import type { Classified } from './classify.js';
 import { BILLING_SCOPE, CREDENTIAL_SCOPE, memberStatus, type MemberStatus } from './memberState.js';
@@ -112,6 +111,11 @@ export class PoolRouter {
     });
     const backs = members.map((m) => m.until).filter((u): u is number => u !== null && u > now);
     return { nextAvailableAt: backs.length > 0 ? Math.min(...backs) : null, members };
+  }
+
+  /** The one recovery probe of a member across every process: true when this request may be it. */
+  acquireProbe(credentialId: string, leaseMs: number): Promise<boolean> {
+    return this.deps.state.acquireProbe(credentialId, leaseMs);
   }
 
   started(credentialId: string, now = Date.now()): void {

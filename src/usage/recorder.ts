@@ -18,6 +18,8 @@ export interface CallRecord {
   keyId: string;
   credentialId: string;
   provider: string;
+  /** The pool that routed the call, if one did. */
+  poolId?: string;
   model?: string;
   /** Undefined when the answer carried none (an error, a stream cut before any usage). */
   usage?: TokenUsage;
@@ -88,6 +90,7 @@ export function usageRow(call: CallRecord): UsageRow {
     keyId: call.keyId,
     credentialId: call.credentialId,
     provider: call.provider,
+    poolId: call.poolId ?? '',
     model: cleanModel(call.model),
     requests: 1,
     errors: call.error ? 1 : 0,
@@ -103,7 +106,7 @@ export function usageRow(call: CallRecord): UsageRow {
 /** The tokens a row charges to its key's budget. */
 const chargedTokens = (r: UsageRow) => r.inputTokens + r.outputTokens + r.cacheReadTokens + r.cacheWriteTokens + r.incompleteCharge;
 
-const rowId = (r: UsageRow) => `${r.hour.getTime()}\u0000${r.keyId}\u0000${r.credentialId}\u0000${r.provider}\u0000${r.model}`;
+const rowId = (r: UsageRow) => `${r.hour.getTime()}\u0000${r.keyId}\u0000${r.credentialId}\u0000${r.provider}\u0000${r.model}\u0000${r.poolId}`;
 
 /** A PostgreSQL error about the data itself (class 22: bad text, a number out of range; 23: a constraint): retrying cannot help. */
 function refusedData(error: unknown): boolean {

@@ -42,6 +42,7 @@ function parseRequest(route: AnyRoute, req: Request) {
 
 function send(res: Response, route: AnyRoute, answer: Awaited<ReturnType<AnyRoute['handler']>>): void {
   if ('relayed' in answer) {
+    if (answer.relayed.headers) res.set(answer.relayed.headers);
     res.status(answer.relayed.status).json(answer.relayed.body);
     return;
   }

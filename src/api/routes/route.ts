@@ -12,6 +12,9 @@ import type { ConcurrentCalls } from '../../clientKeys/concurrentCalls.js';
 import type { KeyService } from '../../clientKeys/service.js';
 import type { Principal } from '../../clientKeys/registry.js';
 import { errorSchema } from '../schemas.js';
+import type { PoolService } from '../../pools/service.js';
+import type { PoolRecord } from '../../model/pools.js';
+import type { MessageRequest, MessageResponse } from '../../activities/types.js';
 
 /** What the handlers call: handed to the adapter once, so the table itself needs nothing to be read. */
 export interface RouteDeps {
@@ -23,6 +26,11 @@ export interface RouteDeps {
   calls: Pick<ConcurrentCalls, 'acquire'>;
   keys: KeyService;
   usageStore: UsageReports;
+  /** Pools: the service, and a durable call through a pool. */
+  pools?: {
+    service: PoolService;
+    send(pool: PoolRecord, request: MessageRequest, keyId: string, signal: AbortSignal): Promise<MessageResponse & { credentialId: string }>;
+  };
 }
 
 // --- responses: OpenAPI response objects, whose JSON schema also shapes what is sent ----------
@@ -68,7 +76,7 @@ type Declared<R extends Responses> = {
 }[keyof R & number];
 /** Someone else's answer sent on as it came, whatever its status (a durable call's provider answer). */
 export interface Relayed {
-  relayed: { status: number; body: unknown };
+  relayed: { status: number; body: unknown; headers?: Record<string, string> };
 }
 
 export interface RouteInput<P, Q, B> {

@@ -1,0 +1,204 @@
+// A proxied call through a pool (DESIGN.md "Pools"): the request's session and model family, the
+// pool attempt (src/upstream/poolAttempt.ts) over the single-credential attempt, then the relay as
+// for one credential — with `x-maestro-credential-id` naming the member that served, usage counted
+// against that member and the pool, and answers that were failed over counted as errors against
+// the members that gave them.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { needsBody } from '../auth/clientBuilder.js';
+import { MaestroError, ProviderUnavailableError, ServiceUnavailableError } from '../errors.js';
+import type { PoolRecord } from '../model/pools.js';
+import type { ProviderId } from '../model/providers.js';
+import type { ProviderDefinition } from '../providers/types.js';
+import type { Principal } from '../clientKeys/registry.js';
+import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
+import { classifyAnswer, classifyStreamError, overageOf } from '../pools/classify.js';
+import { modelFamily } from '../pools/families.js';
+import type { PoolRouter, RouteRequest } from '../pools/router.js';
+import type { RoutingState } from '../pools/routingState.js';
+import { sessionIdOf, sessionKeyOf } from '../pools/sessionKey.js';
+import { findKey, KEY_MODEL, stringAt, valueAt } from '../usage/jsonBytes.js';
+import { parseRateLimitHeaders } from '../usage/rateLimits.js';
+import type { RateLimitBook } from '../usage/rateLimitBook.js';
+import type { UsageRecorder } from '../usage/recorder.js';
+import { attempt } from '../upstream/attempt.js';
+import { callUsage } from '../upstream/account.js';
+import type { RequestBody } from '../upstream/body.js';
+import { meteringOf, outgoingCall, send, type ClientRequest, type OutgoingCall } from '../upstream/call.js';
+import type { ClientGone } from '../upstream/clientGone.js';
+import { holdAnswer } from '../upstream/holdAnswer.js';
+import { attemptPool } from '../upstream/poolAttempt.js';
+import { relayAnswer } from '../upstream/relay.js';
+import type { Metrics } from './metrics.js';
+
+/** The pool loop's overall deadline: past it, the answer in hand stands (or the pool is exhausted). */
+const POOL_DEADLINE_MS = 60_000;
+
+export interface PooledDeps {
+  cache: TokenCache;
+  dispatcher: Dispatcher;
+  metrics: Metrics;
+  usage: Pick<UsageRecorder, 'record'>;
+  rateLimits: Pick<RateLimitBook, 'observe' | 'observeStreamError'>;
+  router: PoolRouter;
+  state: RoutingState;
+  usable(entry: CachedCredential): void;
+  refreshFirst(entry: CachedCredential): boolean;
+}
+
+export interface PooledCall {
+  who: Principal;
+  provider: ProviderId;
+  definition: ProviderDefinition;
+  pool: PoolRecord;
+  method: string;
+  path: string;
+  search: string;
+  body: RequestBody;
+  started: number;
+}
+
+interface Served {
+  entry: CachedCredential;
+  out: OutgoingCall;
+}
+
+export async function servePooled(
+  deps: PooledDeps,
+  call: PooledCall,
+  req: IncomingMessage,
+  res: ServerResponse,
+  clientGone: ClientGone,
+): Promise<void> {
+  const { who, provider, definition, pool, body } = call;
+  const plain = body.plain;
+  const model = plain ? modelOf(plain) : undefined;
+  const sessionId = sessionIdOf(req.headers, plain);
+  const route: RouteRequest = {
+    pool,
+    family: modelFamily(model),
+    sessionKey: sessionId ? sessionKeyOf(who.keyId, sessionId) : undefined,
+  };
+  const request: ClientRequest = { method: call.method, path: call.path, search: call.search, headers: req.headers, body };
+  const served = new Map<string, Served>();
+  // Anthropic streams are read up to their first content event before they are relayed: they must come plain.
+  const peekStreams = provider === 'anthropic';
+
+  let result;
+  try {
+    result = await attemptPool({
+      router: deps.router,
+      request: route,
+      replayable: body.replayable,
+      deadline: call.started + POOL_DEADLINE_MS,
+      signal: clientGone.signal,
+      changed: (ms) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(done, ms);
+          const off = deps.state.onChange(done);
+          function done() {
+            clearTimeout(timer);
+            off();
+            resolve();
+          }
+        }),
+      held: (phase, waitedMs) =>
+        deps.state.event({
+          poolId: pool.id,
+          type: phase === 'started' ? 'hold_started' : 'hold_ended',
+          sessionKey: route.sessionKey,
+          details: phase === 'ended' ? { waitedMs } : {},
+        }),
+      send: async (credentialId) => {
+        const entry = await deps.cache.resolve(provider, credentialId);
+        if (needsBody(definition, entry.auth.type) && !body.plain) {
+          throw new ServiceUnavailableError(`${provider} sign-in pool members take plain request bodies`);
+        }
+        const metering = meteringOf(definition, entry.auth.type, request);
+        let out: OutgoingCall | undefined;
+        const attempted = await attempt({
+          candidate: entry,
+          usable: deps.usable,
+          refreshFirst: deps.refreshFirst,
+          refresh: (c) => deps.cache.refresh(c.metadata.id, c.metadata.version, clientGone.signal),
+          send: (c) => {
+            out = outgoingCall(definition, c.auth, request, metering);
+            if (peekStreams) out.headers['accept-encoding'] = 'identity';
+            return send(deps.dispatcher, out, call.method, { signal: clientGone, headersTimeout: 600_000, bodyTimeout: 600_000 });
+          },
+          refused: (answer, c) => answer.statusCode === 401 && c.auth.type === 'oauth' && body.replayable,
+          discard: (answer) => answer.body.dump(),
+        }).catch((error: unknown) => {
+          if (error instanceof MaestroError || clientGone.aborted) throw error;
+          throw new ProviderUnavailableError(`${provider} is unreachable: ${(error as Error).message}`);
+        });
+        served.set(credentialId, { entry: attempted.credential, out: out! });
+        const held = await holdAnswer(attempted.answer, peekStreams);
+        const answer = held.answer;
+        const limits = parseRateLimitHeaders(provider, answer.headers);
+        if (limits) deps.rateLimits.observe(credentialId, limits);
+        const now = Date.now();
+        const classified = held.streamError
+          ? classifyStreamError({ provider, errorType: held.streamError, model, headers: answer.headers, now })
+          : classifyAnswer({ provider, status: answer.statusCode, headers: answer.headers, model, now, errorBody: held.errorBody });
+        if (classified.scope === 'ok') {
+          const overage = overageOf(provider, answer.headers);
+          if (overage.inUse) deps.router.overageSeen(route, credentialId, overage.evidence ?? 'extra usage in use', undefined, now);
+        } else if (classified.failover && body.replayable) {
+          // Failed over: counted as an error against the member that gave it.
+          deps.usage.record({ keyId: who.keyId, credentialId, provider, poolId: pool.id, model, error: true });
+        }
+        return { answer, credentialId, classified };
+      },
+      discard: (answer) => answer.body.dump(),
+    });
+  } catch (error) {
+    if (clientGone.aborted) return;
+    throw error;
+  }
+
+  const { answer: upstream, credentialId } = result;
+  const { entry, out } = served.get(credentialId)!;
+  try {
+    if (upstream.statusCode === 401 && entry.auth.type === 'oauth' && !body.replayable) {
+      await upstream.body.dump().catch(() => {});
+      deps.usage.record({ keyId: who.keyId, credentialId, provider, poolId: pool.id, error: true });
+      deps.cache.refresh(entry.metadata.id, entry.metadata.version).catch(() => {});
+      throw new ServiceUnavailableError(
+        `${provider} refused the access token of pool "${pool.name}"'s member and the streamed request body cannot be replayed; ` +
+          'Maestro is refreshing the token: send the request again after Retry-After',
+        { retryAfterSeconds: 2 },
+      );
+    }
+    res.setHeader('x-maestro-credential-id', credentialId);
+    const metering = meteringOf(definition, entry.auth.type, request);
+    let counted = false;
+    const count = () => {
+      if (counted) return;
+      counted = true;
+      deps.metrics.proxyRequests.inc({ provider, status: String(res.statusCode) });
+    };
+    await relayAnswer(upstream, out, metering, res, provider, {
+      firstChunkOut: count,
+      settled: ({ status, observation: seen }) => {
+        count();
+        if (seen.streamError) deps.rateLimits.observeStreamError(credentialId, seen.streamError);
+        deps.usage.record({
+          keyId: who.keyId,
+          credentialId,
+          provider,
+          poolId: pool.id,
+          ...callUsage(seen, status, metering.reporting, { plain: body.plain, bytes: body.bytes() }),
+        });
+      },
+    });
+  } finally {
+    deps.router.finished(credentialId);
+  }
+}
+
+/** The request's model, found without parsing the whole body (the first `"model":` key; requests name it at the top). */
+function modelOf(body: Buffer): string | undefined {
+  const at = findKey(body, KEY_MODEL, 0);
+  return at < 0 ? undefined : stringAt(body, valueAt(body, at + KEY_MODEL.length));
+}
