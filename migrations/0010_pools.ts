@@ -127,7 +127,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`delete from usage_hourly where pool_id <> ''`.execute(db);
   await sql`alter table usage_hourly drop constraint usage_hourly_pkey`.execute(db);
-  await sql`alter table usage_hourly add constraint usage_hourly_pkey primary key (hour, key_id, credential_id, provider, model)`.execute(db);
+  await sql`alter table usage_hourly add constraint usage_hourly_pkey primary key (hour, key_id, credential_id, provider, model)`.execute(
+    db,
+  );
   await db.schema.alterTable('usage_hourly').dropColumn('pool_id').execute();
   await sql`drop trigger api_keys_changed on api_keys`.execute(db);
   await sql`
@@ -139,7 +141,15 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     await sql`drop trigger ${sql.raw(`${table}_routing_changed`)} on ${sql.table(table)}`.execute(db);
   }
   await sql`drop function maestro_notify_routing_changed()`.execute(db);
-  for (const table of ['pool_events', 'routing_inflight', 'routing_probes', 'pool_sessions', 'routing_cooldowns', 'pool_members', 'pools']) {
+  for (const table of [
+    'pool_events',
+    'routing_inflight',
+    'routing_probes',
+    'pool_sessions',
+    'routing_cooldowns',
+    'pool_members',
+    'pools',
+  ]) {
     await db.schema.dropTable(table).execute();
   }
   await sql`drop sequence routing_seq`.execute(db);

@@ -1,10 +1,9 @@
 // What the Schedules and notifications run: reconcile (start missing refresh workflows), purge
 // (expired login sessions, events past retention) and signed webhooks.
-import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
-import { request } from 'undici';
 import { FailureType } from '../model/failures.js';
 import type { ActivityDeps, PurgeResult, WebhookEvent } from './types.js';
+import { postWebhook } from './webhook.js';
 
 export function housekeepingActivities(deps: ActivityDeps) {
   const { log } = deps;
@@ -26,25 +25,8 @@ export function housekeepingActivities(deps: ActivityDeps) {
 
     /** POSTs a signed JSON event (HMAC-SHA256 over timestamp.body); no secret in the payload. */
     async notifyWebhook(event: WebhookEvent): Promise<void> {
-      const { url, secret } = deps.webhook;
-      if (!url || !secret) return;
-      const timestamp = Math.floor(Date.now() / 1000).toString();
-      const body = JSON.stringify({ ...event, at: new Date().toISOString() });
-      const signature = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
-      const res = await request(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-maestro-event': event.event,
-          'x-maestro-timestamp': timestamp,
-          'x-maestro-signature': `sha256=${signature}`,
-        },
-        body,
-        headersTimeout: 10_000,
-        bodyTimeout: 10_000,
-      });
-      await res.body.dump();
-      if (res.statusCode >= 300) throw ApplicationFailure.retryable(`webhook answered ${res.statusCode}`, 'WebhookFailed');
+      const status = await postWebhook(deps.webhook, event.event, { ...event });
+      if (status !== undefined && status >= 300) throw ApplicationFailure.retryable(`webhook answered ${status}`, 'WebhookFailed');
     },
   };
 }

@@ -33,6 +33,8 @@ export interface PurgeResult {
   events: number;
   durableCallClaims: number;
   durableCallUsage: number;
+  /** Pool events past retention, expired sessions and leases (migration 0010). */
+  poolRouting?: number;
 }
 
 export interface DurableCallGuard {

@@ -28,6 +28,9 @@ import { V1_ROUTES } from './routes/v1.js';
 import type { UsageRecorder } from '../usage/recorder.js';
 import type { RateLimitBook } from '../usage/rateLimitBook.js';
 import type { UsageReports } from '../model/usage.js';
+import type { PoolRouter } from '../pools/router.js';
+import type { RoutingState } from '../pools/routingState.js';
+import type { RouteDeps } from './routes/route.js';
 
 export interface AppDeps {
   config: Pick<Config, 'apiKeys' | 'bodyLimitBytes' | 'trustProxy' | 'authFailuresPerMinute'>;
@@ -52,6 +55,8 @@ export interface AppDeps {
   usageStore: UsageReports;
   /** A request body that stops arriving this long is answered 408 (default 30 s; tests shorten it). */
   bodyIdleTimeoutMs?: number;
+  /** Pools: the proxy routes through them, /v1/pools serves them. */
+  pools?: { router: PoolRouter; state: RoutingState } & NonNullable<RouteDeps['pools']>;
 }
 
 /** One line per finished request: method, path without the query, status, time, the key's id. Never headers or the key. */

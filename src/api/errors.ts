@@ -74,7 +74,8 @@ export function sendError(log: Logger, caught: unknown, req: IncomingMessage, re
   };
   const retryAfterSeconds = errorRule(error).retryAfter === 'header' ? (error as MaestroError).retryAfterSeconds : undefined;
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
-  if (error instanceof PoolExhaustedError && error.nextAvailableAt) headers['x-maestro-pool-next-available'] = error.nextAvailableAt.toISOString();
+  if (error instanceof PoolExhaustedError && error.nextAvailableAt)
+    headers['x-maestro-pool-next-available'] = error.nextAvailableAt.toISOString();
   // A request whose body stopped arriving: the rest of it is not waited for, the connection ends after the answer.
   if (status === 408) headers.connection = 'close';
   res.writeHead(status, headers).end(body);

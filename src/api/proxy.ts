@@ -71,7 +71,8 @@ function usable(entry: CachedCredential): void {
   if (entry.metadata.status !== 'active') throw new ConflictError(`credential "${entry.metadata.name}" is ${entry.metadata.status}`);
 }
 
-const refreshFirst = (c: CachedCredential) => c.auth.type === 'oauth' && c.expiresAtMs !== null && c.expiresAtMs - Date.now() < EXPIRY_SKEW_MS;
+const refreshFirst = (c: CachedCredential) =>
+  c.auth.type === 'oauth' && c.expiresAtMs !== null && c.expiresAtMs - Date.now() < EXPIRY_SKEW_MS;
 
 export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
   const dispatcher = deps.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: 256 });
@@ -97,7 +98,9 @@ export function createProxyHandler(deps: ProxyDeps): ProxyHandler {
       const pool = deps.pools && choosePool(who, provider, req.headers, deps.pools.state);
       if (pool && pooled) {
         release = deps.calls.acquire(who);
-        const mapped = needsBody(definition, 'oauth') ? { notPlain: `${provider} pools take plain (not content-encoded) request bodies` } : undefined;
+        const mapped = needsBody(definition, 'oauth')
+          ? { notPlain: `${provider} pools take plain (not content-encoded) request bodies` }
+          : undefined;
         const body = await readRequestBody(req, { limit: deps.bodyLimitBytes, bodies: deps.bodies, mapped });
         const search = queryAt < 0 ? '' : url.slice(queryAt);
         await servePooled(pooled, { who, provider, definition, pool, method, path, search, body, started }, req, res, new ClientGone(res));

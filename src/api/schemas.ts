@@ -379,12 +379,21 @@ const poolName = z
   .refine((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(v), 'name must not look like an id');
 const poolMemberSchema = z.strictObject({
   credential: z.string({ error: 'members[].credential must be a credential id or name' }).trim().min(1).max(100),
-  priority: z.number().int('priority must be a whole number').min(0).max(1000).optional().meta({ description: 'lower is used first (default 0)' }),
+  priority: z
+    .number()
+    .int('priority must be a whole number')
+    .min(0)
+    .max(1000)
+    .optional()
+    .meta({ description: 'lower is used first (default 0)' }),
   weight: z.number().int('weight must be a whole number').min(1, 'weight must be 1–100').max(100, 'weight must be 1–100').optional(),
   maxUtilization: z.number().min(0, 'maxUtilization must be 0–1').max(1, 'maxUtilization must be 0–1 (a fraction: 0.98 = 98 %)').optional(),
 });
 const poolPolicyFields = {
-  members: z.array(poolMemberSchema, { error: 'members must be a list of {credential, priority?, weight?, maxUtilization?}' }).min(1, 'a pool needs at least one member').max(50, 'at most 50 members'),
+  members: z
+    .array(poolMemberSchema, { error: 'members must be a list of {credential, priority?, weight?, maxUtilization?}' })
+    .min(1, 'a pool needs at least one member')
+    .max(50, 'at most 50 members'),
   strategy: z.enum(POOL_STRATEGIES, { error: `strategy must be one of ${POOL_STRATEGIES.join(', ')}` }).optional(),
   onExhausted: z
     .strictObject({
@@ -393,7 +402,12 @@ const poolPolicyFields = {
     })
     .optional(),
   planLimitsOnly: z.boolean().optional(),
-  sessionTtlSeconds: z.number().int().min(60, 'sessionTtlSeconds must be 60–86400').max(86_400, 'sessionTtlSeconds must be 60–86400').optional(),
+  sessionTtlSeconds: z
+    .number()
+    .int()
+    .min(60, 'sessionTtlSeconds must be 60–86400')
+    .max(86_400, 'sessionTtlSeconds must be 60–86400')
+    .optional(),
 };
 export const createPoolSchema = z.strictObject({ name: poolName, provider: providerSchema, ...poolPolicyFields });
 export const updatePoolSchema = z.strictObject({

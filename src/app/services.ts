@@ -12,7 +12,13 @@ import { DurableCallClaims } from '../db/durableCallClaims.js';
 import { KeyRing } from '../crypto/keyRing.js';
 import { CredentialStore } from '../db/credentials.js';
 import { RefreshAnswerStore } from '../db/refreshAnswers.js';
-import { API_KEY_CHANGES_CHANNEL, CREDENTIAL_CHANGES_CHANNEL, listenForChanges, type ChangeListener } from '../db/changes.js';
+import {
+  API_KEY_CHANGES_CHANNEL,
+  CREDENTIAL_CHANGES_CHANNEL,
+  listenForChanges,
+  ROUTING_CHANGES_CHANNEL,
+  type ChangeListener,
+} from '../db/changes.js';
 import { ApiKeyStore } from '../db/apiKeys.js';
 import { KeyRegistry } from '../clientKeys/registry.js';
 import { KeyService } from '../clientKeys/service.js';
@@ -36,6 +42,15 @@ import { startMetricsServer, type MetricsServer } from '../api/metricsServer.js'
 import { TokenCache } from '../credentials/tokenCache.js';
 import { CredentialService } from '../credentials/service.js';
 import { databaseStats } from '../db/stats.js';
+import { PoolStore } from '../db/pools.js';
+import { RoutingStore } from '../db/routing.js';
+import { RoutingState } from '../pools/routingState.js';
+import { PoolRouter } from '../pools/router.js';
+import { PoolService } from '../pools/service.js';
+import { registerPoolMetrics } from '../pools/metrics.js';
+import { sendPoolMessage } from '../credentials/poolMessages.js';
+import { postWebhook } from '../activities/webhook.js';
+import { randomUUID } from 'node:crypto';
 
 export interface Core {
   store: CredentialStore;
@@ -46,6 +61,8 @@ export interface Core {
   workflows: CredentialWorkflows;
   durableCallClaims: DurableCallClaims;
   usage: UsageStore;
+  pools: PoolStore;
+  routing: RoutingStore;
 }
 
 export function createCore(config: Config, db: Db, client: Client, opts: { maxHistoryEvents?: number } = {}): Core {
@@ -58,6 +75,8 @@ export function createCore(config: Config, db: Db, client: Client, opts: { maxHi
     sessions: new OAuthSessionStore(db, keys),
     durableCallClaims: new DurableCallClaims(db),
     usage: new UsageStore(db),
+    pools: new PoolStore(db),
+    routing: new RoutingStore(db),
     providers: new ProviderRegistry(config),
     workflows: new CredentialWorkflows({
       client,
@@ -149,17 +168,23 @@ export async function startApi(
   });
   const keys = new KeyRegistry(core.apiKeys, config.apiKeys, { log });
   await keys.start();
+  const usageStore = core.usage;
+  const rateLimits = new RateLimitBook(usageStore, { log });
+  const pools = startPools(config, log, core, cache, rateLimits, metrics.registry);
+  await pools.state.start();
   const listener: ChangeListener = listenForChanges(
     databaseUrl,
     {
       [CREDENTIAL_CHANGES_CHANNEL]: (id) => cache.invalidate(id),
       [API_KEY_CHANGES_CHANNEL]: (id) => void keys.reload(id),
+      [ROUTING_CHANGES_CHANNEL]: (table) => pools.state.changed(table),
     },
     {
       log,
       onReconnect: () => {
         cache.invalidate();
         keys.reloadAll().catch(() => {}); // the periodic re-check covers a failed reload
+        pools.state.resync();
       },
     },
   );
@@ -167,13 +192,17 @@ export async function startApi(
   const recheck = setInterval(() => cache.recheck().catch(() => {}), 1_000);
   recheck.unref();
   const lastUsed = new LastUsedRecorder(core.apiKeys, { log });
-  const usageStore = core.usage;
-  const rateLimits = new RateLimitBook(usageStore, { log });
   const usage = new UsageRecorder(usageStore, { log, metrics: registerUsageMetrics(metrics.registry, rateLimits) });
+  const credentials = new CredentialService({ ...core, log });
   const app = createApp({
     config,
     log,
-    credentials: new CredentialService({ ...core, log }),
+    credentials,
+    pools: {
+      ...pools,
+      send: (pool, request, keyId, signal) =>
+        sendPoolMessage({ credentials, router: pools.router, state: pools.state }, pool, request, keyId, signal),
+    },
     providers: core.providers,
     cache,
     metrics,
@@ -185,7 +214,12 @@ export async function startApi(
     codec: codecDeps(config),
     access: {
       registry: keys,
-      service: new KeyService({ keys: core.apiKeys, credentials: core.store, changed: (id) => keys.reload(id) }),
+      service: new KeyService({
+        keys: core.apiKeys,
+        credentials: core.store,
+        findPool: (ref) => pools.service.find(ref).catch(() => undefined),
+        changed: (id) => keys.reload(id),
+      }),
       lastUsed,
     },
     checkReady: async () => {
@@ -238,8 +272,55 @@ export async function startApi(
       await lastUsed.close();
       await usage.close().catch((error: Error) => log.warn({ error: error.message }, 'usage not written at shutdown'));
       await rateLimits.close();
+      await pools.state.close();
     },
   };
+}
+
+/**
+ * Pools in an API process: its copy of the routing state, the router over it (the credential
+ * statuses the token cache has loaded, the windows the rate-limit book holds), the service the
+ * routes and the admin page use, and a durable call through a pool.
+ */
+function startPools(config: Config, log: Logger, core: Core, cache: TokenCache, rateLimits: RateLimitBook, registry: Registry) {
+  const state = new RoutingState({
+    store: core.routing,
+    pools: core.pools,
+    processId: `${process.pid}-${randomUUID().slice(0, 8)}`,
+    log,
+    // A cleared bench: the windows believed before it are stale (the provider reset early).
+    onCleared: (id) => rateLimits.forget(id),
+  });
+  const metrics = registerPoolMetrics(registry, () =>
+    state.allPools().map((pool) => ({
+      pool: pool.name,
+      routable: pool.members.filter((m) => router.status(pool, m.credentialId, undefined, Date.now()).state === 'routable').length,
+    })),
+  );
+  const router: PoolRouter = new PoolRouter({
+    state,
+    rateLimit: (id) => rateLimits.current(id),
+    credentialStatus: (id) => cache.statusOf(id),
+    metrics,
+    onOverage: (pool, credentialId, details) => {
+      const poolIds = state
+        .allPools()
+        .filter((p) => p.members.some((m) => m.credentialId === credentialId))
+        .map((p) => p.id);
+      postWebhook(config.webhook, 'credential.overage', { type: 'credential.overage', credentialId, poolIds, details }).catch(
+        (error: Error) => log.warn({ error: error.message, credentialId, pool: pool.name }, 'overage webhook not delivered'),
+      );
+    },
+  });
+  const service = new PoolService({
+    pools: core.pools,
+    routing: core.routing,
+    credentials: core.store,
+    state,
+    router,
+    rateLimit: (id) => rateLimits.current(id),
+  });
+  return { state, router, service, metrics };
 }
 
 /**
@@ -304,6 +385,8 @@ export function activityDeps(
       events: retentionDays > 0 ? await core.store.purgeEventsBefore(new Date(Date.now() - retentionDays * 86_400_000)) : 0,
       durableCallClaims: await core.durableCallClaims.deleteBefore(new Date(Date.now() - DURABLE_CALL_LIFETIME_MS)),
       durableCallUsage: await core.usage.deleteRecordedCallsBefore(new Date(Date.now() - DURABLE_CALL_LIFETIME_MS)),
+      // Pool events are kept 30 days: enough to read what happened to an account over its weekly window.
+      poolRouting: await core.routing.purge(new Date(Date.now() - 30 * 86_400_000)),
     }),
     webhook: config.webhook,
     durableCalls: durableCallGuard(new DurableCallSigner(config.encryptionKeys), core.durableCallClaims),

@@ -13,6 +13,8 @@ import type { Logger } from '../logger.js';
 
 export const CREDENTIAL_CHANGES_CHANNEL = 'maestro_credential_changed';
 export const API_KEY_CHANGES_CHANNEL = 'maestro_api_key_changed';
+/** Pools and their routing state (0010): the payload names the table that changed. */
+export const ROUTING_CHANGES_CHANNEL = 'maestro_routing_changed';
 
 export interface ChangeListener {
   close(): Promise<void>;

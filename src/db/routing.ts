@@ -43,7 +43,14 @@ export class RoutingStore {
   constructor(private readonly db: Db) {}
 
   /** Benches a credential (or one family of it) until `until`, unless a longer bench is in place. True when it changed. */
-  async setCooldown(c: { credentialId: string; scope: string; until: Date; reason: string; evidence: string; setAt: Date }): Promise<boolean> {
+  async setCooldown(c: {
+    credentialId: string;
+    scope: string;
+    until: Date;
+    reason: string;
+    evidence: string;
+    setAt: Date;
+  }): Promise<boolean> {
     const result = await this.db
       .insertInto('routing_cooldowns')
       .values({
@@ -65,12 +72,7 @@ export class RoutingStore {
             set_at: (eb) => eb.ref('excluded.set_at'),
             seq: nextSeq,
           })
-          .where((eb) =>
-            eb.or([
-              eb('routing_cooldowns.until', 'is', null),
-              eb('routing_cooldowns.until', '<', eb.ref('excluded.until')),
-            ]),
-          ),
+          .where((eb) => eb.or([eb('routing_cooldowns.until', 'is', null), eb('routing_cooldowns.until', '<', eb.ref('excluded.until'))])),
       )
       .executeTakeFirst();
     return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
@@ -155,7 +157,10 @@ export class RoutingStore {
   }
 
   /** Writes this process's in-flight counts (zeros delete) and reads every live process's sums. */
-  async shareInflight(processId: string, counts: Map<string, { count: number; pickedAt: number }>): Promise<Map<string, { count: number; pickedAt: number }>> {
+  async shareInflight(
+    processId: string,
+    counts: Map<string, { count: number; pickedAt: number }>,
+  ): Promise<Map<string, { count: number; pickedAt: number }>> {
     const now = new Date();
     const live = [...counts].filter(([, c]) => c.count > 0);
     if (live.length > 0) {
@@ -190,7 +195,9 @@ export class RoutingStore {
       .where('updated_at', '>', new Date(now.getTime() - 5_000))
       .groupBy('credential_id')
       .execute();
-    return new Map(rows.map((r) => [r.credential_id, { count: Number(r.count), pickedAt: r.picked_at ? new Date(r.picked_at).getTime() : 0 }]));
+    return new Map(
+      rows.map((r) => [r.credential_id, { count: Number(r.count), pickedAt: r.picked_at ? new Date(r.picked_at).getTime() : 0 }]),
+    );
   }
 
   async addEvents(events: NewPoolEvent[]): Promise<void> {
@@ -243,7 +250,10 @@ export class RoutingStore {
       this.db.deleteFrom('pool_events').where('at', '<', cutoff).executeTakeFirst(),
       this.db.deleteFrom('pool_sessions').where('expires_at', '<', now).executeTakeFirst(),
       this.db.deleteFrom('routing_probes').where('lease_until', '<', now).executeTakeFirst(),
-      this.db.deleteFrom('routing_inflight').where('updated_at', '<', new Date(now.getTime() - 60_000)).executeTakeFirst(),
+      this.db
+        .deleteFrom('routing_inflight')
+        .where('updated_at', '<', new Date(now.getTime() - 60_000))
+        .executeTakeFirst(),
       this.db.deleteFrom('routing_cooldowns').where('until', 'is', null).where('set_at', '<', cutoff).executeTakeFirst(),
     ]);
     return results.reduce((n, r) => n + Number(r.numDeletedRows), 0);

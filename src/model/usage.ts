@@ -23,7 +23,10 @@ export interface UsageQuery {
 }
 
 /** One row of a usage report: the counts of one group (and bucket). */
-export type UsageReportRow = Partial<Record<Exclude<UsageDimension, 'pool'>, string>> & { pool?: string | null; bucketStart?: string } & UsageCounts;
+export type UsageReportRow = Partial<Record<Exclude<UsageDimension, 'pool'>, string>> & {
+  pool?: string | null;
+  bucketStart?: string;
+} & UsageCounts;
 
 /** What the usage route reads (src/db/usage.ts UsageStore serves it). */
 export interface UsageReports {

@@ -60,7 +60,8 @@ export function memberStatus(i: MemberInputs): MemberStatus {
 
   if (i.member.paused) return status('disabled', 'paused by an operator', null);
   if (i.credentialStatus === 'reauth_required') return status('reauth_required', 'the credential needs a new login', null);
-  if (i.credentialStatus !== undefined && i.credentialStatus !== 'active') return status('disabled', `the credential is ${i.credentialStatus}`, null);
+  if (i.credentialStatus !== undefined && i.credentialStatus !== 'active')
+    return status('disabled', `the credential is ${i.credentialStatus}`, null);
   if (billing && i.planLimitsOnly) return status('billing_blocked', billing.reason, billing.until);
   if (credentialBench) return status('cooling', credentialBench.reason, credentialBench.until);
   const familyBench = i.family ? families.find((f) => f.scope === i.family) : undefined;
@@ -80,7 +81,10 @@ function overThreshold(i: MemberInputs): { reason: string; until: number | null 
     const reset = w.reset ? Date.parse(w.reset) : NaN;
     // A window whose reset has passed is unknown, not exhausted.
     if (!Number.isFinite(reset) || reset <= i.now) continue;
-    return { reason: `${name} at ${Math.round(w.utilization * 100)} % (limit ${Math.round(i.member.maxUtilization * 100)} %)`, until: reset };
+    return {
+      reason: `${name} at ${Math.round(w.utilization * 100)} % (limit ${Math.round(i.member.maxUtilization * 100)} %)`,
+      until: reset,
+    };
   }
   return undefined;
 }

@@ -185,10 +185,18 @@ export class PoolRouter {
     }
     if (bound) {
       const s = this.status(pool, bound.credentialId, req.family, now);
-      const terminal = !pool.members.some((m) => m.credentialId === bound.credentialId) || s.state === 'reauth_required' || s.state === 'disabled';
+      const terminal =
+        !pool.members.some((m) => m.credentialId === bound.credentialId) || s.state === 'reauth_required' || s.state === 'disabled';
       if (!terminal) return;
       this.deps.state.bind(pool.id, sessionKey, served, now + ttl);
-      this.deps.state.event({ poolId: pool.id, credentialId: served, type: 'session_moved', sessionKey, reason: s.reason ?? 'removed', details: { from: bound.credentialId } });
+      this.deps.state.event({
+        poolId: pool.id,
+        credentialId: served,
+        type: 'session_moved',
+        sessionKey,
+        reason: s.reason ?? 'removed',
+        details: { from: bound.credentialId },
+      });
       return;
     }
     this.deps.state.bind(pool.id, sessionKey, served, now + ttl);

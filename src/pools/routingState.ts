@@ -274,7 +274,10 @@ export class RoutingState {
 
   private write(change: () => Promise<unknown>): void {
     change().catch((error: unknown) => {
-      this.opts.log?.warn({ error: (error as Error).message }, 'routing state: a change was not written; other processes learn of it later');
+      this.opts.log?.warn(
+        { error: (error as Error).message },
+        'routing state: a change was not written; other processes learn of it later',
+      );
     });
   }
 

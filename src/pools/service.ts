@@ -117,7 +117,13 @@ export class PoolService implements PoolsReader {
     const id = member.credentialId;
     if (action === 'clear-cooldown') {
       const cleared = state.clear(id, Date.now());
-      state.event({ poolId: pool.id, credentialId: id, type: 'cooldown_cleared', reason: 'cleared by an operator', details: { by: actor, scopes: cleared } });
+      state.event({
+        poolId: pool.id,
+        credentialId: id,
+        type: 'cooldown_cleared',
+        reason: 'cleared by an operator',
+        details: { by: actor, scopes: cleared },
+      });
     } else {
       const paused = action === 'pause';
       await this.deps.pools.setPaused(pool.id, id, paused);
@@ -129,7 +135,9 @@ export class PoolService implements PoolsReader {
 
   /** The pool by id or name, as stored now. */
   async find(idOrName: string): Promise<PoolRecord> {
-    const found = UUID.test(idOrName) ? await this.deps.pools.get(idOrName.toLowerCase()).catch(() => undefined) : await this.deps.pools.findByName(idOrName);
+    const found = UUID.test(idOrName)
+      ? await this.deps.pools.get(idOrName.toLowerCase()).catch(() => undefined)
+      : await this.deps.pools.findByName(idOrName);
     if (!found) throw new NotFoundError(`no pool with id or name "${idOrName.slice(0, 100)}" (GET /v1/pools lists them)`);
     return found;
   }
@@ -141,7 +149,12 @@ export class PoolService implements PoolsReader {
       const s = this.deps.router.status(pool, m.credentialId, undefined, now);
       const credential = credentials.get(m.credentialId);
       // The stored status is the truth here (the router's copy may not have loaded this credential).
-      const state = credential && credential.status !== 'active' && s.state === 'routable' ? (credential.status === 'reauth_required' ? 'reauth_required' : 'disabled') : s.state;
+      const state =
+        credential && credential.status !== 'active' && s.state === 'routable'
+          ? credential.status === 'reauth_required'
+            ? 'reauth_required'
+            : 'disabled'
+          : s.state;
       const windows: PoolMemberView['windows'] = {};
       for (const [name, w] of Object.entries(this.deps.rateLimit(m.credentialId)?.windows ?? {})) {
         windows[name] = { utilization: w.utilization, reset: w.reset, status: w.status };
@@ -157,7 +170,9 @@ export class PoolService implements PoolsReader {
         reason: state === s.state ? s.reason : `the credential is ${credential?.status ?? 'gone'}`,
         until: s.until !== null ? new Date(s.until).toISOString() : null,
         scope: [
-          ...(s.state === 'cooling' && s.until !== null ? [{ scope: 'credential', until: new Date(s.until).toISOString(), reason: s.reason ?? '' }] : []),
+          ...(s.state === 'cooling' && s.until !== null
+            ? [{ scope: 'credential', until: new Date(s.until).toISOString(), reason: s.reason ?? '' }]
+            : []),
           ...s.families.map((f) => ({ scope: f.scope, until: new Date(f.until).toISOString(), reason: f.reason })),
         ],
         windows,
@@ -188,7 +203,9 @@ export class PoolService implements PoolsReader {
     const seen = new Set<string>();
     return given.map((m) => {
       const ref = m.credential;
-      const matches = UUID.test(ref) ? all.filter((c) => c.id === ref.toLowerCase()) : all.filter((c) => c.name === ref && c.provider === provider);
+      const matches = UUID.test(ref)
+        ? all.filter((c) => c.id === ref.toLowerCase())
+        : all.filter((c) => c.name === ref && c.provider === provider);
       if (matches.length === 0) throw new ValidationError(`members: no ${provider} credential with id or name "${ref.slice(0, 100)}"`);
       if (matches.length > 1) {
         throw new ValidationError(
@@ -196,7 +213,8 @@ export class PoolService implements PoolsReader {
         );
       }
       const c = matches[0]!;
-      if (c.provider !== provider) throw new ValidationError(`members: credential "${c.name}" is a ${c.provider} credential; this pool is ${provider}`);
+      if (c.provider !== provider)
+        throw new ValidationError(`members: credential "${c.name}" is a ${c.provider} credential; this pool is ${provider}`);
       if (seen.has(c.id)) throw new ValidationError(`members: credential "${c.name}" is listed twice`);
       seen.add(c.id);
       return {

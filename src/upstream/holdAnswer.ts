@@ -92,7 +92,8 @@ function errorOf(body: Buffer): { type?: string; message?: string } | undefined 
     const parsed = JSON.parse(body.toString('utf8')) as { error?: { type?: unknown; code?: unknown; message?: unknown; status?: unknown } };
     const e = parsed.error;
     if (!e || typeof e !== 'object') return undefined;
-    const type = typeof e.type === 'string' ? e.type : typeof e.code === 'string' ? e.code : typeof e.status === 'string' ? e.status : undefined;
+    const type =
+      typeof e.type === 'string' ? e.type : typeof e.code === 'string' ? e.code : typeof e.status === 'string' ? e.status : undefined;
     return { type, message: typeof e.message === 'string' ? e.message.slice(0, 500) : undefined };
   } catch {
     return undefined;

@@ -52,7 +52,7 @@ export async function attemptPool<A>(plan: PoolPlan<A>): Promise<PooledSend<A>> 
   const failures: string[] = [];
   const holdUntil = request.pool.onExhausted.mode === 'hold' ? Date.now() + request.pool.onExhausted.holdSeconds * 1000 : 0;
   let holdStarted: number | undefined;
-  for (let switches = 0; ; ) {
+  for (let switches = 0; ;) {
     const picked = router.pick(request, tried);
     if (!picked) {
       // Members that failed this request are not tried again in it; a hold waits for one that has not.

@@ -106,7 +106,8 @@ export function usageRow(call: CallRecord): UsageRow {
 /** The tokens a row charges to its key's budget. */
 const chargedTokens = (r: UsageRow) => r.inputTokens + r.outputTokens + r.cacheReadTokens + r.cacheWriteTokens + r.incompleteCharge;
 
-const rowId = (r: UsageRow) => `${r.hour.getTime()}\u0000${r.keyId}\u0000${r.credentialId}\u0000${r.provider}\u0000${r.model}\u0000${r.poolId}`;
+const rowId = (r: UsageRow) =>
+  `${r.hour.getTime()}\u0000${r.keyId}\u0000${r.credentialId}\u0000${r.provider}\u0000${r.model}\u0000${r.poolId}`;
 
 /** A PostgreSQL error about the data itself (class 22: bad text, a number out of range; 23: a constraint): retrying cannot help. */
 function refusedData(error: unknown): boolean {

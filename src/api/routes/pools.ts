@@ -109,7 +109,11 @@ export const poolRoutes = [
     summary: 'pause or resume a member, or clear its cooldown (written to the timeline)',
     description: adminOnly,
     request: { params, body: { schema: poolMemberActionSchema } },
-    responses: { 200: answer('the pool after the change', poolSchema), ...commonFailures, 404: failure('no such pool, or the credential is not a member') },
+    responses: {
+      200: answer('the pool after the change', poolSchema),
+      ...commonFailures,
+      404: failure('no such pool, or the credential is not a member'),
+    },
   }).handle(async ({ params: { id }, body, principal }, deps) => ({
     status: 200,
     body: await poolsOf(deps).service.memberAction(id, body.credential, body.action, principal.keyId),
@@ -128,7 +132,9 @@ export const poolRoutes = [
       200: answer("the provider's answer", z.unknown()),
       ...commonFailures,
       404: notFound,
-      429: failure('pool_exhausted: no member can take the call now (Retry-After, x-maestro-pool-next-available); or the key is over its limits'),
+      429: failure(
+        'pool_exhausted: no member can take the call now (Retry-After, x-maestro-pool-next-available); or the key is over its limits',
+      ),
     },
   }).handle(async ({ params: { id }, body, principal: who, whileConnected }, deps) => {
     const pools = poolsOf(deps);

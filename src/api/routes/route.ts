@@ -29,7 +29,12 @@ export interface RouteDeps {
   /** Pools: the service, and a durable call through a pool. */
   pools?: {
     service: PoolService;
-    send(pool: PoolRecord, request: MessageRequest, keyId: string, signal: AbortSignal): Promise<MessageResponse & { credentialId: string }>;
+    send(
+      pool: PoolRecord,
+      request: MessageRequest,
+      keyId: string,
+      signal: AbortSignal,
+    ): Promise<MessageResponse & { credentialId: string }>;
   };
 }
 
