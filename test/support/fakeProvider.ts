@@ -49,9 +49,14 @@
 // `eventIntervalMs` apart. With `compress`, answers are compressed when the client's
 // accept-encoding allows it (streams too, flushed per event).
 //
+// Per-account mode (anthropic, `accounts: {alice: {token, refreshToken?}, …}`): each account keeps
+// its own 5h / 7d / 7d_opus windows, every /v1/messages answer carries its unified rate-limit
+// headers, and `fake.accounts` exhausts, resets early, scripts failures and sets overage
+// (fakeProvider/accounts.ts). Without `accounts` nothing changes.
+//
 // Layout: fakeProvider/wire.ts (shared types, paths, token shapes, answer plumbing),
 // fakeProvider/oauth.ts (authorize step, token endpoint, token state), fakeProvider/api.ts (API
-// checks and answers); this file wires them to the HTTP server with the scripts, delays and holds.
+// checks and answers), fakeProvider/accounts.ts (per-account windows); this file wires them to the HTTP server with the scripts, delays and holds.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
