@@ -189,6 +189,45 @@ export function overageOf(provider: ProviderId, headers: Headers): { inUse: bool
   return { inUse: false, ...withStatus };
 }
 
+/**
+ * The error type and message of a held JSON error body, for classifyAnswer: Anthropic
+ * `{type:'error', error:{type, message}}`; OpenAI `{error:{type, code, message}}` (the code when it
+ * is the telling word, e.g. `insufficient_quota`) and Codex `{error:{type:'usage_limit_reached',
+ * resets_at, resets_in_seconds}}`; Gemini `{error:{status, message}}` (also inside an array).
+ * Undefined for anything else or a body over 64 KiB.
+ */
+export function errorBodyOf(body: Buffer | string | undefined): ErrorBodyView | undefined {
+  if (body === undefined || body.length === 0 || body.length > 64 * 1024) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const outer = Array.isArray(parsed) ? (parsed[0] as unknown) : parsed;
+  const error = isRecord(outer) && isRecord(outer.error) ? outer.error : undefined;
+  if (!error) return undefined;
+  const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const code = str(error.code);
+  const type = (code && TELLING_CODES.has(code) ? code : undefined) ?? str(error.type) ?? str(error.status) ?? code;
+  const view: ErrorBodyView = {};
+  if (type !== undefined) view.type = type;
+  const message = str(error.message);
+  if (message !== undefined) view.message = message.slice(0, 1000);
+  const resetsAt = num(error.resets_at);
+  if (resetsAt !== undefined) view.resetsAt = resetsAt;
+  const resetsIn = num(error.resets_in_seconds);
+  if (resetsIn !== undefined) view.resetsInSeconds = resetsIn;
+  return Object.keys(view).length > 0 ? view : undefined;
+}
+
+const TELLING_CODES = new Set(['insufficient_quota', 'rate_limit_exceeded', 'usage_limit_reached', 'billing_hard_limit_reached']);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rate limits from headers (and Codex/Gemini error bodies)
 
@@ -374,7 +413,7 @@ function isLimitStatus(status: number): boolean {
 
 function isBillingBody(body: ErrorBodyView | undefined): boolean {
   if (!body) return false;
-  if (body.type === 'insufficient_quota' || body.type === 'billing_error') return true;
+  if (body.type === 'insufficient_quota' || body.type === 'billing_error' || body.type === 'billing_hard_limit_reached') return true;
   return BILLING_TEXT.test(body.message ?? '');
 }
 

@@ -2,7 +2,7 @@
 // sets (test/pools/fixtures/) with the Classified each must get, then in-stream errors and the
 // plan-limits-only overage signal.
 import { describe, expect, it } from 'vitest';
-import { classifyAnswer, classifyStreamError, overageOf } from '../../src/pools/classify.js';
+import { classifyAnswer, classifyStreamError, errorBodyOf, overageOf } from '../../src/pools/classify.js';
 import type { ProviderId } from '../../src/model/providers.js';
 import { ANTHROPIC_EDGE_FIXTURES, ANTHROPIC_FIXTURES, NOW, RESET_5H, type AnswerFixture } from './fixtures/anthropicHeaders.js';
 import { GEMINI_FIXTURES, OPENAI_FIXTURES } from './fixtures/otherHeaders.js';
@@ -212,5 +212,44 @@ describe('overageOf (plan limits only)', () => {
 
   it('header names in any case', () => {
     expect(overageOf('anthropic', { 'Anthropic-Ratelimit-Unified-Overage-In-Use': 'TRUE' }).inUse).toBe(true);
+  });
+});
+
+describe('errorBodyOf', () => {
+  it('Anthropic, OpenAI, Codex and Gemini error bodies', () => {
+    expect(
+      errorBodyOf(Buffer.from('{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}')),
+    ).toEqual({ type: 'overloaded_error', message: 'Overloaded' });
+    expect(
+      errorBodyOf(
+        '{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}',
+      ),
+    ).toMatchObject({ type: 'insufficient_quota' });
+    expect(
+      errorBodyOf('{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}'),
+    ).toMatchObject({
+      type: 'rate_limit_exceeded',
+    });
+    expect(
+      errorBodyOf(
+        '{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached","plan_type":"plus","resets_at":1772373600,"resets_in_seconds":7200}}',
+      ),
+    ).toEqual({ type: 'usage_limit_reached', message: 'The usage limit has been reached', resetsAt: 1772373600, resetsInSeconds: 7200 });
+    expect(
+      errorBodyOf('[{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}]'),
+    ).toEqual({
+      type: 'RESOURCE_EXHAUSTED',
+      message: 'Resource has been exhausted (e.g. check quota).',
+    });
+  });
+
+  it('anything else → undefined', () => {
+    for (const body of [undefined, '', 'not json', '{"ok":true}', '{"error":"invalid_grant"}', '{"error":{}}', 'x'.repeat(70_000)])
+      expect(errorBodyOf(body)).toBeUndefined();
+  });
+
+  it('feeds classifyAnswer', () => {
+    const errorBody = errorBodyOf('{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}');
+    expect(classifyAnswer({ provider: 'anthropic', status: 503, headers: {}, errorBody, now: NOW }).scope).toBe('overload');
   });
 });

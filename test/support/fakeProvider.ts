@@ -49,14 +49,20 @@
 // `eventIntervalMs` apart. With `compress`, answers are compressed when the client's
 // accept-encoding allows it (streams too, flushed per event).
 //
+// Per-account mode (anthropic, `accounts: {alice: {token, refreshToken?}, …}`): each account keeps
+// its own 5h / 7d / 7d_opus windows, every /v1/messages answer carries its unified rate-limit
+// headers, and `fake.accounts` exhausts, resets early, scripts failures and sets overage
+// (fakeProvider/accounts.ts). Without `accounts` nothing changes.
+//
 // Layout: fakeProvider/wire.ts (shared types, paths, token shapes, answer plumbing),
 // fakeProvider/oauth.ts (authorize step, token endpoint, token state), fakeProvider/api.ts (API
-// checks and answers); this file wires them to the HTTP server with the scripts, delays and holds.
+// checks and answers), fakeProvider/accounts.ts (per-account windows); this file wires them to the HTTP server with the scripts, delays and holds.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { ProviderId, ProviderOverrides } from '../../src/config.js';
 import { readBody } from '../../src/auth/http.js';
+import { createAccounts, type AccountSeed, type FakeAccounts } from './fakeProvider/accounts.js';
 import { createApiSide } from './fakeProvider/api.js';
 import { createOAuthSide } from './fakeProvider/oauth.js';
 import { CODEX_PATH, createCodexSide } from './fakeProvider/codex.js';
@@ -74,6 +80,15 @@ import {
   type ScriptedResponse,
 } from './fakeProvider/wire.js';
 
+export type {
+  AccountFailure,
+  AccountSeed,
+  AccountSnapshot,
+  AccountWindow,
+  FakeAccounts,
+  OAuthUsageAnswer,
+  OverageMode,
+} from './fakeProvider/accounts.js';
 export { fakeJwt, type AuthorizeResult, type Compression, type RecordedRequest, type ScriptedResponse } from './fakeProvider/wire.js';
 
 export interface FakeProviderOptions {
@@ -106,6 +121,11 @@ export interface FakeProviderOptions {
   requireClaudeCodeSystem?: boolean;
   /** gemini: how the fake Code Assist sets up the signed-in account (fakeProvider/codeAssist.ts). */
   codeAssist?: CodeAssistOptions;
+  /**
+   * anthropic: several subscription accounts, each with its own windows, found by the access token
+   * of a call (fakeProvider/accounts.ts). Without it the fake behaves as one unlimited account.
+   */
+  accounts?: Record<string, AccountSeed>;
 }
 
 export interface FakeProvider {
@@ -154,6 +174,8 @@ export interface FakeProvider {
   holdStreamBefore(text: string | undefined): void;
   /** Streamed answers cut short because the client (the proxy) closed the connection. */
   streamsAbandoned(): number;
+  /** Per-account mode (options.accounts): each account's windows, exhaustion and scripted failures. */
+  accounts: FakeAccounts;
   close(): Promise<void>;
 }
 
@@ -166,6 +188,8 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
   const eventCount = opts.eventCount ?? 5;
   let eventIntervalMs = opts.eventIntervalMs ?? 0;
   const compression: Compression | undefined = opts.compress === true ? 'gzip' : opts.compress || undefined;
+  if (opts.accounts && provider !== 'anthropic') throw new Error('fake: accounts are an anthropic-only mode');
+  const accounts = createAccounts(opts.accounts ?? {});
   const oauth = createOAuthSide({
     provider,
     rotate: opts.rotateRefreshTokens ?? provider !== 'gemini',
@@ -176,6 +200,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
       redirectUri: opts.redirectUri ?? DEFAULTS[provider].redirectUri,
     },
     accountId,
+    onRefresh: accounts.onRefresh,
   });
   const api = createApiSide({
     provider,
@@ -336,6 +361,15 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
         return;
       }
       const { auth, route: r } = checked;
+      const authorization = recorded.headers.authorization;
+      const account =
+        auth === 'oauth' && recorded.path === '/v1/messages' && typeof authorization === 'string'
+          ? accounts.accountOf(/^Bearer (.+)$/.exec(authorization)?.[1])
+          : undefined;
+      if (account !== undefined) {
+        await answerForAccount(req, res, recorded, account, r.kind === 'stream', auth);
+        return;
+      }
       if (r.kind === 'stream') {
         await sendStream(req, res, api.sseEvents(recorded.json), 'text/event-stream; charset=utf-8', auth);
       } else {
@@ -348,6 +382,33 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
       res,
       new HttpAnswer(404, { error: 'not_found', error_description: `fake ${provider}: no route ${req.method} ${parsed.pathname}` }),
     );
+  }
+
+  /** A /v1/messages call of one account (per-account mode): refused, failed as scripted, or served and counted. */
+  async function answerForAccount(
+    req: IncomingMessage,
+    res: ServerResponse,
+    recorded: RecordedRequest,
+    account: string,
+    stream: boolean,
+    auth: 'oauth' | 'api_key',
+  ): Promise<void> {
+    const model = (recorded.json as { model?: unknown } | undefined)?.model;
+    const modelName = typeof model === 'string' ? model : undefined;
+    const decision = accounts.decide(account, modelName, stream);
+    if (decision.kind === 'answer') return send(req, res, decision.answer);
+    if (decision.kind === 'stream-error') {
+      await sendStream(req, res, decision.events, 'text/event-stream; charset=utf-8', auth, decision.headers);
+      return;
+    }
+    // Served: the tokens the answer reports (input 10, output 5 or one per event) are spent first, so a test reading the account after the answer sees them.
+    accounts.spend(account, modelName, 10 + (stream ? eventCount : 5));
+    if (stream) {
+      await sendStream(req, res, api.sseEvents(recorded.json), 'text/event-stream; charset=utf-8', auth, decision.headers);
+      return;
+    }
+    const answer = api.answer({ kind: 'json' }, auth);
+    send(req, res, new HttpAnswer(answer.status, answer.body, { ...decision.headers, ...answer.headers }));
   }
 
   const server = http.createServer((req, res) => {
@@ -379,6 +440,10 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
 
   if (opts.initialRefreshToken) oauth.seedTokens(opts.initialRefreshToken);
   if (opts.initialAccessToken) oauth.seedAccessToken(opts.initialAccessToken);
+  for (const seed of Object.values(opts.accounts ?? {})) {
+    if (seed.refreshToken) oauth.seedTokens(seed.refreshToken, seed.token);
+    else if (seed.token) oauth.seedAccessToken(seed.token);
+  }
 
   return {
     provider,
@@ -410,6 +475,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     streamsAbandoned: () => streamsAbandoned,
     setEventIntervalMs: (ms) => void (eventIntervalMs = ms),
     holdStreamBefore: (text) => void (holdBefore = text),
+    accounts: accounts.api,
     close: async () => {
       closed = true;
       for (const entry of [...timers]) entry.resolve();

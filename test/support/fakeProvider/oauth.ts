@@ -27,6 +27,8 @@ export interface OAuthContext {
   expected: { clientId: string; clientSecret: string | undefined; redirectUri: string };
   /** openai: the chatgpt_account_id in issued id/access tokens. */
   accountId: string;
+  /** Told of every successful refresh (per-account mode keeps the account across refreshes). */
+  onRefresh?(presented: string, accessToken: string, nextRefreshToken: string | undefined): void;
 }
 
 export function createOAuthSide(ctx: OAuthContext) {
@@ -175,7 +177,9 @@ export function createOAuthSide(ctx: OAuthContext) {
       refreshTokens.set(presented, 'used');
       nextRefresh = newRefreshToken();
     }
-    return new HttpAnswer(200, tokenAnswer(newAccessToken(), nextRefresh));
+    const accessToken = newAccessToken();
+    ctx.onRefresh?.(presented, accessToken, nextRefresh);
+    return new HttpAnswer(200, tokenAnswer(accessToken, nextRefresh));
   }
 
   function invalidRequest(why: string): HttpAnswer {

@@ -169,9 +169,11 @@ export function createSender(compression: Compression | undefined, pacing: Strea
     events: string[],
     contentType: string,
     auth: ApiAuth,
+    extraHeaders: Record<string, string> = {},
   ): Promise<void> {
     const encoding = chooseEncoding(req);
     res.writeHead(200, {
+      ...extraHeaders,
       'content-type': contentType,
       'cache-control': 'no-cache',
       'x-fake-auth': auth,
