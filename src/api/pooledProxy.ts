@@ -55,6 +55,7 @@ export interface PooledCall {
   path: string;
   search: string;
   body: RequestBody;
+  /** performance.now() when the request arrived. */
   started: number;
 }
 
@@ -83,6 +84,7 @@ export async function servePooled(
   const served = new Map<string, Served>();
   // Anthropic streams are read up to their first content event before they are relayed: they must come plain.
   const peekStreams = provider === 'anthropic';
+  let latencyObserved = false; // Maestro's added latency: until the first attempt is on its way
 
   let result;
   try {
@@ -90,7 +92,7 @@ export async function servePooled(
       router: deps.router,
       request: route,
       replayable: body.replayable,
-      deadline: call.started + POOL_DEADLINE_MS,
+      deadline: Date.now() + POOL_DEADLINE_MS,
       signal: clientGone.signal,
       changed: (ms) =>
         new Promise<void>((resolve) => {
@@ -124,7 +126,10 @@ export async function servePooled(
           send: (c) => {
             out = outgoingCall(definition, c.auth, request, metering);
             if (peekStreams) out.headers['accept-encoding'] = 'identity';
-            return send(deps.dispatcher, out, call.method, { signal: clientGone, headersTimeout: 600_000, bodyTimeout: 600_000 });
+            const answer = send(deps.dispatcher, out, call.method, { signal: clientGone, headersTimeout: 600_000, bodyTimeout: 600_000 });
+            if (!latencyObserved) deps.metrics.addedLatency.observe({ provider }, (performance.now() - call.started) / 1000);
+            latencyObserved = true;
+            return answer;
           },
           refused: (answer, c) => answer.statusCode === 401 && c.auth.type === 'oauth' && body.replayable,
           discard: (answer) => answer.body.dump(),

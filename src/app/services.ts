@@ -320,7 +320,7 @@ function startPools(config: Config, log: Logger, core: Core, cache: TokenCache, 
     router,
     rateLimit: (id) => rateLimits.current(id),
   });
-  return { state, router, service, metrics };
+  return { state, router, service };
 }
 
 /**

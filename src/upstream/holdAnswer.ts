@@ -6,6 +6,7 @@
 // answer as it came.
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { errorBodyOf, type ErrorBodyView } from '../pools/classify.js';
 
 /** An error body longer than this is not read for its type (classified by status and headers). */
 const ERROR_BODY_MAX = 64 * 1024;
@@ -15,7 +16,7 @@ const STREAM_HEAD_MAX = 64 * 1024;
 export interface HeldAnswer {
   answer: Dispatcher.ResponseData;
   /** A held JSON error body's `error.type` and `error.message` (Anthropic and OpenAI shapes). */
-  errorBody?: { type?: string; message?: string };
+  errorBody?: ErrorBodyView;
   /** An error event that came before the stream's first content event. */
   streamError?: string;
 }
@@ -30,7 +31,7 @@ export async function holdAnswer(answer: Dispatcher.ResponseData, peekStreams: b
     const length = Number(header(answer.headers['content-length']) ?? NaN);
     if (Number.isFinite(length) && length > ERROR_BODY_MAX) return { answer };
     const { head, rest, ended } = await readHead(answer, (bytes) => bytes.length > ERROR_BODY_MAX);
-    const errorBody = ended ? errorOf(Buffer.concat(head)) : undefined;
+    const errorBody = ended ? errorBodyOf(Buffer.concat(head)) : undefined;
     return { answer: replayed(answer, head, rest), errorBody };
   }
   if (!peekStreams || !/^text\/event-stream/i.test(header(answer.headers['content-type']) ?? '')) return { answer };
@@ -43,7 +44,7 @@ export async function holdAnswer(answer: Dispatcher.ResponseData, peekStreams: b
     if (error >= 0 && (content < 0 || error < content)) {
       const data = /event: error\r?\ndata: (.*)\r?\n/.exec(text.slice(error));
       if (!data) return false; // the error event's data has not all come yet
-      streamError = errorOf(Buffer.from(data[1]!))?.type ?? 'error';
+      streamError = errorBodyOf(data[1])?.type ?? 'error';
       return true;
     }
     return content >= 0;
@@ -85,17 +86,4 @@ function replayed(answer: Dispatcher.ResponseData, head: Buffer[], rest: AsyncIt
     await source.dump().catch(() => {});
   };
   return { ...answer, body: Object.assign(body, { dump }) as unknown as Dispatcher.ResponseData['body'] };
-}
-
-function errorOf(body: Buffer): { type?: string; message?: string } | undefined {
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as { error?: { type?: unknown; code?: unknown; message?: unknown; status?: unknown } };
-    const e = parsed.error;
-    if (!e || typeof e !== 'object') return undefined;
-    const type =
-      typeof e.type === 'string' ? e.type : typeof e.code === 'string' ? e.code : typeof e.status === 'string' ? e.status : undefined;
-    return { type, message: typeof e.message === 'string' ? e.message.slice(0, 500) : undefined };
-  } catch {
-    return undefined;
-  }
 }
