@@ -86,6 +86,8 @@ export async function servePooled(
   const peekStreams = provider === 'anthropic';
   let latencyObserved = false; // Maestro's added latency: until the first attempt is on its way
 
+  // A session another process bound: routed where its earlier calls went.
+  if (route.sessionKey) await deps.state.learnSession(pool.id, route.sessionKey);
   let result;
   try {
     result = await attemptPool({

@@ -7,7 +7,7 @@ import { loadConfig } from '../config.js';
 import { ConfigError } from '../errors.js';
 
 /** Where the running Maestro is, and the key to call it with. */
-function apiTarget(opts: { url?: string; key?: string }): { url: string; key: string } {
+export function apiTarget(opts: { url?: string; key?: string }): { url: string; key: string } {
   const config = loadConfig();
   const url = (opts.url ?? config.cli.url ?? `http://localhost:${config.port}`).replace(/\/$/, '');
   const devKeyFile = path.join(config.dataDir, 'api-key');
@@ -17,7 +17,7 @@ function apiTarget(opts: { url?: string; key?: string }): { url: string; key: st
   return { url, key };
 }
 
-async function call(target: { url: string; key: string }, method: string, route: string, body?: unknown): Promise<unknown> {
+export async function call(target: { url: string; key: string }, method: string, route: string, body?: unknown): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(`${target.url}${route}`, {
@@ -89,6 +89,11 @@ export const wholeNumber = (flag: string) => (value: string) => {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new ConfigError(`${flag} must be a positive whole number, not "${value}"`);
   return Number(value);
 };
+export const yesNo = (flag: string) => (value: string) => {
+  if (value === 'yes' || value === 'true') return true;
+  if (value === 'no' || value === 'false') return false;
+  throw new ConfigError(`${flag} must be yes or no, not "${value}"`);
+};
 export const collect = (value: string, previous: string[] = []) => [
   ...previous,
   ...value
@@ -103,6 +108,7 @@ interface KeyAnswer {
   role: string;
   credentials: string[];
   providers: string[];
+  pools?: string[];
   expiresAt: string | null;
   limits: { requestsPerMinute?: number; tokensPerDay?: number; concurrentCalls?: number };
   revokedAt: string | null;
@@ -114,6 +120,7 @@ export async function apiKeysCreate(opts: {
   role: string;
   credential?: string[];
   provider?: string[];
+  pool?: string[];
   expires?: string;
   rpm?: number;
   tokensPerDay?: number;
@@ -127,6 +134,7 @@ export async function apiKeysCreate(opts: {
     role: opts.role,
     credentials: opts.credential,
     providers: opts.provider,
+    pools: opts.pool,
     expiresAt: opts.expires === undefined ? undefined : expiryOption(opts.expires),
     limits: limits.requestsPerMinute || limits.tokensPerDay || limits.concurrentCalls ? limits : undefined,
   })) as KeyAnswer & { key: string };
@@ -144,7 +152,10 @@ export async function apiKeysList(opts: { url?: string; key?: string }): Promise
     return;
   }
   const rows = keys.map((k) => {
-    const reach = k.role === 'admin' ? 'everything' : [...k.providers.map((p) => `${p}/*`), ...k.credentials].join(',');
+    const reach =
+      k.role === 'admin'
+        ? 'everything'
+        : [...k.providers.map((p) => `${p}/*`), ...k.credentials, ...(k.pools ?? []).map((p) => `pool:${p}`)].join(',');
     const limits = [
       k.limits.requestsPerMinute && `${k.limits.requestsPerMinute}/min`,
       k.limits.tokensPerDay && `${k.limits.tokensPerDay} tok/day`,
@@ -155,7 +166,11 @@ export async function apiKeysList(opts: { url?: string; key?: string }): Promise
     const state = k.revokedAt ? `revoked ${k.revokedAt}` : k.expiresAt && Date.parse(k.expiresAt) <= Date.now() ? 'expired' : 'active';
     return [k.id, k.name, k.role, reach, limits || '-', k.expiresAt ?? '-', k.lastUsedAt ?? 'never', state];
   });
-  const header = ['ID', 'NAME', 'ROLE', 'REACHES', 'LIMITS', 'EXPIRES', 'LAST USED', 'STATE'];
+  printTable(['ID', 'NAME', 'ROLE', 'REACHES', 'LIMITS', 'EXPIRES', 'LAST USED', 'STATE'], rows);
+}
+
+/** Rows under a header, columns padded to their widest cell. */
+export function printTable(header: string[], rows: Array<Array<string | number>>): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
   for (const r of [header, ...rows])
     process.stdout.write(

@@ -28,6 +28,7 @@ export async function sendPoolMessage(
   const model = typeof body?.model === 'string' ? body.model : undefined;
   const sessionId = sessionIdOf(request.headers ?? {}, body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
   const route = { pool, family: modelFamily(model), sessionKey: sessionId ? sessionKeyOf(keyId, sessionId) : undefined };
+  if (route.sessionKey) await deps.state.learnSession(pool.id, route.sessionKey);
   const served = await attemptPool<MessageResponse>({
     router: deps.router,
     request: route,

@@ -139,6 +139,63 @@ export class RoutingStore {
       .execute();
   }
 
+  /** A session's binding, if it has one that has not expired. */
+  async findSession(poolId: string, sessionKey: string): Promise<SessionRow | undefined> {
+    const r = await this.db
+      .selectFrom('pool_sessions')
+      .selectAll()
+      .where('pool_id', '=', poolId)
+      .where('session_key', '=', sessionKey)
+      .where('expires_at', '>', new Date())
+      .executeTakeFirst();
+    return (
+      r && {
+        poolId: r.pool_id,
+        sessionKey: r.session_key,
+        credentialId: r.credential_id,
+        expiresAt: r.expires_at.getTime(),
+        seq: Number(r.seq),
+      }
+    );
+  }
+
+  /**
+   * Binds a new session unless another process bound it first (its first calls raced through two
+   * processes): the binding that stands, new or not.
+   */
+  async bindSessionIfAbsent(s: { poolId: string; sessionKey: string; credentialId: string; expiresAt: Date }): Promise<SessionRow> {
+    const inserted = await this.db
+      .insertInto('pool_sessions')
+      .values({ pool_id: s.poolId, session_key: s.sessionKey, credential_id: s.credentialId, expires_at: s.expiresAt, seq: nextSeq })
+      .onConflict((oc) =>
+        oc
+          .columns(['pool_id', 'session_key'])
+          .doUpdateSet({
+            credential_id: (eb) => eb.ref('excluded.credential_id'),
+            expires_at: (eb) => eb.ref('excluded.expires_at'),
+            seq: nextSeq,
+          })
+          .where('pool_sessions.expires_at', '<', new Date()),
+      )
+      .returningAll()
+      .executeTakeFirst();
+    const row =
+      inserted ??
+      (await this.db
+        .selectFrom('pool_sessions')
+        .selectAll()
+        .where('pool_id', '=', s.poolId)
+        .where('session_key', '=', s.sessionKey)
+        .executeTakeFirstOrThrow());
+    return {
+      poolId: row.pool_id,
+      sessionKey: row.session_key,
+      credentialId: row.credential_id,
+      expiresAt: row.expires_at.getTime(),
+      seq: Number(row.seq),
+    };
+  }
+
   /** One recovery probe per member across every process: true when `holder` holds the lease now. */
   async acquireProbe(credentialId: string, holder: string, leaseMs: number): Promise<boolean> {
     const until = new Date(Date.now() + leaseMs);

@@ -199,7 +199,7 @@ export class PoolRouter {
       });
       return;
     }
-    this.deps.state.bind(pool.id, sessionKey, served, now + ttl);
+    this.deps.state.bindNew(pool.id, sessionKey, served, now + ttl);
     this.deps.state.event({ poolId: pool.id, credentialId: served, type: 'session_bound', sessionKey, details: {} });
   }
 }

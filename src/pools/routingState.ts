@@ -188,6 +188,36 @@ export class RoutingState {
     this.write(() => this.opts.store.bindSession({ poolId, sessionKey, credentialId, expiresAt: new Date(expiresAt) }));
   }
 
+  /**
+   * A new session's first binding: kept here at once, and written unless another process bound
+   * the session first — then its binding is adopted, so the session's next calls go where its
+   * first went.
+   */
+  bindNew(poolId: string, sessionKey: string, credentialId: string, expiresAt: number): void {
+    const key = `${poolId}\u0000${sessionKey}`;
+    this.sessions.set(key, { credentialId, expiresAt, seq: 0 });
+    this.write(async () => {
+      const standing = await this.opts.store.bindSessionIfAbsent({ poolId, sessionKey, credentialId, expiresAt: new Date(expiresAt) });
+      this.applySession(standing);
+    });
+  }
+
+  /**
+   * A session this process has not seen: its binding from the database, if another process made
+   * one (one indexed read per session and process; the session's later calls read memory). A
+   * database that does not answer within `timeoutMs` leaves the session unbound here.
+   */
+  async learnSession(poolId: string, sessionKey: string, timeoutMs = 500): Promise<void> {
+    const key = `${poolId}\u0000${sessionKey}`;
+    if (this.sessions.has(key)) return;
+    let timer: NodeJS.Timeout | undefined;
+    const found = await Promise.race([
+      this.opts.store.findSession(poolId, sessionKey).catch(() => undefined),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs))),
+    ]).finally(() => clearTimeout(timer));
+    if (found) this.applySession(found);
+  }
+
   acquireProbe(credentialId: string, leaseMs: number): Promise<boolean> {
     return this.opts.store.acquireProbe(credentialId, this.opts.processId, leaseMs);
   }

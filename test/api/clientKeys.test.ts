@@ -271,7 +271,7 @@ describe('client keys', () => {
 
   it('validates key requests with messages that say what to fix', async () => {
     for (const [body, text] of [
-      [{ name: 'x', role: 'client' }, /must list credentials .* or providers/],
+      [{ name: 'x', role: 'client' }, /must list credentials .*, providers or pools/],
       [{ name: 'x', role: 'admin', providers: ['anthropic'] }, /apply to client keys only/],
       [{ name: 'x', role: 'client', credentials: ['nope'] }, /no credential with id or name "nope"/],
       [{ name: 'x', role: 'client', providers: ['acme'] }, /provider must be one of/],
@@ -340,6 +340,7 @@ describe('client keys', () => {
           'lastUsedAt',
           'limits',
           'name',
+          'pools',
           'providers',
           'revokedAt',
           'role',

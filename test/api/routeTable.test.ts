@@ -3,9 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { V1_ROUTES } from '../../src/api/routes/v1.js';
 
 describe('the /v1 route table', () => {
-  it('lets client keys reach only the listing, durable calls and their own usage', () => {
+  it('lets client keys reach only the listings, durable calls (through a credential or a pool) and their own usage', () => {
     const client = V1_ROUTES.filter((r) => r.role === 'client').map((r) => `${r.method.toUpperCase()} ${r.path}`);
-    expect(client).toEqual(['GET /credentials', 'POST /credentials/{id}/messages', 'GET /usage']);
+    expect(client).toEqual([
+      'GET /credentials',
+      'POST /credentials/{id}/messages',
+      'GET /pools',
+      'GET /pools/{id}',
+      'POST /pools/{id}/messages',
+      'GET /usage',
+    ]);
   });
 
   it('declares every path parameter, one operation per method and path, unique operation ids', () => {
