@@ -133,6 +133,18 @@ export interface CredentialRateLimitsTable {
   observed_at: Timestamp;
 }
 
+export interface CredentialQuotaTable {
+  credential_id: string;
+  state: ColumnType<Record<string, unknown>, string, string>;
+  observed_at: Timestamp;
+}
+
+export interface QuotaReadCountsTable {
+  outcome: string;
+  count: ColumnType<string, number | undefined, number | undefined>;
+  updated_at: ColumnType<Date, Date | undefined, Date | undefined>;
+}
+
 export interface Database {
   saved_authentications: SavedAuthenticationsTable;
   oauth_sessions: OAuthSessionsTable;
@@ -146,6 +158,8 @@ export interface Database {
   usage_hourly: UsageHourlyTable;
   durable_call_usage: DurableCallUsageTable;
   credential_rate_limits: CredentialRateLimitsTable;
+  credential_quota: CredentialQuotaTable;
+  quota_read_counts: QuotaReadCountsTable;
 }
 
 export type CredentialRow = Selectable<SavedAuthenticationsTable>;
