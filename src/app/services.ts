@@ -48,7 +48,12 @@ export interface Core {
   usage: UsageStore;
 }
 
-export function createCore(config: Config, db: Db, client: Client, opts: { maxHistoryEvents?: number } = {}): Core {
+export function createCore(
+  config: Config,
+  db: Db,
+  client: Client,
+  opts: { maxHistoryEvents?: number; log?: Pick<Logger, 'debug' | 'warn'> } = {},
+): Core {
   const keys = new KeyRing(config.encryptionKeys);
   const store = new CredentialStore(db, keys);
   return {
@@ -67,6 +72,8 @@ export function createCore(config: Config, db: Db, client: Client, opts: { maxHi
       lastError: async (id) => (await store.get(id)).lastError,
       credential: (id) => store.get(id),
       signer: new DurableCallSigner(config.encryptionKeys),
+      quotaIntervalMs: config.quotaIntervalMs,
+      log: opts.log,
     }),
   };
 }
@@ -308,6 +315,7 @@ export function activityDeps(
     webhook: config.webhook,
     durableCalls: durableCallGuard(new DurableCallSigner(config.encryptionKeys), core.durableCallClaims),
     usage: core.usage,
+    quota: core.usage,
     log,
   };
 }
