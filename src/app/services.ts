@@ -20,7 +20,7 @@ import { LastUsedRecorder } from '../clientKeys/lastUsed.js';
 import { UsageStore } from '../db/usage.js';
 import { UsageRecorder } from '../usage/recorder.js';
 import { RateLimitBook } from '../usage/rateLimitBook.js';
-import { registerUsageMetrics } from '../usage/metrics.js';
+import { registerQuotaMetrics, registerUsageMetrics } from '../usage/metrics.js';
 import { OAuthSessionStore } from '../db/oauthSessions.js';
 import type { Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
@@ -116,7 +116,9 @@ function startMetricsPort(config: Config, log: Logger, registry: Registry): Prom
 
 /** A worker-only process (`maestro worker`) serves its own /metrics on MAESTRO_METRICS_PORT: process metrics and the stored counts. */
 export function startWorkerMetrics(config: Config, log: Logger, db: Db): Promise<MetricsServer | undefined> {
-  return startMetricsPort(config, log, createMetrics(databaseStats(db)).registry);
+  const { registry } = createMetrics(databaseStats(db));
+  registerQuotaMetrics(registry, new UsageStore(db));
+  return startMetricsPort(config, log, registry);
 }
 
 /**
@@ -177,6 +179,7 @@ export async function startApi(
   const usageStore = core.usage;
   const rateLimits = new RateLimitBook(usageStore, { log });
   const usage = new UsageRecorder(usageStore, { log, metrics: registerUsageMetrics(metrics.registry, rateLimits) });
+  registerQuotaMetrics(metrics.registry, usageStore);
   const app = createApp({
     config,
     log,

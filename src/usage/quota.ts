@@ -7,7 +7,7 @@
 // - Anthropic `GET /api/oauth/usage`: `{five_hour: {utilization: 26, resets_at}, seven_day: …,
 //   seven_day_<family>: …, extra_usage: {…}}` and the newer `limits: [{…}]` list (each entry names
 //   its window with `window`, `name`, `id` or `type`). Utilization is in PERCENT (26 → 0.26);
-//   a null `resets_at` is an unknown reset; a null window is left out.
+//   a null `resets_at` is unknown capacity (the window is kept, without utilization); a null window is left out.
 // - ChatGPT sign-in `GET /backend-api/wham/usage`: `{rate_limit: {primary_window: {used_percent,
 //   limit_window_seconds, reset_at | reset_after_seconds}, secondary_window: …}}` → `primary`,
 //   `secondary` (the names the Codex headers use).
@@ -51,8 +51,11 @@ function snake(name: string): string {
 
 /** One window from `{utilization | used_percent | percent, resets_at | reset_at | …}` (percent → fraction). */
 function windowFrom(entry: Json, observedAt: string, nowMs: number): RateLimitWindow | undefined {
-  const percent = finiteNumber(entry.utilization ?? entry.used_percent ?? entry.percent_used ?? entry.percent);
   const window: RateLimitWindow = { source: 'endpoint', observedAt };
+  // An explicit null reset: the provider does not know when (or whether) this window runs out,
+  // so its capacity is unknown: no utilization, never counted as exhausted.
+  if (entry.resets_at === null || entry.reset_at === null) return window;
+  const percent = finiteNumber(entry.utilization ?? entry.used_percent ?? entry.percent_used ?? entry.percent);
   if (percent !== undefined) window.utilization = percent / 100;
   const reset = isoOf(entry.resets_at ?? entry.reset_at ?? entry.resetsAt ?? entry.reset);
   if (reset !== undefined) window.reset = reset;

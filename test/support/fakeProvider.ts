@@ -61,6 +61,7 @@ import { createApiSide } from './fakeProvider/api.js';
 import { createOAuthSide } from './fakeProvider/oauth.js';
 import { CODEX_PATH, createCodexSide } from './fakeProvider/codex.js';
 import { createCodeAssistSide, type CodeAssistOptions } from './fakeProvider/codeAssist.js';
+import { createQuotaSide, type FakeQuotaWindow } from './fakeProvider/quota.js';
 import {
   CONTENT_TYPE,
   createSender,
@@ -74,6 +75,7 @@ import {
   type ScriptedResponse,
 } from './fakeProvider/wire.js';
 
+export type { FakeQuotaWindow } from './fakeProvider/quota.js';
 export { fakeJwt, type AuthorizeResult, type Compression, type RecordedRequest, type ScriptedResponse } from './fakeProvider/wire.js';
 
 export interface FakeProviderOptions {
@@ -154,6 +156,12 @@ export interface FakeProvider {
   holdStreamBefore(text: string | undefined): void;
   /** Streamed answers cut short because the client (the proxy) closed the connection. */
   streamsAbandoned(): number;
+  /** Quota endpoint (fakeProvider/quota.ts): its requests, windows (percent), scripts. */
+  quotaRequests(): RecordedRequest[];
+  setQuotaWindow(name: string, window: FakeQuotaWindow | null): void;
+  setQuotaLimitsOnly(on: boolean): void;
+  failNextQuota(responses: ScriptedResponse[]): void;
+  answerQuotaAlways(response: ScriptedResponse | undefined): void;
   close(): Promise<void>;
 }
 
@@ -189,6 +197,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
   // The APIs that accept sign-in tokens, on the same server: Codex under /backend-api/codex, Code Assist at /v1internal:*.
   const codex = createCodexSide({ accountId, eventCount, accessTokenProblem: oauth.accessTokenProblem });
   const codeAssist = createCodeAssistSide({ ...opts.codeAssist, eventCount, accessTokenProblem: oauth.accessTokenProblem });
+  const quota = createQuotaSide({ provider, accountId, accessTokenProblem: oauth.accessTokenProblem });
   const signInApi = (path: string) =>
     provider === 'openai' && path.startsWith(`${CODEX_PATH}/`)
       ? codex
@@ -243,13 +252,15 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
       return;
     }
     const kind: RecordedRequest['kind'] =
-      parsed.pathname === PATHS[provider].token
-        ? 'token'
-        : parsed.pathname === PATHS[provider].authorize
-          ? 'authorize'
-          : parsed.pathname.startsWith('/v1') || signInApi(parsed.pathname)
-            ? 'api'
-            : 'other';
+      quota.path !== undefined && parsed.pathname === quota.path
+        ? 'quota'
+        : parsed.pathname === PATHS[provider].token
+          ? 'token'
+          : parsed.pathname === PATHS[provider].authorize
+            ? 'authorize'
+            : parsed.pathname.startsWith('/v1') || signInApi(parsed.pathname)
+              ? 'api'
+              : 'other';
     const recorded: RecordedRequest = {
       kind,
       method: req.method ?? 'GET',
@@ -300,6 +311,10 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
         return;
       }
       send(req, res, answer);
+      return;
+    }
+    if (kind === 'quota') {
+      send(req, res, quota.handle(recorded));
       return;
     }
     if (kind === 'authorize' && req.method === 'GET') {
@@ -408,6 +423,11 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     reshapeNextTokenAnswers: (reshapes) => void tokenReshapes.push(...reshapes),
     setApiDelayMs: (ms) => void (apiDelayMs = ms),
     streamsAbandoned: () => streamsAbandoned,
+    quotaRequests: () => requests.filter((r) => r.kind === 'quota'),
+    setQuotaWindow: quota.setQuotaWindow,
+    setQuotaLimitsOnly: quota.setQuotaLimitsOnly,
+    failNextQuota: quota.failNextQuota,
+    answerQuotaAlways: quota.answerQuotaAlways,
     setEventIntervalMs: (ms) => void (eventIntervalMs = ms),
     holdStreamBefore: (text) => void (holdBefore = text),
     close: async () => {
