@@ -157,7 +157,7 @@ export class CredentialRefresher {
               nextReadAt: iso(this.quota.nextReadAt),
               lastReadAt: iso(this.quota.lastReadAt),
               benchedUntil: iso(this.quota.benchedUntil),
-              lastOutcome: this.lastQuota.outcome ?? null,
+              lastOutcome: this.quota.lastOutcome ?? null,
             },
           }
         : {}),
@@ -544,6 +544,7 @@ export class CredentialRefresher {
     }
     const now = Date.now();
     q.lastReadAt = now;
+    q.lastOutcome = result.outcome;
     delete q.nextReadAt;
     delete q.notBefore;
     let failure: ApplicationFailure | undefined;

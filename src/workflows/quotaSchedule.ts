@@ -21,6 +21,8 @@ export interface QuotaCarried {
   /** When the next read is due (ms since epoch); unset: compute it. */
   nextReadAt?: number;
   lastReadAt?: number;
+  /** The last read's outcome (ok, stale, rate_limited, failed, unsupported, not_found). */
+  lastOutcome?: string;
   /** A member benched until this time (from the quotaBenched signal); cleared by a read that shows room. */
   benchedUntil?: number;
   /** Consecutive reads that were refused with 429 or failed: the backoff's exponent. */

@@ -162,6 +162,8 @@ export interface FakeProvider {
   setQuotaLimitsOnly(on: boolean): void;
   failNextQuota(responses: ScriptedResponse[]): void;
   answerQuotaAlways(response: ScriptedResponse | undefined): void;
+  /** Quota answers wait this long (a read in flight that others must share). */
+  setQuotaDelayMs(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -214,6 +216,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
   const tokenReshapes: Array<(body: Record<string, unknown>) => unknown> = [];
   let streamsAbandoned = 0;
   let apiDelayMs = 0;
+  let quotaDelayMs = 0;
   let closed = false;
   const timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
 
@@ -314,6 +317,8 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
       return;
     }
     if (kind === 'quota') {
+      await sleep(quotaDelayMs, res);
+      if (closed || res.destroyed) return;
       send(req, res, quota.handle(recorded));
       return;
     }
@@ -428,6 +433,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     setQuotaLimitsOnly: quota.setQuotaLimitsOnly,
     failNextQuota: quota.failNextQuota,
     answerQuotaAlways: quota.answerQuotaAlways,
+    setQuotaDelayMs: (ms) => void (quotaDelayMs = ms),
     setEventIntervalMs: (ms) => void (eventIntervalMs = ms),
     holdStreamBefore: (text) => void (holdBefore = text),
     close: async () => {
