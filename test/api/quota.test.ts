@@ -75,7 +75,7 @@ describe('quota reads through the API', () => {
   it('POST /v1/credentials/:id/quota reads through the workflow; concurrent asks share one read in flight', async () => {
     const { id } = await oauthCredential(asked);
     asked.fake.setQuotaWindow('five_hour', { utilization: 26, resetsAt: new Date(Date.now() + 3600_000) });
-    asked.fake.setQuotaDelayMs(1_500);
+    asked.fake.setQuotaDelayMs(3_000); // every ask arrives while the read is in flight
     const before = asked.fake.quotaRequests().length;
     const answers = await Promise.all([1, 2, 3].map(() => asked.call('POST', `/v1/credentials/${id}/quota`)));
     asked.fake.setQuotaDelayMs(0);
