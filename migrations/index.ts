@@ -10,6 +10,7 @@ import * as usage from './0007_usage.js';
 import * as providerMetadata from './0008_provider_metadata.js';
 import * as usageIncomplete from './0009_usage_incomplete.js';
 import * as pools from './0010_pools.js';
+import * as quota from './0011_quota.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '0008_provider_metadata': providerMetadata,
   '0009_usage_incomplete': usageIncomplete,
   '0010_pools': pools,
+  '0011_quota': quota,
 };

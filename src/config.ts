@@ -76,6 +76,11 @@ export interface Config {
   trustProxy: boolean | number | string[];
   /** Failed key checks per client address per minute before that address gets 429 for the rest of it. */
   authFailuresPerMinute: number;
+  /**
+   * How often each sign-in credential's workflow reads its quota endpoint while idle (ms;
+   * MAESTRO_QUOTA_INTERVAL, default 15 min); 0: only while benched or when asked.
+   */
+  quotaIntervalMs: number;
   /** credential_events older than this many days are deleted by the maintenance schedule; 0 keeps them forever. */
   eventRetentionDays: number;
   /**
@@ -148,6 +153,10 @@ const envSchema = z.object({
     (v) => v === undefined || (/^\d+$/.test(v) && Number(v) >= 1),
     'MAESTRO_AUTH_FAILURES_PER_MINUTE must be a whole number from 1',
   ),
+  MAESTRO_QUOTA_INTERVAL: optionalString.refine(
+    (v) => v === undefined || quotaIntervalMs(v) !== undefined,
+    'MAESTRO_QUOTA_INTERVAL must be a duration from 10s to 24h (e.g. 15m, 900s, 1h; a bare number is seconds), or 0 to read only while benched or when asked',
+  ),
   MAESTRO_EVENT_RETENTION_DAYS: optionalString.refine(
     (v) => v === undefined || (/^\d+$/.test(v) && Number(v) <= 36_500),
     'MAESTRO_EVENT_RETENTION_DAYS must be a whole number of days (0 keeps events forever)',
@@ -164,6 +173,18 @@ const envSchema = z.object({
   MAESTRO_API_KEY: optionalString,
   LOG_LEVEL: optionalString.pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()),
 });
+
+/** Idle quota reads, per credential (issue 30): about 11 reads/s beside the refreshes at 10,000 credentials. */
+export const DEFAULT_QUOTA_INTERVAL_MS = 15 * 60_000;
+
+/** `15m`, `900s`, `1h`, `900` (seconds) → ms; `0` → 0; out of 10 s..24 h or unreadable → undefined. */
+export function quotaIntervalMs(value: string): number | undefined {
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());
+  if (!match) return undefined;
+  const n = Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  if (n === 0) return 0;
+  return n >= 10_000 && n <= 24 * 3_600_000 ? n : undefined;
+}
 
 /** Keeps one worker under 1 GB RSS at 10,000 credentials (docs/BENCHMARKS.md, "Refresh at scale"). */
 export const DEFAULT_WORKFLOW_CACHE_SIZE = 1000;
@@ -278,6 +299,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     refreshWaitMs: e.MAESTRO_REFRESH_WAIT_MS === undefined ? DEFAULT_REFRESH_WAIT_MS : Number(e.MAESTRO_REFRESH_WAIT_MS),
     trustProxy: parseTrustProxy(e.MAESTRO_TRUST_PROXY),
     authFailuresPerMinute: e.MAESTRO_AUTH_FAILURES_PER_MINUTE === undefined ? 30 : Number(e.MAESTRO_AUTH_FAILURES_PER_MINUTE),
+    quotaIntervalMs: e.MAESTRO_QUOTA_INTERVAL === undefined ? DEFAULT_QUOTA_INTERVAL_MS : quotaIntervalMs(e.MAESTRO_QUOTA_INTERVAL)!,
     eventRetentionDays: e.MAESTRO_EVENT_RETENTION_DAYS === undefined ? 90 : Number(e.MAESTRO_EVENT_RETENTION_DAYS),
     workflowCacheSize: e.MAESTRO_WORKFLOW_CACHE_SIZE === undefined ? DEFAULT_WORKFLOW_CACHE_SIZE : Number(e.MAESTRO_WORKFLOW_CACHE_SIZE),
     apiProcesses:

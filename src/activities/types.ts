@@ -4,6 +4,7 @@ import type { DurableCallSigner } from '../crypto/durableCalls.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
 import type { RefreshAnswerStore } from '../db/refreshAnswers.js';
 import type { UsageStore } from '../db/usage.js';
+import type { RateLimitState } from '../usage/rateLimits.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 
@@ -23,6 +24,10 @@ export interface ActivityDeps {
   durableCalls: DurableCallGuard;
   /** Usage of durable calls, recorded by the worker that made them: once per attempt (the attempt's key). Unset: the accepting API records it. */
   usage?: Pick<UsageStore, 'addOnce'>;
+  /** Where quota reads are stored and counted (src/db/usage.ts). Unset: reads are returned, not stored. */
+  quota?: Pick<UsageStore, 'saveQuota' | 'quota' | 'countQuotaRead'>;
+  /** Called after each successful quota read with the credential's endpoint state (pools release a bench that shows room). */
+  onQuotaRead?: (credentialId: string, state: RateLimitState) => Promise<void>;
   log: Logger;
   /** Token writes tried this often before the attempt fails (its retry stores the recorded answer). */
   writeAttempts?: number;
@@ -93,4 +98,24 @@ export interface WebhookEvent {
   credentialId: string;
   provider: ProviderId;
   name: string;
+}
+
+export interface QuotaReadInput {
+  credentialId: string;
+}
+
+/**
+ * One quota read's outcome: `ok` (state read and stored), `stale` (token expired or refused:
+ * state marked stale, no refresh), `rate_limited` (the endpoint's 429; `retryAfterMs` when it
+ * said), `failed` (unreachable or unreadable), `unsupported` (no quota endpoint: API keys,
+ * Gemini), `not_found` (the credential is gone).
+ */
+export interface QuotaReadResult {
+  outcome: 'ok' | 'stale' | 'rate_limited' | 'failed' | 'unsupported' | 'not_found';
+  state?: RateLimitState;
+  /** ok: no window of this read is used up. */
+  room?: boolean;
+  retryAfterMs?: number;
+  /** Why a read did not succeed (no secret in it). */
+  reason?: string;
 }

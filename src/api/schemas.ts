@@ -237,8 +237,11 @@ const rateLimitWindowSchema = z.object({
   limit: z.number().optional(),
   remaining: z.number().optional(),
   reset: dateTime.optional(),
-  utilization: z.number().optional().meta({ description: '0..1, as the provider reports it' }),
+  utilization: z.number().optional().meta({ description: "a fraction, 0.37 = 37 % (a quota endpoint's percent is divided by 100)" }),
   status: z.string().optional(),
+  windowMinutes: z.number().optional(),
+  source: z.enum(['header', 'endpoint']).optional().meta({ description: "where it was learnt: an answer's headers or the quota endpoint" }),
+  observedAt: dateTime.optional().meta({ description: 'when it was learnt' }),
 });
 export const rateLimitSchema = z
   .object({
@@ -249,7 +252,18 @@ export const rateLimitSchema = z
       .record(z.string(), rateLimitWindowSchema)
       .meta({ description: 'e.g. requests, tokens; five_hour, seven_day (Anthropic subscriptions)' }),
     representativeClaim: z.string().optional(),
-    overage: z.object({ status: z.string().optional(), reset: dateTime.optional(), disabledReason: z.string().optional() }).optional(),
+    overage: z
+      .object({
+        status: z.string().optional(),
+        reset: dateTime.optional(),
+        disabledReason: z.string().optional(),
+        utilization: z.number().optional(),
+      })
+      .optional(),
+    stale: z
+      .literal(true)
+      .optional()
+      .meta({ description: 'the last quota read was refused (expired or revoked token); windows are as old as their observedAt' }),
   })
   .meta({ id: 'RateLimit', description: "the provider's last reported rate-limit state for this credential" });
 

@@ -26,7 +26,7 @@ import { LastUsedRecorder } from '../clientKeys/lastUsed.js';
 import { UsageStore } from '../db/usage.js';
 import { UsageRecorder } from '../usage/recorder.js';
 import { RateLimitBook } from '../usage/rateLimitBook.js';
-import { registerUsageMetrics } from '../usage/metrics.js';
+import { registerQuotaMetrics, registerUsageMetrics } from '../usage/metrics.js';
 import { OAuthSessionStore } from '../db/oauthSessions.js';
 import type { Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
@@ -65,7 +65,12 @@ export interface Core {
   routing: RoutingStore;
 }
 
-export function createCore(config: Config, db: Db, client: Client, opts: { maxHistoryEvents?: number } = {}): Core {
+export function createCore(
+  config: Config,
+  db: Db,
+  client: Client,
+  opts: { maxHistoryEvents?: number; log?: Pick<Logger, 'debug' | 'warn'> } = {},
+): Core {
   const keys = new KeyRing(config.encryptionKeys);
   const store = new CredentialStore(db, keys);
   return {
@@ -86,6 +91,8 @@ export function createCore(config: Config, db: Db, client: Client, opts: { maxHi
       lastError: async (id) => (await store.get(id)).lastError,
       credential: (id) => store.get(id),
       signer: new DurableCallSigner(config.encryptionKeys),
+      quotaIntervalMs: config.quotaIntervalMs,
+      log: opts.log,
     }),
   };
 }
@@ -128,7 +135,9 @@ function startMetricsPort(config: Config, log: Logger, registry: Registry): Prom
 
 /** A worker-only process (`maestro worker`) serves its own /metrics on MAESTRO_METRICS_PORT: process metrics and the stored counts. */
 export function startWorkerMetrics(config: Config, log: Logger, db: Db): Promise<MetricsServer | undefined> {
-  return startMetricsPort(config, log, createMetrics(databaseStats(db)).registry);
+  const { registry } = createMetrics(databaseStats(db));
+  registerQuotaMetrics(registry, new UsageStore(db));
+  return startMetricsPort(config, log, registry);
 }
 
 /**
@@ -193,6 +202,7 @@ export async function startApi(
   recheck.unref();
   const lastUsed = new LastUsedRecorder(core.apiKeys, { log });
   const usage = new UsageRecorder(usageStore, { log, metrics: registerUsageMetrics(metrics.registry, rateLimits) });
+  registerQuotaMetrics(metrics.registry, usageStore);
   const credentials = new CredentialService({ ...core, log });
   const app = createApp({
     config,
@@ -391,6 +401,7 @@ export function activityDeps(
     webhook: config.webhook,
     durableCalls: durableCallGuard(new DurableCallSigner(config.encryptionKeys), core.durableCallClaims),
     usage: core.usage,
+    quota: core.usage,
     log,
   };
 }

@@ -60,7 +60,7 @@ async function serve(
     cleanups.push(database.stop);
     const temporal = await openTemporal(config, log);
     cleanups.push(temporal.stop);
-    const core = createCore(config, database.db, temporal.client);
+    const core = createCore(config, database.db, temporal.client, { log });
     if (parts.worker) {
       const { worker, done } = await startWorker(config, log, temporal.workerConnection, core);
       cleanups.push(async () => {

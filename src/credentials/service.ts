@@ -130,6 +130,20 @@ export class CredentialService {
     if (credential.authType === 'oauth') await this.deps.workflows.stop(id).catch(() => {});
   }
 
+  /**
+   * Reads the provider's quota now through the credential's workflow (the single reader; no
+   * request spent, no refresh), bounded like a refresh-now. 409 without a quota endpoint (API keys).
+   */
+  async readQuota(id: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const credential = await this.deps.store.get(id);
+    if (credential.authType !== 'oauth')
+      throw new ConflictError('API-key credentials have no quota endpoint; their limits come from answer headers');
+    if (!this.deps.providers.get(credential.provider).quota) {
+      throw new ConflictError(`${credential.provider} sign-in credentials have no quota endpoint; their limits come from answer headers`);
+    }
+    await this.deps.workflows.readQuota(id, opts);
+  }
+
   /** Refresh through the workflow, bounded (see CredentialWorkflows.refreshNow); the stored metadata after it. */
   async refreshNow(id: string, opts: { signal?: AbortSignal } = {}): Promise<CredentialMetadata> {
     const credential = await this.deps.store.get(id);

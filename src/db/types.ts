@@ -205,6 +205,18 @@ export interface PoolEventsTable {
   at: GeneratedTimestamp;
 }
 
+export interface CredentialQuotaTable {
+  credential_id: string;
+  state: ColumnType<Record<string, unknown>, string, string>;
+  observed_at: Timestamp;
+}
+
+export interface QuotaReadCountsTable {
+  outcome: string;
+  count: ColumnType<string, number | undefined, number | undefined>;
+  updated_at: ColumnType<Date, Date | undefined, Date | undefined>;
+}
+
 export interface Database {
   pools: PoolsTable;
   pool_members: PoolMembersTable;
@@ -225,6 +237,8 @@ export interface Database {
   usage_hourly: UsageHourlyTable;
   durable_call_usage: DurableCallUsageTable;
   credential_rate_limits: CredentialRateLimitsTable;
+  credential_quota: CredentialQuotaTable;
+  quota_read_counts: QuotaReadCountsTable;
 }
 
 export type CredentialRow = Selectable<SavedAuthenticationsTable>;

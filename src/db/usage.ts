@@ -180,4 +180,42 @@ export class UsageStore {
     const row = await this.db.selectFrom('credential_rate_limits').selectAll().where('credential_id', '=', credentialId).executeTakeFirst();
     return row && { state: row.state, observedAt: row.observed_at };
   }
+
+  /** The credential's last quota-endpoint state (written by its workflow's read; never replaced by an older one). */
+  async saveQuota(credentialId: string, state: Record<string, unknown>, observedAt: Date): Promise<void> {
+    await this.db
+      .insertInto('credential_quota')
+      .values({ credential_id: credentialId, state: JSON.stringify(state), observed_at: observedAt })
+      .onConflict((oc) =>
+        oc
+          .column('credential_id')
+          .doUpdateSet({ state: sql`excluded.state`, observed_at: sql`excluded.observed_at` })
+          .where('credential_quota.observed_at', '<=', sql<Date>`excluded.observed_at`),
+      )
+      .execute();
+  }
+
+  async quota(credentialId: string): Promise<{ state: Record<string, unknown>; observedAt: Date } | undefined> {
+    const row = await this.db.selectFrom('credential_quota').selectAll().where('credential_id', '=', credentialId).executeTakeFirst();
+    return row && { state: row.state, observedAt: row.observed_at };
+  }
+
+  /** Every credential's quota state, for the utilization gauge (read at scrape time). */
+  async quotas(): Promise<Array<{ credentialId: string; state: Record<string, unknown> }>> {
+    const rows = await this.db.selectFrom('credential_quota').select(['credential_id', 'state']).execute();
+    return rows.map((r) => ({ credentialId: r.credential_id, state: r.state }));
+  }
+
+  async countQuotaRead(outcome: string): Promise<void> {
+    await this.db
+      .insertInto('quota_read_counts')
+      .values({ outcome, count: 1 })
+      .onConflict((oc) => oc.column('outcome').doUpdateSet({ count: sql`quota_read_counts.count + 1`, updated_at: sql`now()` }))
+      .execute();
+  }
+
+  async quotaReadCounts(): Promise<Array<{ outcome: string; count: number }>> {
+    const rows = await this.db.selectFrom('quota_read_counts').select(['outcome', 'count']).execute();
+    return rows.map((r) => ({ outcome: r.outcome, count: Number(r.count) }));
+  }
 }

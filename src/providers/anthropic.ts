@@ -50,6 +50,17 @@ export const anthropic: ProviderDefinition = {
     { methods: ['GET'], path: '/v1/models/{model}' },
   ],
   usageDialect: 'anthropic',
+  // What Claude Code's /usage reads: the same host as the Messages API, the OAuth beta, no body.
+  quota: {
+    path: '/api/oauth/usage',
+    headers: {
+      authorization: 'Bearer {accessToken}',
+      'anthropic-beta': ANTHROPIC_OAUTH_BETA,
+      accept: 'application/json',
+      'user-agent': ANTHROPIC_DEFAULTS.userAgent,
+    },
+    format: 'anthropic-oauth-usage',
+  },
   oauth: {
     authorizeUrl: ANTHROPIC_DEFAULTS.authorizeUrl,
     tokenUrl: ANTHROPIC_DEFAULTS.tokenUrl,

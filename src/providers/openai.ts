@@ -64,6 +64,19 @@ export const openai: ProviderDefinition = {
     { methods: ['GET'], path: '/v1/models/{model}' },
   ],
   usageDialect: 'openai',
+  // What the Codex CLI's /status reads: beside the /codex base, with the account header.
+  quota: {
+    path: '/wham/usage',
+    fromParent: true,
+    headers: {
+      authorization: 'Bearer {accessToken}',
+      'chatgpt-account-id': '{accountId}',
+      originator: CODEX_ORIGINATOR,
+      'user-agent': CODEX_USER_AGENT,
+      accept: 'application/json',
+    },
+    format: 'chatgpt-wham-usage',
+  },
   oauth: {
     authorizeUrl: OPENAI_DEFAULTS.authorizeUrl,
     tokenUrl: OPENAI_DEFAULTS.tokenUrl,

@@ -153,6 +153,23 @@ export type ApiBackend = 'public' | 'codex' | 'code-assist';
 /** How a provider's answers report token usage: the interpreter src/usage/dialects/ reads them with. */
 export type UsageDialect = 'anthropic' | 'openai' | 'gemini';
 
+/** Which answer format a quota endpoint speaks (src/usage/quota.ts reads each). */
+export type QuotaFormat = 'anthropic-oauth-usage' | 'chatgpt-wham-usage';
+
+/**
+ * Where a sign-in credential's quota can be read without spending a request (issue 30). The URL
+ * is the OAuth base URL (after overrides) plus `path`, or with `fromParent` its parent path plus
+ * `path` (the ChatGPT backend: `…/backend-api/codex` → `…/backend-api/wham/usage`). Headers may
+ * hold the `{accessToken}` and `{accountId}` placeholders; a header whose placeholder has no value
+ * is left out.
+ */
+export interface QuotaEndpoint {
+  path: string;
+  fromParent?: boolean;
+  headers: Record<string, string>;
+  format: QuotaFormat;
+}
+
 export interface ProviderDefinition {
   id: ProviderId;
   displayName: string;
@@ -173,4 +190,6 @@ export interface ProviderDefinition {
   /** How its answers (and its sign-in backends' answers, mapped back) report token usage. */
   usageDialect: UsageDialect;
   oauth: OAuthDefinition;
+  /** The sign-in quota read; unset: none (API keys never have one: headers only). */
+  quota?: QuotaEndpoint;
 }

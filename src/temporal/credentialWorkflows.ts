@@ -11,6 +11,8 @@ import {
   credentialUpdatedSignal,
   credentialWorkflowId,
   FailureType,
+  quotaBenchedSignal,
+  readQuotaUpdate,
   refreshNowUpdate,
   statusQuery,
   stopSignal,
@@ -19,6 +21,8 @@ import {
   type RefreshWorkflowInput,
 } from '../workflows/credentialRefresh.js';
 import { sendMessageWorkflow } from '../workflows/sendMessage.js';
+import type { RateLimitState } from '../usage/rateLimits.js';
+import type { Logger } from '../logger.js';
 import { reconcileWorkflow } from '../workflows/reconcile.js';
 import { maintenanceWorkflow } from '../workflows/maintenance.js';
 import { AuthStatusKey, CredentialIdKey, ExpiresAtKey, ProviderKey } from '../workflows/searchAttributes.js';
@@ -39,6 +43,10 @@ export interface CredentialWorkflowsOptions {
   credential?: (credentialId: string) => Promise<CredentialMetadata>;
   /** Signs durable calls so the worker knows an API accepted them. */
   signer: DurableCallSigner;
+  /** Idle quota reads per credential (ms; MAESTRO_QUOTA_INTERVAL); 0: only while benched or asked. Unset: the workflow's 15 min. */
+  quotaIntervalMs?: number;
+  /** Where a bench signal that found no workflow is logged. */
+  log?: Pick<Logger, 'debug' | 'warn'>;
 }
 
 /** Extra time the client allows past the workflow's own bound before it gives up on Temporal. */
@@ -88,9 +96,64 @@ export class CredentialWorkflows {
     return this.options.client;
   }
 
+  private input(credentialId: string): RefreshWorkflowInput {
+    return {
+      credentialId,
+      maxHistoryEvents: this.options.maxHistoryEvents,
+      ...(this.options.quotaIntervalMs === undefined ? {} : { quotaIntervalMs: this.options.quotaIntervalMs }),
+    };
+  }
+
+  /**
+   * A pool benched this credential until `untilIso` (a bench starts or grows; call once per
+   * bench, not per request): its workflow re-reads the quota on the benched schedule until a
+   * read shows room. Cheap and idempotent; never throws (no workflow, Temporal away: logged).
+   */
+  async noteBenched(credentialId: string, untilIso: string): Promise<void> {
+    try {
+      await this.client.workflow.getHandle(credentialWorkflowId(credentialId)).signal(quotaBenchedSignal, untilIso);
+    } catch (error) {
+      const log = this.options.log;
+      if (error instanceof WorkflowNotFoundError) log?.debug({ credentialId }, 'bench not signalled: the credential has no workflow');
+      else log?.warn({ credentialId, error: error instanceof Error ? error.message.split('\n')[0] : String(error) }, 'bench not signalled');
+    }
+  }
+
+  /** Reads the credential's quota now through its workflow (the single reader); answered within the refresh wait bound. */
+  async readQuota(credentialId: string, opts: { signal?: AbortSignal } = {}): Promise<RateLimitState> {
+    const waitMs = this.options.refreshWaitMs ?? DEFAULT_REFRESH_WAIT_MS;
+    const deadline = AbortSignal.timeout(waitMs + CLIENT_GRACE_MS);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+    let onAbort: (() => void) | undefined;
+    const answered = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const update = this.client.withAbortSignal(signal, () =>
+      this.client.workflow.getHandle(credentialWorkflowId(credentialId)).executeUpdate(readQuotaUpdate, { args: [{ waitMs }] }),
+    );
+    update.catch(() => {});
+    try {
+      return await Promise.race([update, answered]);
+    } catch (error) {
+      if (opts.signal?.aborted) throw new CallerGoneError('the caller went away');
+      if (deadline.aborted || applicationFailure(error)?.type === FailureType.stillRetrying) {
+        throw new ServiceUnavailableError(
+          `no quota read for credential ${credentialId} within ${Math.round(waitMs / 1000)} s; retry shortly`,
+          {
+            retryAfterSeconds: 5,
+          },
+        );
+      }
+      throw toMaestroError(error, credentialId);
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+  }
+
   /** Starts the credential's refresh workflow, or leaves a running one in place. */
   async start(credential: Pick<CredentialMetadata, 'id' | 'provider' | 'name' | 'status' | 'expiresAt'>): Promise<void> {
-    const input: RefreshWorkflowInput = { credentialId: credential.id, maxHistoryEvents: this.options.maxHistoryEvents };
+    const input: RefreshWorkflowInput = this.input(credential.id);
     try {
       await this.client.workflow.start(credentialRefreshWorkflow, {
         workflowId: credentialWorkflowId(credential.id),
@@ -184,7 +247,7 @@ export class CredentialWorkflows {
       await this.client.workflow.signalWithStart(credentialRefreshWorkflow, {
         workflowId: credentialWorkflowId(credential.id),
         taskQueue: this.options.taskQueue,
-        args: [{ credentialId: credential.id, maxHistoryEvents: this.options.maxHistoryEvents }],
+        args: [this.input(credential.id)],
         signal: credentialUpdatedSignal,
         signalArgs: [],
         staticSummary: `Keeps ${credential.provider} credential "${credential.name}" (${credential.id}) fresh`,

@@ -2,7 +2,8 @@
 // tokens by provider and type (low cardinality), and each credential's last reported limits.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RateLimitBook } from './rateLimitBook.js';
-import type { RateLimitWindow } from './rateLimits.js';
+import type { RateLimitState, RateLimitWindow } from './rateLimits.js';
+import { asOf } from './quota.js';
 import type { UsageMetrics } from './recorder.js';
 
 export function registerUsageMetrics(registry: Registry, book: Pick<RateLimitBook, 'entries'>): Required<UsageMetrics> {
@@ -57,4 +58,44 @@ export function registerUsageMetrics(registry: Registry, book: Pick<RateLimitBoo
     'remaining',
   );
   return { tokens, writeFailures, dropped, pending };
+}
+
+/** Where the quota series come from: the quota reads the workers stored (src/db/usage.ts), read at scrape time. */
+export interface QuotaMetricsSource {
+  quotas(): Promise<Array<{ credentialId: string; state: Record<string, unknown> }>>;
+  quotaReadCounts(): Promise<Array<{ outcome: string; count: number }>>;
+}
+
+/**
+ * Quota reads (issue 30), the same in every process (from the database): each credential's
+ * windows as its last quota read showed them (a window whose reset has passed is left out: its
+ * capacity is unknown), and the reads so far by outcome.
+ */
+export function registerQuotaMetrics(registry: Registry, source: QuotaMetricsSource): void {
+  new Gauge({
+    name: 'maestro_credential_quota_utilization',
+    help: "A credential's window utilization (0..1) as its last quota-endpoint read showed it (windows whose reset has passed are left out)",
+    labelNames: ['credential', 'window'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const now = Date.now();
+      for (const { credentialId, state } of await source.quotas()) {
+        const current = asOf(state as unknown as RateLimitState, now);
+        for (const [window, w] of Object.entries(current.windows)) {
+          if (w.utilization !== undefined && w.source === 'endpoint') this.set({ credential: credentialId, window }, w.utilization);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'maestro_quota_reads',
+    help: 'Quota-endpoint reads recorded so far by outcome (ok, stale, rate_limited, failed, unsupported), across every worker',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const r of await source.quotaReadCounts()) this.set({ outcome: r.outcome }, r.count);
+    },
+  });
 }

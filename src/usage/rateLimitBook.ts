@@ -2,10 +2,12 @@
 // (src/usage/rateLimits.ts reads them) and from rate-limit errors inside 200 streams. Kept in
 // memory on the request path; shared with the other processes through the database at a low
 // rate (every `shareMs`, only what changed), so GET /v1/credentials/:id shows the newest any
-// process saw.
+// process saw. The worker's quota reads (src/activities/quota.ts) are stored apart and merged in
+// window by window when read: each window says its source (`header` or `endpoint`) and age.
 import type { UsageStore } from '../db/usage.js';
 import type { Logger } from '../logger.js';
 import type { RateLimitState } from './rateLimits.js';
+import { asOf, mergeRateLimits, stampWindows } from './quota.js';
 
 export class RateLimitBook {
   private readonly states = new Map<string, RateLimitState>();
@@ -20,10 +22,11 @@ export class RateLimitBook {
     this.timer.unref();
   }
 
-  /** A new observation: its windows replace those of the same name; others are kept. */
+  /** A new observation: its windows replace those of the same name (a reset moved by under 60 s is kept); others are kept. */
   observe(credentialId: string, state: RateLimitState): void {
     const before = this.states.get(credentialId);
-    this.states.set(credentialId, before ? { ...before, ...state, windows: { ...before.windows, ...state.windows } } : state);
+    const stamped = stampWindows(state, 'header');
+    this.states.set(credentialId, before ? mergeRateLimits(before, stamped)! : stamped);
     this.dirty.add(credentialId);
   }
 
@@ -32,14 +35,22 @@ export class RateLimitBook {
     this.observe(credentialId, { observedAt: now.toISOString(), status: error.type, windows: {} });
   }
 
-  /** This process's newest, or the shared one when that is newer (another process saw it). */
+  /**
+   * The header state (this process's newest, or the shared one when that is newer: another
+   * process saw it) merged window by window with the last quota read; a window whose reset has
+   * passed is shown as unknown.
+   */
   async get(credentialId: string): Promise<RateLimitState | null> {
     const mine = this.states.get(credentialId);
-    const shared = await this.store.rateLimit(credentialId).catch(() => undefined);
+    const [shared, read] = await Promise.all([
+      this.store.rateLimit(credentialId).catch(() => undefined),
+      this.store.quota(credentialId).catch(() => undefined),
+    ]);
     const theirs = shared?.state as RateLimitState | undefined;
-    if (!mine) return theirs ?? null;
-    if (theirs && Date.parse(theirs.observedAt) > Date.parse(mine.observedAt)) return theirs;
-    return mine;
+    let headers = mine ?? theirs ?? null;
+    if (mine && theirs && Date.parse(theirs.observedAt) > Date.parse(mine.observedAt)) headers = theirs;
+    const merged = mergeRateLimits(headers && stampWindows(headers, 'header'), read?.state as RateLimitState | undefined);
+    return merged && asOf(merged);
   }
 
   /** This process's newest, without waiting (the pools' routing reads it on the request path). */

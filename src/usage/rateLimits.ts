@@ -31,6 +31,10 @@ export interface RateLimitWindow {
   status?: string;
   /** The window's length, when the provider says (Codex). */
   windowMinutes?: number;
+  /** Where it was learnt: an answer's headers, or the provider's quota endpoint (src/usage/quota.ts). Stamped by RateLimitBook. */
+  source?: 'header' | 'endpoint';
+  /** When it was learnt, ISO 8601. Stamped by RateLimitBook. */
+  observedAt?: string;
 }
 
 export interface RateLimitState {
@@ -47,6 +51,8 @@ export interface RateLimitState {
   overage?: { status?: string; reset?: string; disabledReason?: string; utilization?: number };
   /** Anthropic subscriptions: `anthropic-ratelimit-unified-fallback-percentage`. */
   fallbackPercentage?: number;
+  /** The last quota read was refused (expired or revoked token): the endpoint windows are as old as their observedAt says. */
+  stale?: true;
 }
 
 const UNIFIED = 'anthropic-ratelimit-unified-';

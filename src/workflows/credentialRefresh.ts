@@ -12,6 +12,8 @@ import { credentialRefreshWorkflowV1 } from './legacy/credentialRefreshV1.js';
 import { REFRESH_V2_PATCH } from './legacy/patches.js';
 import {
   credentialUpdatedSignal,
+  quotaBenchedSignal,
+  readQuotaUpdate,
   refreshNowUpdate,
   statusQuery,
   stopSignal,
@@ -30,6 +32,11 @@ export async function credentialRefreshWorkflow(input: RefreshWorkflowInput): Pr
   setHandler(stopSignal, () => refresher.stop());
   setHandler(refreshNowUpdate, (update = {}) => refresher.refreshNow(update), {
     validator: (update = {}) => refresher.validateRefreshNow(update),
+  });
+  // Quota reads (issue 30): handlers only; the reads themselves are commands behind QUOTA_READS_PATCH.
+  setHandler(quotaBenchedSignal, (untilIso) => refresher.quotaBenched(untilIso));
+  setHandler(readQuotaUpdate, (input = {}) => refresher.readQuotaNow(input), {
+    validator: (input = {}) => refresher.validateReadQuota(input),
   });
   return refresher.run();
 }

@@ -25,21 +25,24 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities, CredentialView } from '../activities/index.js';
+import type { createActivities, CredentialView, QuotaReadResult } from '../activities/index.js';
 import { FailureType, NON_RETRYABLE_REFRESH } from '../model/failures.js';
-import { ANCHOR_AT_ASK_PATCH, SHORT_RUNS_PATCH } from './legacy/patches.js';
+import { ANCHOR_AT_ASK_PATCH, QUOTA_READS_PATCH, SHORT_RUNS_PATCH } from './legacy/patches.js';
 import {
   DEFAULT_REFRESH_WAIT_MS,
   MAX_REFRESH_WAIT_MS,
   MIN_REFRESH_WAIT_MS,
   refreshTaskQueue,
   type CarriedState,
+  type ReadQuotaInput,
   type RefreshNowInput,
   type RefreshStatus,
   type RefreshWorkflowInput,
 } from './refreshMessages.js';
 import { MAX_SLEEP_MS, nextRefreshAt, sleepDuration } from '../model/refreshSchedule.js';
 import { AuthStatusKey, CredentialIdKey, ExpiresAtKey, ProviderKey } from './searchAttributes.js';
+import { backoffAfter, DEFAULT_QUOTA_INTERVAL_MS, nextQuotaReadAt, type QuotaCarried } from './quotaSchedule.js';
+import type { RateLimitState } from '../usage/rateLimits.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -69,6 +72,14 @@ const { refreshCredential } = proxyActivities<Activities>({
   },
 });
 
+// Quota reads (issue 30): on the main task queue, beside durable calls, never on the refresh
+// queue, so a fleet's reads cannot delay a refresh. Provider answers come back as outcomes (the
+// schedule decides when to read again); only a worker or database failure is retried here.
+const { readQuota } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
+});
+
 /** After a token answer without an access token, try again this much later (never at once). */
 const MALFORMED_BACKOFF_MS = 15 * 60_000;
 /**
@@ -87,6 +98,8 @@ interface Outcome {
   credential?: CredentialView;
   failure?: ApplicationFailure;
 }
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
 function failureOf(error: unknown): ApplicationFailure | undefined {
   for (let e: unknown = error; e instanceof Error; e = e.cause) if (e instanceof ApplicationFailure) return e;
@@ -112,6 +125,15 @@ export class CredentialRefresher {
   private generation = 0;
   private lastOutcome: Outcome = {};
   private refreshScope: CancellationScope | undefined;
+  /** Quota reads: on once this run recorded QUOTA_READS_PATCH (asked each time the loop sleeps: a run upgraded mid-sleep starts at its next turn). */
+  private quotaOn = false;
+  private quotaRequested = false;
+  /** A bench started or grew: the sleeping loop recomputes its next read. */
+  private quotaRescheduled = false;
+  private quotaInFlight = false;
+  /** Finished reads; readQuota callers wait for it to pass a target. */
+  private quotaGeneration = 0;
+  private lastQuota: { state?: RateLimitState; failure?: ApplicationFailure; outcome?: QuotaReadResult['outcome'] } = {};
 
   constructor(private readonly input: RefreshWorkflowInput) {
     this.credentialId = input.credentialId;
@@ -129,7 +151,79 @@ export class CredentialRefresher {
       lastRefreshAt: this.state.lastRefreshAt === undefined ? null : new Date(this.state.lastRefreshAt).toISOString(),
       lastResult: this.state.lastResult ?? null,
       credentialStatus: this.published?.status ?? null,
+      ...(this.quotaOn
+        ? {
+            quota: {
+              nextReadAt: iso(this.quota.nextReadAt),
+              lastReadAt: iso(this.quota.lastReadAt),
+              benchedUntil: iso(this.quota.benchedUntil),
+              lastOutcome: this.quota.lastOutcome ?? null,
+            },
+          }
+        : {}),
     };
+  }
+
+  /** Histories recorded before the patch replay without reads (no marker there: false while replaying). */
+  private quotaEnabled(): boolean {
+    return this.quotaOn || patched(QUOTA_READS_PATCH);
+  }
+
+  private get quota(): QuotaCarried {
+    return (this.state.quota ??= {});
+  }
+
+  /** A pool benched this credential until `untilIso`: cheap and idempotent (an equal or shorter bench changes nothing). */
+  quotaBenched(untilIso: string): void {
+    const until = Date.parse(untilIso);
+    if (!Number.isFinite(until) || until <= Date.now()) return;
+    if (this.quota.benchedUntil !== undefined && until <= this.quota.benchedUntil) return;
+    this.quota.benchedUntil = until;
+    // Sooner, never later: a read already due within the benched cadence keeps its time.
+    const benched = nextQuotaReadAt({ benchedUntil: until }, Date.now(), 0, Math.random);
+    if (benched !== null && (this.quota.nextReadAt === undefined || benched < this.quota.nextReadAt)) {
+      this.quota.nextReadAt = this.quota.notBefore !== undefined ? Math.max(benched, this.quota.notBefore) : benched;
+    }
+    this.quotaRescheduled = true;
+  }
+
+  validateReadQuota(_input: ReadQuotaInput = {}): void {
+    if (this.stopping || this.phase === 'stopped') {
+      throw ApplicationFailure.nonRetryable('refresh workflow is stopping', FailureType.stopped);
+    }
+    if (this.phase === 'parked') {
+      throw ApplicationFailure.nonRetryable('credential needs a new login before its quota can be read', FailureType.reauthRequired);
+    }
+    if (!this.quotaOn && this.phase !== 'starting') {
+      // A run that began before quota reads existed reads from its next loop turn.
+      throw ApplicationFailure.nonRetryable(
+        "quota reads start at this workflow's next loop turn; retry shortly",
+        FailureType.stillRetrying,
+      );
+    }
+    if (this.state.quota?.unsupported) {
+      throw ApplicationFailure.nonRetryable('credential has no quota endpoint', FailureType.invalidRequest);
+    }
+  }
+
+  /** Read now; a read in flight is shared (one read per credential at a time). Answered within `waitMs`. */
+  async readQuotaNow(input: ReadQuotaInput = {}): Promise<RateLimitState> {
+    const waitMs = Math.min(Math.max(input.waitMs ?? DEFAULT_REFRESH_WAIT_MS, MIN_REFRESH_WAIT_MS), MAX_REFRESH_WAIT_MS);
+    const target = this.quotaGeneration;
+    if (!this.quotaInFlight) this.quotaRequested = true;
+    const answered = await condition(() => this.quotaGeneration > target || this.stopping, waitMs);
+    if (this.quotaGeneration > target) {
+      if (this.lastQuota.failure) throw this.lastQuota.failure;
+      if (this.lastQuota.state) return this.lastQuota.state;
+    }
+    if (!answered) {
+      throw ApplicationFailure.create({
+        message: `quota read not finished within ${Math.round(waitMs / 1000)} s`,
+        type: FailureType.stillRetrying,
+        nonRetryable: true,
+      });
+    }
+    throw ApplicationFailure.nonRetryable('refresh workflow stopped', FailureType.stopped);
   }
 
   credentialUpdated(): void {
@@ -262,10 +356,29 @@ export class CredentialRefresher {
     this.phase = 'sleeping';
     this.nextDue = due;
     setCurrentDetails(details);
-    const wake = () => this.state.refreshRequested || this.changed || this.stopping;
+    this.quotaOn = this.quotaEnabled();
+    const readAt = this.quotaOn ? this.nextQuotaAt() : null;
+    if (this.quotaOn && readAt !== null && (due === null || readAt < due)) {
+      // Wakes for the read first; a bench signal or a read request meanwhile wakes it at once.
+      const quotaWake = () => this.state.refreshRequested || this.changed || this.stopping || this.quotaRequested || this.quotaRescheduled;
+      await condition(quotaWake, sleepDuration(readAt, Date.now()));
+      if (this.stopping || this.changed) return false;
+      if (this.state.refreshRequested) return true;
+      if (this.quotaRequested || Date.now() >= readAt) await this.readQuotaOnce();
+      this.quotaRescheduled = false;
+      return false; // go round: the refresh schedule is computed again from the same view
+    }
+    const wake = this.quotaOn
+      ? () => this.state.refreshRequested || this.changed || this.stopping || this.quotaRequested || this.quotaRescheduled
+      : () => this.state.refreshRequested || this.changed || this.stopping;
     const woke = await condition(wake, due === null ? MAX_SLEEP_MS : sleepDuration(due, Date.now()));
     if (this.stopping || this.changed) return false;
     if (this.state.refreshRequested) return true;
+    if (this.quotaOn && (this.quotaRequested || this.quotaRescheduled)) {
+      if (this.quotaRequested) await this.readQuotaOnce();
+      this.quotaRescheduled = false;
+      return false;
+    }
     if (!woke && (due === null || Date.now() < due)) {
       this.view = null; // the 24-hour cap: re-read and sleep again
       return false;
@@ -361,7 +474,16 @@ export class CredentialRefresher {
     const failure = ApplicationFailure.nonRetryable('credential needs a new login before it can be refreshed', FailureType.reauthRequired);
     while (!this.changed && !this.stopping) {
       this.answerWaiters({ failure });
-      const woke = await condition(() => this.changed || this.stopping || this.state.refreshRequested, PARKED_RECHECK_MS);
+      if (this.quotaRequested) {
+        this.quotaRequested = false;
+        this.lastQuota = { failure, outcome: this.lastQuota.outcome };
+        this.quotaGeneration++;
+      }
+      const woke = await condition(
+        () => this.changed || this.stopping || this.state.refreshRequested || (this.quotaOn && this.quotaRequested),
+        PARKED_RECHECK_MS,
+      );
+      if (this.quotaRequested) continue; // answered at the top of the loop
       if (!woke) {
         // Re-read now and then: new tokens whose credentialUpdated signal was lost still wake it.
         this.view = null;
@@ -375,10 +497,86 @@ export class CredentialRefresher {
     this.phase = 'sleeping';
     this.nextDue = null;
     setCurrentDetails(details);
+    this.quotaOn = this.quotaEnabled();
     const failure = ApplicationFailure.nonRetryable('credential has no refresh token', failureType);
     this.answerWaiters({ failure });
-    const woke = await condition(() => this.changed || this.stopping || this.state.refreshRequested, MAX_SLEEP_MS);
+    const woke = await condition(
+      () => this.changed || this.stopping || this.state.refreshRequested || (this.quotaOn && this.quotaRequested),
+      MAX_SLEEP_MS,
+    );
     if (!woke) this.view = null;
+    else if (this.quotaRequested && !this.changed && !this.stopping) await this.readQuotaOnce();
+  }
+
+  /** When the next quota read is due (kept in the carried state, so its jitter is drawn once). */
+  private nextQuotaAt(): number | null {
+    const q = this.quota;
+    if (q.benchedUntil !== undefined && q.benchedUntil <= Date.now()) delete q.benchedUntil; // the bench is over
+    if (q.nextReadAt === undefined) {
+      const next = nextQuotaReadAt(q, Date.now(), this.input.quotaIntervalMs ?? DEFAULT_QUOTA_INTERVAL_MS, Math.random);
+      if (next === null) return null;
+      q.nextReadAt = next;
+    }
+    return q.nextReadAt;
+  }
+
+  /**
+   * One read through the readQuota activity (one activity in the history: scheduled, started,
+   * completed), then the next one scheduled from its outcome. Never refreshes.
+   */
+  private async readQuotaOnce(): Promise<void> {
+    this.quotaRequested = false;
+    this.quotaInFlight = true;
+    const q = this.quota;
+    let result: QuotaReadResult;
+    try {
+      result = await readQuota.executeWithOptions(
+        {
+          summary: `read quota of ${this.view?.provider ?? ''} credential "${this.view?.name ?? this.credentialId}"`,
+          startToCloseTimeout: '1 minute',
+        },
+        [{ credentialId: this.credentialId }],
+      );
+    } catch (error) {
+      result = { outcome: 'failed', reason: failureOf(error)?.message ?? 'quota read activity failed' };
+    } finally {
+      this.quotaInFlight = false;
+    }
+    const now = Date.now();
+    q.lastReadAt = now;
+    q.lastOutcome = result.outcome;
+    delete q.nextReadAt;
+    delete q.notBefore;
+    let failure: ApplicationFailure | undefined;
+    switch (result.outcome) {
+      case 'ok':
+        q.backoffs = 0;
+        if (result.room) delete q.benchedUntil; // released the moment a read shows room
+        break;
+      case 'stale':
+        q.backoffs = 0;
+        break;
+      case 'rate_limited':
+      case 'failed':
+        q.notBefore = backoffAfter(q, now, result.retryAfterMs);
+        failure = ApplicationFailure.nonRetryable(
+          result.outcome === 'rate_limited'
+            ? 'the quota endpoint is rate limiting reads; try later'
+            : `quota read failed: ${result.reason ?? 'unknown'}`,
+          FailureType.providerUnavailable,
+        );
+        break;
+      case 'unsupported':
+        q.unsupported = true;
+        failure = ApplicationFailure.nonRetryable('credential has no quota endpoint', FailureType.invalidRequest);
+        break;
+      case 'not_found':
+        this.view = null; // the loop re-reads, finds nothing and ends
+        failure = ApplicationFailure.nonRetryable('credential not found', FailureType.notFound);
+        break;
+    }
+    this.lastQuota = { state: result.state, failure, outcome: result.outcome };
+    this.quotaGeneration++;
   }
 
   /** Ends the wait of every caller that asked for a refresh the loop will not run. */

@@ -2,6 +2,8 @@
 // without pulling in workflow code (the samples' safe-message-handlers layout).
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CredentialView } from '../activities/index.js';
+import type { RateLimitState } from '../usage/rateLimits.js';
+import type { QuotaCarried } from './quotaSchedule.js';
 
 export const credentialWorkflowId = (credentialId: string) => `credential:${credentialId}`;
 
@@ -23,6 +25,15 @@ export const credentialUpdatedSignal = defineSignal('credentialUpdated');
 export const stopSignal = defineSignal('stop');
 export const statusQuery = defineQuery<RefreshStatus>('status');
 
+export interface ReadQuotaInput {
+  /** How long this caller waits for the read (ms); bounded like a refresh-now. */
+  waitMs?: number;
+}
+/** Read the quota endpoint now (one read in flight per credential: concurrent callers share it). */
+export const readQuotaUpdate = defineUpdate<RateLimitState, [ReadQuotaInput]>('readQuota');
+/** A pool benched this credential until `untilIso` (a bench starts or grows): read on the benched schedule. */
+export const quotaBenchedSignal = defineSignal<[untilIso: string]>('quotaBenched');
+
 export { DEFAULT_REFRESH_WAIT_MS, MAX_REFRESH_WAIT_MS, MIN_REFRESH_WAIT_MS } from '../model/refreshWait.js';
 
 export interface LastResult {
@@ -41,6 +52,8 @@ export interface CarriedState {
   refreshRequested: boolean;
   /** The current token version's lifetime on workflow time (ms since epoch). */
   anchor?: { version: number; obtainedAt: number; expiresAt: number };
+  /** Quota reads' schedule (runs with the quota-reads patch). */
+  quota?: QuotaCarried;
 }
 
 export interface RefreshWorkflowInput {
@@ -48,6 +61,8 @@ export interface RefreshWorkflowInput {
   state?: CarriedState;
   /** Continue-as-new once history passes this many events (the server's suggestion also counts). */
   maxHistoryEvents?: number;
+  /** Idle quota reads this often (ms; MAESTRO_QUOTA_INTERVAL); 0: only when benched or asked. Unset: 15 min. */
+  quotaIntervalMs?: number;
 }
 
 export interface RefreshStatus {
@@ -58,4 +73,6 @@ export interface RefreshStatus {
   lastRefreshAt: string | null;
   lastResult: LastResult | null;
   credentialStatus: string | null;
+  /** Quota reads (runs with the quota-reads patch). */
+  quota?: { nextReadAt: string | null; lastReadAt: string | null; benchedUntil: string | null; lastOutcome: string | null };
 }

@@ -67,6 +67,7 @@ import { createApiSide } from './fakeProvider/api.js';
 import { createOAuthSide } from './fakeProvider/oauth.js';
 import { CODEX_PATH, createCodexSide } from './fakeProvider/codex.js';
 import { createCodeAssistSide, type CodeAssistOptions } from './fakeProvider/codeAssist.js';
+import { createQuotaSide, type FakeQuotaWindow } from './fakeProvider/quota.js';
 import {
   CONTENT_TYPE,
   createSender,
@@ -89,6 +90,7 @@ export type {
   OAuthUsageAnswer,
   OverageMode,
 } from './fakeProvider/accounts.js';
+export type { FakeQuotaWindow } from './fakeProvider/quota.js';
 export { fakeJwt, type AuthorizeResult, type Compression, type RecordedRequest, type ScriptedResponse } from './fakeProvider/wire.js';
 
 export interface FakeProviderOptions {
@@ -176,6 +178,14 @@ export interface FakeProvider {
   streamsAbandoned(): number;
   /** Per-account mode (options.accounts): each account's windows, exhaustion and scripted failures. */
   accounts: FakeAccounts;
+  /** Quota endpoint (fakeProvider/quota.ts): its requests, windows (percent), scripts. */
+  quotaRequests(): RecordedRequest[];
+  setQuotaWindow(name: string, window: FakeQuotaWindow | null): void;
+  setQuotaLimitsOnly(on: boolean): void;
+  failNextQuota(responses: ScriptedResponse[]): void;
+  answerQuotaAlways(response: ScriptedResponse | undefined): void;
+  /** Quota answers wait this long (a read in flight that others must share). */
+  setQuotaDelayMs(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -214,6 +224,15 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
   // The APIs that accept sign-in tokens, on the same server: Codex under /backend-api/codex, Code Assist at /v1internal:*.
   const codex = createCodexSide({ accountId, eventCount, accessTokenProblem: oauth.accessTokenProblem });
   const codeAssist = createCodeAssistSide({ ...opts.codeAssist, eventCount, accessTokenProblem: oauth.accessTokenProblem });
+  const quota = createQuotaSide({
+    provider,
+    accountId,
+    accessTokenProblem: oauth.accessTokenProblem,
+    accountQuota: (token) => {
+      const name = accounts.accountOf(token);
+      return name === undefined ? undefined : accounts.api.quota(name);
+    },
+  });
   const signInApi = (path: string) =>
     provider === 'openai' && path.startsWith(`${CODEX_PATH}/`)
       ? codex
@@ -230,6 +249,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
   const tokenReshapes: Array<(body: Record<string, unknown>) => unknown> = [];
   let streamsAbandoned = 0;
   let apiDelayMs = 0;
+  let quotaDelayMs = 0;
   let closed = false;
   const timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
 
@@ -268,13 +288,15 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
       return;
     }
     const kind: RecordedRequest['kind'] =
-      parsed.pathname === PATHS[provider].token
-        ? 'token'
-        : parsed.pathname === PATHS[provider].authorize
-          ? 'authorize'
-          : parsed.pathname.startsWith('/v1') || signInApi(parsed.pathname)
-            ? 'api'
-            : 'other';
+      quota.path !== undefined && parsed.pathname === quota.path
+        ? 'quota'
+        : parsed.pathname === PATHS[provider].token
+          ? 'token'
+          : parsed.pathname === PATHS[provider].authorize
+            ? 'authorize'
+            : parsed.pathname.startsWith('/v1') || signInApi(parsed.pathname)
+              ? 'api'
+              : 'other';
     const recorded: RecordedRequest = {
       kind,
       method: req.method ?? 'GET',
@@ -325,6 +347,12 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
         return;
       }
       send(req, res, answer);
+      return;
+    }
+    if (kind === 'quota') {
+      await sleep(quotaDelayMs, res);
+      if (closed || res.destroyed) return;
+      send(req, res, quota.handle(recorded));
       return;
     }
     if (kind === 'authorize' && req.method === 'GET') {
@@ -473,6 +501,12 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     reshapeNextTokenAnswers: (reshapes) => void tokenReshapes.push(...reshapes),
     setApiDelayMs: (ms) => void (apiDelayMs = ms),
     streamsAbandoned: () => streamsAbandoned,
+    quotaRequests: () => requests.filter((r) => r.kind === 'quota'),
+    setQuotaWindow: quota.setQuotaWindow,
+    setQuotaLimitsOnly: quota.setQuotaLimitsOnly,
+    failNextQuota: quota.failNextQuota,
+    answerQuotaAlways: quota.answerQuotaAlways,
+    setQuotaDelayMs: (ms) => void (quotaDelayMs = ms),
     setEventIntervalMs: (ms) => void (eventIntervalMs = ms),
     holdStreamBefore: (text) => void (holdBefore = text),
     accounts: accounts.api,

@@ -10,6 +10,7 @@ import { dataConverterFor } from '../../src/temporal/payloadCodec.js';
 import { DurableCallSigner } from '../../src/crypto/durableCalls.js';
 import { activityDeps, createCore, type Core } from '../../src/app/services.js';
 import { createMaestroWorker, bundleWorkflows, type MaestroWorker } from '../../src/temporal/worker.js';
+import type { ActivityDeps } from '../../src/activities/index.js';
 import { createLogger } from '../../src/logger.js';
 import { registerSearchAttributes } from '../../src/temporal/registerSearchAttributes.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
@@ -99,6 +100,10 @@ export async function startHarness(
     /** The first worker's data converter instead of today's codec (`{}`: plain payloads, as before the codec). */
     dataConverter?: DataConverter;
     maxConcurrentActivityTaskExecutions?: number;
+    /** Idle quota reads (ms). Default 0 here: refresh tests see reads only when they bench or ask (quota tests set it). */
+    quotaIntervalMs?: number;
+    /** Called after each successful quota read (what pools wire). */
+    onQuotaRead?: ActivityDeps['onQuotaRead'];
   } = {},
 ): Promise<Harness> {
   const provider = opts.provider ?? 'anthropic';
@@ -115,6 +120,7 @@ export async function startHarness(
     providers: { ...base.providers, [provider]: fake.overrides },
     webhook: opts.webhook ?? {},
     refreshWaitMs: opts.refreshWaitMs ?? base.refreshWaitMs,
+    quotaIntervalMs: opts.quotaIntervalMs ?? 0,
   };
   const core = createCore(config, db.db, env.client, { maxHistoryEvents: opts.maxHistoryEvents });
   const newWorker = (bundleCode = workflowBundleCode, dataConverter = testDataConverter()) =>
@@ -125,7 +131,7 @@ export async function startHarness(
       workflowBundle: bundleCode,
       maxCachedWorkflows: opts.maxCachedWorkflows,
       maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
-      deps: activityDeps(config, createLogger('silent'), core),
+      deps: { ...activityDeps(config, createLogger('silent'), core), ...(opts.onQuotaRead ? { onQuotaRead: opts.onQuotaRead } : {}) },
       dataConverter,
     });
   let worker = await newWorker(opts.bundle, opts.dataConverter);

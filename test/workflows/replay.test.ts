@@ -165,6 +165,33 @@ describe.runIf(recordLabel)('record workflow histories', () => {
     }
   });
 
+  it('records quota reads: idle reads, a bench and its release, a 429, a read-now', async () => {
+    // Its own server, as for continue-as-new: earlier tests' updates can keep the shared clock locked.
+    const ownEnv = await createTimeSkippingEnv();
+    try {
+      h = await startHarness(ownEnv, { fake: { accessTokenTtlSec: 3600 }, quotaIntervalMs: 10 * 60_000, maxHistoryEvents: 10_000 });
+      const { created } = await credential(h, 3600_000);
+      const handle = ownEnv.client.workflow.getHandle(credentialWorkflowId(created.id));
+      h.fake.setQuotaWindow('five_hour', { utilization: 100, resetsAt: new Date(Date.now() + 4 * 3600_000) });
+      await ownEnv.sleep('12 minutes');
+      await h.core.workflows.noteBenched(created.id, new Date((await ownEnv.currentTimeMs()) + 4 * 3600_000).toISOString());
+      await ownEnv.sleep('6 minutes');
+      h.fake.failNextQuota([{ status: 429, headers: { 'retry-after': '30' } }]);
+      await ownEnv.sleep('6 minutes');
+      h.fake.setQuotaWindow('five_hour', { utilization: 0, resetsAt: new Date(Date.now() + 5 * 3600_000) });
+      await ownEnv.sleep('10 minutes');
+      await h.core.workflows.readQuota(created.id);
+      await ownEnv.sleep('1 second');
+      await handle.signal(stopSignal);
+      await handle.result();
+      await save('quota-reads', handle.workflowId, undefined, ownEnv);
+      await h.close();
+      h = undefined;
+    } finally {
+      await ownEnv.teardown();
+    }
+  });
+
   it('records a durable message call', async () => {
     h = await startHarness(env, { fake: { accessTokenTtlSec: 3600 } });
     const key = await h.core.store.create({ provider: 'anthropic', authType: 'api_key', name: 'k', secret: { apiKey: h.fake.apiKey } });

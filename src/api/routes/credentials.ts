@@ -13,6 +13,7 @@ import {
   idParamSchema,
   listQuerySchema,
   messageSchema,
+  rateLimitSchema,
   replaceCredentialSchema,
 } from '../schemas.js';
 import { answer, commonFailures, defineRoute, failure } from './route.js';
@@ -116,6 +117,27 @@ export const credentialRoutes = [
     // Bounded by the workflows client; a caller that disconnects releases its wait.
     body: await credentials.refreshNow(id, { signal: whileConnected() }),
   })),
+  defineRoute({
+    method: 'post',
+    path: '/credentials/{id}/quota',
+    role: 'admin',
+    operationId: 'readCredentialQuota',
+    summary: "read the provider's quota now (no request spent, no refresh)",
+    description:
+      "Read through the credential's workflow (one read in flight per credential), answered within MAESTRO_REFRESH_WAIT_MS. " +
+      'An expired or refused token marks the state `stale`; the token is never refreshed for a read.',
+    request: { params },
+    responses: {
+      200: answer("the credential's rateLimit: header and quota-endpoint windows, each with its source and observedAt", rateLimitSchema),
+      ...commonFailures,
+      404: notFound,
+      409: failure('no quota endpoint (API keys, or a provider without one), or the credential needs a new login'),
+      503: failure('no read within the wait bound, or the quota endpoint is refusing reads; try again after Retry-After'),
+    },
+  }).handle(async ({ params: { id }, whileConnected }, { credentials, rateLimits }) => {
+    await credentials.readQuota(id, { signal: whileConnected() });
+    return { status: 200, body: (await rateLimits.get(id)) ?? { observedAt: new Date().toISOString(), windows: {} } };
+  }),
   defineRoute({
     method: 'get',
     path: '/credentials/{id}/events',

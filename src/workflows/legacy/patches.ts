@@ -8,3 +8,5 @@ export const MIGRATE_TO_V2_PATCH = 'maestro-refresh-v1-migrate';
 export const SHORT_RUNS_PATCH = 'maestro-refresh-short-runs';
 /** A token's lifetime is anchored at the workflow time its activity was asked for, not when its result was handled. */
 export const ANCHOR_AT_ASK_PATCH = 'maestro-refresh-anchor-at-ask';
+/** The workflow reads its credential's quota endpoint on durable timers (issue 30). */
+export const QUOTA_READS_PATCH = 'maestro-quota-reads';

@@ -17,7 +17,7 @@ export type Format = 'json' | 'form';
 export type ApiAuth = 'api_key' | 'oauth';
 
 export interface RecordedRequest {
-  kind: 'token' | 'authorize' | 'api' | 'other';
+  kind: 'token' | 'authorize' | 'api' | 'quota' | 'other';
   method: string;
   /** Path without the query. */
   path: string;

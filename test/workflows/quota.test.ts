@@ -1,0 +1,131 @@
+// Quota reads scheduled by the credential's own workflow (issue 30), on the time-skipping test
+// server with a real database and the fake provider's quota endpoint: the benched cadence and its
+// release when a read shows room (an early reset), the endpoint's 429s backed off while refreshes
+// go on, bench signals from two API processes costing one read, and what one read adds to history.
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CredentialWorkflows } from '../../src/temporal/credentialWorkflows.js';
+import { credentialWorkflowId, statusQuery } from '../../src/workflows/credentialRefresh.js';
+import type { RateLimitState } from '../../src/usage/rateLimits.js';
+import { createTimeSkippingEnv, startHarness, testDurableCalls, type Harness } from '../support/temporal.js';
+import { seedOAuthCredential } from '../support/credentials.js';
+
+let env: TestWorkflowEnvironment;
+let h: Harness | undefined;
+beforeAll(async () => {
+  env = await createTimeSkippingEnv();
+});
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+let seq = 0;
+async function credential(harness: Harness, lifetimeMs: number) {
+  seq++;
+  const { credential: created } = await seedOAuthCredential(harness, { tag: `quota-wf-${seq}`, lifetimeMs });
+  return { created, handle: env.client.workflow.getHandle(credentialWorkflowId(created.id)) };
+}
+
+/** Workflow time (the test server's clock runs ahead of the wall clock once it skipped). */
+const workflowNow = async () => env.currentTimeMs();
+
+describe('quota reads in the credential workflow', () => {
+  it('early reset: a member benched until a reset hours away is re-read every ≤5 min and released by the read that shows room', async () => {
+    const reads: RateLimitState[] = [];
+    h = await startHarness(env, { quotaIntervalMs: 0, onQuotaRead: async (_id, state) => void reads.push(state) });
+    const { created, handle } = await credential(h, 24 * 3600_000);
+    h.fake.setQuotaWindow('five_hour', { utilization: 100, resetsAt: new Date(Date.now() + 4 * 3600_000) });
+    await env.sleep('10 minutes');
+    expect(h.fake.quotaRequests()).toHaveLength(0); // interval 0: nothing read until benched
+
+    await h.core.workflows.noteBenched(created.id, new Date((await workflowNow()) + 4 * 3600_000).toISOString());
+    await env.sleep('5 minutes');
+    expect(reads.length).toBe(1);
+    expect(reads[0]!.windows.five_hour).toMatchObject({ utilization: 1, source: 'endpoint' });
+    expect((await handle.query(statusQuery)).quota?.benchedUntil).not.toBeNull();
+
+    await env.sleep('5 minutes');
+    expect(reads.length).toBe(2); // still benched: read again within 5 minutes
+
+    // The provider resets the window early: the next read shows room and releases the bench.
+    h.fake.setQuotaWindow('five_hour', { utilization: 0, resetsAt: new Date(Date.now() + 5 * 3600_000) });
+    await env.sleep('5 minutes');
+    expect(reads.length).toBe(3);
+    expect(reads[2]!.windows.five_hour!.utilization).toBe(0);
+    expect((await handle.query(statusQuery)).quota).toMatchObject({ benchedUntil: null, lastOutcome: 'ok' });
+
+    await env.sleep('30 minutes');
+    expect(reads.length).toBe(3); // released: no more benched reads (and none idle at interval 0)
+    expect(h.fake.tokenRequests()).toHaveLength(0);
+  });
+
+  it('the quota endpoint answering 429 with retry-after: 0 for an hour: reads back off, refreshes go on', async () => {
+    const reads: RateLimitState[] = [];
+    h = await startHarness(env, {
+      fake: { accessTokenTtlSec: 20 * 60 },
+      quotaIntervalMs: 0,
+      onQuotaRead: async (_id, state) => void reads.push(state),
+    });
+    const { created, handle } = await credential(h, 20 * 60_000);
+    h.fake.answerQuotaAlways({
+      status: 429,
+      headers: { 'retry-after': '0' },
+      body: { type: 'error', error: { type: 'rate_limit_error' } },
+    });
+    await h.core.workflows.noteBenched(created.id, new Date((await workflowNow()) + 6 * 3600_000).toISOString());
+    await env.sleep('60 minutes');
+    // Without backoff the benched cadence would read 12+ times in an hour; backing off 1, 2, 4 … minutes
+    // (never sooner than the benched cadence) it reads about 6 times.
+    const limited = h.fake.quotaRequests().length;
+    expect(limited).toBeGreaterThanOrEqual(3);
+    expect(limited).toBeLessThanOrEqual(8);
+    expect(h.fake.tokenRequests().length).toBeGreaterThanOrEqual(3); // refreshes every 15 minutes, untouched
+    expect(h.fake.reusedRefreshTokens).toEqual([]);
+    expect((await handle.query(statusQuery)).quota?.lastOutcome).toBe('rate_limited');
+
+    // The endpoint recovers: within the (at most one-hour) backoff a read lands and shows room.
+    h.fake.answerQuotaAlways(undefined);
+    await env.sleep('65 minutes');
+    expect(reads.length).toBeGreaterThanOrEqual(1);
+    expect((await handle.query(statusQuery)).quota).toMatchObject({ lastOutcome: 'ok', benchedUntil: null });
+  });
+
+  it('two API processes bench the same member at once: one signal’s worth of reads', async () => {
+    h = await startHarness(env, { quotaIntervalMs: 0 });
+    const { created } = await credential(h, 3600_000);
+    h.fake.setQuotaWindow('five_hour', { utilization: 100, resetsAt: new Date(Date.now() + 4 * 3600_000) });
+    const other = new CredentialWorkflows({
+      client: env.client,
+      taskQueue: h.taskQueue,
+      signer: { sign: testDurableCalls().sign } as never,
+    });
+    const until = new Date((await workflowNow()) + 3 * 3600_000).toISOString();
+    await Promise.all([h.core.workflows.noteBenched(created.id, until), other.noteBenched(created.id, until)]);
+    await env.sleep('5 minutes');
+    expect(h.fake.quotaRequests()).toHaveLength(1);
+    await env.sleep('5 minutes');
+    expect(h.fake.quotaRequests()).toHaveLength(2); // the benched cadence, not two of them
+    // A signal for a credential with no workflow is logged and ignored, never thrown to the caller.
+    await expect(h.core.workflows.noteBenched('00000000-0000-4000-8000-000000000000', until)).resolves.toBeUndefined();
+  });
+
+  it('an idle read is one activity and 11 history events', async () => {
+    h = await startHarness(env, { quotaIntervalMs: 10 * 60_000, maxHistoryEvents: 10_000 });
+    const { handle } = await credential(h, 24 * 3600_000);
+    await env.sleep('10 minutes'); // the first read lands somewhere in the first interval
+    expect(h.fake.quotaRequests()).toHaveLength(1);
+    const before = (await handle.describe()).historyLength;
+    await env.sleep('11 minutes'); // the next one 9–11 minutes later
+    expect(h.fake.quotaRequests()).toHaveLength(2);
+    const history = await handle.fetchHistory();
+    const added = (history.events ?? []).slice(before);
+    expect(added.length).toBe(11);
+    const scheduled = added.filter((e) => e.activityTaskScheduledEventAttributes);
+    expect(scheduled.map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name)).toEqual(['readQuota']);
+    expect(h.fake.tokenRequests()).toHaveLength(0);
+  });
+});
