@@ -49,6 +49,7 @@ import { PoolRouter } from '../pools/router.js';
 import { PoolService } from '../pools/service.js';
 import { registerPoolMetrics } from '../pools/metrics.js';
 import { sendPoolMessage } from '../credentials/poolMessages.js';
+import { releaseOnQuotaRead } from '../pools/quotaRelease.js';
 import { postWebhook } from '../activities/webhook.js';
 import { randomUUID } from 'node:crypto';
 
@@ -311,6 +312,7 @@ function startPools(config: Config, log: Logger, core: Core, cache: TokenCache, 
     state,
     rateLimit: (id) => rateLimits.current(id),
     credentialStatus: (id) => cache.statusOf(id),
+    noteBenched: (id, until) => void core.workflows.noteBenched(id, until.toISOString()),
     metrics,
     onOverage: (pool, credentialId, details) => {
       const poolIds = state
@@ -402,6 +404,10 @@ export function activityDeps(
     durableCalls: durableCallGuard(new DurableCallSigner(config.encryptionKeys), core.durableCallClaims),
     usage: core.usage,
     quota: core.usage,
+    // A read showing room releases the pool benches it proves wrong (every API process sees it within 1 s).
+    onQuotaRead: async (credentialId, state) => {
+      await releaseOnQuotaRead(core.routing, credentialId, state);
+    },
     log,
   };
 }
