@@ -9,6 +9,7 @@ import * as metricCounts from './0006_metric_counts.js';
 import * as usage from './0007_usage.js';
 import * as providerMetadata from './0008_provider_metadata.js';
 import * as usageIncomplete from './0009_usage_incomplete.js';
+import * as adminSessions from './0012_admin_sessions.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0007_usage': usage,
   '0008_provider_metadata': providerMetadata,
   '0009_usage_incomplete': usageIncomplete,
+  '0012_admin_sessions': adminSessions,
 };
