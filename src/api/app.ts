@@ -52,6 +52,15 @@ export interface AppDeps {
   usageStore: UsageReports;
   /** A request body that stops arriving this long is answered 408 (default 30 s; tests shorten it). */
   bodyIdleTimeoutMs?: number;
+  /** The admin page (src/admin), mounted at /admin when given (MAESTRO_ADMIN_UI); it signs in with the API's own key check and limiter. */
+  admin?: (edge: AdminEdge) => express.RequestHandler;
+}
+
+/** What the admin page shares with the API: the same key check and the same failed-key limiter. */
+export interface AdminEdge {
+  authenticate: KeyRegistry['authenticate'];
+  limiter: FailedAuthLimiter;
+  addressOf: (req: IncomingMessage) => string;
 }
 
 /** One line per finished request: method, path without the query, status, time, the key's id. Never headers or the key. */
@@ -115,10 +124,12 @@ export function createApp(deps: AppDeps): RequestListener {
     res.json(openapi);
   });
 
+  const limiter = new FailedAuthLimiter(deps.config.authFailuresPerMinute);
+  const addressOf = clientAddress(deps.config.trustProxy);
   const gate = keyGate({
     keys: deps.access.registry,
-    limiter: new FailedAuthLimiter(deps.config.authFailuresPerMinute),
-    addressOf: clientAddress(deps.config.trustProxy),
+    limiter,
+    addressOf,
     rate: new RequestRateLimiter(),
     lastUsed: deps.access.lastUsed,
     budget: deps.usage,
@@ -170,6 +181,11 @@ export function createApp(deps: AppDeps): RequestListener {
       auth(req, res, (error?: unknown) => (error ? next(error) : codecAdmin(req, res, next))),
     ),
   );
+
+  if (deps.admin) {
+    const registry = deps.access.registry;
+    app.use('/admin', deps.admin({ authenticate: (key) => registry.authenticate(key), limiter, addressOf }));
+  }
 
   app.use(notFoundHandler);
   const handleError = errorHandler(deps.log);

@@ -36,6 +36,10 @@ import { startMetricsServer, type MetricsServer } from '../api/metricsServer.js'
 import { TokenCache } from '../credentials/tokenCache.js';
 import { CredentialService } from '../credentials/service.js';
 import { databaseStats } from '../db/stats.js';
+import { AdminSessionStore } from '../db/adminSessions.js';
+import { createAdminRouter } from '../admin/router.js';
+import { PROVIDER_IDS } from '../model/providers.js';
+import type { PoolsReader } from '../model/pools.js';
 
 export interface Core {
   store: CredentialStore;
@@ -130,6 +134,8 @@ export const SERVER_LIMITS = {
 export interface ApiOptions {
   /** A request body that stops arriving for this long is answered 408 and its connection closed. Default 30 s. */
   bodyIdleTimeoutMs?: number;
+  /** Pools for the admin page (src/pools serves them); without, its pools page says they are not configured. */
+  pools?: PoolsReader;
 }
 
 export async function startApi(
@@ -170,10 +176,12 @@ export async function startApi(
   const usageStore = core.usage;
   const rateLimits = new RateLimitBook(usageStore, { log });
   const usage = new UsageRecorder(usageStore, { log, metrics: registerUsageMetrics(metrics.registry, rateLimits) });
+  const credentials = new CredentialService({ ...core, log });
+  const keyService = new KeyService({ keys: core.apiKeys, credentials: core.store, changed: (id) => keys.reload(id) });
   const app = createApp({
     config,
     log,
-    credentials: new CredentialService({ ...core, log }),
+    credentials,
     providers: core.providers,
     cache,
     metrics,
@@ -185,9 +193,24 @@ export async function startApi(
     codec: codecDeps(config),
     access: {
       registry: keys,
-      service: new KeyService({ keys: core.apiKeys, credentials: core.store, changed: (id) => keys.reload(id) }),
+      service: keyService,
       lastUsed,
     },
+    admin: config.adminUi
+      ? (edge) =>
+          createAdminRouter({
+            ...edge,
+            credentials,
+            keys: keyService,
+            usage: usageStore,
+            rateLimits,
+            pools: options.pools,
+            sessions: new AdminSessionStore(db),
+            providers: PROVIDER_IDS,
+            temporal: { uiUrl: config.temporalUiUrl, namespace: config.temporal.namespace },
+            log,
+          })
+      : undefined,
     checkReady: async () => {
       await db
         .selectNoFrom((eb) => eb.val(1).as('ok'))
