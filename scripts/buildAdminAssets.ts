@@ -16,7 +16,9 @@ for (const [name, asset] of readSourceAssets()) {
   if (name.endsWith('.js')) gzippedJs += gzipSync(asset.body).length;
 }
 writeFileSync(new URL('manifest.json', out), `${JSON.stringify(manifest, null, 2)}\n`);
-process.stdout.write(`dist/admin-assets: ${Object.keys(manifest).length} files, ${(gzippedJs / 1024).toFixed(1)} KiB of gzipped JavaScript\n`);
+process.stdout.write(
+  `dist/admin-assets: ${Object.keys(manifest).length} files, ${(gzippedJs / 1024).toFixed(1)} KiB of gzipped JavaScript\n`,
+);
 if (gzippedJs > BUDGET_BYTES) {
   process.stderr.write(`the admin page's JavaScript is over its budget of ${BUDGET_BYTES / 1024} KiB gzipped\n`);
   process.exit(1);

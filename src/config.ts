@@ -165,7 +165,9 @@ const envSchema = z.object({
     `MAESTRO_API_PROCESSES must be a whole number of API processes from 1 to ${MAX_API_PROCESSES}, or auto (one per CPU core)`,
   ),
   MAESTRO_URL: optionalUrl('MAESTRO_URL'),
-  MAESTRO_ADMIN_UI: optionalString.pipe(z.enum(['true', 'false', '1', '0'], { error: 'MAESTRO_ADMIN_UI must be true or false' }).optional()),
+  MAESTRO_ADMIN_UI: optionalString.pipe(
+    z.enum(['true', 'false', '1', '0'], { error: 'MAESTRO_ADMIN_UI must be true or false' }).optional(),
+  ),
   MAESTRO_TEMPORAL_UI_URL: optionalString.refine(
     (v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v),
     'MAESTRO_TEMPORAL_UI_URL must be an absolute http(s) URL',

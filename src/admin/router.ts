@@ -88,7 +88,15 @@ interface WindowView {
 /** A window of the rate-limit state or a pool member, as rows of bars (utilization a fraction). */
 function windowViews(windows: Record<string, object> | undefined): WindowView[] {
   return Object.entries(windows ?? {}).map(([name, raw]) => {
-    const w = raw as { utilization?: number; reset?: string; status?: string; source?: string; observedAt?: string; remaining?: number; limit?: number };
+    const w = raw as {
+      utilization?: number;
+      reset?: string;
+      status?: string;
+      source?: string;
+      observedAt?: string;
+      remaining?: number;
+      limit?: number;
+    };
     const utilization =
       typeof w.utilization === 'number'
         ? w.utilization
@@ -260,7 +268,8 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
       let overage = 0;
       credentials.forEach((c, i) => {
         const href = `credentials/${c.id}`;
-        if (c.status === 'reauth_required') needs.push({ kind: c.status, what: 'reauth_required', name: c.name, href, detail: c.lastError ?? '' });
+        if (c.status === 'reauth_required')
+          needs.push({ kind: c.status, what: 'reauth_required', name: c.name, href, detail: c.lastError ?? '' });
         else if (c.lastError) needs.push({ kind: 'failed', what: 'refresh failing', name: c.name, href, detail: c.lastError });
         const o = rateLimits[i]?.overage;
         if (o && (o.status === 'allowed' || o.status === 'in_use' || (o.utilization ?? 0) > 0)) {
@@ -282,7 +291,13 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
         }
         for (const m of p.members)
           if (m.state === 'billing_blocked')
-            needs.push({ kind: m.state, what: 'overage seen', name: `${p.name} / ${m.credentialName}`, href: `pools/${p.id}`, detail: m.reason ?? '' });
+            needs.push({
+              kind: m.state,
+              what: 'overage seen',
+              name: `${p.name} / ${m.credentialName}`,
+              href: `pools/${p.id}`,
+              detail: m.reason ?? '',
+            });
       }
       const counts = {
         total: credentials.length,
@@ -402,13 +417,12 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
     '/keys',
     handle(async (req, res, session) => {
       const form = req.body as Record<string, string | string[] | undefined>;
-      const list = (v: string | string[] | undefined) =>
-        (Array.isArray(v) ? v : (v ?? '').split(','))
-          .map((s) => s.trim())
-          .filter(Boolean);
+      const list = (v: string | string[] | undefined) => (Array.isArray(v) ? v : (v ?? '').split(',')).map((s) => s.trim()).filter(Boolean);
       const limit = (v: string | string[] | undefined) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : undefined);
       const limits = Object.fromEntries(
-        (['requestsPerMinute', 'tokensPerDay', 'concurrentCalls'] as const).flatMap((n) => (limit(form[n]) === undefined ? [] : [[n, limit(form[n])]])),
+        (['requestsPerMinute', 'tokensPerDay', 'concurrentCalls'] as const).flatMap((n) =>
+          limit(form[n]) === undefined ? [] : [[n, limit(form[n])]],
+        ),
       );
       const credentials = list(form.credentials);
       const providers = list(form.providers);
@@ -470,7 +484,15 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
       const totals = new Map<string, Record<string, number>>();
       for (const r of rows) {
         const label = labelOf(r[by]);
-        const t = totals.get(label) ?? { requests: 0, errors: 0, incomplete: 0, inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+        const t = totals.get(label) ?? {
+          requests: 0,
+          errors: 0,
+          incomplete: 0,
+          inputTokens: 0,
+          outputTokens: 0,
+          cacheReadTokens: 0,
+          cacheWriteTokens: 0,
+        };
         for (const k of Object.keys(t)) t[k]! += Number(r[k as keyof typeof r] ?? 0);
         totals.set(label, t);
       }
@@ -482,7 +504,12 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
           by,
           days,
           dimensions,
-          tokensChart: { title: `Tokens per hour by ${by}`, unit: 'tokens', x: hours, series: series((r) => r.inputTokens + r.outputTokens) },
+          tokensChart: {
+            title: `Tokens per hour by ${by}`,
+            unit: 'tokens',
+            x: hours,
+            series: series((r) => r.inputTokens + r.outputTokens),
+          },
           requestsChart: { title: `Requests per hour by ${by}`, unit: 'requests', x: hours, series: series((r) => r.requests) },
           rows: [...totals].map(([label, t]) => ({ label, ...t })),
         },

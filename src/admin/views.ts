@@ -13,6 +13,7 @@ const layout = `<!doctype html>
 <meta name="csrf-token" content="<%= it.csrf %>">
 <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true}'>
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title><%= it.title %> · Maestro admin</title>
 <link rel="stylesheet" href="<%= it.base %>assets/<%= it.assets['uplot.css'] %>">
 <link rel="stylesheet" href="<%= it.base %>assets/<%= it.assets['admin.css'] %>">
@@ -162,7 +163,7 @@ const usage = `<% layout('@layout') %>
 <div class="chart" id="chart-tokens" data-chart="<%= JSON.stringify(it.tokensChart) %>" role="img" aria-label="tokens per hour by <%= it.by %>"></div>
 <div class="chart" id="chart-requests" data-chart="<%= JSON.stringify(it.requestsChart) %>" role="img" aria-label="requests per hour by <%= it.by %>"></div>
 <h2>Totals by <%= it.by %></h2>
-<table><thead><tr><th scope="col"><%= it.by %></th><th scope="col">requests</th><th scope="col">errors</th><th scope="col">incomplete</th><th scope="col">input tokens</th><th scope="col">output tokens</th><th scope="col">cache read</th><th scope="col">cache write</th></tr></thead><tbody>
+<table id="usage-totals"><thead><tr><th scope="col"><%= it.by %></th><th scope="col">requests</th><th scope="col">errors</th><th scope="col">incomplete</th><th scope="col">input tokens</th><th scope="col">output tokens</th><th scope="col">cache read</th><th scope="col">cache write</th></tr></thead><tbody>
 <% for (const r of it.rows) { %><tr><td><%= r.label %></td><td><%= r.requests %></td><td><%= r.errors %></td><td><%= r.incomplete %></td><td><%= r.inputTokens %></td><td><%= r.outputTokens %></td><td><%= r.cacheReadTokens %></td><td><%= r.cacheWriteTokens %></td></tr><% } %>
 </tbody></table>
 <% if (it.rows.length === 0) { %><p>No usage in this period.</p><% } %>`;
@@ -237,7 +238,8 @@ for (const [name, template] of Object.entries({
   eta.loadTemplate(`@${name}`, template);
 }
 
-export type TemplateName = 'login' | 'overview' | 'credentials' | 'credential' | 'credentialDelete' | 'keys' | 'usage' | 'oauth' | 'pools' | 'pool' | 'message';
+export type TemplateName =
+  'login' | 'overview' | 'credentials' | 'credential' | 'credentialDelete' | 'keys' | 'usage' | 'oauth' | 'pools' | 'pool' | 'message';
 
 export function render(name: TemplateName, data: object): string {
   return eta.render(`@${name}`, data);

@@ -14,11 +14,7 @@ export const pageQuery = {
     .max(MAX_PAGE_SIZE, `limit must be a whole number from 1 to ${MAX_PAGE_SIZE}`)
     .optional()
     .meta({ description: `page size (1–${MAX_PAGE_SIZE}); unset: every item` }),
-  cursor: z
-    .string()
-    .max(512, 'cursor is too long')
-    .optional()
-    .meta({ description: 'nextCursor of the previous page' }),
+  cursor: z.string().max(512, 'cursor is too long').optional().meta({ description: 'nextCursor of the previous page' }),
 };
 
 export const nextCursorSchema = z
@@ -47,7 +43,10 @@ const before = (a: Ordered, b: Ordered) =>
   a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 
 /** One page of `items` after `cursor`, at most `limit` long, and the cursor of the next page. */
-export function paginate<T extends Ordered>(items: T[], page: { limit?: number; cursor?: string }): { items: T[]; nextCursor: string | null } {
+export function paginate<T extends Ordered>(
+  items: T[],
+  page: { limit?: number; cursor?: string },
+): { items: T[]; nextCursor: string | null } {
   const sorted = [...items].sort(before);
   let rest = sorted;
   if (page.cursor !== undefined) {

@@ -40,7 +40,6 @@ function drawChart(el) {
   const series = [{}].concat(
     data.series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2, points: { show: true } })),
   );
-  // eslint-disable-next-line no-new
   new uPlot(
     { title: data.title, width, height: 260, series, axes: [{}, { label: data.unit, size: 70 }] },
     [data.x].concat(data.series.map((s) => s.values)),
