@@ -377,7 +377,6 @@ describe('admin page', () => {
       `http://localhost:8233/namespaces/default/workflows/${encodeURIComponent(`credential:${ids.oauth}`)}`,
     );
     await page.screenshot({ path: path.join(shots, 'credentials.png'), fullPage: true });
-    if (process.env.MAESTRO_DOCS_SCREENSHOTS === '1') copyFileSync(path.join(shots, 'credentials.png'), 'docs/admin-credentials.png');
 
     await open(`credentials/${ids.oauth}`, 'credential-oauth');
     await submit(page.locator('button:has-text("Refresh now")'));
@@ -447,6 +446,29 @@ describe('admin page', () => {
     await submit(page.getByRole('button', { name: /^Delete / }));
     expect((await textOf(page.locator('[role=status]'))).trim()).toBe('Credential deleted.');
     expect((await h.call('GET', `/v1/credentials/${ids.hostile}`)).status).toBe(404);
+    // The README's picture of the credentials page.
+    await open('credentials');
+    await page.locator('body').screenshot({ path: path.join(shots, 'credentials-after-delete.png') });
+    if (process.env.MAESTRO_DOCS_SCREENSHOTS === '1')
+      copyFileSync(path.join(shots, 'credentials-after-delete.png'), 'docs/admin-credentials.png');
+  });
+
+  it('ends the session of an admin key once that key is revoked', async () => {
+    const created = await h.call('POST', '/v1/keys', { body: { name: 'second-admin', role: 'admin' } });
+    expect(created.status, created.text).toBe(201);
+    const login = await fetch(`${admin}login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `key=${encodeURIComponent(created.json.key)}`,
+      redirect: 'manual',
+    });
+    expect(login.status).toBe(303);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    expect((await httpRequest(`${admin}keys`, { headers: { cookie } })).status).toBe(200);
+    expect((await h.call('DELETE', `/v1/keys/${created.json.id}`)).status).toBe(204);
+    const after = await httpRequest(`${admin}keys`, { headers: { cookie } });
+    expect(after.status).toBe(401);
+    expect(after.text).toContain('name="key"');
   });
 
   it('gives a client key nothing: no page, no change', async () => {
