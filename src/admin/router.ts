@@ -28,6 +28,8 @@ export interface AdminDeps extends Omit<SignInDeps, 'keyStillValid'> {
   pools?: PoolsReader;
   sessions: Pick<AdminSessionStore, 'create' | 'use' | 'delete' | 'deleteExpired'>;
   providers: readonly ProviderId[];
+  /** How many MAESTRO_API_KEYS there are: a session of `env:<n>` past that count ends. */
+  envKeyCount: number;
   /** The Temporal Web UI the credential pages link their workflow to (MAESTRO_TEMPORAL_UI_URL). */
   temporal: { uiUrl?: string; namespace: string };
   log: Logger;
@@ -137,7 +139,7 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
   const readQuota = quotaReader(deps.credentials);
 
   const keyStillValid = async (keyId: string) => {
-    if (keyId.startsWith('env:')) return true;
+    if (keyId.startsWith('env:')) return Number(keyId.slice(4)) <= deps.envKeyCount;
     const key = await deps.keys.get(keyId).catch(() => undefined);
     return !!key && key.role === 'admin' && !key.revokedAt && (!key.expiresAt || Date.parse(key.expiresAt) > Date.now());
   };

@@ -207,6 +207,7 @@ export async function startApi(
             pools: options.pools,
             sessions: new AdminSessionStore(db),
             providers: PROVIDER_IDS,
+            envKeyCount: config.apiKeys.length,
             temporal: { uiUrl: config.temporalUiUrl, namespace: config.temporal.namespace },
             log,
           })
