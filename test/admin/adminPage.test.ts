@@ -6,7 +6,7 @@
 // name shown as text, client keys refused everywhere, axe-core with no serious violation.
 // Screenshots go to this run's temp directory (MAESTRO_DOCS_SCREENSHOTS=1 also refreshes docs/).
 import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -255,6 +255,17 @@ describe('admin page', () => {
       expect(await textOf(page.locator('h1'))).toContain(heading);
       expect(await seriousViolations(), relative).toEqual([]);
     }
+    expect(problems).toEqual([]);
+  });
+
+  it('refreshes its live part in place every few seconds', async () => {
+    await open('credentials');
+    const polled = await page.waitForResponse((r) => r.request().headers()['hx-request'] === 'true', { timeout: 15_000 });
+    expect(polled.status()).toBe(200);
+    expect(new URL(polled.url()).pathname).toBe('/admin/credentials');
+    await page.waitForLoadState('networkidle');
+    expect(await countOf('#live')).toBe(1); // swapped in place, not nested
+    expect(await textOf('.updated')).toMatch(/^updated \d+ s ago$/);
     expect(problems).toEqual([]);
   });
 
@@ -532,6 +543,80 @@ describe('admin page', () => {
     expect(limited.status).toBe(429);
     expect(limited.text).toContain('too many failed key checks');
     expect((await h.call('GET', '/v1/keys')).status).toBe(429);
+  });
+
+  it('works under a path prefix (behind a reverse proxy), with a Secure cookie over HTTPS', async () => {
+    // A second API that believes its loopback proxy, and the proxy: /maestro/* → the API (X-Forwarded-Proto as the client sent it).
+    const behind = await startApi(
+      { ...h.config, port: 0, host: '127.0.0.1', trustProxy: ['loopback'] },
+      createLogger('silent'),
+      h.db.db,
+      h.db.url,
+      env.client,
+      h.core,
+      { pools },
+    );
+    const target = (behind.server.address() as { port: number }).port;
+    const proxy: Server = createServer((req, res) => {
+      if (!req.url?.startsWith('/maestro/')) {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      const upstream = request(
+        {
+          host: '127.0.0.1',
+          port: target,
+          method: req.method,
+          path: req.url.slice('/maestro'.length),
+          headers: req.headers,
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const front = `http://127.0.0.1:${(proxy.address() as { port: number }).port}/maestro/admin/`;
+    try {
+      // Over HTTPS (as the proxy tells the API): the cookie is Secure.
+      const raw = await fetch(`${front}login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-proto': 'https' },
+        body: `key=${encodeURIComponent(TEST_API_KEY)}`,
+        redirect: 'manual',
+      });
+      expect(raw.status).toBe(303);
+      expect(raw.headers.get('location')).toBe('./');
+      expect(raw.headers.get('set-cookie')).toMatch(/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+
+      // The browser, through the proxy, signs in and follows every link of the menu: all stays under the prefix.
+      const prefixed = await browser.newContext();
+      const tab = await prefixed.newPage();
+      const seen: string[] = [];
+      tab.on('request', (r) => seen.push(new URL(r.url()).pathname));
+      await tab.goto(front.slice(0, -1)); // /maestro/admin → /maestro/admin/
+      expect(new URL(tab.url()).pathname).toBe('/maestro/admin/');
+      await tab.fill('input[name=key]', TEST_API_KEY);
+      await Promise.all([tab.waitForNavigation(), tab.click('button[type=submit]')]);
+      const [cookie] = await prefixed.cookies();
+      expect(cookie).toMatchObject({ path: '/maestro/admin', secure: false, httpOnly: true, sameSite: 'Strict' });
+      for (const label of ['Credentials', 'Pools', 'Client keys', 'Usage', 'Sign-in', 'Overview']) {
+        await Promise.all([tab.waitForNavigation(), tab.getByRole('link', { name: label, exact: true }).click()]);
+        expect(await tab.locator('h1').first().innerText(), label).toBeTruthy();
+        expect(await tab.locator('input[name=key]').count(), label).toBe(0); // still signed in
+      }
+      await Promise.all([tab.waitForNavigation(), tab.getByRole('link', { name: 'Credentials', exact: true }).click()]);
+      await Promise.all([tab.waitForNavigation(), tab.getByRole('link', { name: 'team-api' }).first().click()]);
+      expect(await tab.locator('h1').first().innerText()).toContain('team-api');
+      await prefixed.close();
+      expect(seen.filter((p) => !p.startsWith('/maestro/admin/'))).toEqual(['/maestro/admin']); // then redirected to admin/
+    } finally {
+      proxy.close();
+      await behind.close();
+    }
   });
 
   it('is not there at all with MAESTRO_ADMIN_UI=false', async () => {
