@@ -5,7 +5,7 @@
 // cleared (audited with the session's key id), cookie flags and CSP, CSRF, a hostile credential
 // name shown as text, client keys refused everywhere, axe-core with no serious violation.
 // Screenshots go to this run's temp directory (MAESTRO_DOCS_SCREENSHOTS=1 also refreshes docs/).
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -77,6 +77,7 @@ async function createClientKey(name: string): Promise<{ id: string; key: string 
 }
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   env = await createDevServerEnv();
   h = await startApiHarness(env, {
     api: { pools },
