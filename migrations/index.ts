@@ -11,6 +11,7 @@ import * as providerMetadata from './0008_provider_metadata.js';
 import * as usageIncomplete from './0009_usage_incomplete.js';
 import * as pools from './0010_pools.js';
 import * as quota from './0011_quota.js';
+import * as adminSessions from './0012_admin_sessions.js';
 
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '0009_usage_incomplete': usageIncomplete,
   '0010_pools': pools,
   '0011_quota': quota,
+  '0012_admin_sessions': adminSessions,
 };

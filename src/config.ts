@@ -93,6 +93,10 @@ export interface Config {
   apiProcesses: number;
   /** Where `maestro login` / `maestro credentials` find a running Maestro, and the key they present. */
   cli: { url?: string; apiKey?: string };
+  /** The admin web page at /admin (MAESTRO_ADMIN_UI; off: /admin is 404). */
+  adminUi: boolean;
+  /** The Temporal Web UI the admin page links a credential's workflow to (dev: the embedded server's UI). */
+  temporalUiUrl?: string;
 }
 
 const optionalString = z
@@ -170,6 +174,13 @@ const envSchema = z.object({
     `MAESTRO_API_PROCESSES must be a whole number of API processes from 1 to ${MAX_API_PROCESSES}, or auto (one per CPU core)`,
   ),
   MAESTRO_URL: optionalUrl('MAESTRO_URL'),
+  MAESTRO_ADMIN_UI: optionalString.pipe(
+    z.enum(['true', 'false', '1', '0'], { error: 'MAESTRO_ADMIN_UI must be true or false' }).optional(),
+  ),
+  MAESTRO_TEMPORAL_UI_URL: optionalString.refine(
+    (v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v),
+    'MAESTRO_TEMPORAL_UI_URL must be an absolute http(s) URL',
+  ),
   MAESTRO_API_KEY: optionalString,
   LOG_LEVEL: optionalString.pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()),
 });
@@ -309,6 +320,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
           ? Math.min(os.availableParallelism(), MAX_API_PROCESSES)
           : Number(e.MAESTRO_API_PROCESSES),
     cli: { url: e.MAESTRO_URL, apiKey: e.MAESTRO_API_KEY },
+    adminUi: e.MAESTRO_ADMIN_UI === undefined || e.MAESTRO_ADMIN_UI === 'true' || e.MAESTRO_ADMIN_UI === '1',
+    // Development without TEMPORAL_ADDRESS runs the embedded dev server, whose Web UI is on devUiPort.
+    temporalUiUrl:
+      e.MAESTRO_TEMPORAL_UI_URL?.replace(/\/+$/, '') ??
+      (mode === 'development' && !temporal.address
+        ? `http://localhost:${e.MAESTRO_DEV_UI_PORT === undefined ? 8233 : Number(e.MAESTRO_DEV_UI_PORT)}`
+        : undefined),
   };
 }
 

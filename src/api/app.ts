@@ -57,6 +57,15 @@ export interface AppDeps {
   bodyIdleTimeoutMs?: number;
   /** Pools: the proxy routes through them, /v1/pools serves them. */
   pools?: { router: PoolRouter; state: RoutingState } & NonNullable<RouteDeps['pools']>;
+  /** The admin page (src/admin), mounted at /admin when given (MAESTRO_ADMIN_UI); it signs in with the API's own key check and limiter. */
+  admin?: (edge: AdminEdge) => express.RequestHandler;
+}
+
+/** What the admin page shares with the API: the same key check and the same failed-key limiter. */
+export interface AdminEdge {
+  authenticate: KeyRegistry['authenticate'];
+  limiter: FailedAuthLimiter;
+  addressOf: (req: IncomingMessage) => string;
 }
 
 /** One line per finished request: method, path without the query, status, time, the key's id. Never headers or the key. */
@@ -120,10 +129,12 @@ export function createApp(deps: AppDeps): RequestListener {
     res.json(openapi);
   });
 
+  const limiter = new FailedAuthLimiter(deps.config.authFailuresPerMinute);
+  const addressOf = clientAddress(deps.config.trustProxy);
   const gate = keyGate({
     keys: deps.access.registry,
-    limiter: new FailedAuthLimiter(deps.config.authFailuresPerMinute),
-    addressOf: clientAddress(deps.config.trustProxy),
+    limiter,
+    addressOf,
     rate: new RequestRateLimiter(),
     lastUsed: deps.access.lastUsed,
     budget: deps.usage,
@@ -175,6 +186,11 @@ export function createApp(deps: AppDeps): RequestListener {
       auth(req, res, (error?: unknown) => (error ? next(error) : codecAdmin(req, res, next))),
     ),
   );
+
+  if (deps.admin) {
+    const registry = deps.access.registry;
+    app.use('/admin', deps.admin({ authenticate: (key) => registry.authenticate(key), limiter, addressOf }));
+  }
 
   app.use(notFoundHandler);
   const handleError = errorHandler(deps.log);

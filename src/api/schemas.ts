@@ -1,5 +1,6 @@
 // Request bodies, parameters and response bodies as zod schemas: requests are validated with
 // them, responses shaped by them (unknown fields dropped), and /openapi.json generated from them.
+import { nextCursorSchema, pageQuery } from './pagination.js';
 import { isStorableDate, STORABLE_DATE_RANGE } from '../dates.js';
 import { z } from 'zod';
 import { buildUrl } from '../auth/clientBuilder.js';
@@ -91,7 +92,9 @@ export const listQuerySchema = z.strictObject({
   provider: providerSchema.optional(),
   status: z.enum(['active', 'reauth_required', 'disabled']).optional(),
   authType: z.enum(['oauth', 'api_key']).optional(),
+  ...pageQuery,
 });
+export const keyListQuerySchema = z.strictObject(pageQuery);
 
 export const idParamSchema = z.uuid({ error: 'credential id must be a UUID' }).meta({ description: 'credential id' });
 
@@ -274,7 +277,7 @@ export const credentialWithWorkflowSchema = credentialSchema
   })
   .meta({ id: 'CredentialWithWorkflow' });
 
-export const credentialListSchema = z.object({ credentials: z.array(credentialSchema) });
+export const credentialListSchema = z.object({ credentials: z.array(credentialSchema), nextCursor: nextCursorSchema });
 
 export const credentialEventSchema = z
   .object({ id: z.string(), credentialId: z.uuid(), type: z.string(), details: z.record(z.string(), z.unknown()), createdAt: dateTime })
@@ -306,7 +309,7 @@ export const keySchema = z
 export const createdKeySchema = keySchema
   .extend({ key: z.string().meta({ description: 'the whole key, msk_<id>_<secret>: shown this once, store it now' }) })
   .meta({ id: 'CreatedKey' });
-export const keyListSchema = z.object({ keys: z.array(keySchema) });
+export const keyListSchema = z.object({ keys: z.array(keySchema), nextCursor: nextCursorSchema });
 
 const usageDimensions = ['key', 'credential', 'provider', 'model', 'pool'] as const;
 export const usageQuerySchema = z.strictObject({

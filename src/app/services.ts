@@ -52,6 +52,10 @@ import { sendPoolMessage } from '../credentials/poolMessages.js';
 import { releaseOnQuotaRead } from '../pools/quotaRelease.js';
 import { postWebhook } from '../activities/webhook.js';
 import { randomUUID } from 'node:crypto';
+import { AdminSessionStore } from '../db/adminSessions.js';
+import { createAdminRouter } from '../admin/router.js';
+import { PROVIDER_IDS } from '../model/providers.js';
+import type { PoolsReader } from '../model/pools.js';
 
 export interface Core {
   store: CredentialStore;
@@ -159,6 +163,8 @@ export const SERVER_LIMITS = {
 export interface ApiOptions {
   /** A request body that stops arriving for this long is answered 408 and its connection closed. Default 30 s. */
   bodyIdleTimeoutMs?: number;
+  /** Pools for the admin page (src/pools serves them); without, its pools page says they are not configured. */
+  pools?: PoolsReader;
 }
 
 export async function startApi(
@@ -205,6 +211,12 @@ export async function startApi(
   const usage = new UsageRecorder(usageStore, { log, metrics: registerUsageMetrics(metrics.registry, rateLimits) });
   registerQuotaMetrics(metrics.registry, usageStore);
   const credentials = new CredentialService({ ...core, log });
+  const keyService = new KeyService({
+    keys: core.apiKeys,
+    credentials: core.store,
+    findPool: (ref) => pools.service.find(ref).catch(() => undefined),
+    changed: (id) => keys.reload(id),
+  });
   const app = createApp({
     config,
     log,
@@ -225,14 +237,25 @@ export async function startApi(
     codec: codecDeps(config),
     access: {
       registry: keys,
-      service: new KeyService({
-        keys: core.apiKeys,
-        credentials: core.store,
-        findPool: (ref) => pools.service.find(ref).catch(() => undefined),
-        changed: (id) => keys.reload(id),
-      }),
+      service: keyService,
       lastUsed,
     },
+    admin: config.adminUi
+      ? (edge) =>
+          createAdminRouter({
+            ...edge,
+            credentials,
+            keys: keyService,
+            usage: usageStore,
+            rateLimits,
+            pools: options.pools ?? pools.service,
+            sessions: new AdminSessionStore(db),
+            providers: PROVIDER_IDS,
+            envKeyCount: config.apiKeys.length,
+            temporal: { uiUrl: config.temporalUiUrl, namespace: config.temporal.namespace },
+            log,
+          })
+      : undefined,
     checkReady: async () => {
       await db
         .selectNoFrom((eb) => eb.val(1).as('ok'))

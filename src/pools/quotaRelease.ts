@@ -20,7 +20,12 @@ export function scopesWithRoom(state: RateLimitState, now: number): string[] {
   return [...byScope].filter(([, windows]) => hasRoom({ ...state, windows }, now)).map(([scope]) => scope);
 }
 
-export async function releaseOnQuotaRead(routing: RoutingStore, credentialId: string, state: RateLimitState, now = new Date()): Promise<string[]> {
+export async function releaseOnQuotaRead(
+  routing: RoutingStore,
+  credentialId: string,
+  state: RateLimitState,
+  now = new Date(),
+): Promise<string[]> {
   const scopes = scopesWithRoom(state, now.getTime());
   const cleared = scopes.length > 0 ? await routing.clearCooldowns(credentialId, now, scopes) : [];
   if (cleared.length > 0) {

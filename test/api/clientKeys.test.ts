@@ -362,3 +362,46 @@ describe('client keys', () => {
     }
   });
 });
+
+describe('list pagination', () => {
+  /** Every page of a list at `limit` per page: the ids in order, and how many pages it took. */
+  async function walk(path: string, field: 'keys' | 'credentials', limit: number): Promise<{ ids: string[]; pages: number }> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page = await h.call('GET', `${path}?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      expect(page.status, page.text).toBe(200);
+      expect(page.json[field].length).toBeLessThanOrEqual(limit);
+      ids.push(...page.json[field].map((item: { id: string }) => item.id));
+      cursor = page.json.nextCursor;
+      pages++;
+    } while (cursor);
+    return { ids, pages };
+  }
+
+  it('pages through keys and credentials with limit and cursor, oldest first, each item once', async () => {
+    for (const name of ['page-1', 'page-2', 'page-3']) await createKey({ name, role: 'client', providers: ['openai'] });
+    for (const [path, field] of [
+      ['/v1/keys', 'keys'],
+      ['/v1/credentials', 'credentials'],
+    ] as const) {
+      const whole = (await h.call('GET', path)).json;
+      expect(whole.nextCursor).toBeNull();
+      const all = whole[field].map((item: { id: string }) => item.id);
+      expect(all.length).toBeGreaterThanOrEqual(2);
+      const walked = await walk(path, field, 1);
+      expect(walked.ids).toEqual(all);
+      expect(walked.pages).toBe(all.length);
+      expect((await walk(path, field, 2)).ids).toEqual(all);
+    }
+    const first = await h.call('GET', '/v1/credentials?limit=1');
+    expect(first.json.credentials.map((c: { name: string }) => c.name)).toEqual(['team-a']); // oldest first
+
+    for (const bad of ['limit=0', 'limit=501', 'limit=two', 'cursor=not-ours']) {
+      const refused = await h.call('GET', `/v1/keys?${bad}`);
+      expect(refused.status, bad).toBe(400);
+      expect(refused.json.error.message, bad).toMatch(/limit must be a whole number from 1 to 500|cursor is not one this API gave out/);
+    }
+  });
+});

@@ -77,3 +77,26 @@ describe('MAESTRO_WORKFLOW_CACHE_SIZE', () => {
     }
   });
 });
+
+describe('the admin page', () => {
+  it('is on by default, off with MAESTRO_ADMIN_UI=false, and refuses anything else', () => {
+    expect(loadConfig(base).adminUi).toBe(true);
+    expect(loadConfig({ ...base, MAESTRO_ADMIN_UI: 'false' }).adminUi).toBe(false);
+    expect(loadConfig({ ...base, MAESTRO_ADMIN_UI: '0' }).adminUi).toBe(false);
+    expect(loadConfig({ ...base, MAESTRO_ADMIN_UI: 'true' }).adminUi).toBe(true);
+    expect(() => loadConfig({ ...base, MAESTRO_ADMIN_UI: 'off' })).toThrow(/^MAESTRO_ADMIN_UI must be true or false$/);
+  });
+
+  it('links workflows to MAESTRO_TEMPORAL_UI_URL; in development, to the embedded server UI; else nowhere', () => {
+    expect(loadConfig(base).temporalUiUrl).toBeUndefined();
+    expect(loadConfig({ ...base, MAESTRO_TEMPORAL_UI_URL: 'https://temporal.example.com/' }).temporalUiUrl).toBe(
+      'https://temporal.example.com',
+    );
+    expect(loadConfig({ MAESTRO_ENV: 'development' }).temporalUiUrl).toBe('http://localhost:8233');
+    expect(loadConfig({ MAESTRO_ENV: 'development', MAESTRO_DEV_UI_PORT: '9233' }).temporalUiUrl).toBe('http://localhost:9233');
+    expect(loadConfig({ MAESTRO_ENV: 'development', TEMPORAL_ADDRESS: 'temporal:7233' }).temporalUiUrl).toBeUndefined();
+    expect(() => loadConfig({ ...base, MAESTRO_TEMPORAL_UI_URL: 'javascript:alert(1)' })).toThrow(
+      /^MAESTRO_TEMPORAL_UI_URL must be an absolute http\(s\) URL$/,
+    );
+  });
+});

@@ -16,6 +16,7 @@ import {
   rateLimitSchema,
   replaceCredentialSchema,
 } from '../schemas.js';
+import { paginate } from '../pagination.js';
 import { answer, commonFailures, defineRoute, failure } from './route.js';
 
 export function expiryFrom(body: { expiresAt?: string; expiresIn?: number }, now = Date.now()): Date | null {
@@ -50,12 +51,13 @@ export const credentialRoutes = [
     role: 'client', // a client key sees the credentials it may use
     operationId: 'listCredentials',
     summary: 'list credentials',
+    description: 'Oldest first; `limit` and `cursor` page through them.',
     request: { query: listQuerySchema },
     responses: { 200: answer('metadata of every matching credential', credentialListSchema), ...commonFailures },
-  }).handle(async ({ query, principal }, { credentials }) => ({
-    status: 200,
-    body: { credentials: visibleCredentials(principal, await credentials.list(query)) },
-  })),
+  }).handle(async ({ query: { limit, cursor, ...filter }, principal }, { credentials }) => {
+    const page = paginate(visibleCredentials(principal, await credentials.list(filter)), { limit, cursor });
+    return { status: 200, body: { credentials: page.items, nextCursor: page.nextCursor } };
+  }),
   defineRoute({
     method: 'get',
     path: '/credentials/{id}',

@@ -1,6 +1,7 @@
 // /v1/keys: create (the whole key shown once), list, read, revoke. Admin keys only.
 import { z } from 'zod';
-import { createdKeySchema, createKeySchema, keyIdParamSchema, keyListSchema, keySchema } from '../schemas.js';
+import { paginate } from '../pagination.js';
+import { createdKeySchema, createKeySchema, keyIdParamSchema, keyListQuerySchema, keyListSchema, keySchema } from '../schemas.js';
 import { answer, commonFailures, defineRoute, failure } from './route.js';
 
 const params = z.object({ id: keyIdParamSchema });
@@ -28,9 +29,13 @@ export const keyRoutes = [
     role: 'admin',
     operationId: 'listKeys',
     summary: 'list Maestro keys',
-    description: adminOnly,
+    description: `${adminOnly} Oldest first; \`limit\` and \`cursor\` page through them.`,
+    request: { query: keyListQuerySchema },
     responses: { 200: answer('every key, revoked ones included; never a key or its hash', keyListSchema), ...commonFailures },
-  }).handle(async (_input, { keys }) => ({ status: 200, body: { keys: await keys.list() } })),
+  }).handle(async ({ query }, { keys }) => {
+    const page = paginate(await keys.list(), query);
+    return { status: 200, body: { keys: page.items, nextCursor: page.nextCursor } };
+  }),
   defineRoute({
     method: 'get',
     path: '/keys/{id}',
