@@ -70,6 +70,12 @@ describe('the built service', () => {
     expect(answer.status).toBe(200);
     const bearer = String(rig.fake.apiRequests().at(-1)!.headers.authorization);
     expect(bearer).toBe(`Bearer ${rig.fake.issued.accessTokens.at(-1)}`);
+    // The admin page from the build: its hashed browser files come from dist/admin-assets.
+    const admin = await api.call('GET', '/admin/');
+    expect(admin.status).toBe(401);
+    const script = /src="\.\/assets\/(htmx\.[0-9a-f]{10}\.js)"/.exec(admin.text)?.[1];
+    expect(existsSync(path.join(install, 'dist/admin-assets', script!))).toBe(true);
+    expect((await api.call('GET', `/admin/assets/${script}`)).status).toBe(200);
     await until(() => rig.logLines().some((l) => l.includes('request completed')), { what: 'the API request log line' });
     const logs = rig.logLines().join('\n');
     for (const secret of knownSecrets(rig, [credential.accessToken, credential.refreshToken])) expect(logs).not.toContain(secret);
