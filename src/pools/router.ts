@@ -150,7 +150,7 @@ export class PoolRouter {
     if (bench) {
       if (c.scope === 'billing') {
         this.overageSeen(req, credentialId, c.evidence, bench.until, now);
-      } else if (this.deps.state.bench({ credentialId, ...bench, reason: c.scope, evidence: c.evidence, now })) {
+      } else if (this.deps.state.bench({ credentialId, ...bench, reason: c.evidence, evidence: c.evidence, now })) {
         this.deps.state.event({
           poolId: null,
           credentialId,
