@@ -61,7 +61,12 @@ export async function attemptPool<A>(plan: PoolPlan<A>): Promise<PooledSend<A>> 
           holdStarted = Date.now();
           plan.held?.('started', 0);
         }
-        await waitForChange(plan, Math.min(HOLD_POLL_MS, holdUntil - Date.now()));
+        try {
+          await waitForChange(plan, Math.min(HOLD_POLL_MS, holdUntil - Date.now()));
+        } catch (error) {
+          plan.held?.('ended', Date.now() - holdStarted); // the client left
+          throw error;
+        }
         continue;
       }
       if (holdStarted !== undefined) plan.held?.('ended', Date.now() - holdStarted);
