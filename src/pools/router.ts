@@ -62,6 +62,9 @@ export interface ExhaustedReport {
 }
 
 export class PoolRouter {
+  /** Members this process is probing now: one probe per member here, as the lease makes it one across processes. */
+  private readonly probing = new Set<string>();
+
   constructor(private readonly deps: RouterDeps) {}
 
   status(pool: PoolRecord, credentialId: string, family: string | undefined, now: number): MemberStatus {
@@ -114,8 +117,12 @@ export class PoolRouter {
   }
 
   /** The one recovery probe of a member across every process: true when this request may be it. */
-  acquireProbe(credentialId: string, leaseMs: number): Promise<boolean> {
-    return this.deps.state.acquireProbe(credentialId, leaseMs);
+  async acquireProbe(credentialId: string, leaseMs: number): Promise<boolean> {
+    if (this.probing.has(credentialId)) return false;
+    this.probing.add(credentialId);
+    const held = await this.deps.state.acquireProbe(credentialId, leaseMs).catch(() => false);
+    if (!held) this.probing.delete(credentialId);
+    return held;
   }
 
   started(credentialId: string, now = Date.now()): void {
@@ -123,6 +130,7 @@ export class PoolRouter {
   }
 
   finished(credentialId: string): void {
+    this.probing.delete(credentialId);
     this.deps.state.finished(credentialId);
   }
 

@@ -78,7 +78,7 @@ it('runs two API processes behind one port, replaces one that is killed, and sto
       const path = Math.floor(i / 2) % 2 ? '/healthz' : '/v1/credentials'; // pairs: each process serves both
       const answer = await rawRequest(port, { path, headers: { authorization: `Bearer ${TEST_API_KEY}` } });
       expect(answer.status, `${path}: ${answer.text}`).toBe(200);
-      expect(answer.json).toEqual(path === '/healthz' ? { status: 'ok' } : { credentials: [] });
+      expect(answer.json).toEqual(path === '/healthz' ? { status: 'ok' } : { credentials: [], nextCursor: null });
     }
     sent += n;
     // The pids of the last n request log lines (they may land a moment after the answers).

@@ -49,7 +49,7 @@ describe('maintenance schedule', () => {
         action = (await schedule.describe()).info.recentActions.at(-1)?.action;
       }
       const result = await env.client.workflow.getHandle(action!.workflow.workflowId).result();
-      expect(result).toEqual({ loginSessions: 1, events: 1, durableCallClaims: 0, durableCallUsage: 0 });
+      expect(result).toEqual({ loginSessions: 1, events: 1, durableCallClaims: 0, durableCallUsage: 0, poolRouting: 0 });
     } finally {
       await schedule.delete();
     }
