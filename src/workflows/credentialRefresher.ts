@@ -281,8 +281,9 @@ export class CredentialRefresher {
   async run(): Promise<RefreshStatus> {
     while (!this.stopping) {
       if (this.shouldContinueAsNew()) {
-        // Serve refresh requests while waiting: a handler that waits on the loop must not block it.
-        await condition(() => allHandlersFinished() || this.state.refreshRequested || this.stopping);
+        // Serve refresh (and quota) requests while waiting: a handler that waits on the loop must not block it.
+        // Quota read requests too: a readQuota caller waits on the loop like a refresh caller.
+        await condition(() => allHandlersFinished() || this.state.refreshRequested || this.stopping || this.quotaRequested);
         if (this.stopping) break;
         if (allHandlersFinished())
           return continueAsNew<(input: RefreshWorkflowInput) => Promise<RefreshStatus>>({ ...this.input, state: this.state });
