@@ -282,7 +282,6 @@ export class CredentialRefresher {
     while (!this.stopping) {
       if (this.shouldContinueAsNew()) {
         // Serve refresh (and quota) requests while waiting: a handler that waits on the loop must not block it.
-        // Quota read requests too: a readQuota caller waits on the loop like a refresh caller.
         await condition(() => allHandlersFinished() || this.state.refreshRequested || this.stopping || this.quotaRequested);
         if (this.stopping) break;
         if (allHandlersFinished())
