@@ -14,6 +14,8 @@
 //          --sample-workflows (histories read for events per cycle and lateness by stage; 200)
 //          --profile (V8 CPU profile of the worker process over the window)  --out file.json
 //          --server-profile (the dev server's CPU profile over the window: perf + go tool addr2line)
+//          --quota-interval-sec S (idle quota reads per credential every S seconds, as
+//          MAESTRO_QUOTA_INTERVAL; 0, the default here: off, as before issue 30; 900 = production's default)
 //          --settle-sec S (first tokens expire S seconds later and the window starts S seconds
 //          after the import began: a mass import's backlog — every workflow's first tasks — is
 //          worked off before the first refreshes fall due, so the window measures the steady state)
@@ -50,6 +52,7 @@ const SAMPLE_MS = 5_000;
 const PROFILE = argFlag('profile');
 const SERVER_PROFILE = argFlag('server-profile');
 const SETTLE_MS = argNumber('settle-sec', 0) * 1000;
+const QUOTA_INTERVAL_MS = argNumber('quota-interval-sec', 0) * 1000;
 /** Workflows whose histories are read for events per cycle and lateness by stage. */
 const SAMPLE_WORKFLOWS = argNumber('sample-workflows', 200);
 
@@ -88,6 +91,7 @@ async function main() {
   });
   const { config, db, env } = stack;
   const wlog = createLogger('silent');
+  config.quotaIntervalMs = QUOTA_INTERVAL_MS;
   const core = createCore(config, db, env.client, { maxHistoryEvents: MAX_HISTORY });
   // --max-cached sets MAESTRO_WORKFLOW_CACHE_SIZE's setting; otherwise the production default.
   if (MAX_CACHED !== undefined) config.workflowCacheSize = MAX_CACHED;
@@ -149,7 +153,7 @@ async function main() {
       heapMb: number;
       cpuSec: number;
       children: ReturnType<typeof childrenUsage>;
-      token: { tokenRequests: number; reusedRefreshTokens: number };
+      token: { tokenRequests: number; reusedRefreshTokens: number; quotaRequests: number };
     }[] = [];
     const sample = async () => {
       const [row] = await sql<{ refreshes: string; expired: string }>`
@@ -166,7 +170,7 @@ async function main() {
         heapMb: process.memoryUsage().heapUsed / 1e6,
         cpuSec: (cpu.user + cpu.system) / 1e6,
         children: childrenUsage(),
-        token: await tokens.call<{ tokenRequests: number; reusedRefreshTokens: number }>('counters'),
+        token: await tokens.call<{ tokenRequests: number; reusedRefreshTokens: number; quotaRequests: number }>('counters'),
       };
       samples.push(s);
       return s;
@@ -350,6 +354,12 @@ async function main() {
                   `${round(percentile(firstLateness, 50) / 1000, 3)} / ${round(percentile(firstLateness, 99) / 1000, 3)} / ${round(percentile(firstLateness, 100) / 1000, 3)} s`,
                 ],
               ]),
+          [
+            'quota reads in window (every credential every --quota-interval-sec)',
+            QUOTA_INTERVAL_MS
+              ? `${last.token.quotaRequests - first.token.quotaRequests} (${((last.token.quotaRequests - first.token.quotaRequests) / wallSec).toFixed(1)}/s; interval ${QUOTA_INTERVAL_MS / 1000} s)`
+              : 'off',
+          ],
           [
             'worker process CPU per refresh',
             `${((1000 * cpuWindow) / Math.max(1, refreshed)).toFixed(2)} ms (${Math.round((100 * cpuWindow) / wallSec)} % of one core on average)`,

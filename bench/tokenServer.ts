@@ -1,6 +1,7 @@
 // Child process for bench:refresh: test/support's fake Anthropic (its real token endpoint:
 // exact wire-format checks, rotating single-use refresh tokens, reuse detection), on its own
-// event loop so the worker's CPU figures are the worker's alone.
+// event loop so the worker's CPU figures are the worker's alone. Its quota endpoint
+// (GET /api/oauth/usage) answers the workflows' quota reads (--quota-interval-sec).
 import { startFakeProvider } from '../test/support/fakeProvider.js';
 import { serve } from './lib/ipc.js';
 
@@ -19,6 +20,7 @@ serve(
       const counts = {
         tokenRequests: token,
         reusedRefreshTokens: fake.reusedRefreshTokens.length,
+        quotaRequests: fake.quotaRequests().length,
         rss: process.memoryUsage().rss,
         cpu: process.cpuUsage(),
       };

@@ -281,8 +281,8 @@ export class CredentialRefresher {
   async run(): Promise<RefreshStatus> {
     while (!this.stopping) {
       if (this.shouldContinueAsNew()) {
-        // Serve refresh requests while waiting: a handler that waits on the loop must not block it.
-        await condition(() => allHandlersFinished() || this.state.refreshRequested || this.stopping);
+        // Serve refresh (and quota) requests while waiting: a handler that waits on the loop must not block it.
+        await condition(() => allHandlersFinished() || this.state.refreshRequested || this.stopping || this.quotaRequested);
         if (this.stopping) break;
         if (allHandlersFinished())
           return continueAsNew<(input: RefreshWorkflowInput) => Promise<RefreshStatus>>({ ...this.input, state: this.state });
