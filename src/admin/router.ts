@@ -65,6 +65,8 @@ const DONE: Record<string, string> = {
   revoked: 'Key revoked.',
   signedin: 'Signed in to the provider: the credential is stored.',
   member: 'Member updated.',
+  disabled: 'Credential disabled: it takes no calls until enabled.',
+  enabled: 'Credential enabled.',
 };
 
 const MEMBER_ACTIONS: Record<string, MemberAction> = { pause: 'pause', resume: 'resume', 'clear-cooldown': 'clear-cooldown' };
@@ -384,6 +386,17 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
       res.redirect(303, `../${encodeURIComponent(id)}?done=refreshed`);
     }),
   );
+
+  for (const action of ['disable', 'enable'] as const) {
+    router.post(
+      `/credentials/:id/${action}`,
+      handle(async (req, res) => {
+        const id = String(req.params.id);
+        await deps.credentials.setEnabled(id, action === 'enable');
+        res.redirect(303, `../${encodeURIComponent(id)}?done=${action}d`);
+      }),
+    );
+  }
 
   router.post(
     '/credentials/:id/quota',

@@ -107,6 +107,7 @@ const credential = `<% layout('@layout') %>
 <% if (it.c.authType === 'oauth') { %><form class="inline" method="post" action="<%= it.c.id %>/refresh"><input type="hidden" name="_csrf" value="<%= it.csrf %>"><button type="submit">Refresh now</button></form>
 <a href="<%= it.base %>oauth?provider=<%= it.c.provider %>&amp;name=<%= encodeURIComponent(it.c.name) %>">Sign in again</a> <% } %>
 <% if (it.canReadQuota) { %><form class="inline" method="post" action="<%= it.c.id %>/quota"><input type="hidden" name="_csrf" value="<%= it.csrf %>"><button class="secondary" type="submit">Re-read quota</button></form><% } %>
+<form class="inline" method="post" action="<%= it.c.id %>/<%= it.c.status === 'disabled' ? 'enable' : 'disable' %>"><input type="hidden" name="_csrf" value="<%= it.csrf %>"><button class="secondary" type="submit"><%= it.c.status === 'disabled' ? 'Enable' : 'Disable' %></button></form>
 <a href="<%= it.c.id %>/delete">Delete…</a>
 </div>
 ${live(`<table><tbody>

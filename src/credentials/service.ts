@@ -123,6 +123,17 @@ export class CredentialService {
     return updated;
   }
 
+  /**
+   * Disables a credential (it takes no calls — proxied, durable or from a pool — until enabled; its
+   * workflow keeps its token fresh), or enables a disabled one (`active`: a refresh token that died
+   * meanwhile shows at its next refresh as `reauth_required`). Written to its history.
+   */
+  async setEnabled(id: string, enabled: boolean): Promise<CredentialMetadata> {
+    const current = await this.deps.store.get(id);
+    if (enabled) return current.status === 'disabled' ? this.deps.store.setStatus(id, 'active') : current;
+    return this.deps.store.setStatus(id, 'disabled');
+  }
+
   /** Removes the secret (the history stays) and stops the workflow (it also ends by itself on its next read). */
   async remove(id: string): Promise<void> {
     const credential = await this.deps.store.get(id);

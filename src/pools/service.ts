@@ -148,13 +148,9 @@ export class PoolService implements PoolsReader {
     const members: PoolMemberView[] = pool.members.map((m) => {
       const s = this.deps.router.status(pool, m.credentialId, undefined, now);
       const credential = credentials.get(m.credentialId);
-      // The stored status is the truth here (the router's copy may not have loaded this credential).
-      const state =
-        credential && credential.status !== 'active' && s.state === 'routable'
-          ? credential.status === 'reauth_required'
-            ? 'reauth_required'
-            : 'disabled'
-          : s.state;
+      // The stored status is the truth here (the router's copy may not have loaded this credential), before any bench.
+      const stored = credential && credential.status !== 'active' && !m.paused ? credential.status : undefined;
+      const state = stored === 'reauth_required' ? 'reauth_required' : stored ? 'disabled' : s.state;
       const windows: PoolMemberView['windows'] = {};
       for (const [name, w] of Object.entries(this.deps.rateLimit(m.credentialId)?.windows ?? {})) {
         windows[name] = { utilization: w.utilization, reset: w.reset, status: w.status };
@@ -167,7 +163,7 @@ export class PoolService implements PoolsReader {
         maxUtilization: m.maxUtilization,
         paused: m.paused,
         state,
-        reason: state === s.state ? s.reason : `the credential is ${credential?.status ?? 'gone'}`,
+        reason: stored ? `the credential is ${stored}` : s.reason,
         until: s.until !== null ? new Date(s.until).toISOString() : null,
         scope: [
           ...(s.state === 'cooling' && s.until !== null

@@ -107,5 +107,14 @@ it('shows a member cooling with its reset after the fake exhausts its window, an
   expect(after).toMatchObject({ paused: true, state: 'disabled' });
   const events = (await h.call('GET', '/v1/pools/team/events')).json.events as Array<{ type: string }>;
   expect(events.some((e) => e.type === 'member_paused')).toBe(true);
+
+  // Disable alice on her credential page: the API shows it, the pool routes around her; enable her again.
+  await page.goto(`${h.url}/admin/credentials/${ids.alice}`);
+  await Promise.all([page.waitForNavigation(), page.locator('button', { hasText: /^Disable$/ }).click()]);
+  expect(await page.locator('h1').innerText()).toContain('disabled');
+  expect((await h.call('GET', `/v1/credentials/${ids.alice}`)).json.status).toBe('disabled');
+  expect((await h.call('GET', '/v1/pools/team')).json.members[0].state).toBe('disabled');
+  await Promise.all([page.waitForNavigation(), page.locator('button', { hasText: /^Enable$/ }).click()]);
+  expect((await h.call('GET', `/v1/credentials/${ids.alice}`)).json.status).toBe('active');
   expect(problems, problems.join('; ')).toEqual([]);
 }, 120_000);

@@ -70,6 +70,24 @@ export const credentialRoutes = [
     const [credential, rateLimit] = await Promise.all([credentials.get(id), rateLimits.get(id)]);
     return { status: 200, body: { ...credential, rateLimit } };
   }),
+  ...(['disable', 'enable'] as const).map((action) =>
+    defineRoute({
+      method: 'post',
+      path: `/credentials/{id}/${action}`,
+      role: 'admin',
+      operationId: `${action}Credential`,
+      summary: action === 'disable' ? 'disable a credential: it takes no calls until enabled' : 'enable a disabled credential',
+      description:
+        action === 'disable'
+          ? 'Proxied, durable and pool calls refuse it (a pool shows it `disabled` and routes around it); its workflow keeps its token fresh. Idempotent.'
+          : 'Back to `active`; a refresh token that died meanwhile shows at the next refresh as `reauth_required`. Idempotent.',
+      request: { params },
+      responses: { 200: answer('the credential', credentialSchema), ...commonFailures, 404: notFound },
+    }).handle(async ({ params: { id } }, { credentials }) => ({
+      status: 200,
+      body: await credentials.setEnabled(id, action === 'enable'),
+    })),
+  ),
   defineRoute({
     method: 'patch',
     path: '/credentials/{id}',
