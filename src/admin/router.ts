@@ -414,7 +414,10 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
     const { items, nextCursor } = paginate(await deps.keys.list(), { limit: PAGE_SIZE, cursor });
     const keys = items.map((k) => ({
       ...k,
-      reaches: k.role === 'admin' ? 'everything' : [...k.credentials, ...k.providers.map((p) => `all ${p}`)].join(', '),
+      reaches:
+        k.role === 'admin'
+          ? 'everything'
+          : [...k.credentials, ...k.providers.map((p) => `all ${p}`), ...k.pools.map((p) => `pool ${p}`)].join(', '),
       limits:
         Object.entries(k.limits)
           .map(([name, value]) => `${name} ${String(value)}`)
@@ -441,11 +444,13 @@ export function createAdminRouter(deps: AdminDeps): express.Router {
       );
       const credentials = list(form.credentials);
       const providers = list(form.providers);
+      const pools = list(form.pools);
       const parsed = createKeySchema.safeParse({
         name: form.name,
         role: form.role,
         ...(credentials.length ? { credentials } : {}),
         ...(providers.length ? { providers } : {}),
+        ...(pools.length ? { pools } : {}),
         ...(Object.keys(limits).length ? { limits } : {}),
       });
       if (!parsed.success) {

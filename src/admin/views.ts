@@ -139,6 +139,7 @@ const keys = `<% layout('@layout') %>
 <label for="k-name">Name</label><input id="k-name" name="name" required maxlength="100">
 <label for="k-role">Role</label><select id="k-role" name="role"><option value="client">client</option><option value="admin">admin</option></select>
 <label for="k-credentials">Credentials (ids or names, comma-separated)</label><input id="k-credentials" name="credentials" size="50">
+<label for="k-pools">Pools (ids or names, comma-separated)</label><input id="k-pools" name="pools" size="50">
 <fieldset><legend>Providers</legend><% for (const p of it.providers) { %><label><input type="checkbox" name="providers" value="<%= p %>"> <%= p %></label><% } %></fieldset>
 <label for="k-rpm">Requests per minute</label><input id="k-rpm" name="requestsPerMinute" inputmode="numeric" pattern="[0-9]*">
 <label for="k-tpd">Tokens per day</label><input id="k-tpd" name="tokensPerDay" inputmode="numeric" pattern="[0-9]*">

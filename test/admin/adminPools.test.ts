@@ -116,5 +116,21 @@ it('shows a member cooling with its reset after the fake exhausts its window, an
   expect((await h.call('GET', '/v1/pools/team')).json.members[0].state).toBe('disabled');
   await Promise.all([page.waitForNavigation(), page.locator('button', { hasText: /^Enable$/ }).click()]);
   expect((await h.call('GET', `/v1/credentials/${ids.alice}`)).json.status).toBe('active');
+
+  // A client key for the pool, made on the page: with no header it goes through its one pool (bob, resumed).
+  expect((await h.call('POST', '/v1/pools/team/members', { body: { credential: ids.bob, action: 'resume' } })).status).toBe(200);
+  await page.goto(`${h.url}/admin/keys`);
+  await page.locator('summary', { hasText: 'Create a key' }).click();
+  await page.fill('#k-name', 'pool user');
+  await page.fill('#k-pools', 'team');
+  await Promise.all([page.waitForNavigation(), page.locator('button', { hasText: 'Create key' }).click()]);
+  const key = (await page.locator('#created-key').innerText()).trim();
+  const viaPool = await fetch(`${h.url}/proxy/anthropic/v1/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  expect(viaPool.status).toBe(200);
+  expect([ids.alice, ids.bob]).toContain(viaPool.headers.get('x-maestro-credential-id'));
   expect(problems, problems.join('; ')).toEqual([]);
 }, 120_000);
