@@ -133,7 +133,9 @@ it('answers claude -p through one member, and resumes the session on another whe
   const secondCalls = callsSince(mark);
   expect(second.code, `${second.output}\n${traffic(secondCalls)}`).toBe(0);
   expect(second.json).toMatchObject({ is_error: false, api_error_status: null, session_id: sessionId });
-  for (const call of secondCalls) expect(call.headers['x-claude-code-session-id']).toBe(sessionId);
+  // Claude Code never retried (its retry counter stays 0 on every copy): the failover was Maestro's.
+  for (const call of secondCalls)
+    expect(call.headers).toMatchObject({ 'x-claude-code-session-id': sessionId, 'x-stainless-retry-count': '0' });
   // The exhausted member refused (its 429 never reached Claude Code); another member served.
   expect(h.fake.accounts.served(member)).toBe(served[member]);
   const others = NAMES.filter((n) => n !== member && h.fake.accounts.served(n) > served[n]!);
@@ -141,4 +143,14 @@ it('answers claude -p through one member, and resumes the session on another whe
   const pool = await h.call('GET', '/v1/pools/team');
   const events = (await h.call('GET', `/v1/pools/${pool.json.id}/events`)).json.events as Array<{ type: string }>;
   expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['cooldown_set', 'failover']));
+  // Whatever else Claude Code asked Maestro (a HEAD of the base URL) was answered, never a 5xx.
+  const proxied = h.logLines
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { req?: { method: string; url: string }; res?: { statusCode: number } })
+    .filter((l) => l.req?.url.startsWith('/proxy/') && l.res);
+  expect(proxied.filter((l) => l.res!.statusCode >= 500)).toEqual([]);
+  expect(proxied.filter((l) => l.req!.method === 'POST').map((l) => [l.req!.url, l.res!.statusCode])).toEqual([
+    ['/proxy/anthropic/v1/messages', 200],
+    ['/proxy/anthropic/v1/messages', 200],
+  ]);
 }, 300_000);
