@@ -23,7 +23,6 @@ let h: ApiHarness;
 let clientKey: string;
 let home: string;
 let project: string;
-const ids: Record<string, string> = {};
 
 beforeAll(async () => {
   env = await createDevServerEnv();
@@ -34,7 +33,7 @@ beforeAll(async () => {
       ),
     },
   });
-  for (const n of NAMES) ids[n] = (await seedOAuthCredential(h, { tag: `c${n}`, name: n })).credential.id;
+  for (const n of NAMES) await seedOAuthCredential(h, { tag: `c${n}`, name: n });
   const pool = await h.call('POST', '/v1/pools', {
     body: { name: 'team', provider: 'anthropic', members: NAMES.map((n) => ({ credential: n })) },
   });
