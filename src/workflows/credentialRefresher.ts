@@ -179,9 +179,11 @@ export class CredentialRefresher {
     if (!Number.isFinite(until) || until <= Date.now()) return;
     if (this.quota.benchedUntil !== undefined && until <= this.quota.benchedUntil) return;
     this.quota.benchedUntil = until;
-    // Sooner, never later: a read already due within the benched cadence keeps its time.
+    // Sooner, never later: a read already due within the benched cadence keeps its time. With no
+    // read scheduled (one just ended), the loop schedules the next from the whole state: the
+    // benched cadence or the idle interval, whichever comes first.
     const benched = nextQuotaReadAt({ benchedUntil: until }, Date.now(), 0, Math.random);
-    if (benched !== null && (this.quota.nextReadAt === undefined || benched < this.quota.nextReadAt)) {
+    if (benched !== null && this.quota.nextReadAt !== undefined && benched < this.quota.nextReadAt) {
       this.quota.nextReadAt = this.quota.notBefore !== undefined ? Math.max(benched, this.quota.notBefore) : benched;
     }
     this.quotaRescheduled = true;

@@ -69,11 +69,23 @@ it('releases a member benched until a reset hours away as soon as a quota read s
 
   const tokenCalls = h.fake.tokenRequests().length;
   h.fake.accounts.resetEarly('alice'); // the provider resets the window early
-  await until(async () => (await h.call('GET', '/v1/pools/q')).json.members[0].state === 'routable', {
-    timeoutMs: 30_000,
-    intervalMs: 250,
-    what: 'alice routable after a quota read',
-  });
+  try {
+    await until(async () => (await h.call('GET', '/v1/pools/q')).json.members[0].state === 'routable', {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      what: 'alice routable after a quota read',
+    });
+  } catch (error) {
+    // What the workflow, the credential and the pool said at the end: a failure explains itself.
+    const credential = (await h.call('GET', `/v1/credentials/${ids.alice}`)).json;
+    const pool = (await h.call('GET', '/v1/pools/q')).json;
+    const events = (await h.call('GET', '/v1/pools/q/events')).json;
+    throw new Error(
+      `${(error as Error).message}; workflow: ${JSON.stringify(credential.workflow)}; rateLimit: ${JSON.stringify(credential.rateLimit)}; ` +
+        `member: ${JSON.stringify(pool.members[0])}; events: ${JSON.stringify(events.events)}; quota reads: ${h.fake.quotaRequests().length}`,
+      { cause: error },
+    );
+  }
   expect((await send()).member).toBe(ids.alice);
   const events = (await h.call('GET', '/v1/pools/q/events')).json.events as Array<{ type: string; credentialId?: string }>;
   expect(events.some((e) => e.type === 'quota_read' && e.credentialId === ids.alice)).toBe(true);
