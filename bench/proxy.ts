@@ -384,7 +384,8 @@ async function main() {
       profiles = {};
       const profiled: [CaseName, Child][] = [
         ['maestro', maestro],
-        ['forwarder', forwarder],
+        ...(MAIN.includes('maestro-pool') ? [['maestro-pool', maestro] as [CaseName, Child]] : []),
+        ...(MAIN.includes('forwarder') ? [['forwarder', forwarder] as [CaseName, Child]] : []),
         ...(patched ? [['patched', patched] as [CaseName, Child]] : []),
       ];
       for (const [name, child] of profiled) {

@@ -89,6 +89,8 @@ const server = http.createServer((req, res) => {
     let i = 0;
     const tick = () => {
       if (res.destroyed) return;
+      // message_start and content_block_start leave together, as Anthropic's do; deltas follow.
+      if (i === 0) res.write(event(i++));
       res.write(event(i++));
       if (i < EVENTS) setTimeout(tick, EVENT_INTERVAL_MS);
       else res.end('event: message_stop\ndata: {"type":"message_stop"}\n\n');
