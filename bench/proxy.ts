@@ -94,6 +94,7 @@ type CaseName =
   | 'lean'
   | 'maestro-oauth'
   | 'patched'
+  | 'patched-pool'
   | 'prod'
   | 'prod-warn'
   | 'prod-cluster';
@@ -165,7 +166,7 @@ async function main() {
       'maestro-pool': { pid: maestro.proc.pid!, tree: false },
       ...(prod ? { prod: { pid: prod.pid, tree: true } } : {}),
       ...(prodWarn ? { 'prod-warn': { pid: prodWarn.pid, tree: true } } : {}),
-      ...(patched ? { patched: { pid: patched.proc.pid!, tree: false } } : {}),
+      ...(patched ? { patched: { pid: patched.proc.pid!, tree: false }, 'patched-pool': { pid: patched.proc.pid!, tree: false } } : {}),
       ...(prodCluster ? { 'prod-cluster': { pid: prodCluster.pid, tree: true } } : {}),
     };
     if (PIN) {
@@ -212,6 +213,12 @@ async function main() {
         forwarder: { url: `${forwarder.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         lean: { url: `${lean.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         patched: { url: `${patched?.ready.url}/proxy/anthropic/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
+        'patched-pool': {
+          url: `${patched?.ready.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': BENCH_API_KEY, 'x-maestro-pool': 'bench' },
+          body,
+          sessions: SESSIONS,
+        },
         'maestro-oauth': {
           url: `${maestro.ready.url}/proxy/anthropic/v1/messages`,
           headers: { ...base, 'x-api-key': BENCH_API_KEY, 'x-maestro-credential': 'oauth' },
@@ -224,7 +231,7 @@ async function main() {
     const MAIN: CaseName[] = SCALING
       ? ['direct', 'forwarder', 'lean', 'prod', 'prod-cluster']
       : POOLS_ONLY
-        ? ['direct', 'maestro', 'maestro-pool', ...(patched ? (['patched'] as const) : [])]
+        ? ['direct', 'maestro', 'maestro-pool', ...(patched ? (['patched', 'patched-pool'] as const) : [])]
         : [
             'direct',
             'maestro',
@@ -534,6 +541,16 @@ async function main() {
         '(The routing state reads what changed and shares its in-flight counts once a second in every case, pool traffic or not; ' +
           'a per-call query would show as queries per call ≈ 1 or more in the pool row.)',
       );
+      if (cpuPerCall['patched-pool']?.length && cpuPerCall.patched?.length) {
+        const paired = (a: CaseName, b: CaseName) => {
+          const r = cpuPerCall[a].map((v, i) => v / cpuPerCall[b][i]!);
+          return `${a} ÷ ${b} per round ${r.map((x) => x.toFixed(3)).join(' ')}, median ${median(r).toFixed(3)}`;
+        };
+        lines.push(
+          `--compare-tree: patched ${Math.round(median(cpuPerCall.patched))} µs, patched-pool ${Math.round(median(cpuPerCall['patched-pool']))} µs per call; ` +
+            `${paired('patched-pool', 'patched')}; ${paired('patched-pool', 'maestro-pool')}; ${paired('patched', 'maestro')}.`,
+        );
+      }
       poolState = await maestro.call('poolState');
       lines.push(`Pool members after the run (GET /v1/pools/:id): ${JSON.stringify(poolState)}`);
     }
