@@ -20,8 +20,9 @@
 //          --no-build (use the dist/ already built)  --no-pin (proxies not pinned to CPU 1)
 //          --scaling [--processes 2] (closed loop only: the production build with 1 and with N
 //          API processes, MAESTRO_API_PROCESSES, every process free to use every core)
-//          --pools (issue 29: only direct, maestro and maestro-pool — no production build, no
-//          ladder — with --capacity-rounds 7 and database queries counted per case)
+//          --pools (issue 29: only direct, maestro, maestro-pool, and the production build at warn
+//          level as prod-one / prod-pool — no ladder — with --capacity-rounds 7 and database
+//          queries counted per case)
 //          --capacity-rounds N  --capacity-n N (closed-loop rounds and requests per case per round)
 //          --sessions 8 (session ids the pool case cycles through)
 //
@@ -68,7 +69,7 @@ const SKIP_LADDER = argFlag('skip-ladder');
 const P99_LIMIT_MS = 50;
 const SCALING = argFlag('scaling');
 const POOLS_ONLY = argFlag('pools');
-const BUILD = !argFlag('no-build') && !POOLS_ONLY;
+const BUILD = !argFlag('no-build');
 const SESSIONS = Array.from({ length: argNumber('sessions', 8) }, (_, i) => `bench-session-${String(i).padStart(4, '0')}-0123456789abcdef`);
 const PIN = !argFlag('no-pin') && !SCALING && os.cpus().length >= 2;
 const PROCESSES = argNumber('processes', 2);
@@ -97,7 +98,9 @@ type CaseName =
   | 'patched-pool'
   | 'prod'
   | 'prod-warn'
-  | 'prod-cluster';
+  | 'prod-cluster'
+  | 'prod-one'
+  | 'prod-pool';
 /** A/B a src/ change within one run: a second Maestro from another checkout (e.g. a scratch copy with a patch applied). */
 const COMPARE_TREE = argValue('compare-tree');
 
@@ -144,10 +147,10 @@ async function main() {
     const profiled = (logLevel: string) =>
       PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, `prod-${logLevel}`)}`] } : {};
     const prod: ProdApi | undefined = POOLS_ONLY ? undefined : await startProdApi(ROOT, prodEnv(1), profiled('info'));
+    // --pools: the production build at warn (no log line per call) takes prod-one and prod-pool.
     if (prod) children.push(prod);
     // The same build logging warnings only (no line per call): what request logging costs.
-    const prodWarn: ProdApi | undefined =
-      SCALING || POOLS_ONLY ? undefined : await startProdApi(ROOT, prodEnv(1, 'warn'), profiled('warn'));
+    const prodWarn: ProdApi | undefined = SCALING ? undefined : await startProdApi(ROOT, prodEnv(1, 'warn'), profiled('warn'));
     if (prodWarn) children.push(prodWarn);
     const prodCluster: ProdApi | undefined = SCALING ? await startProdApi(ROOT, prodEnv(PROCESSES)) : undefined;
     if (prodCluster) children.push(prodCluster);
@@ -165,7 +168,13 @@ async function main() {
       'maestro-client': { pid: maestro.proc.pid!, tree: false },
       'maestro-pool': { pid: maestro.proc.pid!, tree: false },
       ...(prod ? { prod: { pid: prod.pid, tree: true } } : {}),
-      ...(prodWarn ? { 'prod-warn': { pid: prodWarn.pid, tree: true } } : {}),
+      ...(prodWarn
+        ? {
+            'prod-warn': { pid: prodWarn.pid, tree: true },
+            'prod-one': { pid: prodWarn.pid, tree: true },
+            'prod-pool': { pid: prodWarn.pid, tree: true },
+          }
+        : {}),
       ...(patched ? { patched: { pid: patched.proc.pid!, tree: false }, 'patched-pool': { pid: patched.proc.pid!, tree: false } } : {}),
       ...(prodCluster ? { 'prod-cluster': { pid: prodCluster.pid, tree: true } } : {}),
     };
@@ -205,6 +214,18 @@ async function main() {
           headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
           body,
         },
+        // The production build at warn with the admin key: one credential, and the pool with sessions.
+        'prod-one': {
+          url: `${prodWarn?.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': BENCH_API_KEY },
+          body,
+        },
+        'prod-pool': {
+          url: `${prodWarn?.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': BENCH_API_KEY, 'x-maestro-pool': 'bench' },
+          body,
+          sessions: SESSIONS,
+        },
         'prod-cluster': {
           url: `${prodCluster?.url}/proxy/anthropic/v1/messages`,
           headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
@@ -231,7 +252,7 @@ async function main() {
     const MAIN: CaseName[] = SCALING
       ? ['direct', 'forwarder', 'lean', 'prod', 'prod-cluster']
       : POOLS_ONLY
-        ? ['direct', 'maestro', 'maestro-pool', ...(patched ? (['patched', 'patched-pool'] as const) : [])]
+        ? ['direct', 'maestro', 'maestro-pool', 'prod-one', 'prod-pool', ...(patched ? (['patched', 'patched-pool'] as const) : [])]
         : [
             'direct',
             'maestro',
@@ -506,10 +527,13 @@ async function main() {
         `Pools: CPU per call, pool (3 API-key members, ${SESSIONS.length} sessions cycling, x-maestro-pool) vs one credential (maestro), ` +
           `closed loop at ${inFlight} in flight, ${capacityN} requests per case per round, ${capacityRounds} rounds:`,
       );
+      const shown = (['maestro', 'maestro-pool', 'prod-one', 'prod-pool', 'patched', 'patched-pool'] as const).filter(
+        (c) => cpuPerCall[c]?.length,
+      );
       lines.push(
         table(
           ['case', 'CPU per call µs (median)', 'min–max µs', 'per round µs', 'closed-loop req/s (median)'],
-          (['maestro', 'maestro-pool'] as const).map((c) => [
+          shown.map((c) => [
             c,
             Math.round(median(cpuPerCall[c])),
             spread(cpuPerCall[c]),
@@ -522,6 +546,13 @@ async function main() {
         `pool ÷ one credential, per round: ${ratios.map((r) => r.toFixed(3)).join(' ')}; median ${median(ratios).toFixed(3)} ` +
           `(${((median(ratios) - 1) * 100).toFixed(1)} %; target ≤ +10 %); ratio of medians ${(median(pool) / median(one)).toFixed(3)}.`,
       );
+      if (cpuPerCall['prod-pool']?.length && cpuPerCall['prod-one']?.length) {
+        const r = cpuPerCall['prod-pool'].map((v, i) => v / cpuPerCall['prod-one'][i]!);
+        lines.push(
+          `Production build (warn, admin key): prod-pool ÷ prod-one per round ${r.map((x) => x.toFixed(3)).join(' ')}; median ${median(r).toFixed(3)} ` +
+            `(${((median(r) - 1) * 100).toFixed(1)} %).`,
+        );
+      }
       lines.push('');
       lines.push("Database queries from the Maestro process during each case's closed-loop rounds (pg.Client.prototype.query wrapper):");
       lines.push(
