@@ -12,6 +12,16 @@ export interface Target {
   url: string; // origin + path
   headers: Record<string, string>;
   body: string;
+  /** Session ids sent as `x-claude-code-session-id`, one per request in turn (a few sessions cycling). */
+  sessions?: string[];
+}
+
+const SESSION_HEADER = 'x-claude-code-session-id';
+let sessionTurn = 0;
+/** The request's headers: the target's, with the next session id when it cycles sessions. */
+function headersOf(t: Target): Record<string, string> {
+  if (!t.sessions?.length) return t.headers;
+  return { ...t.headers, [SESSION_HEADER]: t.sessions[sessionTurn++ % t.sessions.length]! };
 }
 
 const pools = new Map<string, Pool>();
@@ -26,7 +36,7 @@ function pool(origin: string, connections: number): Pool {
 }
 
 async function once(p: Pool, path: string, t: Target): Promise<{ status: number; bytes: number }> {
-  const res = await p.request({ path, method: 'POST', headers: t.headers, body: t.body });
+  const res = await p.request({ path, method: 'POST', headers: headersOf(t), body: t.body });
   let bytes = 0;
   for await (const chunk of res.body) bytes += (chunk as Buffer).length;
   return { status: res.statusCode, bytes };
@@ -151,7 +161,7 @@ async function stream(args: { target: Target; n: number; concurrency: number; st
       next++;
       const start = performance.now();
       try {
-        const res = await p.request({ path: u.pathname, method: 'POST', headers: args.target.headers, body: args.target.body });
+        const res = await p.request({ path: u.pathname, method: 'POST', headers: headersOf(args.target), body: args.target.body });
         if (res.statusCode !== 200) {
           errors++;
           lastError = `status ${res.statusCode}`;

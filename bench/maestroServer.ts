@@ -55,6 +55,21 @@ const oauthId = await addCredential({
   expiresIn: 8 * 3600,
 });
 
+// A pool of three more API-key credentials (the same upstream key: the fake accepts one; Maestro
+// routes them as three accounts): the bench's `maestro-pool` case (x-maestro-pool: bench, with a
+// session header). Not named `default`, so calls without the header stay on the one credential.
+const poolMembers: string[] = [];
+for (const name of ['pool-a', 'pool-b', 'pool-c']) {
+  poolMembers.push(await addCredential({ provider: 'anthropic', authType: 'api_key', name, apiKey: process.env.BENCH_UPSTREAM_KEY }));
+}
+const poolAnswer = await request(`${api.url}/v1/pools`, {
+  method: 'POST',
+  headers: auth,
+  body: JSON.stringify({ name: 'bench', provider: 'anthropic', members: poolMembers.map((credential) => ({ credential })) }),
+});
+const { id: poolId } = (await poolAnswer.body.json()) as { id: string };
+if (poolAnswer.statusCode !== 201) throw new Error(`POST /v1/pools → ${poolAnswer.statusCode}`);
+
 // A client key (role client, every anthropic credential): the bench's `maestro-client` case.
 const keyAnswer = await request(`${api.url}/v1/keys`, {
   method: 'POST',
@@ -77,6 +92,19 @@ serve(
   {
     profileStart,
     profileStop,
+    /** The pool as GET /v1/pools/:id shows it: each member's state, sessions and calls in flight. */
+    poolState: async () => {
+      const res = await request(`${api.url}/v1/pools/${poolId}`, { headers: auth });
+      const json = (await res.body.json()) as {
+        members?: { credentialId?: string; state?: string; sessions?: number; inFlight?: number }[];
+      };
+      return (json.members ?? []).map((m) => ({
+        credentialId: m.credentialId,
+        state: m.state,
+        sessions: m.sessions,
+        inFlight: m.inFlight,
+      }));
+    },
     counters: async () => ({
       queries,
       xactCommit: await xactCommit(),
@@ -99,6 +127,8 @@ serve(
     url: api.url,
     apiKeyId,
     oauthId,
+    poolId,
+    poolMembers,
     clientKey,
     logFile: logLevel === 'silent' ? null : logFile,
     // What a separate `maestro api` (the production build) needs to join this stack.

@@ -20,6 +20,11 @@
 //          --no-build (use the dist/ already built)  --no-pin (proxies not pinned to CPU 1)
 //          --scaling [--processes 2] (closed loop only: the production build with 1 and with N
 //          API processes, MAESTRO_API_PROCESSES, every process free to use every core)
+//          --pools (issue 29: only direct, maestro, maestro-pool, and the production build at warn
+//          level as prod-one / prod-pool — no ladder — with --capacity-rounds 7 and database
+//          queries counted per case)
+//          --capacity-rounds N  --capacity-n N (closed-loop rounds and requests per case per round)
+//          --sessions 8 (session ids the pool case cycles through)
 //
 // Case `prod` is the production build as users run it (`npm run build`, `node dist/src/cli/main.js
 // api`, NODE_ENV=production, info-level JSON logs on stdout, a client key, usage accounting on),
@@ -29,6 +34,15 @@
 // upstream on CPU 0, so a proxy's CPU per call is its own. CPU per call is read from /proc
 // (utime + stime of every thread; for the prod cases their whole process tree) over the
 // closed-loop phase.
+//
+// Case `maestro-pool` (issue 29): the same dev Maestro, the same admin key, but `x-maestro-pool:
+// bench` — a pool of three API-key credentials (default strategy affinity-least-loaded) — and an
+// `x-claude-code-session-id` cycling through --sessions ids, so every call runs the pool path:
+// session key, pick, classify, session binding, in-flight counts, and for streams the peek up to
+// the first content event. Its answers are 200s without rate-limit rejections (no failover).
+// Database queries are counted per case over the closed-loop rounds (the Maestro process's
+// pg.Client.prototype.query wrapper), so "no query per proxied call" is read against the routing
+// state's own once-a-second catch-up, which runs during every case.
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,8 +67,10 @@ const PROFILE_DIR = path.join(os.tmpdir(), `maestro-bench-prof-${Date.now()}`);
 const SKIP_STREAMS = argFlag('skip-streams');
 const SKIP_LADDER = argFlag('skip-ladder');
 const P99_LIMIT_MS = 50;
-const BUILD = !argFlag('no-build');
 const SCALING = argFlag('scaling');
+const POOLS_ONLY = argFlag('pools');
+const BUILD = !argFlag('no-build');
+const SESSIONS = Array.from({ length: argNumber('sessions', 8) }, (_, i) => `bench-session-${String(i).padStart(4, '0')}-0123456789abcdef`);
 const PIN = !argFlag('no-pin') && !SCALING && os.cpus().length >= 2;
 const PROCESSES = argNumber('processes', 2);
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -71,7 +87,20 @@ const REQUEST = {
 };
 
 type CaseName =
-  'direct' | 'maestro' | 'maestro-client' | 'forwarder' | 'lean' | 'maestro-oauth' | 'patched' | 'prod' | 'prod-warn' | 'prod-cluster';
+  | 'direct'
+  | 'maestro'
+  | 'maestro-client'
+  | 'maestro-pool'
+  | 'forwarder'
+  | 'lean'
+  | 'maestro-oauth'
+  | 'patched'
+  | 'patched-pool'
+  | 'prod'
+  | 'prod-warn'
+  | 'prod-cluster'
+  | 'prod-one'
+  | 'prod-pool';
 /** A/B a src/ change within one run: a second Maestro from another checkout (e.g. a scratch copy with a patch applied). */
 const COMPARE_TREE = argValue('compare-tree');
 
@@ -95,6 +124,7 @@ async function main() {
         url: string;
         logFile: string | null;
         clientKey: string;
+        poolId: string;
         databaseUrl: string;
         temporalAddress: string;
         taskQueue: string;
@@ -116,8 +146,9 @@ async function main() {
     // --profile: the production processes write a V8 CPU profile of the whole run when they stop.
     const profiled = (logLevel: string) =>
       PROFILE ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, `prod-${logLevel}`)}`] } : {};
-    const prod: ProdApi = await startProdApi(ROOT, prodEnv(1), profiled('info'));
-    children.push(prod);
+    const prod: ProdApi | undefined = POOLS_ONLY ? undefined : await startProdApi(ROOT, prodEnv(1), profiled('info'));
+    // --pools: the production build at warn (no log line per call) takes prod-one and prod-pool.
+    if (prod) children.push(prod);
     // The same build logging warnings only (no line per call): what request logging costs.
     const prodWarn: ProdApi | undefined = SCALING ? undefined : await startProdApi(ROOT, prodEnv(1, 'warn'), profiled('warn'));
     if (prodWarn) children.push(prodWarn);
@@ -135,15 +166,22 @@ async function main() {
       // The dev process alone: its PostgreSQL and Temporal children serve no proxied call.
       maestro: { pid: maestro.proc.pid!, tree: false },
       'maestro-client': { pid: maestro.proc.pid!, tree: false },
-      prod: { pid: prod.pid, tree: true },
-      ...(prodWarn ? { 'prod-warn': { pid: prodWarn.pid, tree: true } } : {}),
-      ...(patched ? { patched: { pid: patched.proc.pid!, tree: false } } : {}),
+      'maestro-pool': { pid: maestro.proc.pid!, tree: false },
+      ...(prod ? { prod: { pid: prod.pid, tree: true } } : {}),
+      ...(prodWarn
+        ? {
+            'prod-warn': { pid: prodWarn.pid, tree: true },
+            'prod-one': { pid: prodWarn.pid, tree: true },
+            'prod-pool': { pid: prodWarn.pid, tree: true },
+          }
+        : {}),
+      ...(patched ? { patched: { pid: patched.proc.pid!, tree: false }, 'patched-pool': { pid: patched.proc.pid!, tree: false } } : {}),
       ...(prodCluster ? { 'prod-cluster': { pid: prodCluster.pid, tree: true } } : {}),
     };
     if (PIN) {
       for (const c of [upstream, loadgen]) pinToCpus(c.proc.pid!, '0');
       for (const c of [forwarder, lean, maestro, ...(patched ? [patched] : [])]) pinToCpus(c.proc.pid!, '1');
-      for (const p of [prod, ...(prodWarn ? [prodWarn] : [])]) pinToCpus(p.pid, '1', { tree: true });
+      for (const p of [prod, prodWarn]) if (p) pinToCpus(p.pid, '1', { tree: true });
     }
     log(PIN ? 'pinned: proxies on CPU 1, load generator and upstream on CPU 0' : 'not pinned');
     log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; upstream answers ${upstream.ready.messageBytes} B`);
@@ -160,8 +198,14 @@ async function main() {
           headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
           body,
         },
+        'maestro-pool': {
+          url: `${maestro.ready.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': BENCH_API_KEY, 'x-maestro-pool': 'bench' },
+          body,
+          sessions: SESSIONS,
+        },
         prod: {
-          url: `${prod.url}/proxy/anthropic/v1/messages`,
+          url: `${prod?.url}/proxy/anthropic/v1/messages`,
           headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
           body,
         },
@@ -169,6 +213,18 @@ async function main() {
           url: `${prodWarn?.url}/proxy/anthropic/v1/messages`,
           headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
           body,
+        },
+        // The production build at warn with the admin key: one credential, and the pool with sessions.
+        'prod-one': {
+          url: `${prodWarn?.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': BENCH_API_KEY },
+          body,
+        },
+        'prod-pool': {
+          url: `${prodWarn?.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': BENCH_API_KEY, 'x-maestro-pool': 'bench' },
+          body,
+          sessions: SESSIONS,
         },
         'prod-cluster': {
           url: `${prodCluster?.url}/proxy/anthropic/v1/messages`,
@@ -178,6 +234,12 @@ async function main() {
         forwarder: { url: `${forwarder.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         lean: { url: `${lean.ready.url}/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
         patched: { url: `${patched?.ready.url}/proxy/anthropic/v1/messages`, headers: { ...base, 'x-api-key': BENCH_API_KEY }, body },
+        'patched-pool': {
+          url: `${patched?.ready.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': BENCH_API_KEY, 'x-maestro-pool': 'bench' },
+          body,
+          sessions: SESSIONS,
+        },
         'maestro-oauth': {
           url: `${maestro.ready.url}/proxy/anthropic/v1/messages`,
           headers: { ...base, 'x-api-key': BENCH_API_KEY, 'x-maestro-credential': 'oauth' },
@@ -189,8 +251,20 @@ async function main() {
     const sse = targets(true);
     const MAIN: CaseName[] = SCALING
       ? ['direct', 'forwarder', 'lean', 'prod', 'prod-cluster']
-      : ['direct', 'maestro', 'maestro-client', 'prod', 'prod-warn', 'forwarder', 'lean', ...(patched ? (['patched'] as const) : [])];
-    const ALL: CaseName[] = SCALING ? MAIN : [...MAIN, 'maestro-oauth'];
+      : POOLS_ONLY
+        ? ['direct', 'maestro', 'maestro-pool', 'prod-one', 'prod-pool', ...(patched ? (['patched', 'patched-pool'] as const) : [])]
+        : [
+            'direct',
+            'maestro',
+            'maestro-pool',
+            'maestro-client',
+            'prod',
+            'prod-warn',
+            'forwarder',
+            'lean',
+            ...(patched ? (['patched'] as const) : []),
+          ];
+    const ALL: CaseName[] = SCALING || POOLS_ONLY ? MAIN : [...MAIN, 'maestro-oauth'];
     const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
 
     type LatencyResult = { latencies: number[]; errors: number; lastError: string; rps: number };
@@ -251,15 +325,29 @@ async function main() {
     //    CPU per call: the case's process (tree) CPU over the same requests, from /proc.
     const capacity: Record<CaseName, number[]> = Object.fromEntries(MAIN.map((c) => [c, []])) as never;
     const cpuPerCall: Record<CaseName, number[]> = Object.fromEntries(MAIN.map((c) => [c, []])) as never;
-    const capacityRounds = SCALING ? 5 : 3;
+    const capacityRounds = argNumber('capacity-rounds', SCALING ? 5 : POOLS_ONLY ? 7 : 3);
+    const capacityN = argNumber('capacity-n', quick ? 3000 : 8000);
+    // Database queries of the Maestro process while each dev case's closed-loop rounds run, and for how long.
+    const dbDuring: Partial<Record<CaseName, { queries: number; calls: number; seconds: number }>> = {};
     const inFlight = SCALING ? argNumber('in-flight', 64) : 32;
     for (let r = 0; r < capacityRounds; r++) {
       for (const name of rotate(MAIN, r)) {
-        const n = quick ? 3000 : 8000;
+        const n = capacityN;
         const who = cpuOf[name];
+        const dev = name.startsWith('maestro');
+        const q0 = dev ? (await maestro.call<{ queries: number }>('counters')).queries : 0;
+        const t0 = performance.now();
         const cpu0 = who ? processCpuSec(who.pid, { tree: who.tree }) : 0;
         const res = await loadgen.call<LatencyResult>('latency', { target: json[name], n, concurrency: inFlight });
         const cpu1 = who ? processCpuSec(who.pid, { tree: who.tree }) : 0;
+        const t1 = performance.now();
+        if (dev) {
+          const q1 = (await maestro.call<{ queries: number }>('counters')).queries;
+          const d = (dbDuring[name] ??= { queries: 0, calls: 0, seconds: 0 });
+          d.queries += q1 - q0;
+          d.calls += n;
+          d.seconds += (t1 - t0) / 1000;
+        }
         if (res.errors) throw new Error(`${name}: ${res.errors} errors (${res.lastError})`);
         countMaestro(name, n);
         capacity[name].push(res.rps);
@@ -286,7 +374,7 @@ async function main() {
     const lowest = Math.min(...MAIN.map((c) => median(capacity[c])));
     let rate = Math.max(100, Math.floor((0.5 * lowest) / 100) * 100);
     const active = new Set<CaseName>(MAIN);
-    if (SKIP_LADDER || SCALING) active.clear();
+    if (SKIP_LADDER || SCALING || POOLS_ONLY) active.clear();
     for (let step = 0; active.size && step < 40; step++, rate = Math.round((rate * 1.15) / 50) * 50) {
       for (const name of rotate([...active], step)) {
         let res = await loadgen.call<RateResult>('rate', { target: json[name], rate, durationMs: STEP_MS, connections: 64 });
@@ -324,7 +412,8 @@ async function main() {
       profiles = {};
       const profiled: [CaseName, Child][] = [
         ['maestro', maestro],
-        ['forwarder', forwarder],
+        ...(MAIN.includes('maestro-pool') ? [['maestro-pool', maestro] as [CaseName, Child]] : []),
+        ...(MAIN.includes('forwarder') ? [['forwarder', forwarder] as [CaseName, Child]] : []),
         ...(patched ? [['patched', patched] as [CaseName, Child]] : []),
       ];
       for (const [name, child] of profiled) {
@@ -399,10 +488,12 @@ async function main() {
         MAIN.map((c) => [
           c,
           Math.round(median(capacity[c])),
-          `${Math.round((100 * median(capacity[c])) / median(capacity.forwarder))} %`,
+          capacity.forwarder ? `${Math.round((100 * median(capacity[c])) / median(capacity.forwarder))} %` : '–',
           cpuPerCall[c].length ? Math.round(median(cpuPerCall[c])) : '–',
-          cpuPerCall[c].length && c !== 'direct' ? round(median(cpuPerCall[c]) / median(cpuPerCall.forwarder), 2) : '–',
-          cpuPerCall[c].length && cpuPerCall.lean.length && c !== 'direct'
+          cpuPerCall[c].length && cpuPerCall.forwarder?.length && c !== 'direct'
+            ? round(median(cpuPerCall[c]) / median(cpuPerCall.forwarder), 2)
+            : '–',
+          cpuPerCall[c].length && cpuPerCall.lean?.length && c !== 'direct'
             ? round(median(cpuPerCall[c]) / median(cpuPerCall.lean), 2)
             : '–',
           best[c],
@@ -424,7 +515,77 @@ async function main() {
         `(pg.Client.prototype.query wrapper), ${dx} committed transactions in pg_stat_database (includes the 1 read-back) — ` +
         `${(dq / maestroRequests).toFixed(4)} queries per proxied request. Token cache entries: ${after.cacheSize}. Maestro RSS ${Math.round(after.rss / 1e6)} MB.`,
     );
-    const prodLogBytes = prod.logBytes(); // before a profiled run stops it
+    // Pools (issue 29): the pool's CPU per call against the one credential's, paired within each round.
+    let poolState: unknown;
+    if (cpuPerCall['maestro-pool']?.length && cpuPerCall.maestro?.length) {
+      const pool = cpuPerCall['maestro-pool'];
+      const one = cpuPerCall.maestro;
+      const ratios = pool.map((v, i) => v / one[i]!);
+      const spread = (xs: number[]) => `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
+      lines.push('');
+      lines.push(
+        `Pools: CPU per call, pool (3 API-key members, ${SESSIONS.length} sessions cycling, x-maestro-pool) vs one credential (maestro), ` +
+          `closed loop at ${inFlight} in flight, ${capacityN} requests per case per round, ${capacityRounds} rounds:`,
+      );
+      const shown = (['maestro', 'maestro-pool', 'prod-one', 'prod-pool', 'patched', 'patched-pool'] as const).filter(
+        (c) => cpuPerCall[c]?.length,
+      );
+      lines.push(
+        table(
+          ['case', 'CPU per call µs (median)', 'min–max µs', 'per round µs', 'closed-loop req/s (median)'],
+          shown.map((c) => [
+            c,
+            Math.round(median(cpuPerCall[c])),
+            spread(cpuPerCall[c]),
+            cpuPerCall[c].map((v) => Math.round(v)).join(' '),
+            Math.round(median(capacity[c])),
+          ]),
+        ),
+      );
+      lines.push(
+        `pool ÷ one credential, per round: ${ratios.map((r) => r.toFixed(3)).join(' ')}; median ${median(ratios).toFixed(3)} ` +
+          `(${((median(ratios) - 1) * 100).toFixed(1)} %; target ≤ +10 %); ratio of medians ${(median(pool) / median(one)).toFixed(3)}.`,
+      );
+      if (cpuPerCall['prod-pool']?.length && cpuPerCall['prod-one']?.length) {
+        const r = cpuPerCall['prod-pool'].map((v, i) => v / cpuPerCall['prod-one'][i]!);
+        lines.push(
+          `Production build (warn, admin key): prod-pool ÷ prod-one per round ${r.map((x) => x.toFixed(3)).join(' ')}; median ${median(r).toFixed(3)} ` +
+            `(${((median(r) - 1) * 100).toFixed(1)} %).`,
+        );
+      }
+      lines.push('');
+      lines.push("Database queries from the Maestro process during each case's closed-loop rounds (pg.Client.prototype.query wrapper):");
+      lines.push(
+        table(
+          ['case', 'calls', 'seconds', 'queries', 'queries per call', 'queries per second'],
+          (Object.entries(dbDuring) as [CaseName, { queries: number; calls: number; seconds: number }][]).map(([c, d]) => [
+            c,
+            d.calls,
+            round(d.seconds, 1),
+            d.queries,
+            (d.queries / d.calls).toFixed(5),
+            round(d.queries / d.seconds, 2),
+          ]),
+        ),
+      );
+      lines.push(
+        '(The routing state reads what changed and shares its in-flight counts once a second in every case, pool traffic or not; ' +
+          'a per-call query would show as queries per call ≈ 1 or more in the pool row.)',
+      );
+      if (cpuPerCall['patched-pool']?.length && cpuPerCall.patched?.length) {
+        const paired = (a: CaseName, b: CaseName) => {
+          const r = cpuPerCall[a].map((v, i) => v / cpuPerCall[b][i]!);
+          return `${a} ÷ ${b} per round ${r.map((x) => x.toFixed(3)).join(' ')}, median ${median(r).toFixed(3)}`;
+        };
+        lines.push(
+          `--compare-tree: patched ${Math.round(median(cpuPerCall.patched))} µs, patched-pool ${Math.round(median(cpuPerCall['patched-pool']))} µs per call; ` +
+            `${paired('patched-pool', 'patched')}; ${paired('patched-pool', 'maestro-pool')}; ${paired('patched', 'maestro')}.`,
+        );
+      }
+      poolState = await maestro.call('poolState');
+      lines.push(`Pool members after the run (GET /v1/pools/:id): ${JSON.stringify(poolState)}`);
+    }
+    const prodLogBytes = prod?.logBytes() ?? 0; // before a profiled run stops it
     if (profiles) {
       // The production processes' profiles (the whole run, the same calls for both) are written as they exit.
       for (const [name, child] of [
@@ -458,7 +619,7 @@ async function main() {
         );
       }
     }
-    lines.push(`\nprod (production build) wrote ${Math.round(prodLogBytes / 1e6)} MB of info-level JSON log lines to stdout.`);
+    if (prod) lines.push(`\nprod (production build) wrote ${Math.round(prodLogBytes / 1e6)} MB of info-level JSON log lines to stdout.`);
     if (maestro.ready.logFile) lines.push(`\nInfo-level request log written: ${Math.round(statSync(maestro.ready.logFile).size / 1e6)} MB`);
     const report = lines.join('\n');
     console.log(report);
@@ -477,7 +638,8 @@ async function main() {
             pinned: PIN,
             ladder,
             best,
-            db: { before, after, maestroRequests },
+            db: { before, after, maestroRequests, during: dbDuring },
+            poolState,
             profiles,
           },
           null,

@@ -34,10 +34,14 @@ const MESSAGE_HEADERS = {
   'anthropic-ratelimit-requests-remaining': '4999',
   'anthropic-ratelimit-tokens-remaining': '399000',
 };
+// As Anthropic streams: message_start, content_block_start, then deltas. A pool reads a stream up
+// to its first content event before relaying it (src/upstream/holdAnswer.ts), so it must come.
 const event = (i: number) =>
   i === 0
     ? `event: message_start\ndata: {"type":"message_start","message":{"id":"msg_bench","type":"message","role":"assistant","model":"claude-bench","content":[],"usage":{"input_tokens":12,"output_tokens":0}}}\n\n`
-    : `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"token ${i} "}}\n\n`;
+    : i === 1
+      ? `event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n`
+      : `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"token ${i} "}}\n\n`;
 
 let requests = 0;
 let rejected = 0;
@@ -85,6 +89,8 @@ const server = http.createServer((req, res) => {
     let i = 0;
     const tick = () => {
       if (res.destroyed) return;
+      // message_start and content_block_start leave together, as Anthropic's do; deltas follow.
+      if (i === 0) res.write(event(i++));
       res.write(event(i++));
       if (i < EVENTS) setTimeout(tick, EVENT_INTERVAL_MS);
       else res.end('event: message_stop\ndata: {"type":"message_stop"}\n\n');
