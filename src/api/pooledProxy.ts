@@ -87,7 +87,7 @@ export async function servePooled(
   let latencyObserved = false; // Maestro's added latency: until the first attempt is on its way
 
   // A session another process bound: routed where its earlier calls went.
-  if (route.sessionKey) await deps.state.learnSession(pool.id, route.sessionKey);
+  if (route.sessionKey && !deps.state.knowsSession(pool.id, route.sessionKey)) await deps.state.learnSession(pool.id, route.sessionKey);
   let result;
   try {
     result = await attemptPool({
@@ -95,7 +95,7 @@ export async function servePooled(
       request: route,
       replayable: body.replayable,
       deadline: Date.now() + POOL_DEADLINE_MS,
-      signal: clientGone.signal,
+      client: clientGone,
       changed: (ms) =>
         new Promise<void>((resolve) => {
           const timer = setTimeout(done, ms);

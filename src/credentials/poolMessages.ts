@@ -34,7 +34,12 @@ export async function sendPoolMessage(
     request: route,
     replayable: true,
     deadline: Date.now() + DEADLINE_MS,
-    signal,
+    client: {
+      get aborted() {
+        return signal.aborted;
+      },
+      signal,
+    },
     changed: (ms) =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(done, ms);

@@ -134,13 +134,16 @@ export class PoolRouter {
     this.deps.state.finished(credentialId);
   }
 
-  /** A member answered well: its standing benches (the whole credential, the request's family) are over, and the session is bound. */
-  succeeded(req: RouteRequest, credentialId: string, now = Date.now()): void {
+  /**
+   * A member answered well: its standing benches (the whole credential, the request's family) are
+   * over, and the session is bound — a new binding resolves once written (answer the client after).
+   */
+  succeeded(req: RouteRequest, credentialId: string, now = Date.now()): Promise<void> | undefined {
     const cleared = this.deps.state.clear(credentialId, now, req.family ? [CREDENTIAL_SCOPE, req.family] : [CREDENTIAL_SCOPE]);
     for (const scope of cleared) {
       this.deps.state.event({ poolId: null, credentialId, type: 'cooldown_cleared', reason: 'a call succeeded', details: { scope } });
     }
-    if (req.sessionKey) this.bindSession(req, req.sessionKey, credentialId, now);
+    return req.sessionKey ? this.bindSession(req, req.sessionKey, credentialId, now) : undefined;
   }
 
   /** Extra usage in use on a member while the pool takes plan limits only: it takes no new work. */
@@ -183,7 +186,7 @@ export class PoolRouter {
    * passed, not per call); move it only when its member can no longer serve at all (removed,
    * needs a login, disabled) — a passing failure leaves the binding, and the session goes back.
    */
-  private bindSession(req: RouteRequest, sessionKey: string, served: string, now: number): void {
+  private bindSession(req: RouteRequest, sessionKey: string, served: string, now: number): Promise<void> | undefined {
     const { pool } = req;
     const ttl = pool.sessionTtlSeconds * 1000;
     const bound = this.deps.state.session(pool.id, sessionKey, now);
@@ -207,8 +210,8 @@ export class PoolRouter {
       });
       return;
     }
-    this.deps.state.bindNew(pool.id, sessionKey, served, now + ttl);
     this.deps.state.event({ poolId: pool.id, credentialId: served, type: 'session_bound', sessionKey, details: {} });
+    return this.deps.state.bindNew(pool.id, sessionKey, served, now + ttl);
   }
 }
 

@@ -191,15 +191,30 @@ export class RoutingState {
   /**
    * A new session's first binding: kept here at once, and written unless another process bound
    * the session first — then its binding is adopted, so the session's next calls go where its
-   * first went.
+   * first went. Resolves once written (at most `timeoutMs`): the caller answers its client after
+   * that, so the session's next call, on any process, finds the binding.
    */
-  bindNew(poolId: string, sessionKey: string, credentialId: string, expiresAt: number): void {
+  bindNew(poolId: string, sessionKey: string, credentialId: string, expiresAt: number, timeoutMs = 500): Promise<void> {
     const key = `${poolId}\u0000${sessionKey}`;
     this.sessions.set(key, { credentialId, expiresAt, seq: 0 });
-    this.write(async () => {
-      const standing = await this.opts.store.bindSessionIfAbsent({ poolId, sessionKey, credentialId, expiresAt: new Date(expiresAt) });
-      this.applySession(standing);
-    });
+    const written = this.opts.store
+      .bindSessionIfAbsent({ poolId, sessionKey, credentialId, expiresAt: new Date(expiresAt) })
+      .then((standing) => this.applySession(standing))
+      .catch((error: unknown) => {
+        this.opts.log?.warn(
+          { error: (error as Error).message },
+          'routing state: a session binding was not written; other processes learn of it later',
+        );
+      });
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([written, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]).finally(() =>
+      clearTimeout(timer),
+    );
+  }
+
+  /** True when this process holds the session's binding (its calls need no read of the database). */
+  knowsSession(poolId: string, sessionKey: string): boolean {
+    return this.sessions.has(`${poolId}\u0000${sessionKey}`);
   }
 
   /**

@@ -23,9 +23,20 @@ export function sessionIdOf(headers: Record<string, string | string[] | undefine
   return maestro === undefined ? undefined : bounded(maestro);
 }
 
+/** Session keys already computed (a session's every call would hash the same input again); dropped whole when full. */
+const known = new Map<string, string>();
+const KNOWN_MAX = 10_000;
+
 /** The stored form of a session: sha256(keyId \0 sessionId), base64url, 32 characters. */
 export function sessionKeyOf(keyId: string, sessionId: string): string {
-  return createHash('sha256').update(`${keyId}\0${sessionId}`).digest('base64url').slice(0, 32);
+  const input = `${keyId}\0${sessionId}`;
+  let key = known.get(input);
+  if (key === undefined) {
+    key = createHash('sha256').update(input).digest('base64url').slice(0, 32);
+    if (known.size >= KNOWN_MAX) known.clear();
+    known.set(input, key);
+  }
+  return key;
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {

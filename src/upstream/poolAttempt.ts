@@ -30,8 +30,8 @@ export interface PoolPlan<A> {
   replayable: boolean;
   /** The overall time the loop may take before a last answer stands (ms epoch). */
   deadline: number;
-  /** The client left: stop waiting. */
-  signal: AbortSignal;
+  /** The client: `aborted` once it left; `signal` (made only when a hold waits on it). */
+  client: { readonly aborted: boolean; readonly signal: AbortSignal };
   /** Waits until the routing state changes or `ms` pass. */
   changed(ms: number): Promise<void>;
   /** One member's attempt and its classification. Errors from `usable` (a login needed…) mean this member cannot serve. */
@@ -87,7 +87,7 @@ export async function attemptPool<A>(plan: PoolPlan<A>): Promise<PooledSend<A>> 
       sent = await plan.send(id);
     } catch (error) {
       router.finished(id);
-      if (plan.signal.aborted) throw new CallerGoneError('the caller went away');
+      if (plan.client.aborted) throw new CallerGoneError('the caller went away');
       // This member cannot serve (needs a login, disabled): the next one may.
       if (error instanceof ReauthRequiredError || error instanceof ConflictError) {
         tried.add(id);
@@ -98,7 +98,8 @@ export async function attemptPool<A>(plan: PoolPlan<A>): Promise<PooledSend<A>> 
     }
     const c = sent.classified;
     if (c.scope === 'ok') {
-      router.succeeded(request, id);
+      const binding = router.succeeded(request, id);
+      if (binding) await binding; // a new session's binding is written before its first answer leaves
       return sent;
     }
     const mayFailOver = c.failover && plan.replayable && Date.now() < plan.deadline;
@@ -115,16 +116,17 @@ export async function attemptPool<A>(plan: PoolPlan<A>): Promise<PooledSend<A>> 
 }
 
 async function waitForChange(plan: PoolPlan<unknown>, ms: number): Promise<void> {
-  if (plan.signal.aborted) throw new CallerGoneError('the caller went away');
+  if (plan.client.aborted) throw new CallerGoneError('the caller went away');
+  const signal = plan.client.signal;
   await new Promise<void>((resolve) => {
     const done = () => {
-      plan.signal.removeEventListener('abort', done);
+      signal.removeEventListener('abort', done);
       resolve();
     };
-    plan.signal.addEventListener('abort', done, { once: true });
+    signal.addEventListener('abort', done, { once: true });
     plan.changed(ms).then(done, done);
   });
-  if (plan.signal.aborted) throw new CallerGoneError('the caller went away');
+  if (plan.client.aborted) throw new CallerGoneError('the caller went away');
 }
 
 /** 429 pool_exhausted: each member's reason in the message, Retry-After ≤ 60 (Claude Code gives up on longer), the next-available time. */
