@@ -96,16 +96,7 @@ export async function servePooled(
       replayable: body.replayable,
       deadline: Date.now() + POOL_DEADLINE_MS,
       client: clientGone,
-      changed: (ms) =>
-        new Promise<void>((resolve) => {
-          const timer = setTimeout(done, ms);
-          const off = deps.state.onChange(done);
-          function done() {
-            clearTimeout(timer);
-            off();
-            resolve();
-          }
-        }),
+      changed: (ms) => deps.state.nextChange(ms),
       held: (phase, waitedMs) =>
         deps.state.event({
           poolId: pool.id,

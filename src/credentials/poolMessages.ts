@@ -40,16 +40,7 @@ export async function sendPoolMessage(
       },
       signal,
     },
-    changed: (ms) =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(done, ms);
-        const off = deps.state.onChange(done);
-        function done() {
-          clearTimeout(timer);
-          off();
-          resolve();
-        }
-      }),
+    changed: (ms) => deps.state.nextChange(ms),
     send: async (credentialId) => {
       const answer = await deps.credentials.sendMessage(credentialId, request, keyId);
       const error = (answer.body as { error?: { type?: unknown; message?: unknown } } | null)?.error;

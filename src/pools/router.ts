@@ -106,13 +106,14 @@ export class PoolRouter {
     return first ? { credentialId: first, probe: recovering.has(first) } : undefined;
   }
 
-  /** Why no member can take this request, and when the first is expected back. */
+  /** Why no member can take this request, and when the first is expected back (counted in maestro_pool_exhausted_total). */
   exhausted(req: RouteRequest, now = Date.now()): ExhaustedReport {
     const members = req.pool.members.map((m) => {
       const s = this.status(req.pool, m.credentialId, req.family, now);
       return { credentialId: m.credentialId, state: s.state, reason: s.reason, until: s.until };
     });
     const backs = members.map((m) => m.until).filter((u): u is number => u !== null && u > now);
+    this.deps.metrics?.exhausted.inc({ pool: req.pool.name });
     return { nextAvailableAt: backs.length > 0 ? Math.min(...backs) : null, members };
   }
 

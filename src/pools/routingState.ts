@@ -93,6 +93,19 @@ export class RoutingState {
     void this.sync();
   }
 
+  /** Resolves on the next change this copy applies, or after `ms` (a held request's wait). */
+  nextChange(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        off();
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const off = this.onChange(done);
+    });
+  }
+
   /** Calls `listener` after every change this copy applies (a held request waits on it). */
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);

@@ -193,6 +193,10 @@ describe('pools', () => {
     expect(Number(last!.headers.get('retry-after'))).toBeLessThanOrEqual(60);
     expect(Date.parse(last!.headers.get('x-maestro-pool-next-available')!)).toBeGreaterThan(Date.now() + 3 * 3600_000 - 60_000);
     for (const name of NAMES) expect(JSON.parse(last!.text).error.message).toContain(ids[name]);
+    const metrics = (await h.call('GET', '/metrics')).text;
+    expect(metrics).toMatch(/maestro_pool_exhausted_total\{pool="team"\} [1-9]/);
+    expect(metrics).toMatch(/maestro_pool_failovers_total\{pool="team",reason="window"\} [1-9]/);
+    expect(metrics).toMatch(/maestro_pool_routable\{pool="team"\} 0/);
 
     // Hold: a short bench, a held request that goes on once it is over.
     const patched = await h.call('PATCH', '/v1/pools/team', { body: { onExhausted: { mode: 'hold', holdSeconds: 30 } } });
