@@ -26,7 +26,7 @@ import { callUsage } from '../upstream/account.js';
 import type { RequestBody } from '../upstream/body.js';
 import { meteringOf, outgoingCall, send, type ClientRequest, type OutgoingCall } from '../upstream/call.js';
 import type { ClientGone } from '../upstream/clientGone.js';
-import { holdAnswer } from '../upstream/holdAnswer.js';
+import { holdAnswer, needsHolding, type HeldAnswer } from '../upstream/holdAnswer.js';
 import { attemptPool } from '../upstream/poolAttempt.js';
 import { relayAnswer } from '../upstream/relay.js';
 import type { Metrics } from './metrics.js';
@@ -131,7 +131,10 @@ export async function servePooled(
           throw new ProviderUnavailableError(`${provider} is unreachable: ${(error as Error).message}`);
         });
         served.set(credentialId, { entry: attempted.credential, out: out! });
-        const held = await holdAnswer(attempted.answer, peekStreams);
+        // Most answers (a 200 JSON body) need nothing read ahead: no hop through holdAnswer.
+        const held: HeldAnswer = needsHolding(attempted.answer, peekStreams)
+          ? await holdAnswer(attempted.answer, peekStreams)
+          : { answer: attempted.answer };
         const answer = held.answer;
         const limits = parseRateLimitHeaders(provider, answer.headers);
         if (limits) deps.rateLimits.observe(credentialId, limits);

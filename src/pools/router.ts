@@ -83,6 +83,18 @@ export class PoolRouter {
   /** The best member not yet tried for this request, or undefined when none is routable. */
   pick(req: RouteRequest, tried: ReadonlySet<string>, now = Date.now()): Picked | undefined {
     const { pool } = req;
+    // A session on a member that can take it stays there (every strategy puts it first, but
+    // priority-fill only within its priority): no scan of the others. Most calls of a session.
+    const bound = req.sessionKey ? this.deps.state.session(pool.id, req.sessionKey, now)?.credentialId : undefined;
+    if (
+      bound !== undefined &&
+      pool.strategy !== 'priority-fill' &&
+      !tried.has(bound) &&
+      pool.members.some((m) => m.credentialId === bound)
+    ) {
+      const s = this.status(pool, bound, req.family, now);
+      if (s.state === 'routable') return { credentialId: bound, probe: s.recovering };
+    }
     const views: CandidateView[] = [];
     const recovering = new Set<string>();
     for (const m of pool.members) {
@@ -101,7 +113,6 @@ export class PoolRouter {
       });
     }
     if (views.length === 0) return undefined;
-    const bound = req.sessionKey ? this.deps.state.session(pool.id, req.sessionKey, now)?.credentialId : undefined;
     const [first] = orderCandidates(pool.strategy, views, { boundTo: bound, now, random: this.deps.random });
     return first ? { credentialId: first, probe: recovering.has(first) } : undefined;
   }

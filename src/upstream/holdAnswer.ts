@@ -23,6 +23,13 @@ export interface HeldAnswer {
 
 const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
+/** True when holdAnswer would read something of this answer (an error, or a stream to peek); else it is classified as it is. */
+export function needsHolding(answer: Dispatcher.ResponseData, peekStreams: boolean): boolean {
+  const encoded = header(answer.headers['content-encoding']);
+  if (encoded && encoded !== 'identity') return false;
+  return answer.statusCode >= 400 || (peekStreams && /^text\/event-stream/i.test(header(answer.headers['content-type']) ?? ''));
+}
+
 /** Reads what is needed to classify the answer; the answer returned replays those bytes first. */
 export async function holdAnswer(answer: Dispatcher.ResponseData, peekStreams: boolean): Promise<HeldAnswer> {
   const encoded = header(answer.headers['content-encoding']);
