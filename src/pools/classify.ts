@@ -163,11 +163,17 @@ export function classifyStreamError(input: StreamErrorInput): Classified {
  */
 export function overageOf(provider: ProviderId, headers: Headers): { inUse: boolean; status?: string; evidence?: string } {
   if (provider !== 'anthropic') return { inUse: false };
-  const h = lower(headers);
-  const inUseRaw = h['anthropic-ratelimit-unified-overage-in-use']?.toLowerCase();
-  const status = h['anthropic-ratelimit-unified-overage-status'];
-  const unified = h['anthropic-ratelimit-unified-status']?.toLowerCase();
-  const claim = h['anthropic-ratelimit-unified-representative-claim']?.toLowerCase();
+  // Every answer of a pool is read here: Node's own (lowercase) headers are read as they are, not copied.
+  const h = Object.keys(headers).some((name) => name !== name.toLowerCase()) ? lower(headers) : headers;
+  const get = (name: string) => {
+    const raw = h[name];
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    return typeof value === 'string' ? value.trim() : undefined;
+  };
+  const inUseRaw = get('anthropic-ratelimit-unified-overage-in-use')?.toLowerCase();
+  const status = get('anthropic-ratelimit-unified-overage-status');
+  const unified = get('anthropic-ratelimit-unified-status')?.toLowerCase();
+  const claim = get('anthropic-ratelimit-unified-representative-claim')?.toLowerCase();
   const withStatus = status !== undefined ? { status } : {};
   if (inUseRaw !== undefined && inUseRaw !== 'false') {
     return {
