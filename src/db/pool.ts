@@ -13,6 +13,13 @@ export function createDb(databaseUrl: string, max = 10): Db {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5_000 });
   // An idle client that loses its server must not crash the process; the next query reports it.
   pool.on('error', () => {});
+  // Nor may a client in use between two queries (pg-pool listens only while a client is idle): a
+  // server that stops sends it "terminating connection", which pg emits as 'error' — unheard, an
+  // uncaught exception. It killed an API process in test/faults/poolsOutage.test.ts (the routing
+  // state queries every second); test/faults/dbClientError.test.ts pins it. The next query fails.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

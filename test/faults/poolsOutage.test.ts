@@ -6,7 +6,7 @@
 //     passing 429 still fails over (the bench lives in memory; its write is logged and dropped),
 //     and what needs the database answers 503 with Retry-After, never 500;
 //   - once PostgreSQL is back, a bench set in one process reaches the other again.
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, inject, it, onTestFailed } from 'vitest';
 import { killAllChildren } from '../support/children.js';
 import { startDevServer, startOwnPostgres, type DevServer, type OwnPostgres } from '../support/processes.js';
 import { sleep, until } from '../support/wait.js';
@@ -71,6 +71,8 @@ afterAll(async () => {
 });
 
 it('shares a cooldown between two API processes within a second, and keeps routing from memory while PostgreSQL is stopped', async () => {
+  // A failure shows what the children said last (a child that died says why here).
+  onTestFailed(() => console.error(`--- the children's last lines ---\n${rig.logLines().slice(-60).join('\n')}`));
   const [one, two] = apis as [ApiChild, ApiChild];
   // A passing 429 on process one: it fails over and cools that member (≤ 60 s) for everyone.
   const session = 'shared-1';
