@@ -14,6 +14,7 @@ import type { PoolRecord, PoolStore } from '../db/pools.js';
 import type { CooldownRow, NewPoolEvent, RoutingStore, SessionRow } from '../db/routing.js';
 
 const SEQ_MARGIN = 100;
+const NO_POOLS: readonly PoolRecord[] = [];
 /** Pools (their policy and members) are re-read at least this often, besides on notification. */
 const POOLS_RELOAD_MS = 10_000;
 
@@ -52,6 +53,8 @@ export interface RoutingStateOptions {
 export class RoutingState {
   private poolsById = new Map<string, PoolRecord>();
   private poolsByName = new Map<string, PoolRecord>();
+  /** Each provider's pools, made at reload: every proxied call asks, pooled or not. */
+  private poolsByProvider = new Map<string, readonly PoolRecord[]>();
   private readonly cooldowns = new Map<string, Map<string, Cooldown>>();
   private readonly sessions = new Map<string, Session>();
   private readonly inflightHere = new Map<string, Inflight>();
@@ -120,6 +123,10 @@ export class RoutingState {
 
   allPools(): PoolRecord[] {
     return [...this.poolsById.values()];
+  }
+
+  poolsOf(provider: string): readonly PoolRecord[] {
+    return this.poolsByProvider.get(provider) ?? NO_POOLS;
   }
 
   cooldownsOf(credentialId: string): ReadonlyMap<string, Cooldown> | undefined {
@@ -283,6 +290,9 @@ export class RoutingState {
       const pools = await this.opts.pools.list();
       this.poolsById = new Map(pools.map((p) => [p.id, p]));
       this.poolsByName = new Map(pools.map((p) => [p.name, p]));
+      const byProvider = new Map<string, PoolRecord[]>();
+      for (const p of pools) byProvider.set(p.provider, [...(byProvider.get(p.provider) ?? []), p]);
+      this.poolsByProvider = byProvider;
       this.poolsLoadedAt = now;
       this.notify();
     }

@@ -12,7 +12,7 @@ export function choosePool(
   who: Principal,
   provider: ProviderId,
   headers: Record<string, string | string[] | undefined>,
-  pools: { pool(idOrName: string): PoolRecord | undefined; allPools(): PoolRecord[] },
+  pools: { pool(idOrName: string): PoolRecord | undefined; poolsOf(provider: ProviderId): readonly PoolRecord[] },
 ): PoolRecord | undefined {
   const asked = single(headers['x-maestro-pool']);
   const credential = single(headers['x-maestro-credential']);
@@ -32,7 +32,8 @@ export function choosePool(
     return pool;
   }
   if (credential !== undefined) return undefined;
-  const all = pools.allPools().filter((p) => p.provider === provider);
+  const all = pools.poolsOf(provider);
+  if (all.length === 0) return undefined; // most deployments' calls: no pool of this provider, nothing to allocate
   if (who.role === 'client' && who.pools.size > 0) {
     const mine = all.filter((p) => who.pools.has(p.id));
     if (mine.length === 1) return mine[0];
