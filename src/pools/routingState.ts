@@ -89,6 +89,12 @@ export class RoutingState {
     void this.sync();
   }
 
+  /** This process changed a pool: its copy is re-read now (the notification may come after the answer). */
+  reloadPools(): Promise<void> {
+    this.poolsDirty = true;
+    return this.sync();
+  }
+
   /** After a (re)connect of the listener: anything may have changed. */
   resync(): void {
     this.poolsDirty = true;

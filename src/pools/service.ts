@@ -66,7 +66,7 @@ export class PoolService implements PoolsReader {
       },
       members,
     );
-    await this.deps.state.sync(); // this process routes with it before the answer leaves
+    await this.deps.state.reloadPools(); // this process routes with it before the answer leaves
     return this.describe(created);
   }
 
@@ -81,14 +81,14 @@ export class PoolService implements PoolsReader {
       sessionTtlSeconds: patch.sessionTtlSeconds,
     };
     const updated = await this.deps.pools.update(pool.id, policy, members);
-    await this.deps.state.sync();
+    await this.deps.state.reloadPools();
     return this.describe(updated);
   }
 
   async delete(idOrName: string): Promise<void> {
     const pool = await this.find(idOrName);
     await this.deps.pools.delete(pool.id);
-    await this.deps.state.sync();
+    await this.deps.state.reloadPools();
   }
 
   async list(): Promise<PoolView[]> {
@@ -129,7 +129,7 @@ export class PoolService implements PoolsReader {
       await this.deps.pools.setPaused(pool.id, id, paused);
       state.event({ poolId: pool.id, credentialId: id, type: paused ? 'member_paused' : 'member_resumed', details: { by: actor } });
     }
-    await state.sync();
+    await state.reloadPools();
     return this.get(pool.id);
   }
 
