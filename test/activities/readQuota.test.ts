@@ -15,6 +15,7 @@ import type { RateLimitState } from '../../src/usage/rateLimits.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { startFakeProvider, type FakeProvider } from '../support/fakeProvider.js';
 import { testConfig, testDurableCalls } from '../support/temporal.js';
+import { until } from '../support/wait.js';
 
 let db: TestDatabase;
 let fake: FakeProvider;
@@ -155,7 +156,14 @@ describe('readQuota', () => {
     });
     expect(await read({ credentialId: gemini.id })).toEqual({ outcome: 'unsupported' });
     expect(await read({ credentialId: '00000000-0000-4000-8000-000000000000' })).toEqual({ outcome: 'not_found' });
-    const counts = Object.fromEntries((await usage.quotaReadCounts()).map((r) => [r.outcome, r.count]));
+    // The activity counts outcomes without waiting for the write (a read's answer never waits on a counter): read them once written.
+    const counts = await until(
+      async () => {
+        const c = Object.fromEntries((await usage.quotaReadCounts()).map((r) => [r.outcome, r.count]));
+        return Number(c.rate_limited) >= 1 && Number(c.unsupported) >= 2 ? c : undefined;
+      },
+      { what: 'the read counts written' },
+    );
     expect(counts).toMatchObject({ rate_limited: 1, unsupported: 2 });
   });
 });
