@@ -21,13 +21,14 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities, CredentialView, QuotaReadResult } from '../activities/index.js';
 import { FailureType, NON_RETRYABLE_REFRESH } from '../model/failures.js';
-import { ANCHOR_AT_ASK_PATCH, QUOTA_READS_PATCH, SHORT_RUNS_PATCH } from './legacy/patches.js';
+import { ANCHOR_AT_ASK_PATCH, QUOTA_LOCAL_READS_PATCH, QUOTA_READS_PATCH, SHORT_RUNS_PATCH } from './legacy/patches.js';
 import {
   DEFAULT_REFRESH_WAIT_MS,
   MAX_REFRESH_WAIT_MS,
@@ -75,10 +76,13 @@ const { refreshCredential } = proxyActivities<Activities>({
 // Quota reads (issue 30): on the main task queue, beside durable calls, never on the refresh
 // queue, so a fleet's reads cannot delay a refresh. Provider answers come back as outcomes (the
 // schedule decides when to read again); only a worker or database failure is retried here.
-const { readQuota } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 },
-});
+const QUOTA_READ_RETRY = { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 };
+const { readQuota } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: QUOTA_READ_RETRY });
+// Since QUOTA_LOCAL_READS_PATCH a read is a local activity, run by the worker that runs the
+// workflow task: one workflow task and a marker instead of an activity task and a second
+// workflow task. At 10,000 credentials nearly every wake is a cache miss that replays the run,
+// so the second task and the five events a read saved are what reads cost the refreshes.
+const { readQuota: readQuotaLocally } = proxyLocalActivities<Activities>({ startToCloseTimeout: '1 minute', retry: QUOTA_READ_RETRY });
 
 /** After a token answer without an access token, try again this much later (never at once). */
 const MALFORMED_BACKOFF_MS = 15 * 60_000;
@@ -532,13 +536,9 @@ export class CredentialRefresher {
     const q = this.quota;
     let result: QuotaReadResult;
     try {
-      result = await readQuota.executeWithOptions(
-        {
-          summary: `read quota of ${this.view?.provider ?? ''} credential "${this.view?.name ?? this.credentialId}"`,
-          startToCloseTimeout: '1 minute',
-        },
-        [{ credentialId: this.credentialId }],
-      );
+      const summary = `read quota of ${this.view?.provider ?? ''} credential "${this.view?.name ?? this.credentialId}"`;
+      const read = patched(QUOTA_LOCAL_READS_PATCH) ? readQuotaLocally : readQuota;
+      result = await read.executeWithOptions({ summary, startToCloseTimeout: '1 minute' }, [{ credentialId: this.credentialId }]);
     } catch (error) {
       result = { outcome: 'failed', reason: failureOf(error)?.message ?? 'quota read activity failed' };
     } finally {

@@ -3,6 +3,7 @@
 // release when a read shows room (an early reset), the endpoint's 429s backed off while refreshes
 // go on, bench signals from two API processes costing one read, and what one read adds to history.
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporal } from '@temporalio/proto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CredentialWorkflows } from '../../src/temporal/credentialWorkflows.js';
 import { credentialWorkflowId, statusQuery } from '../../src/workflows/credentialRefresh.js';
@@ -113,19 +114,30 @@ describe('quota reads in the credential workflow', () => {
     await expect(h.core.workflows.noteBenched('00000000-0000-4000-8000-000000000000', until)).resolves.toBeUndefined();
   });
 
-  it('an idle read is one activity and 11 history events', async () => {
+  it('an idle read is one local activity and 6 history events', async () => {
     h = await startHarness(env, { quotaIntervalMs: 10 * 60_000, maxHistoryEvents: 10_000 });
     const { handle } = await credential(h, 24 * 3600_000);
-    await env.sleep('10 minutes'); // the first read lands somewhere in the first interval
-    expect(h.fake.quotaRequests()).toHaveLength(1);
-    const before = (await handle.describe()).historyLength;
-    await env.sleep('11 minutes'); // the next one 9–11 minutes later
-    expect(h.fake.quotaRequests()).toHaveLength(2);
-    const history = await handle.fetchHistory();
-    const added = (history.events ?? []).slice(before);
-    expect(added.length).toBe(11);
-    const scheduled = added.filter((e) => e.activityTaskScheduledEventAttributes);
-    expect(scheduled.map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name)).toEqual(['readQuota']);
+    await env.sleep('25 minutes'); // the first read in the first interval, the next ones 9–11 minutes apart
+    expect(h.fake.quotaRequests().length).toBeGreaterThanOrEqual(2);
+    const events = (await handle.fetchHistory()).events ?? [];
+    const reads = events.flatMap((e, i) => (e.markerRecordedEventAttributes?.markerName === 'core_local_activity' ? [i] : []));
+    expect(reads.length).toBe(h.fake.quotaRequests().length);
+    for (const i of reads) {
+      const data = events[i]!.markerRecordedEventAttributes!.details!.data!.payloads![0]!.data!;
+      expect(JSON.parse(Buffer.from(data).toString('utf8'))).toMatchObject({ activity_type: 'readQuota' });
+    }
+    // From one read's marker to the next: timer fired, workflow task scheduled/started/completed,
+    // the read's marker, the next timer started. No activity task, no second workflow task.
+    expect(reads[1]! - reads[0]!).toBe(6);
+    expect(events.slice(reads[0]! + 1, reads[1]! + 1).map((e) => e.eventType)).toEqual([
+      temporal.api.enums.v1.EventType.EVENT_TYPE_TIMER_STARTED,
+      temporal.api.enums.v1.EventType.EVENT_TYPE_TIMER_FIRED,
+      temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+      temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+      temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+      temporal.api.enums.v1.EventType.EVENT_TYPE_MARKER_RECORDED,
+    ]);
+    expect(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'readQuota')).toEqual([]);
     expect(h.fake.tokenRequests()).toHaveLength(0);
   });
 });
