@@ -2,7 +2,7 @@
 // browser holds only a random session token in an HttpOnly cookie; this table holds its SHA-256,
 // the admin key's id (never the key), the CSRF token and the two expiries.
 import { createHash, randomBytes } from 'node:crypto';
-import type { ColumnType } from 'kysely';
+import { sql, type ColumnType } from 'kysely';
 import type { Db } from './pool.js';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -23,6 +23,12 @@ export interface AdminSession {
 }
 
 const hashOf = (token: string) => createHash('sha256').update(token).digest();
+// Every time here is the database's clock: `now()` is what the columns' defaults write, with
+// microseconds. Comparing them with this process's Date (milliseconds, and another host's clock in
+// production) let a session idle past its end be found again within the same millisecond.
+const now = sql<Date>`now()`;
+const ago = (ms: number) => sql<Date>`now() - make_interval(secs => ${ms / 1000})`;
+const fromNow = (ms: number) => sql<Date>`now() + make_interval(secs => ${ms / 1000})`;
 const randomToken = () => randomBytes(32).toString('base64url');
 
 export class AdminSessionStore {
@@ -39,7 +45,7 @@ export class AdminSessionStore {
     const csrfToken = randomToken();
     const row = await this.db
       .insertInto('admin_sessions')
-      .values({ token_hash: hashOf(token), key_id: keyId, csrf_token: csrfToken, expires_at: new Date(Date.now() + absoluteMs) })
+      .values({ token_hash: hashOf(token), key_id: keyId, csrf_token: csrfToken, expires_at: fromNow(absoluteMs) })
       .returning(['key_id', 'csrf_token', 'created_at', 'expires_at'])
       .executeTakeFirstOrThrow();
     return { token, session: { keyId: row.key_id, csrfToken: row.csrf_token, createdAt: row.created_at, expiresAt: row.expires_at } };
@@ -52,10 +58,10 @@ export class AdminSessionStore {
   async use(token: string, idleMs: number): Promise<AdminSession | undefined> {
     const row = await this.db
       .updateTable('admin_sessions')
-      .set({ last_seen_at: new Date() })
+      .set({ last_seen_at: now })
       .where('token_hash', '=', hashOf(token))
-      .where('expires_at', '>', new Date())
-      .where('last_seen_at', '>', new Date(Date.now() - idleMs))
+      .where('expires_at', '>', now)
+      .where('last_seen_at', '>', ago(idleMs))
       .returning(['key_id', 'csrf_token', 'created_at', 'expires_at'])
       .executeTakeFirst();
     return row && { keyId: row.key_id, csrfToken: row.csrf_token, createdAt: row.created_at, expiresAt: row.expires_at };
@@ -75,7 +81,7 @@ export class AdminSessionStore {
   async deleteExpired(idleMs: number): Promise<number> {
     const result = await this.db
       .deleteFrom('admin_sessions')
-      .where((eb) => eb.or([eb('expires_at', '<=', new Date()), eb('last_seen_at', '<=', new Date(Date.now() - idleMs))]))
+      .where((eb) => eb.or([eb('expires_at', '<=', now), eb('last_seen_at', '<=', ago(idleMs))]))
       .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
