@@ -27,7 +27,7 @@ import type { RequestBody } from '../upstream/body.js';
 import { meteringOf, outgoingCall, send, type ClientRequest, type OutgoingCall } from '../upstream/call.js';
 import type { ClientGone } from '../upstream/clientGone.js';
 import { holdAnswer, needsHolding, type HeldAnswer } from '../upstream/holdAnswer.js';
-import { attemptPool } from '../upstream/poolAttempt.js';
+import { attemptPool, type PooledSend } from '../upstream/poolAttempt.js';
 import { relayAnswer } from '../upstream/relay.js';
 import type { Metrics } from './metrics.js';
 
@@ -88,9 +88,92 @@ export async function servePooled(
 
   // A session another process bound: routed where its earlier calls went.
   if (route.sessionKey && !deps.state.knowsSession(pool.id, route.sessionKey)) await deps.state.learnSession(pool.id, route.sessionKey);
-  let result;
+
+  const observeLatency = () => {
+    if (!latencyObserved) deps.metrics.addedLatency.observe({ provider }, (performance.now() - call.started) / 1000);
+    latencyObserved = true;
+  };
+  const sendOut = (out: OutgoingCall) => {
+    if (peekStreams) out.headers['accept-encoding'] = 'identity';
+    const answer = send(deps.dispatcher, out, call.method, { signal: clientGone, headersTimeout: 600_000, bodyTimeout: 600_000 });
+    observeLatency();
+    return answer;
+  };
+  const unreachable = (error: unknown) => {
+    if (error instanceof MaestroError || clientGone.aborted) return error;
+    return new ProviderUnavailableError(`${provider} is unreachable: ${(error as Error).message}`);
+  };
+  /** What an answer means for the pool: its rate-limit state noted, classified, overage and failed-over answers counted. */
+  const judge = (credentialId: string, held: HeldAnswer): PooledSend<Dispatcher.ResponseData> => {
+    const answer = held.answer;
+    const limits = parseRateLimitHeaders(provider, answer.headers);
+    if (limits) deps.rateLimits.observe(credentialId, limits);
+    const now = Date.now();
+    const classified = held.streamError
+      ? classifyStreamError({ provider, errorType: held.streamError, model, headers: answer.headers, now })
+      : classifyAnswer({ provider, status: answer.statusCode, headers: answer.headers, model, now, errorBody: held.errorBody });
+    if (classified.scope === 'ok') {
+      const overage = overageOf(provider, answer.headers);
+      if (overage.inUse) deps.router.overageSeen(route, credentialId, overage.evidence ?? 'extra usage in use', undefined, now);
+    } else if (classified.failover && body.replayable) {
+      // Failed over: counted as an error against the member that gave it.
+      deps.usage.record({ keyId: who.keyId, credentialId, provider, poolId: pool.id, model, error: true });
+    }
+    return { answer, credentialId, classified };
+  };
+  /** One member's attempt (the single-credential one: refresh near expiry, once more after a refused token), judged. */
+  const sendTo = async (credentialId: string, answered?: Dispatcher.ResponseData): Promise<PooledSend<Dispatcher.ResponseData>> => {
+    const before = answered && served.get(credentialId);
+    const entry = before ? before.entry : await deps.cache.resolve(provider, credentialId);
+    if (needsBody(definition, entry.auth.type) && !body.plain) {
+      throw new ServiceUnavailableError(`${provider} sign-in pool members take plain request bodies`);
+    }
+    const metering = meteringOf(definition, entry.auth.type, request);
+    let out: OutgoingCall | undefined = before ? before.out : undefined;
+    const attempted = await attempt({
+      candidate: entry,
+      answered: before ? answered : undefined,
+      usable: deps.usable,
+      refreshFirst: deps.refreshFirst,
+      refresh: (c) => deps.cache.refresh(c.metadata.id, c.metadata.version, clientGone.signal),
+      send: (c) => sendOut((out = outgoingCall(definition, c.auth, request, metering))),
+      refused: (answer, c) => answer.statusCode === 401 && c.auth.type === 'oauth' && body.replayable,
+      discard: (answer) => answer.body.dump(),
+    }).catch((error: unknown) => {
+      throw unreachable(error);
+    });
+    served.set(credentialId, { entry: attempted.credential, out: out! });
+    // Most answers (a 200 JSON body) need nothing read ahead: no hop through holdAnswer.
+    const answer = attempted.answer;
+    return judge(credentialId, needsHolding(answer, peekStreams) ? await holdAnswer(answer, peekStreams) : { answer });
+  };
+
+  let result: PooledSend<Dispatcher.ResponseData>;
   try {
-    result = await attemptPool({
+    // The fast path, most calls: the member picked needs no probe and its token is loaded, usable
+    // and not about to expire; a 2xx answer with nothing to read ahead is relayed at once. Any
+    // other answer goes on in the pool loop from this member (no second send of the same call).
+    const fast = fastMember(deps, route, definition, plain !== undefined);
+    let first: { credentialId: string; answered: Dispatcher.ResponseData } | undefined;
+    if (fast) {
+      const { credentialId, entry } = fast;
+      const out = outgoingCall(definition, entry.auth, request, meteringOf(definition, entry.auth.type, request));
+      served.set(credentialId, { entry, out });
+      deps.router.started(credentialId);
+      let answer: Dispatcher.ResponseData;
+      try {
+        answer = await sendOut(out);
+      } catch (error) {
+        deps.router.finished(credentialId);
+        throw unreachable(error);
+      }
+      if (answer.statusCode >= 200 && answer.statusCode < 300 && !needsHolding(answer, peekStreams)) {
+        result = judge(credentialId, { answer }); // 2xx: ok
+        const binding = deps.router.succeeded(route, credentialId);
+        if (binding) await binding; // a new session's binding is written before its first answer leaves
+      } else first = { credentialId, answered: answer };
+    }
+    result ??= await attemptPool({
       router: deps.router,
       request: route,
       replayable: body.replayable,
@@ -104,53 +187,8 @@ export async function servePooled(
           sessionKey: route.sessionKey,
           details: phase === 'ended' ? { waitedMs } : {},
         }),
-      send: async (credentialId) => {
-        const entry = await deps.cache.resolve(provider, credentialId);
-        if (needsBody(definition, entry.auth.type) && !body.plain) {
-          throw new ServiceUnavailableError(`${provider} sign-in pool members take plain request bodies`);
-        }
-        const metering = meteringOf(definition, entry.auth.type, request);
-        let out: OutgoingCall | undefined;
-        const attempted = await attempt({
-          candidate: entry,
-          usable: deps.usable,
-          refreshFirst: deps.refreshFirst,
-          refresh: (c) => deps.cache.refresh(c.metadata.id, c.metadata.version, clientGone.signal),
-          send: (c) => {
-            out = outgoingCall(definition, c.auth, request, metering);
-            if (peekStreams) out.headers['accept-encoding'] = 'identity';
-            const answer = send(deps.dispatcher, out, call.method, { signal: clientGone, headersTimeout: 600_000, bodyTimeout: 600_000 });
-            if (!latencyObserved) deps.metrics.addedLatency.observe({ provider }, (performance.now() - call.started) / 1000);
-            latencyObserved = true;
-            return answer;
-          },
-          refused: (answer, c) => answer.statusCode === 401 && c.auth.type === 'oauth' && body.replayable,
-          discard: (answer) => answer.body.dump(),
-        }).catch((error: unknown) => {
-          if (error instanceof MaestroError || clientGone.aborted) throw error;
-          throw new ProviderUnavailableError(`${provider} is unreachable: ${(error as Error).message}`);
-        });
-        served.set(credentialId, { entry: attempted.credential, out: out! });
-        // Most answers (a 200 JSON body) need nothing read ahead: no hop through holdAnswer.
-        const held: HeldAnswer = needsHolding(attempted.answer, peekStreams)
-          ? await holdAnswer(attempted.answer, peekStreams)
-          : { answer: attempted.answer };
-        const answer = held.answer;
-        const limits = parseRateLimitHeaders(provider, answer.headers);
-        if (limits) deps.rateLimits.observe(credentialId, limits);
-        const now = Date.now();
-        const classified = held.streamError
-          ? classifyStreamError({ provider, errorType: held.streamError, model, headers: answer.headers, now })
-          : classifyAnswer({ provider, status: answer.statusCode, headers: answer.headers, model, now, errorBody: held.errorBody });
-        if (classified.scope === 'ok') {
-          const overage = overageOf(provider, answer.headers);
-          if (overage.inUse) deps.router.overageSeen(route, credentialId, overage.evidence ?? 'extra usage in use', undefined, now);
-        } else if (classified.failover && body.replayable) {
-          // Failed over: counted as an error against the member that gave it.
-          deps.usage.record({ keyId: who.keyId, credentialId, provider, poolId: pool.id, model, error: true });
-        }
-        return { answer, credentialId, classified };
-      },
+      send: sendTo,
+      first,
       discard: (answer) => answer.body.dump(),
     });
   } catch (error) {
@@ -196,6 +234,18 @@ export async function servePooled(
   } finally {
     deps.router.finished(credentialId);
   }
+}
+
+const NOBODY_TRIED: ReadonlySet<string> = new Set();
+
+/** The member a fast call goes to: picked without a probe, loaded, active, not near expiry, able to take this body. */
+function fastMember(deps: PooledDeps, route: RouteRequest, definition: ProviderDefinition, plain: boolean) {
+  const picked = deps.router.pick(route, NOBODY_TRIED);
+  if (!picked || picked.probe) return undefined;
+  const entry = deps.cache.loaded(picked.credentialId);
+  if (!entry || entry.metadata.status !== 'active' || deps.refreshFirst(entry)) return undefined;
+  if (needsBody(definition, entry.auth.type) && !plain) return undefined;
+  return { credentialId: picked.credentialId, entry };
 }
 
 /** The request's model, found without parsing the whole body (the first `"model":` key; requests name it at the top). */

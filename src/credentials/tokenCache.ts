@@ -50,6 +50,8 @@ export class TokenCache {
   private newestCreated: number | null | undefined;
   /** The status of each loaded credential, read without waiting (a pool's router asks on the request path). */
   private readonly statuses = new Map<string, string>();
+  /** Each loaded credential itself, read without waiting (a pool's fast path). */
+  private readonly ready = new Map<string, CachedCredential>();
   private rechecking: Promise<void> | undefined;
 
   constructor(private readonly options: TokenCacheOptions) {}
@@ -94,6 +96,11 @@ export class TokenCache {
     return this.load(credentialId);
   }
 
+  /** A loaded credential, without waiting; undefined when not loaded (or changed since): then resolve() it. */
+  loaded(credentialId: string): CachedCredential | undefined {
+    return this.ready.get(credentialId);
+  }
+
   /** A loaded credential's stored status; undefined when not loaded (or changed since). */
   statusOf(credentialId: string): string | undefined {
     return this.statuses.get(credentialId);
@@ -105,10 +112,12 @@ export class TokenCache {
       this.byId.delete(credentialId);
       this.versions.delete(credentialId);
       this.statuses.delete(credentialId);
+      this.ready.delete(credentialId);
     } else {
       this.byId.clear();
       this.versions.clear();
       this.statuses.clear();
+      this.ready.clear();
     }
     this.staleSelectors();
   }
@@ -149,11 +158,17 @@ export class TokenCache {
     let entry = this.byId.get(id);
     if (!entry) {
       entry = this.options.store.getWithSecret(id).then(({ metadata, secret }) => {
+        const loaded = {
+          metadata,
+          auth: callAuth(metadata, secret),
+          expiresAtMs: metadata.expiresAt ? Date.parse(metadata.expiresAt) : null,
+        };
         if (this.byId.get(id) === entry) {
           this.versions.set(id, metadata.version);
           this.statuses.set(id, metadata.status);
+          this.ready.set(id, loaded);
         }
-        return { metadata, auth: callAuth(metadata, secret), expiresAtMs: metadata.expiresAt ? Date.parse(metadata.expiresAt) : null };
+        return loaded;
       });
       this.byId.set(id, entry);
       // A failed load is not cached: the next request tries again.

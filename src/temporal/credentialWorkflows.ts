@@ -1,6 +1,12 @@
 // The API's side of the refresh workflows: start (one per credential, reusing a running one),
 // refresh now, signal, stop, and reconcile the set of workflows with the database.
-import { ScheduleAlreadyRunning, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { ApplicationFailure, type Duration, type Workflow } from '@temporalio/common';
 import type { DurableCallSigner } from '../crypto/durableCalls.js';
 import type { CredentialMetadata, CredentialStore } from '../db/credentials.js';
@@ -122,22 +128,15 @@ export class CredentialWorkflows {
   /** Reads the credential's quota now through its workflow (the single reader); answered within the refresh wait bound. */
   async readQuota(credentialId: string, opts: { signal?: AbortSignal } = {}): Promise<RateLimitState> {
     const waitMs = this.options.refreshWaitMs ?? DEFAULT_REFRESH_WAIT_MS;
-    const deadline = AbortSignal.timeout(waitMs + CLIENT_GRACE_MS);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
-    let onAbort: (() => void) | undefined;
-    const answered = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    const update = this.client.withAbortSignal(signal, () =>
-      this.client.workflow.getHandle(credentialWorkflowId(credentialId)).executeUpdate(readQuotaUpdate, { args: [{ waitMs }] }),
-    );
-    update.catch(() => {});
     try {
-      return await Promise.race([update, answered]);
+      return await this.boundedUpdate(
+        waitMs,
+        opts.signal,
+        (handle) => handle.executeUpdate(readQuotaUpdate, { args: [{ waitMs }] }),
+        credentialId,
+      );
     } catch (error) {
-      if (opts.signal?.aborted) throw new CallerGoneError('the caller went away');
-      if (deadline.aborted || applicationFailure(error)?.type === FailureType.stillRetrying) {
+      if (error instanceof UpdateNotAnswered || applicationFailure(error)?.type === FailureType.stillRetrying) {
         throw new ServiceUnavailableError(
           `no quota read for credential ${credentialId} within ${Math.round(waitMs / 1000)} s; retry shortly`,
           {
@@ -145,9 +144,7 @@ export class CredentialWorkflows {
           },
         );
       }
-      throw toMaestroError(error, credentialId);
-    } finally {
-      if (onAbort) signal.removeEventListener('abort', onAbort);
+      throw error instanceof CallerGoneError ? error : toMaestroError(error, credentialId);
     }
   }
 
@@ -194,26 +191,16 @@ export class CredentialWorkflows {
 
   private async askRefresh(credentialId: string, ifVersion: number | undefined, opts: { signal?: AbortSignal }): Promise<CredentialView> {
     const waitMs = this.options.refreshWaitMs ?? DEFAULT_REFRESH_WAIT_MS;
-    // The workflow answers within waitMs; the client stops waiting a little later in case no
-    // worker is running at all, or when the caller disconnects.
-    const deadline = AbortSignal.timeout(waitMs + CLIENT_GRACE_MS);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
-    // The SDK retries an update the server aborted (a worker restarting) on its own schedule, so
-    // the abort alone does not bound the wait: the caller is answered when the signal fires.
-    let onAbort: (() => void) | undefined;
-    const answered = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    const update = this.client.withAbortSignal(signal, () =>
-      this.client.workflow.getHandle(credentialWorkflowId(credentialId)).executeUpdate(refreshNowUpdate, { args: [{ ifVersion, waitMs }] }),
-    );
-    update.catch(() => {}); // settled after the race when the caller was already answered
     try {
-      return await Promise.race([update, answered]);
+      return await this.boundedUpdate(
+        waitMs,
+        opts.signal,
+        (handle) => handle.executeUpdate(refreshNowUpdate, { args: [{ ifVersion, waitMs }] }),
+        credentialId,
+      );
     } catch (error) {
-      if (opts.signal?.aborted) throw new CallerGoneError('the caller went away');
-      if (deadline.aborted) {
+      if (error instanceof CallerGoneError) throw error;
+      if (error instanceof UpdateNotAnswered) {
         throw new ServiceUnavailableError(
           `no refresh answer for credential ${credentialId} within ${Math.round((waitMs + CLIENT_GRACE_MS) / 1000)} s: is a Maestro worker running? Retry shortly`,
           { retryAfterSeconds: 5 },
@@ -227,6 +214,37 @@ export class CredentialWorkflows {
         );
       }
       throw toMaestroError(error, credentialId);
+    }
+  }
+
+  /**
+   * An update of the credential's workflow, answered within `waitMs` plus a grace whatever happens:
+   * the workflow answers within waitMs; the client stops waiting a little later in case no worker
+   * is running at all (UpdateNotAnswered), or when the caller disconnects (CallerGoneError). The
+   * SDK retries an update the server aborted (a worker restarting) on its own schedule, so the
+   * abort alone does not bound the wait: the caller is answered when the signal fires.
+   */
+  private async boundedUpdate<T>(
+    waitMs: number,
+    callerSignal: AbortSignal | undefined,
+    run: (handle: WorkflowHandle) => Promise<T>,
+    credentialId: string,
+  ): Promise<T> {
+    const deadline = AbortSignal.timeout(waitMs + CLIENT_GRACE_MS);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, deadline]) : deadline;
+    let onAbort: (() => void) | undefined;
+    const answered = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const update = this.client.withAbortSignal(signal, () => run(this.client.workflow.getHandle(credentialWorkflowId(credentialId))));
+    update.catch(() => {}); // settled after the race when the caller was already answered
+    try {
+      return await Promise.race([update, answered]);
+    } catch (error) {
+      if (callerSignal?.aborted) throw new CallerGoneError('the caller went away');
+      if (deadline.aborted) throw new UpdateNotAnswered();
+      throw error;
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);
     }
@@ -349,3 +367,6 @@ export class CredentialWorkflows {
     }
   }
 }
+
+/** A workflow update not answered within its bound (the callers say what it means). */
+class UpdateNotAnswered extends Error {}

@@ -19,6 +19,8 @@ export interface AttemptPlan<C, A> {
   refused(answer: A, credential: C): boolean;
   /** Frees what a refused answer holds (an unread body). */
   discard?(answer: A): Promise<void>;
+  /** The candidate's first answer, when the caller already sent it (a pool's fast path): the attempt goes on from there. */
+  answered?: A;
 }
 
 export interface Attempted<C, A> {
@@ -29,12 +31,15 @@ export interface Attempted<C, A> {
 
 export async function attempt<C, A>(plan: AttemptPlan<C, A>): Promise<Attempted<C, A>> {
   let credential = plan.candidate;
-  plan.usable(credential);
-  if (plan.refreshFirst?.(credential)) {
-    credential = await plan.refresh(credential);
+  let answer = plan.answered;
+  if (answer === undefined) {
     plan.usable(credential);
+    if (plan.refreshFirst?.(credential)) {
+      credential = await plan.refresh(credential);
+      plan.usable(credential);
+    }
+    answer = await plan.send(credential);
   }
-  const answer = await plan.send(credential);
   if (!plan.refused(answer, credential)) return { answer, credential };
   await plan.discard?.(answer);
   credential = await plan.refresh(credential);

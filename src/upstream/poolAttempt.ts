@@ -34,8 +34,16 @@ export interface PoolPlan<A> {
   client: { readonly aborted: boolean; readonly signal: AbortSignal };
   /** Waits until the routing state changes or `ms` pass. */
   changed(ms: number): Promise<void>;
-  /** One member's attempt and its classification. Errors from `usable` (a login needed…) mean this member cannot serve. */
-  send(credentialId: string): Promise<PooledSend<A>>;
+  /**
+   * One member's attempt and its classification. Errors from `usable` (a login needed…) mean this
+   * member cannot serve. `answered`: the member's first answer, already in hand (`first` below).
+   */
+  send(credentialId: string, answered?: A): Promise<PooledSend<A>>;
+  /**
+   * The caller picked a member, started it on the router and sent to it already (the fast path),
+   * and its answer needs more than relaying: the loop begins with that member and that answer.
+   */
+  first?: { credentialId: string; answered: A };
   /** Frees a failed answer that is not relayed. */
   discard(answer: A): Promise<void>;
   /** Events and metrics for a held request. */
@@ -52,8 +60,9 @@ export async function attemptPool<A>(plan: PoolPlan<A>): Promise<PooledSend<A>> 
   const failures: string[] = [];
   const holdUntil = request.pool.onExhausted.mode === 'hold' ? Date.now() + request.pool.onExhausted.holdSeconds * 1000 : 0;
   let holdStarted: number | undefined;
+  let first = plan.first;
   for (let switches = 0; ;) {
-    const picked = router.pick(request, tried);
+    const picked = first ? { credentialId: first.credentialId, probe: false } : router.pick(request, tried);
     if (!picked) {
       // Members that failed this request are not tried again in it; a hold waits for one that has not.
       if (Date.now() < holdUntil && tried.size < request.pool.members.length) {
@@ -81,10 +90,12 @@ export async function attemptPool<A>(plan: PoolPlan<A>): Promise<PooledSend<A>> 
       tried.add(id); // another process is probing it; this request goes elsewhere
       continue;
     }
-    router.started(id);
+    const answered = first?.answered;
+    if (first) first = undefined;
+    else router.started(id);
     let sent: PooledSend<A>;
     try {
-      sent = await plan.send(id);
+      sent = await plan.send(id, answered);
     } catch (error) {
       router.finished(id);
       if (plan.client.aborted) throw new CallerGoneError('the caller went away');

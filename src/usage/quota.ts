@@ -124,7 +124,14 @@ export function stampWindows(state: RateLimitState, source: 'header' | 'endpoint
   return changed ? { ...state, windows } : state;
 }
 
-const observedMs = (w: RateLimitWindow | undefined, fallback: string) => Date.parse(w?.observedAt ?? fallback);
+/**
+ * a later than b. Both are usually toISOString() output (same length, UTC): compared as strings,
+ * which orders them as times without parsing — this runs for every proxied answer's headers.
+ */
+function isLater(a: string, b: string): boolean {
+  if (a.length === b.length && a.endsWith('Z') && b.endsWith('Z')) return a > b;
+  return Date.parse(a) > Date.parse(b);
+}
 
 /**
  * Two states of one credential as one: each window from the newer observation (a reset moving by
@@ -134,17 +141,49 @@ const observedMs = (w: RateLimitWindow | undefined, fallback: string) => Date.pa
 export function mergeRateLimits(a: RateLimitState | null | undefined, b: RateLimitState | null | undefined): RateLimitState | null {
   if (!a) return b ?? null;
   if (!b) return a;
-  const [older, newer] = Date.parse(a.observedAt) > Date.parse(b.observedAt) ? [b, a] : [a, b];
+  const [older, newer] = isLater(a.observedAt, b.observedAt) ? [b, a] : [a, b];
   const windows: Record<string, RateLimitWindow> = { ...older.windows };
-  for (const [name, w] of Object.entries(newer.windows)) {
+  for (const name in newer.windows) {
+    const w = newer.windows[name]!;
     const before = windows[name];
-    if (before && observedMs(before, older.observedAt) > observedMs(w, newer.observedAt)) continue;
-    if (before?.reset && w.reset && Math.abs(Date.parse(before.reset) - Date.parse(w.reset)) < RESET_JITTER_MS) {
+    if (before && isLater(before.observedAt ?? older.observedAt, w.observedAt ?? newer.observedAt)) continue;
+    if (
+      before?.reset &&
+      w.reset &&
+      before.reset !== w.reset &&
+      Math.abs(Date.parse(before.reset) - Date.parse(w.reset)) < RESET_JITTER_MS
+    ) {
       windows[name] = { ...w, reset: before.reset };
     } else windows[name] = w;
   }
   const merged: RateLimitState = { ...older, ...newer, windows };
-  if (!newer.stale) delete merged.stale;
+  if (merged.stale !== undefined && !newer.stale) delete merged.stale;
+  return merged;
+}
+
+/**
+ * The rate-limit book's merge of a fresh header observation (this process's newest, on every
+ * proxied answer): mergeRateLimits(before, stampWindows(fresh, 'header')), in one pass and without
+ * copying each window — `fresh` is the caller's own parse and is stamped in place (it is owned by
+ * the book from here on).
+ */
+export function withHeaderObservation(before: RateLimitState | undefined, fresh: RateLimitState): RateLimitState {
+  if (before && isLater(before.observedAt, fresh.observedAt)) return mergeRateLimits(before, stampWindows(fresh, 'header'))!;
+  const windows: Record<string, RateLimitWindow> = before ? { ...before.windows } : {};
+  for (const name in fresh.windows) {
+    const w = fresh.windows[name]!;
+    w.source ??= 'header';
+    w.observedAt ??= fresh.observedAt;
+    const prior = windows[name];
+    if (prior?.observedAt && isLater(prior.observedAt, w.observedAt)) continue;
+    if (prior?.reset && w.reset && prior.reset !== w.reset && Math.abs(Date.parse(prior.reset) - Date.parse(w.reset)) < RESET_JITTER_MS) {
+      w.reset = prior.reset;
+    }
+    windows[name] = w;
+  }
+  if (!before) return fresh.windows === windows ? fresh : { ...fresh, windows };
+  const merged: RateLimitState = { ...before, ...fresh, windows };
+  if (merged.stale !== undefined && !fresh.stale) delete merged.stale;
   return merged;
 }
 

@@ -7,7 +7,7 @@
 import type { UsageStore } from '../db/usage.js';
 import type { Logger } from '../logger.js';
 import type { RateLimitState } from './rateLimits.js';
-import { asOf, mergeRateLimits, stampWindows } from './quota.js';
+import { asOf, mergeRateLimits, stampWindows, withHeaderObservation } from './quota.js';
 
 export class RateLimitBook {
   private readonly states = new Map<string, RateLimitState>();
@@ -22,11 +22,9 @@ export class RateLimitBook {
     this.timer.unref();
   }
 
-  /** A new observation: its windows replace those of the same name (a reset moved by under 60 s is kept); others are kept. */
+  /** A new observation (the book keeps `state` itself): its windows replace those of the same name (a reset moved by under 60 s is kept); others are kept. */
   observe(credentialId: string, state: RateLimitState): void {
-    const before = this.states.get(credentialId);
-    const stamped = stampWindows(state, 'header');
-    this.states.set(credentialId, before ? mergeRateLimits(before, stamped)! : stamped);
+    this.states.set(credentialId, withHeaderObservation(this.states.get(credentialId), state));
     this.dirty.add(credentialId);
   }
 

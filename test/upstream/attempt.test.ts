@@ -93,4 +93,15 @@ describe('attempt', () => {
       'still retrying',
     );
   });
+
+  it('goes on from an answer the caller already has (a pool’s fast path): a refusal is refreshed and sent once more', async () => {
+    const { p, steps } = plan([200]);
+    const done = await attempt({ ...p, answered: { status: 401, by: 1 } });
+    expect(done.answer).toEqual({ status: 200, by: 2 });
+    expect(steps).toEqual(['discard 401', 'refresh v1', 'usable v2', 'send v2']);
+
+    const ok = plan([]);
+    expect(await attempt({ ...ok.p, answered: { status: 429, by: 1 } })).toMatchObject({ answer: { status: 429, by: 1 } });
+    expect(ok.steps).toEqual([]); // nothing sent again: the answer in hand is the attempt's
+  });
 });

@@ -1,7 +1,7 @@
 // The quota endpoints' answers in the one rate-limit shape, and the rules header and endpoint
 // windows share (src/usage/quota.ts, src/workflows/quotaSchedule.ts).
 import { describe, expect, it } from 'vitest';
-import { asOf, hasRoom, mergeRateLimits, parseQuotaAnswer, stampWindows } from '../../src/usage/quota.js';
+import { asOf, hasRoom, mergeRateLimits, parseQuotaAnswer, stampWindows, withHeaderObservation } from '../../src/usage/quota.js';
 import {
   BENCHED_READ_EVERY_MS,
   backoffAfter,
@@ -142,6 +142,34 @@ describe('one quota model for headers and endpoints', () => {
     const refused: RateLimitState = { observedAt: now.toISOString(), windows: {}, stale: true };
     expect(mergeRateLimits(header, refused)!.stale).toBe(true);
     expect(mergeRateLimits(refused, { ...header, observedAt: at(1000) })!.stale).toBeUndefined();
+  });
+  it('the book’s one-pass merge of a header observation equals the general merge of the stamped observation', () => {
+    const at = (s: number) => new Date(Date.UTC(2026, 11, 7, 12, 0, s)).toISOString();
+    const reset = (s: number) => new Date(Date.UTC(2026, 11, 7, 17, 0, s)).toISOString();
+    const fresh = (t: number, windows: RateLimitState['windows']): RateLimitState => ({
+      observedAt: at(t),
+      windows: structuredClone(windows),
+    });
+    const before: RateLimitState = mergeRateLimits(
+      stampWindows(fresh(10, { five_hour: { utilization: 0.5, reset: reset(0) }, seven_day: { utilization: 0.2 } }), 'header'),
+      stampWindows({ observedAt: at(20), windows: { opus: { utilization: 0.9, reset: reset(0) } }, stale: true }, 'endpoint'),
+    )!;
+    const cases: RateLimitState['windows'][] = [
+      { five_hour: { utilization: 0.6, reset: reset(30) } }, // jitter: the known reset stays
+      { five_hour: { utilization: 0.1, reset: reset(600) } }, // a new window
+      { opus: { utilization: 0.1 }, tokens: { remaining: 5 } }, // newer than the endpoint's opus
+      {},
+    ];
+    for (const windows of cases) {
+      for (const t of [30, 15, 5]) {
+        // later than everything, between the two, older than both
+        const expected = mergeRateLimits(before, stampWindows(fresh(t, windows), 'header'));
+        expect(withHeaderObservation(structuredClone(before), fresh(t, windows))).toEqual(expected);
+      }
+    }
+    expect(withHeaderObservation(undefined, fresh(1, { tokens: { remaining: 5 } }))).toEqual(
+      stampWindows(fresh(1, { tokens: { remaining: 5 } }), 'header'),
+    );
   });
 });
 
