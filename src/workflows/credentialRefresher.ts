@@ -28,7 +28,13 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities, CredentialView, QuotaReadResult } from '../activities/index.js';
 import { FailureType, NON_RETRYABLE_REFRESH } from '../model/failures.js';
-import { ANCHOR_AT_ASK_PATCH, QUOTA_LOCAL_READS_PATCH, QUOTA_READS_PATCH, SHORT_RUNS_PATCH } from './legacy/patches.js';
+import {
+  ANCHOR_AT_ASK_PATCH,
+  QUOTA_ACTIVITY_READS_PATCH,
+  QUOTA_LOCAL_READS_PATCH,
+  QUOTA_READS_PATCH,
+  SHORT_RUNS_PATCH,
+} from './legacy/patches.js';
 import {
   DEFAULT_REFRESH_WAIT_MS,
   MAX_REFRESH_WAIT_MS,
@@ -78,10 +84,10 @@ const { refreshCredential } = proxyActivities<Activities>({
 // schedule decides when to read again); only a worker or database failure is retried here.
 const QUOTA_READ_RETRY = { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3 };
 const { readQuota } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: QUOTA_READ_RETRY });
-// Since QUOTA_LOCAL_READS_PATCH a read is a local activity, run by the worker that runs the
-// workflow task: one workflow task and a marker instead of an activity task and a second
-// workflow task. At 10,000 credentials nearly every wake is a cache miss that replays the run,
-// so the second task and the five events a read saved are what reads cost the refreshes.
+// Runs that recorded QUOTA_LOCAL_READS_PATCH (main from 489a99b until QUOTA_ACTIVITY_READS_PATCH)
+// read as local activities and replay so; every other run reads with the activity above. Local
+// reads saved a workflow task and 5 events a read, but the time-skipping test server skips time
+// while one runs (it cannot see it), which stalled the workflow tests; the saving was not measured.
 const { readQuota: readQuotaLocally } = proxyLocalActivities<Activities>({ startToCloseTimeout: '1 minute', retry: QUOTA_READ_RETRY });
 
 /** After a token answer without an access token, try again this much later (never at once). */
@@ -147,6 +153,9 @@ export class CredentialRefresher {
   // --- message handlers --------------------------------------------------------------------
 
   status(): RefreshStatus {
+    // A run that continued-as-new carries its quota state before its loop's first turn sets quotaOn:
+    // show it from the start (a query right after continue-as-new saw none). Read, never created, here.
+    const q = this.quotaOn ? this.quota : this.state.quota;
     return {
       credentialId: this.credentialId,
       phase: this.phase,
@@ -155,13 +164,13 @@ export class CredentialRefresher {
       lastRefreshAt: this.state.lastRefreshAt === undefined ? null : new Date(this.state.lastRefreshAt).toISOString(),
       lastResult: this.state.lastResult ?? null,
       credentialStatus: this.published?.status ?? null,
-      ...(this.quotaOn
+      ...(q
         ? {
             quota: {
-              nextReadAt: iso(this.quota.nextReadAt),
-              lastReadAt: iso(this.quota.lastReadAt),
-              benchedUntil: iso(this.quota.benchedUntil),
-              lastOutcome: this.quota.lastOutcome ?? null,
+              nextReadAt: iso(q.nextReadAt),
+              lastReadAt: iso(q.lastReadAt),
+              benchedUntil: iso(q.benchedUntil),
+              lastOutcome: q.lastOutcome ?? null,
             },
           }
         : {}),
@@ -537,7 +546,7 @@ export class CredentialRefresher {
     let result: QuotaReadResult;
     try {
       const summary = `read quota of ${this.view?.provider ?? ''} credential "${this.view?.name ?? this.credentialId}"`;
-      const read = patched(QUOTA_LOCAL_READS_PATCH) ? readQuotaLocally : readQuota;
+      const read = !patched(QUOTA_ACTIVITY_READS_PATCH) && patched(QUOTA_LOCAL_READS_PATCH) ? readQuotaLocally : readQuota;
       result = await read.executeWithOptions({ summary, startToCloseTimeout: '1 minute' }, [{ credentialId: this.credentialId }]);
     } catch (error) {
       result = { outcome: 'failed', reason: failureOf(error)?.message ?? 'quota read activity failed' };

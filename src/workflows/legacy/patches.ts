@@ -10,5 +10,7 @@ export const SHORT_RUNS_PATCH = 'maestro-refresh-short-runs';
 export const ANCHOR_AT_ASK_PATCH = 'maestro-refresh-anchor-at-ask';
 /** The workflow reads its credential's quota endpoint on durable timers (issue 30). */
 export const QUOTA_READS_PATCH = 'maestro-quota-reads';
-/** Quota reads run as local activities: one workflow task and ~6 history events a read instead of two tasks and 11 (issue 30's 10,000-credential run). */
+/** Quota reads ran as local activities (489a99b): runs that recorded it replay their reads as local activities. */
 export const QUOTA_LOCAL_READS_PATCH = 'maestro-quota-local-reads';
+/** Quota reads are ordinary activities again (local ones stalled the time-skipping test server's clock). */
+export const QUOTA_ACTIVITY_READS_PATCH = 'maestro-quota-activity-reads';
