@@ -10,7 +10,6 @@ import { readBody } from '../auth/http.js';
 import { NotFoundError, parseRetryAfter } from '../errors.js';
 import { baseUrlFor } from '../providers/registry.js';
 import type { ProviderDefinition, QuotaEndpoint } from '../providers/types.js';
-import type { CredentialSecret } from '../db/credentials.js';
 import type { RateLimitState } from '../usage/rateLimits.js';
 import { hasRoom, mergeRateLimits, parseQuotaAnswer } from '../usage/quota.js';
 import type { ActivityDeps, QuotaReadInput, QuotaReadResult } from './types.js';
@@ -28,20 +27,23 @@ export function quotaUrl(def: ProviderDefinition, endpoint: QuotaEndpoint): stri
   return root + endpoint.path;
 }
 
-/** Header templates filled from the secret; a header whose placeholder has no value is left out. */
-function quotaHeaders(endpoint: QuotaEndpoint, secret: CredentialSecret): Record<string, string> {
-  const values: Record<string, string | undefined> = { accessToken: secret.accessToken, accountId: secret.accountId };
-  const headers: Record<string, string> = {};
-  for (const [name, template] of Object.entries(endpoint.headers)) {
-    let missing = false;
+type TemplateValues = Record<string, string | undefined>;
+
+/** Templates filled from the credential; a template whose placeholder has no value is left out. */
+function fill(templates: Record<string, string>, values: TemplateValues): { filled: Record<string, string>; missing: string[] } {
+  const filled: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const [name, template] of Object.entries(templates)) {
+    let absent = false;
     const value = template.replace(/\{(\w+)\}/g, (_, key: string) => {
       const v = values[key];
-      if (v === undefined || v === '') missing = true;
+      if (v === undefined || v === '') absent = true;
       return v ?? '';
     });
-    if (!missing) headers[name] = value;
+    if (absent) missing.push(name);
+    else filled[name] = value;
   }
-  return headers;
+  return { filled, missing };
 }
 
 export function quotaActivities(deps: ActivityDeps) {
@@ -82,14 +84,27 @@ export function quotaActivities(deps: ActivityDeps) {
       return { outcome: 'stale', state, reason: secret.accessToken ? 'token expired' : 'no access token' };
     }
 
+    const values: TemplateValues = {
+      accessToken: secret.accessToken,
+      accountId: secret.accountId,
+      project: metadata.providerMetadata?.project,
+    };
+    const body = def.quota.body ? fill(def.quota.body, values) : undefined;
+    if (body && body.missing.length > 0) {
+      // A Gemini sign-in without its Code Assist project: there is nothing to read quota for.
+      void count('unsupported');
+      return { outcome: 'unsupported' };
+    }
+
     const signal = Context.current().cancellationSignal;
     let status: number;
     let headers: Record<string, string | string[] | undefined>;
     let raw: Buffer;
     try {
       const res = await request(quotaUrl(def, def.quota), {
-        method: 'GET',
-        headers: quotaHeaders(def.quota, secret),
+        method: def.quota.method ?? 'GET',
+        headers: fill(def.quota.headers, values).filled,
+        ...(body ? { body: JSON.stringify(body.filled) } : {}),
         signal: AbortSignal.any([signal, AbortSignal.timeout(QUOTA_TIMEOUT_MS)]),
         headersTimeout: QUOTA_TIMEOUT_MS,
         bodyTimeout: QUOTA_TIMEOUT_MS,
@@ -113,13 +128,13 @@ export function quotaActivities(deps: ActivityDeps) {
       void count('rate_limited');
       return { outcome: 'rate_limited', ...(seconds === undefined ? {} : { retryAfterMs: Math.ceil(seconds * 1000) }) };
     }
-    let body: unknown;
+    let answer: unknown;
     try {
-      body = status >= 200 && status < 300 ? JSON.parse(raw.toString('utf8')) : undefined;
+      answer = status >= 200 && status < 300 ? JSON.parse(raw.toString('utf8')) : undefined;
     } catch {
-      body = undefined;
+      answer = undefined;
     }
-    const read = status >= 200 && status < 300 ? parseQuotaAnswer(def.quota.format, body, now) : undefined;
+    const read = status >= 200 && status < 300 ? parseQuotaAnswer(def.quota.format, answer, now) : undefined;
     if (!read) {
       void count('failed');
       return {

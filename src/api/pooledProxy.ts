@@ -13,7 +13,7 @@ import type { ProviderDefinition } from '../providers/types.js';
 import type { Principal } from '../clientKeys/registry.js';
 import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
 import { classifyAnswer, classifyStreamError, overageOf } from '../pools/classify.js';
-import { modelFamily } from '../pools/families.js';
+import { modelFamily } from '../model/families.js';
 import type { PoolRouter, RouteRequest } from '../pools/router.js';
 import type { RoutingState } from '../pools/routingState.js';
 import { sessionIdOf, sessionKeyOf } from '../pools/sessionKey.js';
@@ -24,7 +24,7 @@ import type { UsageRecorder } from '../usage/recorder.js';
 import { attempt } from '../upstream/attempt.js';
 import { callUsage } from '../upstream/account.js';
 import type { RequestBody } from '../upstream/body.js';
-import { meteringOf, outgoingCall, send, type ClientRequest, type OutgoingCall } from '../upstream/call.js';
+import { meteringOf, outgoingCall, send, type ClientRequest, type Metering, type OutgoingCall } from '../upstream/call.js';
 import type { ClientGone } from '../upstream/clientGone.js';
 import { holdAnswer, needsHolding, type HeldAnswer } from '../upstream/holdAnswer.js';
 import { attemptPool, type PooledSend } from '../upstream/poolAttempt.js';
@@ -62,6 +62,7 @@ export interface PooledCall {
 interface Served {
   entry: CachedCredential;
   out: OutgoingCall;
+  metering: Metering;
 }
 
 export async function servePooled(
@@ -121,34 +122,7 @@ export async function servePooled(
     }
     return { answer, credentialId, classified };
   };
-  /** One member's attempt (the single-credential one: refresh near expiry, once more after a refused token), judged. */
-  const sendTo = async (credentialId: string, answered?: Dispatcher.ResponseData): Promise<PooledSend<Dispatcher.ResponseData>> => {
-    const before = answered && served.get(credentialId);
-    const entry = before ? before.entry : await deps.cache.resolve(provider, credentialId);
-    if (needsBody(definition, entry.auth.type) && !body.plain) {
-      throw new ServiceUnavailableError(`${provider} sign-in pool members take plain request bodies`);
-    }
-    const metering = meteringOf(definition, entry.auth.type, request);
-    let out: OutgoingCall | undefined = before ? before.out : undefined;
-    const attempted = await attempt({
-      candidate: entry,
-      answered: before ? answered : undefined,
-      usable: deps.usable,
-      refreshFirst: deps.refreshFirst,
-      refresh: (c) => deps.cache.refresh(c.metadata.id, c.metadata.version, clientGone.signal),
-      send: (c) => sendOut((out = outgoingCall(definition, c.auth, request, metering))),
-      refused: (answer, c) => answer.statusCode === 401 && c.auth.type === 'oauth' && body.replayable,
-      discard: (answer) => answer.body.dump(),
-    }).catch((error: unknown) => {
-      throw unreachable(error);
-    });
-    served.set(credentialId, { entry: attempted.credential, out: out! });
-    // Most answers (a 200 JSON body) need nothing read ahead: no hop through holdAnswer.
-    const answer = attempted.answer;
-    return judge(credentialId, needsHolding(answer, peekStreams) ? await holdAnswer(answer, peekStreams) : { answer });
-  };
-
-  let result: PooledSend<Dispatcher.ResponseData>;
+  let result: PooledSend<Dispatcher.ResponseData> | undefined;
   try {
     // The fast path, most calls: the member picked needs no probe and its token is loaded, usable
     // and not about to expire; a 2xx answer with nothing to read ahead is relayed at once. Any
@@ -157,8 +131,9 @@ export async function servePooled(
     let first: { credentialId: string; answered: Dispatcher.ResponseData } | undefined;
     if (fast) {
       const { credentialId, entry } = fast;
-      const out = outgoingCall(definition, entry.auth, request, meteringOf(definition, entry.auth.type, request));
-      served.set(credentialId, { entry, out });
+      const metering = meteringOf(definition, entry.auth.type, request);
+      const out = outgoingCall(definition, entry.auth, request, metering);
+      served.set(credentialId, { entry, out, metering });
       deps.router.started(credentialId);
       let answer: Dispatcher.ResponseData;
       try {
@@ -173,31 +148,60 @@ export async function servePooled(
         if (binding) await binding; // a new session's binding is written before its first answer leaves
       } else first = { credentialId, answered: answer };
     }
-    result ??= await attemptPool({
-      router: deps.router,
-      request: route,
-      replayable: body.replayable,
-      deadline: Date.now() + POOL_DEADLINE_MS,
-      client: clientGone,
-      changed: (ms) => deps.state.nextChange(ms),
-      held: (phase, waitedMs) =>
-        deps.state.event({
-          poolId: pool.id,
-          type: phase === 'started' ? 'hold_started' : 'hold_ended',
-          sessionKey: route.sessionKey,
-          details: phase === 'ended' ? { waitedMs } : {},
-        }),
-      send: sendTo,
-      first,
-      discard: (answer) => answer.body.dump(),
-    });
+    if (!fast || first) {
+      // The pool loop: only now are its member attempts made up (most calls never get here).
+      /** One member's attempt (the single-credential one: refresh near expiry, once more after a refused token), judged. */
+      const sendTo = async (credentialId: string, answered?: Dispatcher.ResponseData): Promise<PooledSend<Dispatcher.ResponseData>> => {
+        const before = answered && served.get(credentialId);
+        const entry = before ? before.entry : await deps.cache.resolve(provider, credentialId);
+        if (needsBody(definition, entry.auth.type) && !body.plain) {
+          throw new ServiceUnavailableError(`${provider} sign-in pool members take plain request bodies`);
+        }
+        const metering = meteringOf(definition, entry.auth.type, request);
+        let out: OutgoingCall | undefined = before ? before.out : undefined;
+        const attempted = await attempt({
+          candidate: entry,
+          answered: before ? answered : undefined,
+          usable: deps.usable,
+          refreshFirst: deps.refreshFirst,
+          refresh: (c) => deps.cache.refresh(c.metadata.id, c.metadata.version, clientGone.signal),
+          send: (c) => sendOut((out = outgoingCall(definition, c.auth, request, metering))),
+          refused: (answer, c) => answer.statusCode === 401 && c.auth.type === 'oauth' && body.replayable,
+          discard: (answer) => answer.body.dump(),
+        }).catch((error: unknown) => {
+          throw unreachable(error);
+        });
+        served.set(credentialId, { entry: attempted.credential, out: out!, metering });
+        // Most answers (a 200 JSON body) need nothing read ahead: no hop through holdAnswer.
+        const answer = attempted.answer;
+        return judge(credentialId, needsHolding(answer, peekStreams) ? await holdAnswer(answer, peekStreams) : { answer });
+      };
+      result = await attemptPool({
+        router: deps.router,
+        request: route,
+        replayable: body.replayable,
+        deadline: Date.now() + POOL_DEADLINE_MS,
+        client: clientGone,
+        changed: (ms) => deps.state.nextChange(ms),
+        held: (phase, waitedMs) =>
+          deps.state.event({
+            poolId: pool.id,
+            type: phase === 'started' ? 'hold_started' : 'hold_ended',
+            sessionKey: route.sessionKey,
+            details: phase === 'ended' ? { waitedMs } : {},
+          }),
+        send: sendTo,
+        first,
+        discard: (answer) => answer.body.dump(),
+      });
+    }
   } catch (error) {
     if (clientGone.aborted) return;
     throw error;
   }
 
-  const { answer: upstream, credentialId } = result;
-  const { entry, out } = served.get(credentialId)!;
+  const { answer: upstream, credentialId } = result!;
+  const { entry, out, metering } = served.get(credentialId)!;
   try {
     if (upstream.statusCode === 401 && entry.auth.type === 'oauth' && !body.replayable) {
       await upstream.body.dump().catch(() => {});
@@ -210,7 +214,6 @@ export async function servePooled(
       );
     }
     res.setHeader('x-maestro-credential-id', credentialId);
-    const metering = meteringOf(definition, entry.auth.type, request);
     let counted = false;
     const count = () => {
       if (counted) return;

@@ -263,6 +263,10 @@ export const rateLimitSchema = z
         utilization: z.number().optional(),
       })
       .optional(),
+    credits: z
+      .object({ hasCredits: z.boolean().optional(), unlimited: z.boolean().optional(), balance: z.string().optional() })
+      .optional()
+      .meta({ description: "ChatGPT sign-in: credits the account can spend past its plan's windows (from the quota read)" }),
     stale: z
       .literal(true)
       .optional()

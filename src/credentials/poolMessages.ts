@@ -7,7 +7,7 @@
 import type { MessageRequest, MessageResponse } from '../activities/types.js';
 import type { PoolRecord } from '../model/pools.js';
 import { classifyAnswer } from '../pools/classify.js';
-import { modelFamily } from '../pools/families.js';
+import { modelFamily } from '../model/families.js';
 import type { PoolRouter } from '../pools/router.js';
 import type { RoutingState } from '../pools/routingState.js';
 import { sessionIdOf, sessionKeyOf } from '../pools/sessionKey.js';

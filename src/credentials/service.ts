@@ -149,8 +149,14 @@ export class CredentialService {
     const credential = await this.deps.store.get(id);
     if (credential.authType !== 'oauth')
       throw new ConflictError('API-key credentials have no quota endpoint; their limits come from answer headers');
-    if (!this.deps.providers.get(credential.provider).quota) {
+    const endpoint = this.deps.providers.get(credential.provider).quota;
+    if (!endpoint) {
       throw new ConflictError(`${credential.provider} sign-in credentials have no quota endpoint; their limits come from answer headers`);
+    }
+    if (Object.values(endpoint.body ?? {}).some((v) => v.includes('{project}')) && !credential.providerMetadata?.project) {
+      throw new ConflictError(
+        `this ${credential.provider} sign-in has no project, which its quota read names; sign in again (or import it with its project) to read its quota`,
+      );
     }
     await this.deps.workflows.readQuota(id, opts);
   }

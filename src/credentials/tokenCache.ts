@@ -45,12 +45,11 @@ export class TokenCache {
   private readonly bySelector = new Map<string, { id: string; stale: boolean }>();
   private generation = 0;
   private readonly refreshing = new Map<string, Promise<void>>();
-  /** The version each loaded entry holds, for recheck(). */
-  private readonly versions = new Map<string, number>();
   private newestCreated: number | null | undefined;
-  /** The status of each loaded credential, read without waiting (a pool's router asks on the request path). */
-  private readonly statuses = new Map<string, string>();
-  /** Each loaded credential itself, read without waiting (a pool's fast path). */
+  /**
+   * Each loaded credential, read without waiting: a pool's fast path takes it, the router reads
+   * its status, recheck() compares its version.
+   */
   private readonly ready = new Map<string, CachedCredential>();
   private rechecking: Promise<void> | undefined;
 
@@ -103,20 +102,16 @@ export class TokenCache {
 
   /** A loaded credential's stored status; undefined when not loaded (or changed since). */
   statusOf(credentialId: string): string | undefined {
-    return this.statuses.get(credentialId);
+    return this.ready.get(credentialId)?.metadata.status;
   }
 
   /** Drops one credential (or everything); selectors are re-resolved since defaults may change. */
   invalidate(credentialId?: string): void {
     if (credentialId) {
       this.byId.delete(credentialId);
-      this.versions.delete(credentialId);
-      this.statuses.delete(credentialId);
       this.ready.delete(credentialId);
     } else {
       this.byId.clear();
-      this.versions.clear();
-      this.statuses.clear();
       this.ready.clear();
     }
     this.staleSelectors();
@@ -132,14 +127,14 @@ export class TokenCache {
   }
 
   private async compare(): Promise<void> {
-    const held = [...this.versions];
+    const held = [...this.ready].map(([id, entry]) => [id, entry.metadata.version] as const);
     const [current, newest] = await Promise.all([
       this.options.store.versions(held.map(([id]) => id)),
       this.options.store.newestCreatedAt(),
     ]);
     for (const [id, version] of held) {
       // Only if the entry is still the one compared (a reload meanwhile has its own version).
-      if (current.get(id) !== version && this.versions.get(id) === version) this.invalidate(id);
+      if (current.get(id) !== version && this.ready.get(id)?.metadata.version === version) this.invalidate(id);
     }
     if (this.newestCreated !== undefined && newest !== this.newestCreated) this.staleSelectors();
     this.newestCreated = newest;
@@ -164,8 +159,6 @@ export class TokenCache {
           expiresAtMs: metadata.expiresAt ? Date.parse(metadata.expiresAt) : null,
         };
         if (this.byId.get(id) === entry) {
-          this.versions.set(id, metadata.version);
-          this.statuses.set(id, metadata.status);
           this.ready.set(id, loaded);
         }
         return loaded;

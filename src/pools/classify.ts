@@ -20,7 +20,7 @@ import type { FailureScope } from '../model/pools.js';
 import type { ProviderId } from '../model/providers.js';
 import { parseRetryAfter } from '../errors.js';
 import { parseRateLimitHeaders, type RateLimitWindow } from '../usage/rateLimits.js';
-import { familyOfWindow, KNOWN_FAMILIES, modelFamily } from './families.js';
+import { familyOfWindow, KNOWN_FAMILIES, modelFamily } from '../model/families.js';
 
 export interface Classified {
   scope: FailureScope | 'ok' | 'other';
@@ -163,8 +163,12 @@ export function classifyStreamError(input: StreamErrorInput): Classified {
  */
 export function overageOf(provider: ProviderId, headers: Headers): { inUse: boolean; status?: string; evidence?: string } {
   if (provider !== 'anthropic') return { inUse: false };
-  // Every answer of a pool is read here: Node's own (lowercase) headers are read as they are, not copied.
-  const h = Object.keys(headers).some((name) => name !== name.toLowerCase()) ? lower(headers) : headers;
+  // Every answer of a pool is read here: Node's own (lowercase) headers are read as they are, not
+  // copied; a subscription answer always carries the unified status, so only others are scanned.
+  const h =
+    headers['anthropic-ratelimit-unified-status'] !== undefined || !Object.keys(headers).some((name) => name !== name.toLowerCase())
+      ? headers
+      : lower(headers);
   const get = (name: string) => {
     const raw = h[name];
     const value = Array.isArray(raw) ? raw[0] : raw;

@@ -4,7 +4,7 @@
 import type { MemberRecord } from '../db/pools.js';
 import type { MemberState } from '../model/pools.js';
 import type { RateLimitState } from '../usage/rateLimits.js';
-import { familyOfWindow } from './families.js';
+import { familyOfWindow } from '../model/families.js';
 import type { Cooldown } from './routingState.js';
 
 /** The scope a billing refusal or spending of extra usage benches (plan limits only). */
@@ -71,13 +71,19 @@ export function memberStatus(i: MemberInputs): MemberStatus {
   return status('routable', null, null);
 }
 
+/** Whole-credential subscription windows: Anthropic's 5 h and 7 d, Codex's primary (5 h) and secondary (weekly). */
+const SUBSCRIPTION_WINDOWS = new Set(['five_hour', 'seven_day', 'primary', 'secondary']);
+
 /** The first window (whole-credential, or the request's family) past maxUtilization whose reset is still ahead. */
 function overThreshold(i: MemberInputs): { reason: string; until: number | null } | undefined {
-  for (const [name, w] of Object.entries(i.rateLimit?.windows ?? {})) {
+  const windows = i.rateLimit?.windows;
+  // for…in, not Object.entries: this runs for every member a pooled call looks at.
+  for (const name in windows) {
+    const w = windows[name]!;
     if (w.utilization === undefined || w.utilization < i.member.maxUtilization) continue;
     const family = familyOfWindow(name);
     if (family !== undefined && family !== i.family) continue;
-    if (name !== 'five_hour' && name !== 'seven_day' && family === undefined) continue;
+    if (family === undefined && !SUBSCRIPTION_WINDOWS.has(name)) continue;
     const reset = w.reset ? Date.parse(w.reset) : NaN;
     // A window whose reset has passed is unknown, not exhausted.
     if (!Number.isFinite(reset) || reset <= i.now) continue;

@@ -6,7 +6,7 @@
 import type { RoutingStore } from '../db/routing.js';
 import { hasRoom } from '../usage/quota.js';
 import type { RateLimitState } from '../usage/rateLimits.js';
-import { familyOfWindow } from './families.js';
+import { familyOfWindow } from '../model/families.js';
 import { CREDENTIAL_SCOPE } from './memberState.js';
 
 /** The scopes a read shows room for: the whole credential (its 5-hour and 7-day windows), and each model family whose windows have room. */

@@ -56,7 +56,8 @@ export class RoutingState {
   /** Each provider's pools, made at reload: every proxied call asks, pooled or not. */
   private poolsByProvider = new Map<string, readonly PoolRecord[]>();
   private readonly cooldowns = new Map<string, Map<string, Cooldown>>();
-  private readonly sessions = new Map<string, Session>();
+  /** Sessions by pool, then by session key (no composite key built and hashed per look-up). */
+  private readonly sessions = new Map<string, Map<string, Session>>();
   private readonly inflightHere = new Map<string, Inflight>();
   private inflightElsewhere = new Map<string, Inflight>();
   private lastSeq = 0;
@@ -140,15 +141,21 @@ export class RoutingState {
   }
 
   session(poolId: string, sessionKey: string, now: number): Session | undefined {
-    const s = this.sessions.get(`${poolId}\u0000${sessionKey}`);
+    const s = this.sessions.get(poolId)?.get(sessionKey);
     return s && s.expiresAt > now ? s : undefined;
   }
 
   sessionsOf(poolId: string, credentialId: string, now: number): number {
     let n = 0;
-    const prefix = `${poolId}\u0000`;
-    for (const [key, s] of this.sessions) if (key.startsWith(prefix) && s.credentialId === credentialId && s.expiresAt > now) n++;
+    for (const s of this.sessions.get(poolId)?.values() ?? []) if (s.credentialId === credentialId && s.expiresAt > now) n++;
     return n;
+  }
+
+  /** The pool's sessions, made on first use. */
+  private sessionsIn(poolId: string): Map<string, Session> {
+    let held = this.sessions.get(poolId);
+    if (!held) this.sessions.set(poolId, (held = new Map()));
+    return held;
   }
 
   /** Calls in flight on a credential across every live process, and when any of them last picked it. */
@@ -160,14 +167,18 @@ export class RoutingState {
 
   // --- changes made here ---
 
+  // Counted in place: two calls per proxied call, no object made for either.
   started(credentialId: string, now: number): void {
     const c = this.inflightHere.get(credentialId);
-    this.inflightHere.set(credentialId, { count: (c?.count ?? 0) + 1, pickedAt: now });
+    if (c) {
+      c.count++;
+      c.pickedAt = now;
+    } else this.inflightHere.set(credentialId, { count: 1, pickedAt: now });
   }
 
   finished(credentialId: string): void {
     const c = this.inflightHere.get(credentialId);
-    if (c) this.inflightHere.set(credentialId, { ...c, count: Math.max(0, c.count - 1) });
+    if (c && c.count > 0) c.count--;
   }
 
   /** Benches a credential or one of its families, unless a longer bench stands. True when it grew. */
@@ -209,8 +220,8 @@ export class RoutingState {
   }
 
   bind(poolId: string, sessionKey: string, credentialId: string, expiresAt: number): void {
-    const key = `${poolId}\u0000${sessionKey}`;
-    this.sessions.set(key, { credentialId, expiresAt, seq: this.sessions.get(key)?.seq ?? 0 });
+    const held = this.sessionsIn(poolId);
+    held.set(sessionKey, { credentialId, expiresAt, seq: held.get(sessionKey)?.seq ?? 0 });
     this.write(() => this.opts.store.bindSession({ poolId, sessionKey, credentialId, expiresAt: new Date(expiresAt) }));
   }
 
@@ -221,8 +232,7 @@ export class RoutingState {
    * that, so the session's next call, on any process, finds the binding.
    */
   bindNew(poolId: string, sessionKey: string, credentialId: string, expiresAt: number, timeoutMs = 500): Promise<void> {
-    const key = `${poolId}\u0000${sessionKey}`;
-    this.sessions.set(key, { credentialId, expiresAt, seq: 0 });
+    this.sessionsIn(poolId).set(sessionKey, { credentialId, expiresAt, seq: 0 });
     const written = this.opts.store
       .bindSessionIfAbsent({ poolId, sessionKey, credentialId, expiresAt: new Date(expiresAt) })
       .then((standing) => this.applySession(standing))
@@ -240,7 +250,7 @@ export class RoutingState {
 
   /** True when this process holds the session's binding (its calls need no read of the database). */
   knowsSession(poolId: string, sessionKey: string): boolean {
-    return this.sessions.has(`${poolId}\u0000${sessionKey}`);
+    return this.sessions.get(poolId)?.has(sessionKey) ?? false;
   }
 
   /**
@@ -249,8 +259,7 @@ export class RoutingState {
    * database that does not answer within `timeoutMs` leaves the session unbound here.
    */
   async learnSession(poolId: string, sessionKey: string, timeoutMs = 500): Promise<void> {
-    const key = `${poolId}\u0000${sessionKey}`;
-    if (this.sessions.has(key)) return;
+    if (this.knowsSession(poolId, sessionKey)) return;
     let timer: NodeJS.Timeout | undefined;
     const found = await Promise.race([
       this.opts.store.findSession(poolId, sessionKey).catch(() => undefined),
@@ -326,15 +335,18 @@ export class RoutingState {
 
   private applySession(row: SessionRow): void {
     this.lastSeq = Math.max(this.lastSeq, row.seq);
-    const key = `${row.poolId}\u0000${row.sessionKey}`;
-    const held = this.sessions.get(key);
+    const sessions = this.sessionsIn(row.poolId);
+    const held = sessions.get(row.sessionKey);
     if (held && held.seq >= row.seq && held.seq !== 0) return;
-    this.sessions.set(key, { credentialId: row.credentialId, expiresAt: row.expiresAt, seq: row.seq });
+    sessions.set(row.sessionKey, { credentialId: row.credentialId, expiresAt: row.expiresAt, seq: row.seq });
   }
 
   private async flush(): Promise<void> {
     const now = Date.now();
-    for (const [key, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(key);
+    for (const [poolId, sessions] of this.sessions) {
+      for (const [key, s] of sessions) if (s.expiresAt <= now) sessions.delete(key);
+      if (sessions.size === 0) this.sessions.delete(poolId);
+    }
     this.inflightElsewhere = await this.opts.store.shareInflight(this.opts.processId, this.inflightHere);
     for (const [id, c] of this.inflightHere) if (c.count === 0 && now - c.pickedAt > 5_000) this.inflightHere.delete(id);
     if (this.events.length > 0) {

@@ -51,6 +51,20 @@ export const gemini: ProviderDefinition = {
     { methods: ['GET'], path: `/${version}/models/{model}` },
   ]),
   usageDialect: 'gemini',
+  // The Gemini CLI's own quota read (retrieveUserQuota): per-model buckets of the sign-in's
+  // Code Assist project, spending nothing. API keys have no quota read.
+  quota: {
+    path: '/v1internal:retrieveUserQuota',
+    method: 'POST',
+    headers: {
+      authorization: 'Bearer {accessToken}',
+      'user-agent': GEMINI_CLI_USER_AGENT,
+      'content-type': 'application/json',
+      accept: 'application/json',
+    },
+    body: { project: '{project}' },
+    format: 'code-assist-user-quota',
+  },
   oauth: {
     authorizeUrl: GEMINI_DEFAULTS.authorizeUrl,
     tokenUrl: GEMINI_DEFAULTS.tokenUrl,

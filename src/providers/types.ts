@@ -154,19 +154,26 @@ export type ApiBackend = 'public' | 'codex' | 'code-assist';
 export type UsageDialect = 'anthropic' | 'openai' | 'gemini';
 
 /** Which answer format a quota endpoint speaks (src/usage/quota.ts reads each). */
-export type QuotaFormat = 'anthropic-oauth-usage' | 'chatgpt-wham-usage';
+export type QuotaFormat = 'anthropic-oauth-usage' | 'chatgpt-wham-usage' | 'code-assist-user-quota';
 
 /**
  * Where a sign-in credential's quota can be read without spending a request (issue 30). The URL
  * is the OAuth base URL (after overrides) plus `path`, or with `fromParent` its parent path plus
  * `path` (the ChatGPT backend: `…/backend-api/codex` → `…/backend-api/wham/usage`). Headers may
- * hold the `{accessToken}` and `{accountId}` placeholders; a header whose placeholder has no value
- * is left out.
+ * hold the `{accessToken}`, `{accountId}` and `{project}` placeholders; a header whose placeholder has no
+ * value is left out.
  */
 export interface QuotaEndpoint {
   path: string;
   fromParent?: boolean;
+  /** GET unless said (Code Assist's retrieveUserQuota is a POST with the project in its body). */
+  method?: 'GET' | 'POST';
   headers: Record<string, string>;
+  /**
+   * A JSON body of templates (`{project}`: the credential's Code Assist project). A credential
+   * missing a body placeholder's value cannot be read: its reads are `unsupported`.
+   */
+  body?: Record<string, string>;
   format: QuotaFormat;
 }
 

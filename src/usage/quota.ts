@@ -10,7 +10,14 @@
 //   a null `resets_at` is unknown capacity (the window is kept, without utilization); a null window is left out.
 // - ChatGPT sign-in `GET /backend-api/wham/usage`: `{rate_limit: {primary_window: {used_percent,
 //   limit_window_seconds, reset_at | reset_after_seconds}, secondary_window: …}}` → `primary`,
-//   `secondary` (the names the Codex headers use).
+//   `secondary` (the names the Codex headers use), and `credits: {has_credits, unlimited, balance}`
+//   (credits the account can spend past its plan: the banked and bought ones) → `credits`.
+// - Gemini Code Assist `POST /v1internal:retrieveUserQuota {project}`: `{buckets: [{modelId,
+//   tokenType, remainingFraction, resetTime}]}`, one daily bucket per model. `remainingFraction` is
+//   a fraction LEFT (0.87 → utilization 0.13); each bucket becomes `one_day_<family>` (the model's
+//   family, model/families.ts, so a spent bucket benches that family only), the most used bucket of
+//   a family standing for it.
+import { modelFamily } from '../model/families.js';
 import type { QuotaFormat } from '../providers/types.js';
 import type { RateLimitState, RateLimitWindow } from './rateLimits.js';
 
@@ -97,6 +104,21 @@ export function parseQuotaAnswer(format: QuotaFormat, body: unknown, now: Date =
         ...(percent === undefined ? {} : { utilization: percent / 100 }),
       };
     }
+  } else if (format === 'code-assist-user-quota') {
+    for (const bucket of Array.isArray(body.buckets) ? body.buckets : []) {
+      if (!isObject(bucket) || typeof bucket.modelId !== 'string' || bucket.modelId.trim() === '') continue;
+      const left =
+        typeof bucket.remainingFraction === 'number' && Number.isFinite(bucket.remainingFraction) ? bucket.remainingFraction : undefined;
+      const window: RateLimitWindow = { source: 'endpoint', observedAt, windowMinutes: 24 * 60 };
+      // Rounded to 1e-6: 1 − 0.8 would otherwise read 0.19999999999999996.
+      if (left !== undefined) window.utilization = Math.round(Math.min(1, Math.max(0, 1 - left)) * 1e6) / 1e6;
+      const reset = isoOf(bucket.resetTime);
+      if (reset !== undefined) window.reset = reset;
+      if (window.utilization === undefined && window.reset === undefined) continue;
+      const name = `one_day_${modelFamily(bucket.modelId) ?? snake(bucket.modelId)}`;
+      const before = state.windows[name];
+      if (!before || (window.utilization ?? 0) > (before.utilization ?? 0)) state.windows[name] = window;
+    }
   } else {
     const limits = isObject(body.rate_limit) ? body.rate_limit : body;
     for (const which of ['primary', 'secondary'] as const) {
@@ -106,6 +128,14 @@ export function parseQuotaAnswer(format: QuotaFormat, body: unknown, now: Date =
     }
     if (limits.limit_reached === true) state.status = 'rejected';
     else if (limits.allowed === true) state.status = 'allowed';
+    const credits = body.credits;
+    if (isObject(credits)) {
+      state.credits = {
+        ...(typeof credits.has_credits === 'boolean' ? { hasCredits: credits.has_credits } : {}),
+        ...(typeof credits.unlimited === 'boolean' ? { unlimited: credits.unlimited } : {}),
+        ...(typeof credits.balance === 'string' || typeof credits.balance === 'number' ? { balance: String(credits.balance) } : {}),
+      };
+    }
   }
   return Object.keys(state.windows).length > 0 || state.status !== undefined ? state : undefined;
 }

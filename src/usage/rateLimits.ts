@@ -49,6 +49,8 @@ export interface RateLimitState {
   /** Anthropic subscriptions: the window that binds now, e.g. `five_hour`, `seven_day`. */
   representativeClaim?: string;
   overage?: { status?: string; reset?: string; disabledReason?: string; utilization?: number };
+  /** ChatGPT sign-in (quota read): credits the account can spend past its plan's windows; balance as the provider writes it. */
+  credits?: { hasCredits?: boolean; unlimited?: boolean; balance?: string };
   /** Anthropic subscriptions: `anthropic-ratelimit-unified-fallback-percentage`. */
   fallbackPercentage?: number;
   /** The last quota read was refused (expired or revoked token): the endpoint windows are as old as their observedAt says. */

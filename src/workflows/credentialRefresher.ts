@@ -33,6 +33,7 @@ import {
   QUOTA_ACTIVITY_READS_PATCH,
   QUOTA_LOCAL_READS_PATCH,
   QUOTA_READS_PATCH,
+  QUOTA_RECHECK_UNSUPPORTED_PATCH,
   SHORT_RUNS_PATCH,
 } from './legacy/patches.js';
 import {
@@ -291,6 +292,18 @@ export class CredentialRefresher {
     throw ApplicationFailure.nonRetryable('refresh workflow stopped', FailureType.stopped);
   }
 
+  /**
+   * What the next run starts from. "This credential cannot be read" is not carried: a run that
+   * found no quota endpoint (a provider that had none, a Gemini sign-in without its project) asks
+   * once more in the next run, so an upgrade or a project set since takes effect without a restart.
+   */
+  private carriedState(): CarriedState {
+    const quota = this.state.quota;
+    if (!quota?.unsupported || !patched(QUOTA_RECHECK_UNSUPPORTED_PATCH)) return this.state;
+    const { unsupported: _unsupported, ...rest } = quota;
+    return { ...this.state, quota: rest };
+  }
+
   // --- the loop ----------------------------------------------------------------------------
 
   async run(): Promise<RefreshStatus> {
@@ -300,7 +313,7 @@ export class CredentialRefresher {
         await condition(() => allHandlersFinished() || this.state.refreshRequested || this.stopping || this.quotaRequested);
         if (this.stopping) break;
         if (allHandlersFinished())
-          return continueAsNew<(input: RefreshWorkflowInput) => Promise<RefreshStatus>>({ ...this.input, state: this.state });
+          return continueAsNew<(input: RefreshWorkflowInput) => Promise<RefreshStatus>>({ ...this.input, state: this.carriedState() });
       }
       const view = await this.current();
       if (!view) {

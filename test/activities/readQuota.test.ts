@@ -20,19 +20,24 @@ import { until } from '../support/wait.js';
 let db: TestDatabase;
 let fake: FakeProvider;
 let openai: FakeProvider;
+let gemini: FakeProvider;
 let store: CredentialStore;
 let usage: UsageStore;
 let activities: ReturnType<typeof createActivities>;
 const seen: Array<{ credentialId: string; state: RateLimitState }> = [];
 
 beforeAll(async () => {
-  [db, fake, openai] = await Promise.all([
+  [db, fake, openai, gemini] = await Promise.all([
     createTestDatabase(),
     startFakeProvider({ provider: 'anthropic', accessTokenTtlSec: 3600 }),
     startFakeProvider({ provider: 'openai', accessTokenTtlSec: 3600 }),
+    startFakeProvider({ provider: 'gemini', accessTokenTtlSec: 3600 }),
   ]);
   const base = testConfig();
-  const config = { ...base, providers: { ...base.providers, anthropic: fake.overrides, openai: openai.overrides } };
+  const config = {
+    ...base,
+    providers: { ...base.providers, anthropic: fake.overrides, openai: openai.overrides, gemini: gemini.overrides },
+  };
   const keys = new KeyRing(config.encryptionKeys);
   store = new CredentialStore(db.db, keys);
   usage = new UsageStore(db.db);
@@ -51,7 +56,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await Promise.all([fake?.close(), openai?.close()]);
+  await Promise.all([fake?.close(), openai?.close(), gemini?.close()]);
   await db?.close();
 });
 
@@ -69,6 +74,7 @@ async function credential(f: FakeProvider, lifetimeMs: number) {
     name: `quota-${seq}`,
     secret: { accessToken, refreshToken, ...(f.provider === 'openai' ? { accountId: f.accountId } : {}) },
     expiresAt: new Date(Date.now() + lifetimeMs),
+    ...(f.provider === 'gemini' ? { providerMetadata: { project: f.codeAssistProject } } : {}),
   });
   return { ...created, accessToken };
 }
@@ -107,6 +113,40 @@ describe('readQuota', () => {
     expect(request.headers.authorization).toBe(`Bearer ${c.accessToken}`);
   });
 
+  it('keeps the ChatGPT credits object beside the windows', async () => {
+    const c = await credential(openai, 3600_000);
+    openai.setQuotaCredits({ has_credits: true, unlimited: false, balance: '5.39' });
+    try {
+      const result = await read({ credentialId: c.id });
+      expect(result.state?.credits).toEqual({ hasCredits: true, unlimited: false, balance: '5.39' });
+    } finally {
+      openai.setQuotaCredits(undefined);
+    }
+  });
+
+  it("reads Gemini Code Assist retrieveUserQuota: POST naming the credential's project, buckets as daily family windows", async () => {
+    const c = await credential(gemini, 3600_000);
+    const resetsAt = new Date(Date.now() + 5 * 3600_000);
+    gemini.setQuotaWindow('gemini-2.5-pro', { utilization: 100, resetsAt });
+    gemini.setQuotaWindow('gemini-2.5-flash', { utilization: 25, resetsAt });
+    const before = gemini.quotaRequests().length;
+    const result = await read({ credentialId: c.id });
+    expect(result.outcome).toBe('ok');
+    expect(result.room).toBe(false); // the pro bucket is spent
+    expect(result.state?.windows.one_day_pro).toMatchObject({ utilization: 1, reset: resetsAt.toISOString(), source: 'endpoint' });
+    expect(result.state?.windows.one_day_flash).toMatchObject({ utilization: 0.25, windowMinutes: 1440 });
+    const requests = gemini.quotaRequests().slice(before);
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatchObject({
+      method: 'POST',
+      path: '/v1internal:retrieveUserQuota',
+      json: { project: gemini.codeAssistProject },
+    });
+    expect(requests[0]!.headers.authorization).toBe(`Bearer ${c.accessToken}`);
+    expect(requests[0]!.headers['x-goog-api-key']).toBeUndefined();
+    expect(gemini.tokenRequests()).toHaveLength(0);
+  });
+
   it('100 reads, with the token seconds from expiry, expired and refused (401): no token-endpoint call; stale after the 401', async () => {
     const tokenCallsBefore = fake.tokenRequests().length;
     const fresh = await credential(fake, 3600_000);
@@ -141,20 +181,22 @@ describe('readQuota', () => {
     expect(fake.quotaRequests().some((r) => r.headers.authorization === `Bearer ${expired.accessToken}`)).toBe(false);
   });
 
-  it('a 429 is an outcome with its retry-after, not a failure; API-key and Gemini credentials have no quota endpoint', async () => {
+  it('a 429 is an outcome with its retry-after, not a failure; API keys and a Gemini sign-in without its project cannot be read', async () => {
     const c = await credential(fake, 3600_000);
     fake.failNextQuota([{ status: 429, headers: { 'retry-after': '120' }, body: { type: 'error', error: { type: 'rate_limit_error' } } }]);
     expect(await read({ credentialId: c.id })).toEqual({ outcome: 'rate_limited', retryAfterMs: 120_000 });
     const key = await store.create({ provider: 'anthropic', authType: 'api_key', name: `key-${seq}`, secret: { apiKey: fake.apiKey } });
     expect(await read({ credentialId: key.id })).toEqual({ outcome: 'unsupported' });
-    const gemini = await store.create({
+    const noProject = await store.create({
       provider: 'gemini',
       authType: 'oauth',
       name: `gemini-${seq}`,
       secret: { accessToken: 'ya29.quota', refreshToken: 'rt' },
       expiresAt: new Date(Date.now() + 3600_000),
     });
-    expect(await read({ credentialId: gemini.id })).toEqual({ outcome: 'unsupported' });
+    const quotaCallsBefore = gemini.quotaRequests().length;
+    expect(await read({ credentialId: noProject.id })).toEqual({ outcome: 'unsupported' });
+    expect(gemini.quotaRequests()).toHaveLength(quotaCallsBefore);
     expect(await read({ credentialId: '00000000-0000-4000-8000-000000000000' })).toEqual({ outcome: 'not_found' });
     // The activity counts outcomes without waiting for the write (a read's answer never waits on a counter): read them once written.
     const counts = await until(

@@ -346,6 +346,31 @@ describe('Gemini CLI sign-in → Code Assist', () => {
     expect(models.json.error.message).toMatch(/needs a Gemini API key credential/);
   });
 
+  it("reads a sign-in's quota through its workflow: retrieveUserQuota naming its project, buckets as family windows, no spend", async () => {
+    gemini.fake.setQuotaWindow('gemini-2.5-pro', { utilization: 100, resetsAt: new Date(Date.now() + 6 * 3600_000) });
+    const before = {
+      quota: gemini.fake.quotaRequests().length,
+      api: gemini.fake.apiRequests().length,
+      token: gemini.fake.tokenRequests().length,
+    };
+    const read = await gemini.call('POST', `/v1/credentials/${credential.id}/quota`);
+    expect(read.status, read.text).toBe(200);
+    expect(read.json.windows.one_day_pro).toMatchObject({ utilization: 1, source: 'endpoint', windowMinutes: 1440 });
+    expect(read.json.windows.one_day_flash).toMatchObject({ utilization: 0.2, source: 'endpoint' });
+    const [request, ...more] = gemini.fake.quotaRequests().slice(before.quota);
+    expect(more).toHaveLength(0);
+    expect(request).toMatchObject({
+      method: 'POST',
+      path: '/v1internal:retrieveUserQuota',
+      json: { project: gemini.fake.codeAssistProject },
+    });
+    expect(gemini.fake.apiRequests().length).toBe(before.api);
+    expect(gemini.fake.tokenRequests().length).toBe(before.token);
+    const detail = await gemini.call('GET', `/v1/credentials/${credential.id}`);
+    expect(detail.json.rateLimit.windows.one_day_pro).toMatchObject({ utilization: 1, source: 'endpoint' });
+    gemini.fake.setQuotaWindow('gemini-2.5-pro', { utilization: 10, resetsAt: new Date(Date.now() + 3 * 3600_000) });
+  });
+
   it('decodes a mapped answer in raw deflate or in stacked codings, as the one decoder does', async () => {
     const wrapped = { response: { candidates: [{ content: { role: 'model', parts: [{ text: 'zipped' }] } }] }, traceId: 't' };
     const plainAnswer = Buffer.from(JSON.stringify(wrapped));

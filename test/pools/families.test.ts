@@ -1,7 +1,7 @@
 // Model families from model names and from the window names the rate-limit headers carry: the
 // two must meet, or a family bench would never match the requests it concerns.
 import { describe, expect, it } from 'vitest';
-import { familyOfWindow, modelFamily } from '../../src/pools/families.js';
+import { familyOfWindow, modelFamily } from '../../src/model/families.js';
 import { unifiedWindowName } from '../../src/usage/rateLimits.js';
 
 describe('modelFamily', () => {

@@ -182,6 +182,8 @@ export interface FakeProvider {
   quotaRequests(): RecordedRequest[];
   setQuotaWindow(name: string, window: FakeQuotaWindow | null): void;
   setQuotaLimitsOnly(on: boolean): void;
+  /** openai: the `credits` object the quota answer carries (undefined: none). */
+  setQuotaCredits(value: unknown): void;
   failNextQuota(responses: ScriptedResponse[]): void;
   answerQuotaAlways(response: ScriptedResponse | undefined): void;
   /** Quota answers wait this long (a read in flight that others must share). */
@@ -227,6 +229,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
   const quota = createQuotaSide({
     provider,
     accountId,
+    project: codeAssist.project,
     accessTokenProblem: oauth.accessTokenProblem,
     accountQuota: (token) => {
       const name = accounts.accountOf(token);
@@ -504,6 +507,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     quotaRequests: () => requests.filter((r) => r.kind === 'quota'),
     setQuotaWindow: quota.setQuotaWindow,
     setQuotaLimitsOnly: quota.setQuotaLimitsOnly,
+    setQuotaCredits: quota.setQuotaCredits,
     failNextQuota: quota.failNextQuota,
     answerQuotaAlways: quota.answerQuotaAlways,
     setQuotaDelayMs: (ms) => void (quotaDelayMs = ms),

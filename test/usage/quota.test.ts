@@ -96,6 +96,44 @@ describe('parseQuotaAnswer', () => {
     });
   });
 
+  it('keeps ChatGPT credits (balance as text)', () => {
+    const state = parseQuotaAnswer(
+      'chatgpt-wham-usage',
+      {
+        rate_limit: { primary_window: { used_percent: 1, reset_after_seconds: 60 } },
+        credits: { has_credits: true, unlimited: false, balance: 5.39 },
+      },
+      now,
+    )!;
+    expect(state.credits).toEqual({ hasCredits: true, unlimited: false, balance: '5.39' });
+  });
+
+  it('reads Code Assist buckets: fraction left → utilization, one daily window per model family, the most used standing for it', () => {
+    const reset = at(3600_000);
+    const state = parseQuotaAnswer(
+      'code-assist-user-quota',
+      {
+        buckets: [
+          { modelId: 'gemini-2.5-pro', tokenType: 'REQUESTS', remainingFraction: 0.87, resetTime: reset },
+          { modelId: 'gemini-3-pro-preview', tokenType: 'REQUESTS', remainingFraction: 0.25, resetTime: reset },
+          { modelId: 'gemini-2.5-flash-lite', tokenType: 'REQUESTS', remainingFraction: 1 },
+          { modelId: 'gemini-embedding-001', remainingFraction: 0 },
+          { modelId: '', remainingFraction: 0 },
+          { tokenType: 'REQUESTS', remainingFraction: 0 },
+        ],
+      },
+      now,
+    )!;
+    const stamp = { source: 'endpoint', observedAt: now.toISOString(), windowMinutes: 1440 };
+    expect(state.windows).toEqual({
+      one_day_pro: { ...stamp, utilization: 0.75, reset },
+      one_day_flash_lite: { ...stamp, utilization: 0 },
+      one_day_gemini_embedding_001: { ...stamp, utilization: 1 },
+    });
+    expect(hasRoom(state, now.getTime())).toBe(false);
+    expect(parseQuotaAnswer('code-assist-user-quota', { buckets: [] }, now)).toBeUndefined();
+  });
+
   it('an answer without any window is nothing', () => {
     expect(parseQuotaAnswer('anthropic-oauth-usage', { five_hour: null }, now)).toBeUndefined();
     expect(parseQuotaAnswer('anthropic-oauth-usage', 'text', now)).toBeUndefined();

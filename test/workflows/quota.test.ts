@@ -10,6 +10,7 @@ import { credentialWorkflowId, statusQuery } from '../../src/workflows/credentia
 import type { RateLimitState } from '../../src/usage/rateLimits.js';
 import { createTimeSkippingEnv, startHarness, testDurableCalls, type Harness } from '../support/temporal.js';
 import { seedOAuthCredential } from '../support/credentials.js';
+import { until } from '../support/wait.js';
 
 let env: TestWorkflowEnvironment;
 let h: Harness | undefined;
@@ -121,6 +122,45 @@ describe('quota reads in the credential workflow', () => {
     expect(h.fake.quotaRequests()).toHaveLength(2); // the benched cadence, not two of them
     // A signal for a credential with no workflow is logged and ignored, never thrown to the caller.
     await expect(h.core.workflows.noteBenched('00000000-0000-4000-8000-000000000000', until)).resolves.toBeUndefined();
+  });
+
+  it('a credential that could not be read is asked again in its next run (a project set since): "unsupported" is not carried', async () => {
+    h = await startHarness(env, { provider: 'gemini', quotaIntervalMs: 10 * 60_000, maxHistoryEvents: 40 });
+    const accessToken = 'ya29.quota-wf-recheck-0000000000';
+    const refreshToken = '1//quota-wf-recheck-0000000000';
+    h.fake.seedTokens(refreshToken, accessToken);
+    // A Gemini sign-in without its Code Assist project (stored before projects were): nothing to read.
+    const created = await h.core.store.create({
+      provider: 'gemini',
+      authType: 'oauth',
+      name: 'gemini-no-project',
+      secret: { accessToken, refreshToken },
+      expiresAt: new Date(Date.now() + 3600_000),
+    });
+    started.push(credentialWorkflowId(created.id));
+    await h.core.workflows.start(created);
+    const handle = env.client.workflow.getHandle(credentialWorkflowId(created.id));
+    const firstRun = (await handle.describe()).runId;
+    await env.sleep('15 minutes');
+    expect((await handle.query(statusQuery)).quota?.lastOutcome).toBe('unsupported');
+    expect(h.fake.quotaRequests()).toHaveLength(0);
+
+    // The project is set; the run goes on without reading until its history ends and a new run begins.
+    const harness = h;
+    await harness.core.store.replaceTokens(created.id, {
+      secret: { accessToken, refreshToken },
+      expiresAt: new Date(Date.now() + 3600_000),
+      providerMetadata: { project: harness.fake.codeAssistProject },
+    });
+    await until(
+      async () => {
+        await env.sleep('30 minutes');
+        return (await handle.describe()).runId !== firstRun && harness.fake.quotaRequests().length > 0 ? true : undefined;
+      },
+      { what: 'a new run that reads the quota', timeoutMs: 60_000 },
+    );
+    expect(h.fake.quotaRequests()[0]!.json).toEqual({ project: h.fake.codeAssistProject });
+    expect((await handle.query(statusQuery)).quota?.lastOutcome).toBe('ok');
   });
 
   it('an idle read is one activity and 11 history events', async () => {

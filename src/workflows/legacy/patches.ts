@@ -14,3 +14,5 @@ export const QUOTA_READS_PATCH = 'maestro-quota-reads';
 export const QUOTA_LOCAL_READS_PATCH = 'maestro-quota-local-reads';
 /** Quota reads are ordinary activities again (local ones stalled the time-skipping test server's clock). */
 export const QUOTA_ACTIVITY_READS_PATCH = 'maestro-quota-activity-reads';
+/** A run carries "no quota endpoint" to the next run no more: each run asks once again (an endpoint added since, a project set since). */
+export const QUOTA_RECHECK_UNSUPPORTED_PATCH = 'maestro-quota-recheck-unsupported';

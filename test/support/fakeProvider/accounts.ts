@@ -21,7 +21,7 @@
 // headers saying `rejected` until its reset (the 7d_opus window refuses Opus calls only). With
 // overage `allowed`, an exhausted account serves on extra usage instead (overage-in-use: true,
 // claim `overage`), as the real one does. A window whose reset passed starts afresh.
-import { modelFamily } from '../../../src/pools/families.js';
+import { modelFamily } from '../../../src/model/families.js';
 import { hex, HttpAnswer } from './wire.js';
 
 export type AccountWindow = '5h' | '7d' | '7d_opus';

@@ -1,9 +1,11 @@
 // The fake quota endpoints (issue 30): Anthropic GET /api/oauth/usage, ChatGPT sign-in GET
-// /backend-api/wham/usage. Checked as the real ones check them: GET without a body, a bearer
-// access token this fake issued or seeded that is neither expired nor revoked (else 401), and
-// anthropic's `anthropic-beta: oauth-2025-04-20` / openai's `chatgpt-account-id` (else 400 / 401);
-// a read must never carry an API key. Answered from the account's windows (utilization in
-// PERCENT, as the providers send it), which tests set and clear (an early reset).
+// /backend-api/wham/usage, Gemini Code Assist POST /v1internal:retrieveUserQuota. Checked as the
+// real ones check them: GET without a body (Code Assist: POST with JSON `{project}` naming the
+// account's project, else 403), a bearer access token this fake issued or seeded that is neither
+// expired nor revoked (else 401), and anthropic's `anthropic-beta: oauth-2025-04-20` / openai's
+// `chatgpt-account-id` (else 400 / 401); a read must never carry an API key. Answered from the
+// account's windows (utilization in PERCENT as a test sets it; Code Assist answers the fraction
+// left, per model id), which tests set and clear (an early reset).
 import { ANTHROPIC_OAUTH_BETA } from '../../../src/providers/anthropic.js';
 import type { ProviderId } from '../../../src/config.js';
 import { HttpAnswer, type RecordedRequest, type ScriptedResponse } from './wire.js';
@@ -11,6 +13,7 @@ import { HttpAnswer, type RecordedRequest, type ScriptedResponse } from './wire.
 export const QUOTA_PATHS: Partial<Record<ProviderId, string>> = {
   anthropic: '/api/oauth/usage',
   openai: '/backend-api/wham/usage',
+  gemini: '/v1internal:retrieveUserQuota',
 };
 
 /** One window as a test sets it: utilization in percent; resetsAt null = the provider sends null. */
@@ -23,20 +26,30 @@ export interface QuotaContext {
   provider: ProviderId;
   accountId: string;
   accessTokenProblem(token: string): string | undefined;
+  /** gemini: the account's Code Assist project, which a read must name. */
+  project?: string;
   /** Per-account mode (fakeProvider/accounts.ts): the answer for the account this token belongs to, if any. */
   accountQuota?(token: string): unknown;
 }
 
 export function createQuotaSide(ctx: QuotaContext) {
-  const [short, long] = ctx.provider === 'openai' ? ['primary', 'secondary'] : ['five_hour', 'seven_day'];
+  // Code Assist's buckets are per model, daily; the others' windows are 5 h and 7 d.
+  const [short, long] =
+    ctx.provider === 'openai'
+      ? ['primary', 'secondary']
+      : ctx.provider === 'gemini'
+        ? ['gemini-2.5-pro', 'gemini-2.5-flash']
+        : ['five_hour', 'seven_day'];
   const windows = new Map<string, FakeQuotaWindow>([
     [short, { utilization: 10, resetsAt: new Date(Date.now() + 3 * 3600_000) }],
-    [long, { utilization: 20, resetsAt: new Date(Date.now() + 4 * 86_400_000) }],
+    [long, { utilization: 20, resetsAt: new Date(Date.now() + (ctx.provider === 'gemini' ? 20 * 3600_000 : 4 * 86_400_000)) }],
   ]);
   const script: ScriptedResponse[] = [];
   /** Every answer is this until cleared (a rate-limited endpoint). */
   let always: ScriptedResponse | undefined;
   let limitsOnly = false;
+  /** openai: the `credits` object answered beside the windows (undefined: none). */
+  let credits: unknown;
   const error = (status: number, message: string) =>
     new HttpAnswer(
       status,
@@ -46,8 +59,15 @@ export function createQuotaSide(ctx: QuotaContext) {
     );
 
   function check(req: RecordedRequest): HttpAnswer | undefined {
-    if (req.method !== 'GET') return error(405, `fake quota: ${req.method} is not GET`);
-    if (req.body.length > 0) return error(400, 'fake quota: a GET carries no body');
+    if (ctx.provider === 'gemini') {
+      if (req.method !== 'POST') return error(405, `fake quota: ${req.method} is not POST`);
+      if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) return error(400, 'fake quota: the body must be JSON');
+      const project = (req.json as { project?: unknown } | undefined)?.project;
+      if (project !== ctx.project) return error(403, `fake quota: project ${String(project)} is not this account's`);
+    } else {
+      if (req.method !== 'GET') return error(405, `fake quota: ${req.method} is not GET`);
+      if (req.body.length > 0) return error(400, 'fake quota: a GET carries no body');
+    }
     if (req.headers['x-api-key']) return error(400, 'fake quota: an API key must never be sent to the quota endpoint');
     const token = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
     if (!token) return error(401, 'fake quota: missing bearer token');
@@ -58,13 +78,23 @@ export function createQuotaSide(ctx: QuotaContext) {
         .split(',')
         .map((b) => b.trim());
       if (!betas.includes(ANTHROPIC_OAUTH_BETA)) return error(400, `fake quota: anthropic-beta must include ${ANTHROPIC_OAUTH_BETA}`);
-    } else if (req.headers['chatgpt-account-id'] !== ctx.accountId) {
+    } else if (ctx.provider === 'openai' && req.headers['chatgpt-account-id'] !== ctx.accountId) {
       return error(401, 'fake quota: chatgpt-account-id missing or wrong');
     }
     return undefined;
   }
 
   function body(): unknown {
+    if (ctx.provider === 'gemini') {
+      return {
+        buckets: [...windows].map(([modelId, w]) => ({
+          modelId,
+          tokenType: 'REQUESTS',
+          remainingFraction: Math.max(0, 1 - w.utilization / 100),
+          ...(w.resetsAt ? { resetTime: w.resetsAt.toISOString() } : {}),
+        })),
+      };
+    }
     if (ctx.provider === 'anthropic') {
       const entries = [...windows].map(([name, w]) => [name, { utilization: w.utilization, resets_at: w.resetsAt?.toISOString() ?? null }]);
       if (limitsOnly) return { limits: entries.map(([name, w]) => ({ window: name, ...(w as object) })) };
@@ -88,6 +118,7 @@ export function createQuotaSide(ctx: QuotaContext) {
     return {
       plan_type: 'pro',
       rate_limit: { allowed: !reached, limit_reached: reached, primary_window: win('primary'), secondary_window: win('secondary') },
+      ...(credits === undefined ? {} : { credits }),
     };
   }
 
@@ -103,6 +134,10 @@ export function createQuotaSide(ctx: QuotaContext) {
     setQuotaWindow(name: string, window: FakeQuotaWindow | null): void {
       if (window) windows.set(name, window);
       else windows.delete(name);
+    },
+    /** openai: answer this `credits` object beside the windows (undefined: none). */
+    setQuotaCredits(value: unknown): void {
+      credits = value;
     },
     /** Answer with the newer `limits[]` list only (anthropic). */
     setQuotaLimitsOnly(on: boolean): void {

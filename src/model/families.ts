@@ -10,9 +10,34 @@
 // - Window names (rateLimits.ts spelling): `five_hour`, `seven_day` (whole credential) → undefined;
 //   `seven_day_opus` → `opus`; a Codex `<name>_primary` / `<name>_secondary` → `<name>`.
 
+/**
+ * Answers already worked out, by input: a pooled call asks for its model's family and for each
+ * window's on every call, and there are few distinct names. Dropped whole when full (names come
+ * from clients and providers, so the table is bounded).
+ */
+const MEMO_MAX = 1_000;
+/** Longer names are worked out each time, not kept (a client's model string could be any size). */
+const MEMO_KEY_MAX = 200;
+const modelFamilies = new Map<string, string | undefined>();
+const windowFamilies = new Map<string, string | undefined>();
+
+function memo(table: Map<string, string | undefined>, key: string, work: (key: string) => string | undefined): string | undefined {
+  if (key.length > MEMO_KEY_MAX) return work(key);
+  const known = table.get(key);
+  if (known !== undefined || table.has(key)) return known;
+  const found = work(key);
+  if (table.size >= MEMO_MAX) table.clear();
+  table.set(key, found);
+  return found;
+}
+
 /** The model family a request's model belongs to, or undefined when it has none we know. */
 export function modelFamily(model: string | undefined): string | undefined {
   if (typeof model !== 'string') return undefined;
+  return memo(modelFamilies, model, familyOfModel);
+}
+
+function familyOfModel(model: string): string | undefined {
   const name = model.trim().toLowerCase();
   // Claude: the first word after `claude-` (and an optional version) that is letters only.
   const claude = /^(?:[a-z0-9.-]+\/)?(?:anthropic\.)?claude-(?:[\d.]+-)*([a-z]+)(?:-|$)/.exec(name);
@@ -34,6 +59,10 @@ const CREDENTIAL_WINDOWS = new Set(['primary', 'secondary', 'requests', 'tokens'
  * something, never nothing — but not the whole credential).
  */
 export function familyOfWindow(window: string): string | undefined {
+  return memo(windowFamilies, window, familyOfWindowName);
+}
+
+function familyOfWindowName(window: string): string | undefined {
   const name = window.trim().toLowerCase();
   if (name === '' || CREDENTIAL_WINDOWS.has(name) || name.startsWith('priority_')) return undefined;
   const timed = TIME_WINDOW.exec(name);
