@@ -14,7 +14,7 @@ import type { Principal } from '../clientKeys/registry.js';
 import type { CachedCredential, TokenCache } from '../credentials/tokenCache.js';
 import { classifyAnswer, classifyStreamError, overageOf } from '../pools/classify.js';
 import { modelFamily } from '../model/families.js';
-import type { PoolRouter, RouteRequest } from '../pools/router.js';
+import type { Picked, PoolRouter, RouteRequest } from '../pools/router.js';
 import type { RoutingState } from '../pools/routingState.js';
 import { sessionIdOf, sessionKeyOf } from '../pools/sessionKey.js';
 import { findKey, KEY_MODEL, stringAt, valueAt } from '../usage/jsonBytes.js';
@@ -127,7 +127,7 @@ export async function servePooled(
     // The fast path, most calls: the member picked needs no probe and its token is loaded, usable
     // and not about to expire; a 2xx answer with nothing to read ahead is relayed at once. Any
     // other answer goes on in the pool loop from this member (no second send of the same call).
-    const fast = fastMember(deps, route, definition, plain !== undefined);
+    const { picked, fast } = fastMember(deps, route, definition, plain !== undefined);
     let first: { credentialId: string; answered: Dispatcher.ResponseData } | undefined;
     if (fast) {
       const { credentialId, entry } = fast;
@@ -192,6 +192,7 @@ export async function servePooled(
           }),
         send: sendTo,
         first,
+        picked: fast ? undefined : picked,
         discard: (answer) => answer.body.dump(),
       });
     }
@@ -241,14 +242,23 @@ export async function servePooled(
 
 const NOBODY_TRIED: ReadonlySet<string> = new Set();
 
-/** The member a fast call goes to: picked without a probe, loaded, active, not near expiry, able to take this body. */
-function fastMember(deps: PooledDeps, route: RouteRequest, definition: ProviderDefinition, plain: boolean) {
+/**
+ * The member picked for this call, and whether it can go the fast way: picked without a probe,
+ * loaded, active, not near expiry, able to take this body. A pick that cannot is handed to the
+ * pool loop, which begins with it (no second pick).
+ */
+function fastMember(
+  deps: PooledDeps,
+  route: RouteRequest,
+  definition: ProviderDefinition,
+  plain: boolean,
+): { picked: Picked | undefined; fast?: { credentialId: string; entry: CachedCredential } } {
   const picked = deps.router.pick(route, NOBODY_TRIED);
-  if (!picked || picked.probe) return undefined;
+  if (!picked || picked.probe) return { picked };
   const entry = deps.cache.loaded(picked.credentialId);
-  if (!entry || entry.metadata.status !== 'active' || deps.refreshFirst(entry)) return undefined;
-  if (needsBody(definition, entry.auth.type) && !plain) return undefined;
-  return { credentialId: picked.credentialId, entry };
+  if (!entry || entry.metadata.status !== 'active' || deps.refreshFirst(entry)) return { picked };
+  if (needsBody(definition, entry.auth.type) && !plain) return { picked };
+  return { picked, fast: { credentialId: picked.credentialId, entry } };
 }
 
 /** The request's model, found without parsing the whole body (the first `"model":` key; requests name it at the top). */

@@ -7,7 +7,7 @@
 // as the client stays) or rejects with pool_exhausted; it never passes a rate limit through.
 import { CallerGoneError, ConflictError, PoolExhaustedError, ReauthRequiredError } from '../errors.js';
 import type { Classified } from '../pools/classify.js';
-import type { ExhaustedReport, PoolRouter, RouteRequest } from '../pools/router.js';
+import type { ExhaustedReport, Picked, PoolRouter, RouteRequest } from '../pools/router.js';
 
 /** At most this many switches: 4 members tried. */
 export const MAX_SWITCHES = 3;
@@ -44,6 +44,8 @@ export interface PoolPlan<A> {
    * and its answer needs more than relaying: the loop begins with that member and that answer.
    */
   first?: { credentialId: string; answered: A };
+  /** The caller's pick a moment ago, not sent (a member whose token is not loaded yet, or a probe): the loop begins with it. */
+  picked?: Picked;
   /** Frees a failed answer that is not relayed. */
   discard(answer: A): Promise<void>;
   /** Events and metrics for a held request. */
@@ -61,8 +63,10 @@ export async function attemptPool<A>(plan: PoolPlan<A>): Promise<PooledSend<A>> 
   const holdUntil = request.pool.onExhausted.mode === 'hold' ? Date.now() + request.pool.onExhausted.holdSeconds * 1000 : 0;
   let holdStarted: number | undefined;
   let first = plan.first;
+  let prepicked = plan.picked;
   for (let switches = 0; ;) {
-    const picked = first ? { credentialId: first.credentialId, probe: false } : router.pick(request, tried);
+    const picked = first ? { credentialId: first.credentialId, probe: false } : (prepicked ?? router.pick(request, tried));
+    prepicked = undefined;
     if (!picked) {
       // Members that failed this request are not tried again in it; a hold waits for one that has not.
       if (Date.now() < holdUntil && tried.size < request.pool.members.length) {

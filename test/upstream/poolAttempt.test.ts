@@ -17,6 +17,7 @@ function setup(members: string[]) {
   const steps: string[] = [];
   const router = {
     pick: (_req: RouteRequest, tried: ReadonlySet<string>) => {
+      steps.push('pick');
       const id = members.find((m) => !tried.has(m));
       return id ? { credentialId: id, probe: false } : undefined;
     },
@@ -54,7 +55,7 @@ describe('attemptPool from a fast path’s answer', () => {
     const { plan, steps } = setup(['a', 'b']);
     const served = await attemptPool({ ...plan, first: { credentialId: 'a', answered: { status: 429, from: 'a' } } });
     expect(served).toMatchObject({ credentialId: 'b', answer: { status: 200, from: 'b' } });
-    expect(steps).toEqual(['judged a 429', 'failed a window', 'discarded a', 'finished a', 'started b', 'sent b', 'succeeded b']);
+    expect(steps).toEqual(['judged a 429', 'failed a window', 'discarded a', 'finished a', 'pick', 'started b', 'sent b', 'succeeded b']);
   });
 
   it('a first answer that stands is the answer, with nothing else sent', async () => {
@@ -67,6 +68,30 @@ describe('attemptPool from a fast path’s answer', () => {
   it('without a first answer the loop picks, starts and sends as before', async () => {
     const { plan, steps } = setup(['a']);
     await attemptPool(plan);
-    expect(steps).toEqual(['started a', 'sent a', 'succeeded a']);
+    expect(steps).toEqual(['pick', 'started a', 'sent a', 'succeeded a']);
+  });
+
+  it("begins with the caller's pick (a cold member): no second pick, and later switches pick as usual", async () => {
+    const { plan, steps } = setup(['a', 'b']);
+    const served = await attemptPool({
+      ...plan,
+      picked: { credentialId: 'a', probe: false },
+      send: async (id) => {
+        steps.push(`sent ${id}`);
+        return { answer: { status: id === 'a' ? 429 : 200, from: id }, credentialId: id, classified: id === 'a' ? limited : ok };
+      },
+    });
+    expect(served.credentialId).toBe('b');
+    expect(steps).toEqual([
+      'started a',
+      'sent a',
+      'failed a window',
+      'discarded a',
+      'finished a',
+      'pick',
+      'started b',
+      'sent b',
+      'succeeded b',
+    ]);
   });
 });
