@@ -218,7 +218,10 @@ export class CredentialRefresher {
       );
     }
     if (this.state.quota?.unsupported) {
-      throw ApplicationFailure.nonRetryable('credential has no quota endpoint', FailureType.invalidRequest);
+      throw ApplicationFailure.nonRetryable(
+        "this run found no quota read for the credential (no endpoint, or a sign-in without its project); its workflow's next run asks again",
+        FailureType.invalidRequest,
+      );
     }
   }
 

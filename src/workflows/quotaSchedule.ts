@@ -29,7 +29,7 @@ export interface QuotaCarried {
   backoffs?: number;
   /** No read before this (retry-after, backoff). */
   notBefore?: number;
-  /** The credential has no quota endpoint: never read again in this run or its successors. */
+  /** The credential could not be read (no endpoint, no project): not read again in this run; not carried to the next (patched). */
   unsupported?: boolean;
 }
 
