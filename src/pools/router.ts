@@ -151,7 +151,10 @@ export class PoolRouter {
    * over, and the session is bound — a new binding resolves once written (answer the client after).
    */
   succeeded(req: RouteRequest, credentialId: string, now = Date.now()): Promise<void> | undefined {
-    const cleared = this.deps.state.clear(credentialId, now, req.family ? [CREDENTIAL_SCOPE, req.family] : [CREDENTIAL_SCOPE]);
+    // Most members have no cooldown at all: nothing to clear, and no scope list made for it.
+    const cleared = this.deps.state.cooldownsOf(credentialId)
+      ? this.deps.state.clear(credentialId, now, req.family ? [CREDENTIAL_SCOPE, req.family] : [CREDENTIAL_SCOPE])
+      : [];
     for (const scope of cleared) {
       this.deps.state.event({ poolId: null, credentialId, type: 'cooldown_cleared', reason: 'a call succeeded', details: { scope } });
     }

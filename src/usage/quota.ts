@@ -11,7 +11,7 @@
 // - ChatGPT sign-in `GET /backend-api/wham/usage`: `{rate_limit: {primary_window: {used_percent,
 //   limit_window_seconds, reset_at | reset_after_seconds}, secondary_window: …}}` → `primary`,
 //   `secondary` (the names the Codex headers use), and `credits: {has_credits, unlimited, balance}`
-//   (credits the account can spend past its plan: the banked and bought ones) → `credits`.
+//   (what the account can still spend past its plan's windows) → `credits`.
 // - Gemini Code Assist `POST /v1internal:retrieveUserQuota {project}`: `{buckets: [{modelId,
 //   tokenType, remainingFraction, resetTime}]}`, one daily bucket per model. `remainingFraction` is
 //   a fraction LEFT (0.87 → utilization 0.13); each bucket becomes `one_day_<family>` (the model's
