@@ -113,10 +113,12 @@ export async function servePooled(
     const classified = held.streamError
       ? classifyStreamError({ provider, errorType: held.streamError, model, headers: answer.headers, now })
       : classifyAnswer({ provider, status: answer.statusCode, headers: answer.headers, model, now, errorBody: held.errorBody });
-    // Extra usage is a subscription's (sign-in) matter: an API key's answers carry none of it.
-    if (classified.scope === 'ok' && served.get(credentialId)?.entry.auth.type === 'oauth') {
-      const overage = overageOf(provider, answer.headers);
-      if (overage.inUse) deps.router.overageSeen(route, credentialId, overage.evidence ?? 'extra usage in use', undefined, now);
+    if (classified.scope === 'ok') {
+      // Extra usage is a subscription's (sign-in) matter: an API key's answers carry none of it.
+      if (served.get(credentialId)?.entry.auth.type === 'oauth') {
+        const overage = overageOf(provider, answer.headers);
+        if (overage.inUse) deps.router.overageSeen(route, credentialId, overage.evidence ?? 'extra usage in use', undefined, now);
+      }
     } else if (classified.failover && body.replayable) {
       // Failed over: counted as an error against the member that gave it.
       deps.usage.record({ keyId: who.keyId, credentialId, provider, poolId: pool.id, model, error: true });

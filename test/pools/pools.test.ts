@@ -155,6 +155,39 @@ describe('pools', () => {
     expect(types).not.toContain('session_moved');
   }, 60_000);
 
+  it('plan limits only: a member whose answer shows extra usage in use takes no new work, on either process, with an overage_seen event', async () => {
+    const session = 'overage-1';
+    const home = (await send({ session })).member!;
+    h.fake.accounts.setOverage(home, 'in-use');
+    try {
+      const spent = await send({ session });
+      expect(spent.status, spent.text).toBe(200); // the answer that showed it was already served: it stands
+      expect(spent.member).toBe(home);
+      const blocked = await memberOf(home);
+      expect(blocked.state).toBe('billing_blocked');
+      expect(blocked.reason).toBe('extra usage in use');
+      const servedBefore = h.fake.accounts.served(home);
+      await new Promise((r) => setTimeout(r, 1_100)); // the other process sees the block within a second
+      for (const url of [h.url, secondUrl]) {
+        for (const s of [session, 'overage-new']) {
+          const next = await send({ session: s, url });
+          expect(next.status, next.text).toBe(200);
+          expect(next.member).not.toBe(home);
+        }
+      }
+      expect(h.fake.accounts.served(home)).toBe(servedBefore);
+      await until(
+        async () =>
+          ((await h.call('GET', '/v1/pools/team/events')).json.events as Array<{ type: string; credentialId?: string }>).some(
+            (e) => e.type === 'overage_seen' && e.credentialId === ids[home],
+          ),
+        { what: 'the overage_seen event' },
+      );
+    } finally {
+      h.fake.accounts.setOverage(home, 'rejected');
+    }
+  }, 30_000);
+
   it('fails over on a bare 429 and on an overload, cooling the member a minute at most', async () => {
     const session = 'bare-1';
     const home = (await send({ session })).member!;
