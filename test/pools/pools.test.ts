@@ -3,6 +3,8 @@
 // their member; an exhausted window, a bare 429, an overload and a stream that fails before its
 // content all fail over with no error reaching the client; a bench one process sets is honoured by
 // the other; an exhausted pool is rejected (or held) as the contract says; bad requests are 4xx.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../../src/app/services.js';
@@ -67,10 +69,23 @@ async function pool(name = 'team') {
 }
 const memberOf = async (name: string) => (await pool()).members.find((m) => m.credentialName === name)!;
 
+/** What the webhook receiver got (plan limits only: `credential.overage`). */
+const hooks: Array<{ event: string; type?: string; credentialId?: string; poolIds?: string[] }> = [];
+const hookServer = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    hooks.push({ ...(JSON.parse(Buffer.concat(chunks).toString('utf8')) as object), event: String(req.headers['x-maestro-event']) });
+    res.end('ok');
+  });
+});
+
 beforeAll(async () => {
+  await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', r));
   env = await createDevServerEnv();
   h = await startApiHarness(env, {
     fake: { accounts: Object.fromEntries(NAMES.map((n) => [n, { token: tokenOf(n), refreshToken: `sk-ant-ort01-${n}-0000000000` }])) },
+    webhook: { url: `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`, secret: 'whsec-pools-test-0123456789' },
   });
   second = await startApi({ ...h.config, port: 0, host: '127.0.0.1' }, createLogger('silent'), h.db.db, h.db.url, env.client, h.core);
   secondUrl = `http://127.0.0.1:${(second.server.address() as { port: number }).port}`;
@@ -95,6 +110,7 @@ afterAll(async () => {
   await second?.close();
   await h?.close();
   await env?.teardown();
+  hookServer.close();
 });
 
 beforeEach(async () => {
@@ -155,7 +171,7 @@ describe('pools', () => {
     expect(types).not.toContain('session_moved');
   }, 60_000);
 
-  it('plan limits only: a member whose answer shows extra usage in use takes no new work, on either process, with an overage_seen event', async () => {
+  it('plan limits only: a member whose answer shows extra usage in use takes no new work, on either process, with an event and a webhook', async () => {
     const session = 'overage-1';
     const home = (await send({ session })).member!;
     h.fake.accounts.setOverage(home, 'in-use');
@@ -181,8 +197,14 @@ describe('pools', () => {
           ((await h.call('GET', '/v1/pools/team/events')).json.events as Array<{ type: string; credentialId?: string }>).some(
             (e) => e.type === 'overage_seen' && e.credentialId === ids[home],
           ),
-        { what: 'the overage_seen event' },
+        { what: 'the overage_seen event', timeoutMs: 10_000 },
       );
+      const hook = await until(() => hooks.find((b) => b.event === 'credential.overage' && b.credentialId === ids[home]), {
+        what: 'the credential.overage webhook',
+        timeoutMs: 10_000,
+      });
+      expect(hook).toMatchObject({ type: 'credential.overage' });
+      expect(hook.poolIds).toHaveLength(1);
     } finally {
       h.fake.accounts.setOverage(home, 'rejected');
     }
