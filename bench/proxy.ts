@@ -21,8 +21,9 @@
 //          --scaling [--processes 2] (closed loop only: the production build with 1 and with N
 //          API processes, MAESTRO_API_PROCESSES, every process free to use every core)
 //          --pools (issue 29: only direct, maestro, maestro-pool, and the production build at warn
-//          level as prod-one / prod-pool — no ladder — with --capacity-rounds 7 and database
-//          queries counted per case)
+//          level as prod-one / prod-one-session (one credential, the pool case's session header) /
+//          prod-pool — no ladder — with --capacity-rounds 7 and database queries counted per case;
+//          with --profile the production profile is also cut into each case's closed-loop rounds)
 //          --capacity-rounds N  --capacity-n N (closed-loop rounds and requests per case per round)
 //          --sessions 8 (session ids the pool case cycles through)
 //
@@ -100,6 +101,7 @@ type CaseName =
   | 'prod-warn'
   | 'prod-cluster'
   | 'prod-one'
+  | 'prod-one-session'
   | 'prod-pool';
 /** A/B a src/ change within one run: a second Maestro from another checkout (e.g. a scratch copy with a patch applied). */
 const COMPARE_TREE = argValue('compare-tree');
@@ -172,6 +174,7 @@ async function main() {
         ? {
             'prod-warn': { pid: prodWarn.pid, tree: true },
             'prod-one': { pid: prodWarn.pid, tree: true },
+            'prod-one-session': { pid: prodWarn.pid, tree: true },
             'prod-pool': { pid: prodWarn.pid, tree: true },
           }
         : {}),
@@ -220,6 +223,14 @@ async function main() {
           headers: { ...base, 'x-api-key': BENCH_API_KEY },
           body,
         },
+        // One credential with the same session header the pool case sends (Claude Code sends it on
+        // every call, pooled or not): what of the pool's extra is the request's, not the pool's.
+        'prod-one-session': {
+          url: `${prodWarn?.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': BENCH_API_KEY },
+          body,
+          sessions: SESSIONS,
+        },
         'prod-pool': {
           url: `${prodWarn?.url}/proxy/anthropic/v1/messages`,
           headers: { ...base, 'x-api-key': BENCH_API_KEY, 'x-maestro-pool': 'bench' },
@@ -252,7 +263,15 @@ async function main() {
     const MAIN: CaseName[] = SCALING
       ? ['direct', 'forwarder', 'lean', 'prod', 'prod-cluster']
       : POOLS_ONLY
-        ? ['direct', 'maestro', 'maestro-pool', 'prod-one', 'prod-pool', ...(patched ? (['patched', 'patched-pool'] as const) : [])]
+        ? [
+            'direct',
+            'maestro',
+            'maestro-pool',
+            'prod-one',
+            'prod-one-session',
+            'prod-pool',
+            ...(patched ? (['patched', 'patched-pool'] as const) : []),
+          ]
         : [
             'direct',
             'maestro',
@@ -330,6 +349,7 @@ async function main() {
     // Database queries of the Maestro process while each dev case's closed-loop rounds run, and for how long.
     const dbDuring: Partial<Record<CaseName, { queries: number; calls: number; seconds: number }>> = {};
     const inFlight = SCALING ? argNumber('in-flight', 64) : 32;
+    const profileWindows: { name: CaseName; from: number; to: number }[] = [];
     for (let r = 0; r < capacityRounds; r++) {
       for (const name of rotate(MAIN, r)) {
         const n = capacityN;
@@ -338,8 +358,12 @@ async function main() {
         const q0 = dev ? (await maestro.call<{ queries: number }>('counters')).queries : 0;
         const t0 = performance.now();
         const cpu0 = who ? processCpuSec(who.pid, { tree: who.tree }) : 0;
+        const mono0 = process.hrtime.bigint();
         const res = await loadgen.call<LatencyResult>('latency', { target: json[name], n, concurrency: inFlight });
         const cpu1 = who ? processCpuSec(who.pid, { tree: who.tree }) : 0;
+        // --profile: each closed-loop window on the monotonic clock V8's profiles use, so a whole-run
+        // profile of a production process can be cut into its cases (bench/lib/cpuprofile.ts sliceByWindows).
+        if (PROFILE) profileWindows.push({ name, from: Number(mono0 / 1000n), to: Number(process.hrtime.bigint() / 1000n) });
         const t1 = performance.now();
         if (dev) {
           const q1 = (await maestro.call<{ queries: number }>('counters')).queries;
@@ -527,7 +551,7 @@ async function main() {
         `Pools: CPU per call, pool (3 API-key members, ${SESSIONS.length} sessions cycling, x-maestro-pool) vs one credential (maestro), ` +
           `closed loop at ${inFlight} in flight, ${capacityN} requests per case per round, ${capacityRounds} rounds:`,
       );
-      const shown = (['maestro', 'maestro-pool', 'prod-one', 'prod-pool', 'patched', 'patched-pool'] as const).filter(
+      const shown = (['maestro', 'maestro-pool', 'prod-one', 'prod-one-session', 'prod-pool', 'patched', 'patched-pool'] as const).filter(
         (c) => cpuPerCall[c]?.length,
       );
       lines.push(
@@ -551,6 +575,14 @@ async function main() {
         lines.push(
           `Production build (warn, admin key): prod-pool ÷ prod-one per round ${r.map((x) => x.toFixed(3)).join(' ')}; median ${median(r).toFixed(3)} ` +
             `(${((median(r) - 1) * 100).toFixed(1)} %).`,
+        );
+      }
+      if (cpuPerCall['prod-pool']?.length && cpuPerCall['prod-one-session']?.length) {
+        const r = cpuPerCall['prod-pool'].map((v, i) => v / cpuPerCall['prod-one-session'][i]!);
+        const h = cpuPerCall['prod-one-session'].map((v, i) => v / cpuPerCall['prod-one'][i]!);
+        lines.push(
+          `The same request headers (one credential sent the session header too): prod-pool ÷ prod-one-session per round ` +
+            `${r.map((x) => x.toFixed(3)).join(' ')}; median ${median(r).toFixed(3)}; the header alone, prod-one-session ÷ prod-one, median ${median(h).toFixed(3)}.`,
         );
       }
       lines.push('');
@@ -598,6 +630,12 @@ async function main() {
         for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
           profiles[`${name} ${file}`] = summarizeCpuProfile(path.join(dir, file), 25);
           log(`profile written: ${path.join(dir, file)}`);
+          writeFileSync(path.join(dir, 'windows.json'), JSON.stringify(profileWindows)); // for a closer look (self time by case)
+          // The same profile cut into the closed-loop windows of each case this process served.
+          for (const c of MAIN.filter((m) => cpuOf[m]?.pid === child.pid)) {
+            const windows = profileWindows.filter((w) => w.name === c);
+            if (windows.length) profiles[`${c} (closed-loop rounds only)`] = summarizeCpuProfile(path.join(dir, file), 25, windows);
+          }
         }
       }
       for (const [name, p] of Object.entries(profiles)) {

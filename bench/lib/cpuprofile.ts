@@ -43,15 +43,23 @@ export interface ProfileSummary {
   topFunctions: { fn: string; where: string; ms: number; pct: number }[];
 }
 
-export function summarizeCpuProfile(file: string, top = 20): ProfileSummary {
+/**
+ * `windows`: only the samples taken inside these spans (µs on the monotonic clock V8 stamps
+ * samples with, as process.hrtime in any process of this machine), so one whole-run profile can be
+ * cut into the cases that ran in it.
+ */
+export function summarizeCpuProfile(file: string, top = 20, windows?: { from: number; to: number }[]): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
+  let at = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
+    at += profile.timeDeltas[i] ?? 0;
+    if (windows && !windows.some((w) => at >= w.from && at < w.to)) continue;
     selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   }
-  const totalUs = profile.endTime - profile.startTime;
+  const totalUs = windows ? windows.reduce((sum, w) => sum + (w.to - w.from), 0) : profile.endTime - profile.startTime;
   let idleUs = 0;
   const origins = new Map<string, number>();
   const fns = new Map<string, { fn: string; where: string; us: number }>();

@@ -9,6 +9,7 @@ import { request } from 'undici';
 import { readBody } from '../auth/http.js';
 import { NotFoundError, parseRetryAfter } from '../errors.js';
 import { baseUrlFor } from '../providers/registry.js';
+import { fillTemplates, lacksBodyValues, quotaValues } from '../providers/quotaTemplates.js';
 import type { ProviderDefinition, QuotaEndpoint } from '../providers/types.js';
 import type { RateLimitState } from '../usage/rateLimits.js';
 import { hasRoom, mergeRateLimits, parseQuotaAnswer } from '../usage/quota.js';
@@ -25,25 +26,6 @@ export function quotaUrl(def: ProviderDefinition, endpoint: QuotaEndpoint): stri
   const base = baseUrlFor(def, 'oauth');
   const root = endpoint.fromParent ? base.replace(/\/[^/]*$/, '') : base;
   return root + endpoint.path;
-}
-
-type TemplateValues = Record<string, string | undefined>;
-
-/** Templates filled from the credential; a template whose placeholder has no value is left out. */
-function fill(templates: Record<string, string>, values: TemplateValues): { filled: Record<string, string>; missing: string[] } {
-  const filled: Record<string, string> = {};
-  const missing: string[] = [];
-  for (const [name, template] of Object.entries(templates)) {
-    let absent = false;
-    const value = template.replace(/\{(\w+)\}/g, (_, key: string) => {
-      const v = values[key];
-      if (v === undefined || v === '') absent = true;
-      return v ?? '';
-    });
-    if (absent) missing.push(name);
-    else filled[name] = value;
-  }
-  return { filled, missing };
 }
 
 export function quotaActivities(deps: ActivityDeps) {
@@ -84,17 +66,13 @@ export function quotaActivities(deps: ActivityDeps) {
       return { outcome: 'stale', state, reason: secret.accessToken ? 'token expired' : 'no access token' };
     }
 
-    const values: TemplateValues = {
-      accessToken: secret.accessToken,
-      accountId: secret.accountId,
-      project: metadata.providerMetadata?.project,
-    };
-    const body = def.quota.body ? fill(def.quota.body, values) : undefined;
-    if (body && body.missing.length > 0) {
+    const values = quotaValues(metadata.providerMetadata, secret);
+    if (lacksBodyValues(def.quota, values)) {
       // A Gemini sign-in without its Code Assist project: there is nothing to read quota for.
       void count('unsupported');
       return { outcome: 'unsupported' };
     }
+    const body = def.quota.body ? fillTemplates(def.quota.body, values).filled : undefined;
 
     const signal = Context.current().cancellationSignal;
     let status: number;
@@ -103,8 +81,8 @@ export function quotaActivities(deps: ActivityDeps) {
     try {
       const res = await request(quotaUrl(def, def.quota), {
         method: def.quota.method ?? 'GET',
-        headers: fill(def.quota.headers, values).filled,
-        ...(body ? { body: JSON.stringify(body.filled) } : {}),
+        headers: fillTemplates(def.quota.headers, values).filled,
+        ...(body ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.any([signal, AbortSignal.timeout(QUOTA_TIMEOUT_MS)]),
         headersTimeout: QUOTA_TIMEOUT_MS,
         bodyTimeout: QUOTA_TIMEOUT_MS,

@@ -20,6 +20,7 @@ import type { ProviderRegistry } from '../providers/registry.js';
 import type { CredentialWorkflows } from '../temporal/credentialWorkflows.js';
 import type { MessageRequest, MessageResponse } from '../activities/index.js';
 import type { RefreshStatus } from '../workflows/refreshMessages.js';
+import { lacksBodyValues, quotaValues } from '../providers/quotaTemplates.js';
 
 export const LOGIN_SESSION_TTL_MS = 10 * 60_000;
 
@@ -153,7 +154,7 @@ export class CredentialService {
     if (!endpoint) {
       throw new ConflictError(`${credential.provider} sign-in credentials have no quota endpoint; their limits come from answer headers`);
     }
-    if (Object.values(endpoint.body ?? {}).some((v) => v.includes('{project}')) && !credential.providerMetadata?.project) {
+    if (lacksBodyValues(endpoint, quotaValues(credential.providerMetadata))) {
       throw new ConflictError(
         `this ${credential.provider} sign-in has no project, which its quota read names; sign in again (or import it with its project) to read its quota`,
       );

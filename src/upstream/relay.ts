@@ -52,7 +52,12 @@ export async function relayAnswer(
   metering: Metering,
   res: ServerResponse,
   provider: ProviderId,
-  hooks: { firstChunkOut: () => void; settled: (relayed: Relayed) => void },
+  hooks: {
+    firstChunkOut: () => void;
+    settled: (relayed: Relayed) => void;
+    /** A header of Maestro's own on the answer (a pool's `x-maestro-credential-id`): part of the one head written, not set ahead of it (that would send every header through setHeader). */
+    own?: readonly [name: string, value: string];
+  },
 ): Promise<void> {
   const { firstChunkOut } = hooks;
   const ok = upstream.statusCode >= 200 && upstream.statusCode < 300;
@@ -68,6 +73,7 @@ export async function relayAnswer(
     });
   }
   const outHeaders = responseHeaders(upstream.headers);
+  if (hooks.own) outHeaders[hooks.own[0]] = hooks.own[1];
   // A stream whose usage Maestro asked for: what the client did not ask for is taken out.
   const strip =
     metering.asked && ok && !mapping && !upstream.headers['content-encoding'] && isEventStream(header(upstream.headers['content-type']))
