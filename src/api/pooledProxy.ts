@@ -160,6 +160,7 @@ export async function servePooled(
       },
     });
   } finally {
+    if (!ctx.limitsNoted) noteLimits(ctx, credentialId, upstream.headers); // the relay failed before its first chunk
     deps.router.finished(credentialId);
   }
 }
@@ -197,8 +198,11 @@ async function sendFast(ctx: PoolCall): Promise<PooledSend<Dispatcher.ResponseDa
   if (answer.statusCode < 200 || answer.statusCode >= 300 || needsHolding(answer, ctx.peekStreams)) {
     return { first: { credentialId, answered: answer } };
   }
-  // 2xx: ok (classifyAnswer's first line); only a sign-in member's extra usage is read now.
+  // 2xx: ok (classifyAnswer's first line); only a sign-in member's extra usage is read now, and a
+  // mapped answer's rate-limit state (a sign-in backend's: relayAnswer has no first-chunk hook for
+  // it, and routing must not wait for a long stream's end to see its member's windows).
   checkOverage(ctx, credentialId, answer.headers, Date.now());
+  if (out.call.answer) noteLimits(ctx, credentialId, answer.headers);
   const binding = deps.router.succeeded(route, credentialId);
   if (binding) await binding; // a new session's binding is written before its first answer leaves
   return { answer, credentialId, classified: OK };

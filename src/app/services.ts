@@ -1,6 +1,7 @@
 // The composition root: wires Maestro's parts from a Config: the store, providers, workflows client, token cache,
 // the API app and the worker. Shared by `dev`, `api` and `worker` so each runs the same code.
 import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Client } from '@temporalio/client';
 import type { Registry } from 'prom-client';
@@ -278,6 +279,7 @@ export async function startApi(
     );
   });
   server.keepAliveTimeout = 65_000; // longer than typical load-balancer idle timeouts
+  const closeUnused = unusedConnections(server);
   server.maxConnections = SERVER_LIMITS.maxConnections;
   server.on('clientError', answerClientError);
   const metricsServer = await startMetricsPort(config, log, metrics.registry).catch(async (error: unknown) => {
@@ -301,7 +303,7 @@ export async function startApi(
       keys.stop();
       await listener.close();
       await metricsServer?.close();
-      await closeWhenAnswered(server);
+      await closeWhenAnswered(server, closeUnused);
       // After the last request: its use, usage and limits are written too.
       await lastUsed.close();
       await usage.close().catch((error: Error) => log.warn({ error: error.message }, 'usage not written at shutdown'));
@@ -389,15 +391,33 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
  * Stops taking connections and resolves once every request in flight is answered. A connection
  * whose answer ends during the stop would otherwise idle for keepAliveTimeout (65 s) and hold the
  * stop, and the usage it still has to write, that long: idle connections are closed as they appear.
+ * So are connections that never sent a byte (a client's spare or pre-opened connection): Node
+ * counts those as busy until headersTimeout (60 s), not as idle.
  */
-async function closeWhenAnswered(server: Server): Promise<void> {
+async function closeWhenAnswered(server: Server, closeUnused: () => void): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  const sweep = setInterval(() => server.closeIdleConnections(), 100);
+  const sweep = setInterval(() => {
+    server.closeIdleConnections();
+    closeUnused();
+  }, 100);
+  closeUnused();
   try {
     await closed;
   } finally {
     clearInterval(sweep);
   }
+}
+
+/** Tracks the server's open connections; the function returned closes those that have not sent a byte yet. */
+function unusedConnections(server: Server): () => void {
+  const open = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  return () => {
+    for (const socket of open) if (socket.bytesRead === 0) socket.destroy();
+  };
 }
 
 /** What the activities need, from the same core the API uses. */

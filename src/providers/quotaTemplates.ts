@@ -7,12 +7,17 @@ import type { QuotaEndpoint } from './types.js';
 
 export type QuotaValues = Record<string, string | undefined>;
 
-/** The values a credential gives the templates; the secret's only when it is at hand (the activity). */
+/**
+ * The values a credential gives the templates. The secret's only when it is at hand (the
+ * activity); without it its placeholders are not values at all, so they are not judged missing.
+ */
 export function quotaValues(
   providerMetadata: ProviderMetadata | null | undefined,
   secret?: { accessToken?: string; accountId?: string },
 ): QuotaValues {
-  return { accessToken: secret?.accessToken, accountId: secret?.accountId, project: providerMetadata?.project };
+  const values: QuotaValues = { project: providerMetadata?.project };
+  if (secret) Object.assign(values, { accessToken: secret.accessToken, accountId: secret.accountId });
+  return values;
 }
 
 /** Templates filled; a template whose placeholder has no value is left out and named in `missing`. */
@@ -35,7 +40,12 @@ export function fillTemplates(
   return { filled, missing };
 }
 
-/** True when the endpoint's body names a value this credential lacks: nothing can be read for it. */
+/**
+ * True when the endpoint's body names a value this credential lacks: nothing can be read for it.
+ * Only the placeholders `values` knows are judged (the read-now route knows the metadata, not the secret).
+ */
 export function lacksBodyValues(endpoint: QuotaEndpoint, values: QuotaValues): boolean {
-  return endpoint.body !== undefined && fillTemplates(endpoint.body, values).missing.length > 0;
+  return Object.values(endpoint.body ?? {}).some((template) =>
+    [...template.matchAll(/\{(\w+)\}/g)].some(([, key]) => key! in values && !values[key!]),
+  );
 }

@@ -11,6 +11,7 @@ import { startApiHarness, type ApiHarness } from '../support/api.js';
 import { CODE_ASSIST_USAGE } from '../support/fakeProvider/codeAssist.js';
 import { CODEX_USAGE } from '../support/fakeProvider/codex.js';
 import { createDevServerEnv, TEST_API_KEY } from '../support/temporal.js';
+import { until } from '../support/wait.js';
 
 let env: TestWorkflowEnvironment;
 let openai: ApiHarness;
@@ -225,6 +226,78 @@ describe('OpenAI ChatGPT sign-in → Codex backend', () => {
     expect(res.status, res.text).toBe(200);
     expect(openai.fake.issued.accessTokens.length).toBe(before + 1);
     for (const t of [...openai.fake.issued.accessTokens, ...openai.fake.issued.refreshTokens]) secretsSeen.add(t);
+  });
+});
+
+describe('A pool of ChatGPT sign-ins', () => {
+  // A sign-in backend's answer is mapped, so the relay has no first-chunk hook for it. The pool must
+  // still see the member's windows while that answer streams, not only after its end (a Codex
+  // stream can run for minutes, and every pick meanwhile reads those windows).
+  it("sees a streaming member's windows before its answer ends: past maxUtilization, it is over_threshold at once", async () => {
+    const a = await signIn(openai, 'openai', 'cx-a');
+    const b = await signIn(openai, 'openai', 'cx-b');
+    const created = await openai.call('POST', '/v1/pools', {
+      body: {
+        name: 'codex',
+        provider: 'openai',
+        members: [
+          { credential: a.name, maxUtilization: 0.8 },
+          { credential: b.name, maxUtilization: 0.8 },
+        ],
+      },
+    });
+    expect(created.status, created.text).toBe(201);
+    const pooled = (stream: boolean, signal?: AbortSignal) =>
+      fetch(`${openai.url}/proxy/openai/v1/responses`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${TEST_API_KEY}`,
+          'content-type': 'application/json',
+          'x-maestro-pool': 'codex',
+          'x-maestro-session': 'held-session',
+        },
+        body: JSON.stringify({ model: 'gpt-5-codex', input: 'hi', stream }),
+        signal,
+      });
+    // The session's first call binds it (and loads its member): the next one takes the fast path.
+    const first = await pooled(false);
+    expect(first.status, await first.text()).toBe(200);
+    const member = first.headers.get('x-maestro-credential-id')!;
+    const stateOf = async () => {
+      const answer = await openai.call('GET', '/v1/pools/codex');
+      expect(answer.status, answer.text).toBe(200);
+      return (answer.json.members as Array<{ credentialId: string; state: string; reason: string | null }>).find(
+        (m) => m.credentialId === member,
+      )!;
+    };
+    expect((await stateOf()).state).toBe('routable');
+
+    openai.fake.setSignInAnswerHeaders({
+      'x-codex-primary-used-percent': '90',
+      'x-codex-primary-window-minutes': '300',
+      'x-codex-primary-reset-after-seconds': '3600',
+    });
+    openai.fake.holdStreamBefore('chunk 2'); // the answer begins, then waits until its client leaves
+    const client = new AbortController();
+    try {
+      const held = await pooled(true, client.signal);
+      expect(held.status).toBe(200);
+      expect(held.headers.get('x-maestro-credential-id')).toBe(member);
+      const reader = held.body!.getReader();
+      expect((await reader.read()).done).toBe(false); // the answer is under way, and not over
+      const seen = await stateOf();
+      expect(seen.state).toBe('over_threshold');
+      expect(seen.reason).toMatch(/primary at 90 %/);
+      // The client leaves mid-answer: the upstream call is cut too, not left to run.
+      const abandoned = openai.fake.streamsAbandoned();
+      client.abort();
+      await until(() => openai.fake.streamsAbandoned() > abandoned, { timeoutMs: 5_000, what: 'the upstream stream to be cut' });
+    } finally {
+      client.abort();
+      openai.fake.holdStreamBefore(undefined);
+      openai.fake.setSignInAnswerHeaders({});
+      await openai.call('DELETE', '/v1/pools/codex');
+    }
   });
 });
 

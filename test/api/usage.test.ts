@@ -3,6 +3,7 @@
 // gzipped, aborted and durable calls per key and credential, across two API processes and a
 // restart; budgets refused with the right status and headers and nothing recorded; rate-limit
 // headers and an error inside a 200 stream recorded on the credential.
+import { connect } from 'node:net';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,7 +128,14 @@ describe('usage', () => {
     // A restart of one process: what it held is written at shutdown, and the counts go on from the table.
     const res = await callApi(secondUrl, 'POST', '/proxy/anthropic/v1/messages', { body: message, headers: as(k.key) });
     expect(res.status).toBe(200);
+    // A client's spare connection that never sent a byte does not hold the stop (Node counts it busy until headersTimeout, 60 s).
+    const spare = connect((second.server.address() as { port: number }).port, '127.0.0.1');
+    await new Promise((resolve) => spare.once('connect', resolve));
+    const spareClosed = new Promise((resolve) => spare.once('close', resolve));
+    const stopping = Date.now();
     await second.close(); // flushes
+    expect(Date.now() - stopping).toBeLessThan(10_000);
+    await spareClosed;
     second = await startApi({ ...h.config, port: 0, host: '127.0.0.1' }, createLogger('silent'), h.db.db, h.db.url, env.client, h.core);
     secondUrl = `http://127.0.0.1:${(second.server.address() as { port: number }).port}`;
     expect((await callApi(secondUrl, 'POST', '/proxy/anthropic/v1/messages', { body: message, headers: as(k.key) })).status).toBe(200);

@@ -22,4 +22,11 @@ describe('quota endpoint templates', () => {
     const anthropic = providerDefaults('anthropic').quota!;
     expect(lacksBodyValues(anthropic, quotaValues(null))).toBe(false);
   });
+
+  it('judges only the values it was given: without the secret (the read-now route) its placeholders are not missing', () => {
+    const endpoint = { ...providerDefaults('gemini').quota!, body: { project: '{project}', token: '{accessToken}' } };
+    expect(lacksBodyValues(endpoint, quotaValues({ project: 'proj-1' }))).toBe(false);
+    expect(lacksBodyValues(endpoint, quotaValues({ project: 'proj-1' }, { accessToken: undefined }))).toBe(true);
+    expect(lacksBodyValues(endpoint, quotaValues({ project: 'proj-1' }, { accessToken: 'tok' }))).toBe(false);
+  });
 });

@@ -174,6 +174,8 @@ export interface FakeProvider {
   setEventIntervalMs(ms: number): void;
   /** From now on, a streamed answer stops before its first event containing `text` until the client leaves (undefined: never). */
   holdStreamBefore(text: string | undefined): void;
+  /** From now on, the sign-in APIs' (Codex, Code Assist) streamed answers carry these headers too (rate-limit state, say). */
+  setSignInAnswerHeaders(headers: Record<string, string>): void;
   /** Streamed answers cut short because the client (the proxy) closed the connection. */
   streamsAbandoned(): number;
   /** Per-account mode (options.accounts): each account's windows, exhaustion and scripted failures. */
@@ -272,6 +274,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     });
 
   let holdBefore: string | undefined;
+  let signInHeaders: Record<string, string> = {};
   const { send, sendStream } = createSender(compression, {
     pause: (res) => sleep(eventIntervalMs, res),
     closed: () => closed,
@@ -383,7 +386,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
       if (backend) {
         const handled = backend.handle(recorded);
         if (handled instanceof HttpAnswer) send(req, res, handled);
-        else await sendStream(req, res, handled.events, 'text/event-stream; charset=utf-8', 'oauth');
+        else await sendStream(req, res, handled.events, 'text/event-stream; charset=utf-8', 'oauth', signInHeaders);
         return;
       }
       const checked = api.handleApiChecks(recorded);
@@ -513,6 +516,7 @@ export async function startFakeProvider(opts: FakeProviderOptions): Promise<Fake
     setQuotaDelayMs: (ms) => void (quotaDelayMs = ms),
     setEventIntervalMs: (ms) => void (eventIntervalMs = ms),
     holdStreamBefore: (text) => void (holdBefore = text),
+    setSignInAnswerHeaders: (headers) => void (signInHeaders = headers),
     accounts: accounts.api,
     close: async () => {
       closed = true;
