@@ -27,6 +27,7 @@ import {
   type RefreshWorkflowInput,
 } from '../workflows/credentialRefresh.js';
 import { sendMessageWorkflow } from '../workflows/sendMessage.js';
+import { callContextOf, withCallContext } from './callContext.js';
 import type { RateLimitState } from '../usage/rateLimits.js';
 import type { Logger } from '../logger.js';
 import { reconcileWorkflow } from '../workflows/reconcile.js';
@@ -237,7 +238,10 @@ export class CredentialWorkflows {
       onAbort = () => reject(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
     });
-    const update = this.client.withAbortSignal(signal, () => run(this.client.workflow.getHandle(credentialWorkflowId(credentialId))));
+    // The client's call context is on only while the update runs (callContext.ts).
+    const update = withCallContext(callContextOf(this.client.connection), () =>
+      this.client.withAbortSignal(signal, () => run(this.client.workflow.getHandle(credentialWorkflowId(credentialId)))),
+    );
     update.catch(() => {}); // settled after the race when the caller was already answered
     try {
       return await Promise.race([update, answered]);
