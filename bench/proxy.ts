@@ -16,6 +16,9 @@
 //          Maestro and the forwarder under the same load, and of prod and prod-warn over the whole
 //          run: node --cpu-prof, written as they stop)  --quick (small everything)
 //          --compare-tree DIR (adds case `patched`: Maestro from another checkout)
+//          --compare-prod-tree DIR (adds case `prod-patched`: the production build of another checkout,
+//          run as `prod` is — info logging, a client key — for a before/after of the production build;
+//          DIR needs its node_modules, e.g. a symlink to this checkout's)
 //          --out file.json  --skip-streams  --skip-ladder (quicker A/B runs of a patch)
 //          --no-build (use the dist/ already built)  --no-pin (proxies not pinned to CPU 1)
 //          --scaling [--processes 2] (closed loop only: the production build with 1 and with N
@@ -25,6 +28,9 @@
 //          prod-pool — no ladder — with --capacity-rounds 7 and database queries counted per case;
 //          with --profile the production profile is also cut into each case's closed-loop rounds)
 //          --capacity-rounds N  --capacity-n N (closed-loop rounds and requests per case per round)
+//          --fixed-rate R (also CPU per call at one open-loop rate R req/s for every case, --fixed-rounds 3
+//          rounds of --step-ms: every case then serves the same load, so a slower case's CPU per call is
+//          not raised by the idle wake-ups its lower closed-loop throughput brings)
 //          --sessions 8 (session ids the pool case cycles through)
 //
 // Case `prod` is the production build as users run it (`npm run build`, `node dist/src/cli/main.js
@@ -97,6 +103,7 @@ type CaseName =
   | 'maestro-oauth'
   | 'patched'
   | 'patched-pool'
+  | 'prod-patched'
   | 'prod'
   | 'prod-warn'
   | 'prod-cluster'
@@ -105,6 +112,8 @@ type CaseName =
   | 'prod-pool';
 /** A/B a src/ change within one run: a second Maestro from another checkout (e.g. a scratch copy with a patch applied). */
 const COMPARE_TREE = argValue('compare-tree');
+/** The same for the production build: `prod` from another checkout, built there (case `prod-patched`). */
+const COMPARE_PROD_TREE = argValue('compare-prod-tree');
 
 async function main() {
   const started = Date.now();
@@ -132,6 +141,7 @@ async function main() {
         taskQueue: string;
       }>(new URL('./maestroServer.ts', import.meta.url), { env }),
       BUILD ? Promise.resolve(buildProduction(ROOT)) : undefined,
+      BUILD && COMPARE_PROD_TREE ? Promise.resolve(buildProduction(path.resolve(COMPARE_PROD_TREE))) : undefined,
     ]);
     children.push(forwarder, lean, loadgen, maestro);
     const prodEnv = (processes: number, logLevel = 'info') => ({
@@ -151,6 +161,9 @@ async function main() {
     const prod: ProdApi | undefined = POOLS_ONLY ? undefined : await startProdApi(ROOT, prodEnv(1), profiled('info'));
     // --pools: the production build at warn (no log line per call) takes prod-one and prod-pool.
     if (prod) children.push(prod);
+    const prodPatched: ProdApi | undefined =
+      COMPARE_PROD_TREE && !POOLS_ONLY && !SCALING ? await startProdApi(path.resolve(COMPARE_PROD_TREE), prodEnv(1)) : undefined;
+    if (prodPatched) children.push(prodPatched);
     // The same build logging warnings only (no line per call): what request logging costs.
     const prodWarn: ProdApi | undefined = SCALING ? undefined : await startProdApi(ROOT, prodEnv(1, 'warn'), profiled('warn'));
     if (prodWarn) children.push(prodWarn);
@@ -170,6 +183,7 @@ async function main() {
       'maestro-client': { pid: maestro.proc.pid!, tree: false },
       'maestro-pool': { pid: maestro.proc.pid!, tree: false },
       ...(prod ? { prod: { pid: prod.pid, tree: true } } : {}),
+      ...(prodPatched ? { 'prod-patched': { pid: prodPatched.pid, tree: true } } : {}),
       ...(prodWarn
         ? {
             'prod-warn': { pid: prodWarn.pid, tree: true },
@@ -184,7 +198,7 @@ async function main() {
     if (PIN) {
       for (const c of [upstream, loadgen]) pinToCpus(c.proc.pid!, '0');
       for (const c of [forwarder, lean, maestro, ...(patched ? [patched] : [])]) pinToCpus(c.proc.pid!, '1');
-      for (const p of [prod, prodWarn]) if (p) pinToCpus(p.pid, '1', { tree: true });
+      for (const p of [prod, prodWarn, prodPatched]) if (p) pinToCpus(p.pid, '1', { tree: true });
     }
     log(PIN ? 'pinned: proxies on CPU 1, load generator and upstream on CPU 0' : 'not pinned');
     log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; upstream answers ${upstream.ready.messageBytes} B`);
@@ -209,6 +223,11 @@ async function main() {
         },
         prod: {
           url: `${prod?.url}/proxy/anthropic/v1/messages`,
+          headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
+          body,
+        },
+        'prod-patched': {
+          url: `${prodPatched?.url}/proxy/anthropic/v1/messages`,
           headers: { ...base, 'x-api-key': maestro.ready.clientKey, 'x-maestro-credential': 'default' },
           body,
         },
@@ -282,6 +301,7 @@ async function main() {
             'forwarder',
             'lean',
             ...(patched ? (['patched'] as const) : []),
+            ...(prodPatched ? (['prod-patched'] as const) : []),
           ];
     const ALL: CaseName[] = SCALING || POOLS_ONLY ? MAIN : [...MAIN, 'maestro-oauth'];
     const rotate = <T>(xs: T[], r: number) => xs.map((_, i) => xs[(i + r) % xs.length]!);
@@ -381,6 +401,30 @@ async function main() {
     log(
       `closed-loop capacity (${inFlight} in flight): ${MAIN.map((c) => `${c} ${Math.round(median(capacity[c]))} req/s, ${Math.round(median(cpuPerCall[c]))} µs CPU per call`).join('; ')}`,
     );
+
+    // 3b. CPU per call at one fixed rate (--fixed-rate): the same offered load for every case.
+    const FIXED_RATE = argNumber('fixed-rate', 0);
+    const fixedCpu: Record<CaseName, number[]> = Object.fromEntries(MAIN.map((c) => [c, []])) as never;
+    for (let r = 0; FIXED_RATE && r < argNumber('fixed-rounds', 3); r++) {
+      for (const name of rotate(MAIN, r)) {
+        const who = cpuOf[name];
+        if (!who || name === 'direct') continue;
+        const cpu0 = processCpuSec(who.pid, { tree: who.tree });
+        const res = await loadgen.call<{ completed: number; errors: number; achieved: number; lastError: string }>('rate', {
+          target: json[name],
+          rate: FIXED_RATE,
+          durationMs: STEP_MS,
+          connections: 32, // a client key's default limit of calls in flight (more would be answered 429)
+        });
+        const cpu1 = processCpuSec(who.pid, { tree: who.tree });
+        if (res.errors) throw new Error(`${name} at ${FIXED_RATE}/s: ${res.errors} errors (${res.lastError})`);
+        if (res.achieved < 0.95 * FIXED_RATE)
+          throw new Error(`${name} served ${Math.round(res.achieved)}/s, below --fixed-rate ${FIXED_RATE}`);
+        countMaestro(name, res.completed);
+        fixedCpu[name].push((1e6 * (cpu1 - cpu0)) / res.completed);
+      }
+    }
+    if (FIXED_RATE) log(`CPU per call at ${FIXED_RATE}/s: ${MAIN.map((c) => `${c} ${Math.round(median(fixedCpu[c]))} µs`).join('; ')}`);
 
     type RateResult = {
       rate: number;
@@ -531,6 +575,23 @@ async function main() {
     lines.push(
       `(direct is the load generator + upstream ceiling: closed loop ${Math.round(capDirect)} req/s; its ladder stops with the last proxy, so its rate is a lower bound.)`,
     );
+    if (FIXED_RATE) {
+      lines.push('');
+      lines.push(
+        table(
+          ['case', `CPU per call µs at ${FIXED_RATE} req/s (median)`, 'per round µs', '× lean CPU'],
+          MAIN.filter((c) => fixedCpu[c].length).map((c) => [
+            c,
+            Math.round(median(fixedCpu[c])),
+            fixedCpu[c].map(Math.round).join(' '),
+            fixedCpu.lean?.length ? round(median(fixedCpu[c]) / median(fixedCpu.lean), 2) : '–',
+          ]),
+        ),
+      );
+      lines.push(
+        `(The same open-loop rate for every case, ${STEP_MS} ms a round, 32 connections (a client key's default limit of calls in flight): CPU per call without the closed loop's feedback, where a slower case also idles its peers more and pays more wake-ups per call.)`,
+      );
+    }
     lines.push('');
     const dq = after.queries - before.queries;
     const dx = after.xactCommit - before.xactCommit;
@@ -673,6 +734,7 @@ async function main() {
             ttfe,
             capacity,
             cpuPerCall,
+            ...(FIXED_RATE ? { fixedRate: FIXED_RATE, fixedCpu } : {}),
             pinned: PIN,
             ladder,
             best,
