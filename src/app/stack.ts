@@ -10,7 +10,7 @@ import { checkDatabase, createDb, type Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import { locateTemporalCli } from '../temporal/binaries.js';
 import { connectClient, connectWorker } from '../temporal/connection.js';
-import { callContextOf, releaseCallContext } from '../temporal/callContext.js';
+import { quietCallContext } from '../temporal/callContext.js';
 import { registerSearchAttributes } from '../temporal/registerSearchAttributes.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes.js';
 import { dataConverterFor } from '../temporal/payloadCodec.js';
@@ -112,7 +112,7 @@ export async function openTemporal(config: Config, log: Logger): Promise<Tempora
       `the embedded Temporal dev server did not start on port ${config.temporal.devPort} (is another one running? set MAESTRO_DEV_TEMPORAL_PORT): ${error instanceof Error ? error.message.split('\n')[0] : String(error)}; or set TEMPORAL_ADDRESS`,
     );
   });
-  releaseCallContext(callContextOf(env.client.connection)); // as connectClient does (temporal/callContext.ts)
+  quietCallContext(env.client.connection); // as connectClient does (temporal/callContext.ts)
   return {
     client: env.client,
     workerConnection: env.nativeConnection,

@@ -4,7 +4,7 @@ import { Client, Connection, type DataConverter } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { type Config } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { callContextOf, releaseCallContext } from './callContext.js';
+import { quietCallContext } from './callContext.js';
 
 type ConnectionSettings = Config['temporal']['connection'];
 
@@ -21,7 +21,7 @@ export async function connectClient(
 ): Promise<Client> {
   try {
     const connection = await Connection.connect({ address, ...settings, connectTimeout: '5 seconds' });
-    releaseCallContext(callContextOf(connection)); // connect left it on: async_hooks for every call (callContext.ts)
+    quietCallContext(connection); // connect left the call context on: async_hooks for every call (callContext.ts)
     return new Client({ connection, namespace, dataConverter });
   } catch (error) {
     throw unreachable(address, error);

@@ -231,6 +231,8 @@ export class CredentialWorkflows {
     run: (handle: WorkflowHandle) => Promise<T>,
     credentialId: string,
   ): Promise<T> {
+    // A caller already gone hears so at once: an aborted signal fires no 'abort', and the wait below would have no bound.
+    if (callerSignal?.aborted) throw new CallerGoneError('the caller went away');
     const deadline = AbortSignal.timeout(waitMs + CLIENT_GRACE_MS);
     const signal = callerSignal ? AbortSignal.any([callerSignal, deadline]) : deadline;
     let onAbort: (() => void) | undefined;

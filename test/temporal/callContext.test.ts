@@ -4,7 +4,7 @@
 // runs under an async id of its own; with them off, under 0.
 import { AsyncLocalStorage, executionAsyncId } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
-import { callContextOf, releaseCallContext, withCallContext } from '../../src/temporal/callContext.js';
+import { callContextOf, quietCallContext, releaseCallContext, withCallContext } from '../../src/temporal/callContext.js';
 
 const hooksOn = async () => (await Promise.resolve().then(() => executionAsyncId())) !== 0;
 
@@ -61,6 +61,32 @@ describe('the Temporal call context', () => {
         }),
       ),
     ).rejects.toThrow('the update failed');
+    expect(await hooksOn()).toBe(false);
+  });
+
+  it('counts every workflow-service call, each of which runs the storage (the namespace header of the client)', async () => {
+    const storage = new AsyncLocalStorage<{ namespace: string }>();
+    // The client's wrapper: withMetadata around the RPC, which reads its context after an await.
+    const connection = {
+      callContextStorage: storage,
+      workflowService: {
+        describeNamespace: (req: { namespace: string }) =>
+          storage.run({ namespace: req.namespace }, async () => {
+            await new Promise((resolve) => setImmediate(resolve));
+            return storage.getStore()?.namespace;
+          }),
+        retries: 3, // not a method: left alone
+      },
+    };
+    await storage.run({ namespace: 'connect' }, async () => {}); // what connecting leaves on
+    quietCallContext(connection);
+    expect(await hooksOn()).toBe(false);
+    const [a, b] = await Promise.all([
+      connection.workflowService.describeNamespace({ namespace: 'a' }),
+      connection.workflowService.describeNamespace({ namespace: 'b' }),
+    ]);
+    expect([a, b]).toEqual(['a', 'b']);
+    expect(connection.workflowService.retries).toBe(3);
     expect(await hooksOn()).toBe(false);
   });
 
