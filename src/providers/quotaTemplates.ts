@@ -7,6 +7,9 @@ import type { QuotaEndpoint } from './types.js';
 
 export type QuotaValues = Record<string, string | undefined>;
 
+/** A `{name}` placeholder (global: replace and matchAll take every one). */
+const PLACEHOLDER = /\{(\w+)\}/g;
+
 /**
  * The values a credential gives the templates. The secret's only when it is at hand (the
  * activity); without it its placeholders are not values at all, so they are not judged missing.
@@ -29,7 +32,7 @@ export function fillTemplates(
   const missing: string[] = [];
   for (const [name, template] of Object.entries(templates)) {
     let absent = false;
-    const value = template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    const value = template.replace(PLACEHOLDER, (_, key: string) => {
       const v = values[key];
       if (v === undefined || v === '') absent = true;
       return v ?? '';
@@ -46,6 +49,6 @@ export function fillTemplates(
  */
 export function lacksBodyValues(endpoint: QuotaEndpoint, values: QuotaValues): boolean {
   return Object.values(endpoint.body ?? {}).some((template) =>
-    [...template.matchAll(/\{(\w+)\}/g)].some(([, key]) => key! in values && !values[key!]),
+    [...template.matchAll(PLACEHOLDER)].some(([, key]) => key! in values && !values[key!]),
   );
 }
