@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, inject, it, vi } from 'vitest';
-import { freePort } from '../../src/db/embedded.js';
+import { freePort } from '../support/processes.js';
 import { runMaestro, type ChildHandle } from '../support/children.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'maestro-dev-test-'));

@@ -3,14 +3,14 @@
 // PostgreSQL that a test can stop and start again, and a gate in front of a fake token endpoint
 // that can hold, fail or watch token calls. Everything listens on 127.0.0.1 only; the processes are
 // children from ./children.ts, so killAllChildren() in afterAll stops them.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { startEmbeddedPostgres, freePort } from '../../src/db/embedded.js';
+import { startEmbeddedPostgres, freePort as anyFreePort } from '../../src/db/embedded.js';
 import { MAESTRO_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
 
 import { spawnChild, type ChildHandle } from './children.js';
@@ -18,7 +18,26 @@ import { readAll } from './http.js';
 import { testDataConverter } from './temporal.js';
 import { until } from './wait.js';
 
-export { freePort };
+/**
+ * A free port for a child process to listen on, picked below the kernel's ephemeral port range.
+ * A port from listen(0) comes from that range, and between this check and the child's own bind any
+ * outgoing connection on the machine may take it as its source port: a dev server then failed to
+ * start with "address already in use" (one fault run in four). Below the range only another pick
+ * like this one can collide. Elsewhere (no /proc, a range starting low): any free port.
+ */
+export async function freePort(): Promise<number> {
+  let low: number | undefined;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    low = undefined;
+  }
+  for (let tries = 0; low !== undefined && low > 20_000 && tries < 20; tries++) {
+    const candidate = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if ((await anyFreePort(candidate)) === candidate) return candidate;
+  }
+  return anyFreePort();
+}
 // --- Temporal dev server ----------------------------------------------------------------------
 
 export interface DevServer {
